@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="ppcls_lite",
+    version="0.1.0",
+    description="PaddlePaddle training suite for mobile image classifiers (MobileNetV1/V2/V3, MobileNeXt)",
+    packages=find_packages(include=["ppcls_lite", "ppcls_lite.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "paddlepaddle>=3.0",
+        "numpy",
+        "pyyaml",
+        "opencv-python-headless",
+        "pillow",
+        "matplotlib",
+        "visualdl",
+    ],
+    extras_require={"deploy": ["paddle2onnx>=1.2", "onnxruntime>=1.16", "onnx"]},
+)
