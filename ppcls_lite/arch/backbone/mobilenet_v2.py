@@ -1,0 +1,115 @@
+"""MobileNetV2 (Sandler et al. 2018, "Inverted Residuals and Linear Bottlenecks"), PaddleClas layer names.
+
+PaddleClas names the stages `conv2`..`conv8`, their blocks `_first_block`, `conv<i>_2`, `conv<i>_3`, ...,
+and the layers inside `_conv` / `_batch_norm`; the head is `conv9` + `out`.
+"""
+from paddle import nn
+
+from ..registry import register_model
+from ..theseus_layer import TheseusLayer
+
+STEM_CHANNELS = 32
+LAST_CHANNELS = 1280  # scaled only for widths > 1.0
+# Table 2 of the paper: expansion t, output channels c, repeats n, first stride s.
+ARCH_TABLE = [
+    [1, 16, 1, 1],
+    [6, 24, 2, 2],
+    [6, 32, 3, 2],
+    [6, 64, 4, 2],
+    [6, 96, 3, 1],
+    [6, 160, 3, 2],
+    [6, 320, 1, 1],
+]
+# The last stage of each output resolution (strides 2, 4, 8, 16, 32).
+STAGES_PATTERN = ["conv2", "conv3", "conv4", "conv6", "conv8"]
+
+
+class ConvBNLayer(nn.Layer):
+    def __init__(self, in_c, out_c, kernel_size, stride=1, groups=1, act="relu6"):
+        super().__init__()
+        self._conv = nn.Conv2D(in_c, out_c, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
+                               groups=groups, bias_attr=False)
+        self._batch_norm = nn.BatchNorm2D(out_c)
+        self.act = nn.ReLU6() if act == "relu6" else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self._batch_norm(self._conv(x)))
+
+
+class InvertedResidualUnit(nn.Layer):
+    def __init__(self, in_c, out_c, stride, expansion, use_shortcut):
+        super().__init__()
+        mid_c = int(round(in_c * expansion))
+        self.use_shortcut = use_shortcut
+        self._expand_conv = ConvBNLayer(in_c, mid_c, 1)  # present even for expansion 1
+        self._bottleneck_conv = ConvBNLayer(mid_c, mid_c, 3, stride, groups=mid_c)
+        self._linear_conv = ConvBNLayer(mid_c, out_c, 1, act=None)
+
+    def forward(self, x):
+        y = self._linear_conv(self._bottleneck_conv(self._expand_conv(x)))
+        return x + y if self.use_shortcut else y
+
+
+def make_stage(index, in_c, expansion, out_c, repeats, stride):
+    """One table row: PaddleClas never adds a shortcut to a stage's first block, always to the others."""
+    blocks = [("_first_block", InvertedResidualUnit(in_c, out_c, stride, expansion, use_shortcut=False))]
+    blocks += [(f"conv{index}_{i}", InvertedResidualUnit(out_c, out_c, 1, expansion, use_shortcut=True))
+               for i in range(2, repeats + 1)]
+    return nn.Sequential(*blocks)
+
+
+class MobileNetV2Model(TheseusLayer):
+    """Widths are int(channels * scale); the 1280-channel head is scaled only when scale > 1."""
+
+    def __init__(self, scale=1.0, class_num=1000, return_patterns=None, return_stages=None, stop_after=None,
+                 freeze_befor=None):
+        super().__init__()
+        in_c = int(STEM_CHANNELS * scale)
+        self.conv1 = ConvBNLayer(3, in_c, 3, stride=2)
+        for index, (expansion, out, repeats, stride) in enumerate(ARCH_TABLE, start=2):
+            out_c = int(out * scale)
+            setattr(self, f"conv{index}", make_stage(index, in_c, expansion, out_c, repeats, stride))
+            in_c = out_c
+        last_c = int(LAST_CHANNELS * scale) if scale > 1.0 else LAST_CHANNELS
+        self.conv9 = ConvBNLayer(in_c, last_c, 1)
+        self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
+        self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
+        self.out = nn.Linear(last_c, class_num)
+        self.init_theseus(STAGES_PATTERN, return_patterns, return_stages, stop_after, freeze_befor)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        for index in range(2, len(ARCH_TABLE) + 2):
+            x = getattr(self, f"conv{index}")(x)
+        x = self.pool2d_avg(self.conv9(x))
+        return self.out(self.flatten(x))
+
+
+@register_model
+def MobileNetV2_x0_25(**kwargs):
+    return MobileNetV2Model(scale=0.25, **kwargs)
+
+
+@register_model
+def MobileNetV2_x0_5(**kwargs):
+    return MobileNetV2Model(scale=0.5, **kwargs)
+
+
+@register_model
+def MobileNetV2_x0_75(**kwargs):
+    return MobileNetV2Model(scale=0.75, **kwargs)
+
+
+@register_model
+def MobileNetV2(**kwargs):  # PaddleClas names the x1.0 model after the family
+    return MobileNetV2Model(scale=1.0, **kwargs)
+
+
+@register_model
+def MobileNetV2_x1_5(**kwargs):
+    return MobileNetV2Model(scale=1.5, **kwargs)
+
+
+@register_model
+def MobileNetV2_x2_0(**kwargs):
+    return MobileNetV2Model(scale=2.0, **kwargs)

@@ -1,0 +1,173 @@
+"""Models: registry, exact PaddleClas weight compatibility, parity logits, MACs, input sizes, to_static, loading."""
+import copy
+import importlib.util
+
+import numpy as np
+import paddle
+import pytest
+
+from ppcls_lite.arch import build_model, list_models
+from ppcls_lite.arch.summary import count_macs, count_parameters
+from ppcls_lite.utils.save_load import load_pretrained
+
+PARITY_NAMES = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNetV3_large_x0_35",
+                "MobileNeXt_x0_35"]
+ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35"]
+
+
+def read_models_tsv(reference_dir):
+    lines = (reference_dir / "models.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    return {row[0]: dict(zip(header, row)) for row in (line.split("\t") for line in lines[1:] if line.strip())}
+
+
+def read_state_dict_txt(path):
+    entries = []
+    for line in path.read_text().splitlines():
+        key, shape, dtype = line.split("\t")
+        entries.append((key, [int(d) for d in shape.strip("[]").split(",") if d.strip()], dtype))
+    return entries
+
+
+def test_list_models_names_all_paddleclas_models(reference_dir):
+    assert list_models() == list(read_models_tsv(reference_dir))
+    assert len(list_models()) == 25
+
+
+@pytest.mark.parametrize("name", list_models())  # == the models.tsv names (test above)
+def test_state_dict_params_and_macs_match_reference(name, reference_dir):
+    model = build_model({"name": name})
+    expected = read_state_dict_txt(reference_dir / "state_dict" / f"{name}.txt")
+    got = [(k, list(v.shape), str(v.dtype).replace("paddle.", "")) for k, v in model.state_dict().items()]
+    assert [e[0] for e in got] == [e[0] for e in expected]  # same keys, same order
+    assert got == expected  # same shapes and dtypes
+    row = read_models_tsv(reference_dir)[name]
+    trainable, total = count_parameters(model)
+    # models.tsv counts every state-dict element, i.e. trainable parameters plus the BN running mean/variance
+    bn_stats = sum(int(np.prod(s)) for k, s, _ in expected if k.endswith(("._mean", "._variance")))
+    assert total == int(row["params"])
+    assert trainable == int(row["params"]) - bn_stats
+    assert abs(count_macs(model, 224) - int(row["macs_224"])) <= 0.01 * int(row["macs_224"])
+
+
+@pytest.mark.parametrize("name", PARITY_NAMES)
+def test_parity_weights_reproduce_reference_logits(name, reference_dir):
+    model = build_model({"name": name, "class_num": 10})
+    report = load_pretrained(model, reference_dir / "parity" / name)
+    assert not (report["missing"] or report["unexpected"] or report["mismatched"])
+    model.eval()
+    data = np.load(reference_dir / "parity" / f"{name}.npz")
+    with paddle.no_grad():
+        logits = model(paddle.to_tensor(data["x"])).numpy()
+    np.testing.assert_allclose(logits, data["logits"], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ONE_PER_FAMILY + ["MobileNetV3_large_x0_35"])
+@pytest.mark.parametrize("size", [32, 75])
+def test_any_input_size_and_class_num_gives_logits(name, size):
+    model = build_model({"name": name, "class_num": 3})
+    model.eval()
+    assert list(model(paddle.randn([2, 3, size, size])).shape) == [2, 3]
+
+
+@pytest.mark.parametrize("name", ONE_PER_FAMILY)
+def test_to_static_matches_dygraph(name):
+    paddle.seed(0)
+    model = build_model({"name": name, "class_num": 4})
+    model.eval()
+    x = paddle.randn([2, 3, 64, 64])
+    expected = model(x).numpy()
+    static_model = paddle.jit.to_static(model, input_spec=[paddle.static.InputSpec([None, 3, 64, 64], "float32")],
+                                        full_graph=True)
+    np.testing.assert_allclose(static_model(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_build_model_keeps_config_and_rejects_bad_input():
+    config = {"name": "MobileNetV3_small_x0_35", "class_num": 7, "return_stages": [0]}
+    snapshot = copy.deepcopy(config)
+    build_model(config)
+    assert config == snapshot
+    with pytest.raises(KeyError, match="MobileNetV3_small_x0_35"):  # closest names are listed
+        build_model({"name": "MobileNetV3_smal_x0_35"})
+    with pytest.raises(ValueError, match="closest: MobileNetV2"):
+        build_model({"name": "MobilenetV2"})
+    with pytest.raises(ValueError, match="name"):
+        build_model({"class_num": 3})
+    with pytest.raises(ValueError, match="scale"):
+        build_model({"name": "MobileNetV1", "scale": 0.5})  # widths come from the name
+
+
+def test_pretrained_true_asks_for_a_local_path_and_false_loads_nothing():
+    with pytest.raises(ValueError, match="local path"):
+        build_model({"name": "MobileNetV1_x0_25", "pretrained": True})
+    for value in (False, None):
+        assert list(build_model({"name": "MobileNetV1_x0_25", "pretrained": value, "class_num": 2})(
+            paddle.randn([1, 3, 32, 32])).shape) == [1, 2]
+
+
+def test_pretrained_path_skips_mismatched_classifier(reference_dir):
+    name = "MobileNetV3_small_x0_35"
+    prefix = reference_dir / "parity" / name
+    model = build_model({"name": name, "class_num": 1000, "pretrained": str(prefix)})  # file has a 10-class fc
+    weights = paddle.load(str(prefix) + ".pdparams", return_numpy=True)
+    state = model.state_dict()
+    key = "blocks.3.mid_se.conv1.weight"
+    np.testing.assert_array_equal(state[key].numpy(), weights[key])
+    assert list(state["fc.weight"].shape) == [1280, 1000]
+    report = load_pretrained(model, str(prefix) + ".pdparams")  # the extension is optional
+    assert report["mismatched"] == [("fc.weight", [1280, 10], [1280, 1000]), ("fc.bias", [10], [1000])]
+    assert report["missing"] == [] and report["unexpected"] == []
+    assert len(report["loaded"]) == len(state) - 2
+
+
+def test_pretrained_reports_missing_and_unexpected_keys(tmp_path):
+    source = build_model({"name": "MobileNetV1_x0_25", "class_num": 5})
+    weights = {k: v.numpy() for k, v in source.state_dict().items() if k != "fc.bias"}
+    weights["head.extra"] = np.zeros([3], "float32")
+    paddle.save(weights, str(tmp_path / "partial.pdparams"))
+    report = load_pretrained(build_model({"name": "MobileNetV1_x0_25", "class_num": 5}), tmp_path / "partial")
+    assert report["missing"] == ["fc.bias"] and report["unexpected"] == ["head.extra"]
+
+
+def test_bad_weight_files_raise_errors_naming_the_file(tmp_path, reference_dir):
+    model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 10})
+    data = (reference_dir / "parity" / "MobileNetV3_small_x0_35.pdparams").read_bytes()
+    (tmp_path / "truncated.pdparams").write_bytes(data[: len(data) // 3])
+    (tmp_path / "text.pdparams").write_text("not weights")
+    paddle.save([1, 2, 3], str(tmp_path / "list.pdparams"))
+    for bad in ("truncated", "text", "list"):
+        with pytest.raises(ValueError, match=f"{bad}.pdparams"):
+            load_pretrained(model, tmp_path / bad)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_pretrained(model, tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        build_model({"name": "MobileNetV3_small_x0_35", "pretrained": str(tmp_path / "nowhere")})
+
+
+def _load_summary_tool(repo_root):
+    spec = importlib.util.spec_from_file_location("model_summary", repo_root / "tools" / "model_summary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_model_summary_tool_prints_one_model(repo_root, capsys):
+    tool = _load_summary_tool(repo_root)
+    rows = tool.main(["MobileNetV3_small_x0_35", "--size", "64", "--runs", "1"])
+    assert rows[0]["macs"] == count_macs(build_model({"name": "MobileNetV3_small_x0_35"}), 64)
+    assert rows[0]["latency_bs1_ms"] > 0 and rows[0]["latency_bs8_ms"] > 0
+    assert "MobileNetV3_small_x0_35" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="MobileNetV3_large_x1_0"):
+        tool.main(["MobileNetV3_large", "--runs", "0"])
+
+
+def test_model_summary_tool_writes_model_zoo_markdown(repo_root, tmp_path):
+    tool = _load_summary_tool(repo_root)
+    out_file = tmp_path / "MODEL_ZOO.md"
+    tool.main(["--markdown", str(out_file)])
+    text = out_file.read_text()
+    for name in list_models():
+        assert f"| {name} |" in text
+    assert "| MobileNetV3_large_x1_0 | 5.480 | 5.505 | 219.8 | 75.3 | [1] |" in text
+    assert "PaddleClas" in text and "rethinking_bottleneck_design" in text
+    assert text == (repo_root / "docs" / "MODEL_ZOO.md").read_text()  # the committed table is up to date
