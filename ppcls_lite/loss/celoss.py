@@ -1,0 +1,32 @@
+"""Cross-entropy with optional label smoothing; accepts hard labels or soft targets (mixup/cutmix)."""
+import paddle
+import paddle.nn.functional as F
+
+
+class CELoss(paddle.nn.Layer):
+    """Mean cross-entropy over the batch.
+
+    labels: int `[N]` / `[N, 1]` class ids, or float `[N, C]` soft targets (rows summing to 1).
+    epsilon: label smoothing; the target becomes `(1 - epsilon) * target + epsilon / C`. None or 0 -> plain CE.
+    As in PaddleClas, soft targets are smoothed too when epsilon is set.
+    """
+
+    def __init__(self, epsilon=None):
+        super().__init__()
+        if epsilon is not None and not 0.0 <= float(epsilon) < 1.0:
+            raise ValueError(f"CELoss.epsilon must be in [0, 1), got {epsilon} (Loss.Train.CELoss.epsilon)")
+        self.epsilon = float(epsilon) if epsilon else 0.0
+
+    def forward(self, logits, labels):
+        if isinstance(logits, dict):  # models with return_patterns give {"logits": ..., ...}
+            logits = logits["logits"]
+        class_num = logits.shape[-1]
+        if labels.dtype in (paddle.float16, paddle.float32, paddle.float64, paddle.bfloat16) and \
+                labels.ndim == 2 and labels.shape[-1] == class_num:
+            target = labels.astype(logits.dtype)
+        else:
+            target = F.one_hot(labels.reshape([-1]).astype("int64"), class_num).astype(logits.dtype)
+        if self.epsilon:
+            target = target * (1.0 - self.epsilon) + self.epsilon / class_num
+        log_prob = F.log_softmax(logits, axis=-1)
+        return -(target * log_prob).sum(axis=-1).mean()

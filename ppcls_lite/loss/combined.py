@@ -1,0 +1,56 @@
+"""Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
+import difflib
+import inspect
+
+from .celoss import CELoss
+
+LOSSES = {"CELoss": CELoss}
+
+
+class CombinedLoss:
+    """Calls each loss, scales it by its `weight`; returns {"loss": sum, "<Name>": weighted value, ...}.
+
+    A name used twice gets a suffix (`CELoss`, `CELoss_1`).
+    """
+
+    def __init__(self, losses):
+        self.losses = losses  # list of (key, loss_fn, weight)
+
+    def __call__(self, logits, labels):
+        out = {}
+        total = None
+        for key, loss_fn, weight in self.losses:
+            value = loss_fn(logits, labels) * weight
+            out[key] = value
+            total = value if total is None else total + value
+        out["loss"] = total
+        return out
+
+
+def build_loss(loss_section, where="Loss"):
+    """`loss_section` is a list like [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}] (the YAML Loss.Train)."""
+    if not isinstance(loss_section, list) or not loss_section:
+        raise ValueError(f"{where} must be a non-empty list like [{{CELoss: {{weight: 1.0}}}}], got {loss_section!r}")
+    losses = []
+    for i, item in enumerate(loss_section):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ValueError(f"{where}.{i} must be a one-key mapping like {{CELoss: {{weight: 1.0}}}}, got {item!r}")
+        name, params = next(iter(item.items()))
+        if name not in LOSSES:
+            match = difflib.get_close_matches(str(name), list(LOSSES), n=1)
+            hint = f" Did you mean '{match[0]}'?" if match else ""
+            raise ValueError(f"unknown loss '{name}' in {where}. Valid losses: {', '.join(LOSSES)}.{hint}")
+        params = dict(params or {})
+        weight = float(params.pop("weight", 1.0))
+        cls = LOSSES[name]
+        valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        unknown = [k for k in params if k not in valid]
+        if unknown:
+            raise ValueError(f"{where}.{name}: unknown parameter(s) {unknown}. Valid: weight, {', '.join(valid)}")
+        key = name
+        suffix = 1
+        while any(key == k for k, _, _ in losses):
+            key = f"{name}_{suffix}"
+            suffix += 1
+        losses.append((key, cls(**params), weight))
+    return CombinedLoss(losses)

@@ -1,0 +1,19 @@
+"""Metrics (pure numpy; paddle Tensors are accepted and converted).
+
+    metrics = build_metrics(config["Metric"]["Eval"], class_num)   # -> MetricSet
+    metrics.reset()
+    batch = metrics.update(logits, labels)     # {"top1": 0.5, "top5": 0.9} for this batch; also accumulated
+    epoch = metrics.accumulate()               # exact over all batches seen since reset()
+
+Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
+`{"correct": int64 [len(topk)], "count": int64 [1]}` for TopkAcc. All-reduce (sum) every array, then
+`metrics.result_from_state(summed)` gives the global epoch dict (or `metrics.set_state(summed)` followed by
+`metrics.accumulate()`).
+
+`ConfusionMatrix(class_num)`: `.update(logits_or_pred_ids, labels)`, `.matrix` (int64 [C, C], rows = true
+class, cols = predicted), `.per_class_report(label_names)`, `format_report(rows)`.
+"""
+from .confusion import ConfusionMatrix, format_report
+from .topk import METRICS, MetricSet, TopkAcc, build_metrics
+
+__all__ = ["ConfusionMatrix", "format_report", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]

@@ -1,0 +1,139 @@
+"""Top-k accuracy and the MetricSet that the engine drives."""
+import difflib
+
+import numpy as np
+
+from ._arrays import label_ids, to_numpy
+
+
+class TopkAcc:
+    """Fraction of samples whose label is among the k highest logits, for each k in `topk`.
+
+    k larger than class_num is capped to class_num (e.g. topk [1, 5] on 3 classes -> top1, top3).
+    Keeps integer counts so the epoch value is exact whatever the batch sizes.
+    """
+
+    def __init__(self, topk=(1, 5), class_num=None):
+        ks = [topk] if isinstance(topk, int) else list(topk)
+        if not ks or any(int(k) < 1 for k in ks):
+            raise ValueError(f"TopkAcc.topk must be positive integers, got {topk!r} (Metric.*.TopkAcc.topk)")
+        ks = [int(k) for k in ks]
+        if class_num is not None:
+            ks = [min(k, int(class_num)) for k in ks]
+        self.topk = sorted(set(ks))
+        self.keys = [f"top{k}" for k in self.topk]
+        self.reset()
+
+    def reset(self):
+        self.correct = np.zeros(len(self.topk), dtype=np.int64)
+        self.count = np.zeros(1, dtype=np.int64)
+
+    def batch_counts(self, logits, labels):
+        logits = to_numpy(logits)
+        if logits.ndim != 2:
+            raise ValueError(f"TopkAcc expects logits [N, C], got shape {logits.shape}")
+        labels = label_ids(labels)
+        if labels.shape[0] != logits.shape[0]:
+            raise ValueError(f"TopkAcc: {logits.shape[0]} logits rows but {labels.shape[0]} labels")
+        kmax = min(self.topk[-1], logits.shape[1])
+        # Stable sort on -logits: on ties the lower class id ranks first (deterministic).
+        ranked = np.argsort(-logits, axis=1, kind="stable")[:, :kmax]
+        hit = ranked == labels[:, None]
+        correct = np.array([hit[:, :k].any(axis=1).sum() for k in self.topk], dtype=np.int64)
+        return correct, labels.shape[0]
+
+    def update(self, logits, labels):
+        correct, n = self.batch_counts(logits, labels)
+        self.correct += correct
+        self.count += n
+        return self._result(correct, n)
+
+    def _result(self, correct, n):
+        return {key: (float(c) / n if n else 0.0) for key, c in zip(self.keys, correct)}
+
+    def accumulate(self):
+        return self._result(self.correct, int(self.count[0]))
+
+    def state(self):
+        return {"correct": self.correct.copy(), "count": self.count.copy()}
+
+    def set_state(self, state):
+        self.correct = np.asarray(state["correct"], dtype=np.int64).reshape(len(self.topk)).copy()
+        self.count = np.asarray(state["count"], dtype=np.int64).reshape(1).copy()
+
+    def result_from_state(self, state):
+        correct = np.asarray(state["correct"], dtype=np.int64).reshape(-1)
+        return self._result(correct, int(np.asarray(state["count"]).reshape(-1)[0]))
+
+
+METRICS = {"TopkAcc": TopkAcc}
+
+
+class MetricSet:
+    """The metrics of one Metric.Train / Metric.Eval list, driven together."""
+
+    def __init__(self, metrics):
+        self.metrics = list(metrics)
+
+    def reset(self):
+        for m in self.metrics:
+            m.reset()
+
+    def update(self, logits, labels):
+        if isinstance(logits, dict):
+            logits = logits["logits"]
+        out = {}
+        for m in self.metrics:
+            out.update(m.update(logits, labels))
+        return out
+
+    def accumulate(self):
+        out = {}
+        for m in self.metrics:
+            out.update(m.accumulate())
+        return out
+
+    def state(self):
+        """Counts as numpy int64 arrays to be summed over ranks: {"correct": [len(topk)], "count": [1]}."""
+        out = {}
+        for m in self.metrics:
+            out.update(m.state())
+        return out
+
+    def set_state(self, state):
+        for m in self.metrics:
+            m.set_state(state)
+
+    def result_from_state(self, state):
+        """Epoch values from a (summed over ranks) state, without touching this set's own counts."""
+        out = {}
+        for m in self.metrics:
+            out.update(m.result_from_state(state))
+        return out
+
+    @property
+    def keys(self):
+        return [k for m in self.metrics for k in m.keys]
+
+
+def build_metrics(metric_section, class_num=None, where="Metric"):
+    """`metric_section` is a list like [{"TopkAcc": {"topk": [1, 5]}}]; None or [] -> empty MetricSet."""
+    metrics = []
+    seen = set()
+    for i, item in enumerate(metric_section or []):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ValueError(f"{where}.{i} must be a one-key mapping like {{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}")
+        name, params = next(iter(item.items()))
+        if name not in METRICS:
+            match = difflib.get_close_matches(str(name), list(METRICS), n=1)
+            hint = f" Did you mean '{match[0]}'?" if match else ""
+            raise ValueError(f"unknown metric '{name}' in {where}. Valid metrics: {', '.join(METRICS)}.{hint}")
+        if name in seen:  # their count arrays would share names in state()
+            raise ValueError(f"{where}: metric '{name}' is listed twice; list it once (e.g. TopkAcc: {{topk: [1, 5]}})")
+        seen.add(name)
+        params = dict(params or {})
+        try:
+            metrics.append(METRICS[name](**params, class_num=class_num))
+        except TypeError as e:
+            raise ValueError(f"{where}.{name}: bad parameters {params} ({e})") from None
+    return MetricSet(metrics)
