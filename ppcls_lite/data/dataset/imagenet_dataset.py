@@ -1,0 +1,58 @@
+"""ImageNetDataset: a list file of `relative/path.jpg label` lines under `image_root` (PaddleClas format)."""
+import os
+
+from .common import CommonDataset, read_label_names
+
+
+class ImageNetDataset(CommonDataset):
+    """Samples from `cls_label_path`; paths are relative to `image_root`.
+
+    Blank lines and trailing spaces are ignored; a malformed line or a label outside [0, class_num) is an
+    error naming the file and line. `label_names` comes from a `label_list.txt` beside the list file, if any.
+    """
+
+    def __init__(self, image_root, cls_label_path, transform_ops=None, class_num=None, delimiter=None,
+                 skip_bad_images=False):
+        super().__init__(transform_ops, skip_bad_images)
+        self.image_root = image_root
+        self.cls_label_path = cls_label_path
+        if not os.path.isdir(image_root):
+            raise FileNotFoundError(f"ImageNetDataset: image_root {image_root!r} is not a directory "
+                                    "(set DataLoader.<Train|Eval>.dataset.image_root)")
+        if not os.path.isfile(cls_label_path):
+            raise FileNotFoundError(f"ImageNetDataset: list file {cls_label_path!r} not found "
+                                    "(set dataset.cls_label_path; tools/split_dataset.py can write one)")
+        label_list = os.path.join(os.path.dirname(os.path.abspath(cls_label_path)), "label_list.txt")
+        self.label_names = read_label_names(label_list) if os.path.isfile(label_list) else None
+        if class_num is None and self.label_names is not None:
+            class_num = len(self.label_names)
+        self._read_list(delimiter, class_num)
+        self.class_num = class_num if class_num is not None else (
+            max(label for _, label in self.samples) + 1 if self.samples else 0)
+        self.check_files_exist(f"ImageNetDataset({cls_label_path})")
+
+    def _read_list(self, delimiter, class_num):
+        self.sources = []
+        with open(self.cls_label_path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                where = f"{self.cls_label_path}:{lineno}"
+                # Split the label off the right so file names containing spaces still work.
+                parts = line.rsplit(delimiter, 1)
+                if len(parts) != 2 or not parts[0].strip():
+                    raise ValueError(f"{where}: expected `relative/path.jpg label`, got {line!r}")
+                rel, label_text = parts[0].strip(), parts[1].strip()
+                try:
+                    label = int(label_text)
+                except ValueError:
+                    raise ValueError(f"{where}: label {label_text!r} is not an integer (line {line!r})") from None
+                if label < 0 or (class_num is not None and label >= class_num):
+                    bound = f"[0, {class_num})" if class_num is not None else ">= 0"
+                    raise ValueError(f"{where}: label {label} is outside {bound}; check the list file or "
+                                     "Arch.class_num")
+                self.samples.append((os.path.join(self.image_root, rel), label))
+                self.sources.append(where)
+        if not self.samples:
+            raise ValueError(f"{self.cls_label_path}: the list file has no samples")

@@ -1,0 +1,294 @@
+"""build_dataloader: the YAML `DataLoader.<Train|Eval|Test>` section -> an epoch-aware, reproducible loader.
+
+Reproducibility: each epoch's shuffle depends only on (seed, epoch); each worker's `random` / numpy RNG is
+seeded from (seed, epoch, rank, worker id), and with num_workers 0 the main process RNGs are seeded from
+(seed, epoch, rank) at the start of the epoch. So epoch k's batches depend only on the seed and k, and a run
+resumed at epoch k sees the same data as an uninterrupted one.
+"""
+import inspect
+import random
+
+import cv2
+import numpy as np
+import paddle
+from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
+
+from .dataset import DATASETS, BadSample
+from .dataset.common import format_file_list, log_warning
+from .preprocess import create_batch_operators
+
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
+LOADER_KEYS = ("num_workers", "use_shared_memory")
+MODES = ("Train", "Eval", "Test")
+NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
+
+
+def derive_seed(*parts):
+    """A well-mixed 32-bit seed from integers/strings (SeedSequence, so nearby inputs give unrelated seeds)."""
+    words = []
+    for part in parts:
+        if isinstance(part, str):
+            words.extend(part.encode())
+        else:
+            words.append(int(part) & 0xFFFFFFFF)
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def seed_python_and_numpy(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class WorkerSeeder:
+    """worker_init_fn: seeds `random` and numpy in a worker from (base seed of this epoch and rank, worker id).
+
+    Paddle creates the workers when an epoch's iteration starts, after set_epoch updated `base_seed`, and runs
+    this after its own seeding, so ours wins."""
+
+    def __init__(self):
+        self.base_seed = 0
+
+    def __call__(self, worker_id):
+        seed_python_and_numpy(derive_seed(self.base_seed, worker_id, "worker"))
+        cv2.setNumThreads(1)  # parallelism comes from the workers; OpenCV's own threads would oversubscribe
+
+
+class SeededRandomSampler(Sampler):
+    """Random permutation of the dataset indices from an explicit seed (set per epoch)."""
+
+    def __init__(self, data_source):
+        super().__init__(data_source)
+        self.num_samples = len(data_source)
+        self.seed = 0
+
+    def __iter__(self):
+        return iter(np.random.default_rng(self.seed).permutation(self.num_samples).tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class MarkerView(Dataset):
+    """What the paddle DataLoader reads: the dataset, returning BadSample markers for unreadable files."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return self.dataset.load(index, return_bad_sample=True)
+
+
+class Collate:
+    """Stack (image, label) samples, drop BadSample markers, apply batch ops.
+
+    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num], bad indices int64).
+    The bad-index array starts with a sentinel so it is never empty: NOT_EMPTY, or EMPTY when every sample
+    of the batch was bad (images/labels are then placeholders the loader wrapper drops).
+    """
+
+    def __init__(self, batch_ops=None):
+        self.batch_ops = batch_ops or []
+
+    def __call__(self, batch):
+        good = [s for s in batch if not isinstance(s, BadSample)]
+        bad_indices = [s.index for s in batch if isinstance(s, BadSample)]
+        if not good:  # placeholders: zero-size arrays cannot cross paddle's shared memory
+            return np.zeros((1,), np.float32), np.zeros((1,), np.int64), np.array([EMPTY] + bad_indices, np.int64)
+        bad = np.array([NOT_EMPTY] + bad_indices, dtype=np.int64)
+        try:
+            images = np.stack([img for img, _ in good]).astype(np.float32, copy=False)
+        except ValueError:
+            shapes = sorted({tuple(img.shape) for img, _ in good})
+            raise ValueError(f"images in a batch have different shapes {shapes}; the transforms must end with a "
+                             "fixed size (e.g. RandCropImage size / CropImage size)") from None
+        labels = np.array([label for _, label in good], dtype=np.int64)
+        for op in self.batch_ops:
+            images, labels = op(images, labels)
+        return images, labels, bad
+
+
+class ClassificationDataLoader:
+    """What build_dataloader returns: iterate for (images, labels) paddle tensors; call set_epoch(e) first.
+
+    Attributes: `dataset`, `batch_sampler`, `num_workers`, `bad_images` (descriptions of the images skipped in
+    the last completed epoch when `skip_bad_images` is on).
+    """
+
+    def __init__(self, dataset, batch_sampler, loader, seed, rank, num_workers, worker_seeder, mode):
+        self.dataset = dataset
+        self.batch_sampler = batch_sampler
+        self.loader = loader
+        self.seed = 0 if seed is None else int(seed)
+        self.rank = rank
+        self.num_workers = num_workers
+        self.worker_seeder = worker_seeder
+        self.mode = mode
+        self.epoch = 0
+        self._epoch_pending = False  # set_epoch called and not consumed by an iteration yet
+        self._iterated = False
+        self.bad_images = []
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+    def set_epoch(self, epoch):
+        """Select `epoch`: its shuffle and random ops depend only on (seed, epoch, rank, worker id)."""
+        self.epoch = int(epoch)
+        self._epoch_pending = True
+
+    def _seed_epoch(self):
+        """Applied when the epoch's iteration starts, so nothing in between can consume the seeded RNG."""
+        shuffle_seed = derive_seed(self.seed, self.epoch, "shuffle")  # same on every rank: consistent shards
+        sampler = self.batch_sampler
+        if isinstance(sampler, DistributedBatchSampler):
+            sampler.set_epoch(shuffle_seed)  # paddle shuffles with RandomState(epoch); feed it our mixed seed
+        elif isinstance(getattr(sampler, "sampler", None), SeededRandomSampler):
+            sampler.sampler.seed = shuffle_seed
+        self.worker_seeder.base_seed = derive_seed(self.seed, self.epoch, self.rank)
+        if self.num_workers == 0:
+            seed_python_and_numpy(derive_seed(self.worker_seeder.base_seed, "main"))
+
+    def __iter__(self):
+        if not self._epoch_pending and self._iterated:
+            # set_epoch was not called: move to the next epoch anyway so shuffles differ between epochs.
+            self.epoch += 1
+        self._epoch_pending = False
+        self._iterated = True
+        self._seed_epoch()
+        skipped = []
+        batches = self.loader if self.num_workers > 0 else self._main_process_batches()
+        try:
+            for images, labels, bad in self._reraise_worker_errors(batches):
+                bad = bad.numpy() if isinstance(bad, paddle.Tensor) else bad
+                if len(bad) > 1 and not self.dataset.skip_bad_images:
+                    index = int(bad[1])
+                    self.dataset.load(index, return_bad_sample=False)  # raises the precise error (file, line)
+                    raise self.dataset.bad_image_error(index, "could not be read in a worker")
+                skipped.extend(int(i) for i in bad[1:])
+                if int(bad[0]) == EMPTY:
+                    continue
+                yield images, labels
+        finally:
+            self._report_skipped(skipped)
+
+    def _reraise_worker_errors(self, batches):
+        """paddle turns an exception in a worker into an opaque SystemError (the real traceback is printed
+        above it by the worker); say what happened and how to see the error directly."""
+        iterator = iter(batches)
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except SystemError as exc:
+                if "reader raises an exception" not in str(exc):
+                    raise
+                raise RuntimeError(
+                    f"DataLoader.{self.mode}: a data loader worker failed; its error and traceback are printed "
+                    f"above. Rerun with -o DataLoader.{self.mode}.loader.num_workers=0 to get the error directly."
+                ) from None
+            yield item
+
+    def _main_process_batches(self):
+        """num_workers 0: load in this thread. (paddle's single-process iterator prefetches in a helper thread,
+        which hangs the training loop when a sample raises, and would make the RNG use order timing-dependent.)"""
+        collate = self.loader.collate_fn
+        for indices in self.batch_sampler:
+            images, labels, bad = collate([self.dataset.load(i, return_bad_sample=True) for i in indices])
+            yield paddle.to_tensor(images), paddle.to_tensor(labels), bad
+
+    def _report_skipped(self, indices):
+        self.bad_images = [self.dataset.describe(i) for i in indices]
+        if self.bad_images:
+            log_warning(f"{self.mode} epoch {self.epoch}: skipped {len(self.bad_images)} unreadable images "
+                        f"(skip_bad_images is on):\n" + format_file_list(self.bad_images))
+
+
+def _section(config, key, where):
+    if key not in config or config[key] is None:
+        raise KeyError(f"{where}.{key} is missing from the config")
+    return config[key]
+
+
+def build_dataset(dataset_config, class_num=None, where="DataLoader.Train.dataset"):
+    """The `dataset` section -> dataset object (also returns the batch ops it names)."""
+    params = dict(dataset_config)
+    name = params.pop("name", None)
+    if name not in DATASETS:
+        raise ValueError(f"{where}.name: unknown dataset {name!r}; valid: {sorted(DATASETS)}")
+    batch_op_list = params.pop("batch_transform_ops", None)
+    accepted = [p for p in inspect.signature(DATASETS[name].__init__).parameters if p not in ("self", "class_num")]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown} for {name}; valid keys: "
+                         f"{['name'] + accepted + ['batch_transform_ops']}")
+    dataset = DATASETS[name](class_num=class_num, **params)
+    # Soft targets need the model's class count: the class_num argument or the op's own `class_num`.
+    batch_ops = create_batch_operators(batch_op_list, class_num) if batch_op_list else []
+    return dataset, batch_ops
+
+
+def build_batch_sampler(sampler_config, dataset, mode, where):
+    params = dict(sampler_config)
+    name = params.pop("name", "DistributedBatchSampler")
+    if name not in SAMPLERS:
+        raise ValueError(f"{where}.name: unknown sampler {name!r}; valid: {list(SAMPLERS)}")
+    unknown = sorted(set(params) - {"batch_size", "drop_last", "shuffle"})
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; valid: ['name', 'batch_size', 'drop_last', 'shuffle']")
+    batch_size = int(params.get("batch_size", 64))
+    if batch_size < 1:
+        raise ValueError(f"{where}.batch_size must be >= 1, got {batch_size}")
+    shuffle = bool(params.get("shuffle", mode == "Train"))
+    drop_last = bool(params.get("drop_last", False))
+    if name == "DistributedBatchSampler":
+        return DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+    sampler = SeededRandomSampler(dataset) if shuffle else None
+    if sampler is None:
+        return BatchSampler(dataset, batch_size=batch_size, shuffle=False, drop_last=drop_last)
+    return BatchSampler(sampler=sampler, batch_size=batch_size, drop_last=drop_last)
+
+
+def build_dataloader(dataloader_config, mode, device="cpu", seed=0, class_num=None):
+    """Build the loader for `mode` ("Train" | "Eval" | "Test") from the YAML `DataLoader` section.
+
+    `class_num` (normally Arch.class_num) validates labels and sizes the soft targets of Mixup/Cutmix.
+    `device` is accepted for interface stability; batches are produced on CPU and paddle moves them on use.
+    """
+    if mode not in MODES:
+        raise ValueError(f"build_dataloader: mode must be one of {list(MODES)}, got {mode!r}")
+    if not dataloader_config or mode not in dataloader_config or dataloader_config[mode] is None:
+        have = sorted(dataloader_config or {})
+        raise KeyError(f"DataLoader.{mode} is missing from the config (present: {have})")
+    section = dataloader_config[mode]
+    where = f"DataLoader.{mode}"
+    dataset, batch_ops = build_dataset(_section(section, "dataset", where), class_num, f"{where}.dataset")
+    batch_sampler = build_batch_sampler(section.get("sampler") or {}, dataset, mode, f"{where}.sampler")
+
+    loader_config = dict(section.get("loader") or {})
+    unknown = sorted(set(loader_config) - set(LOADER_KEYS))
+    if unknown:
+        log_warning(f"{where}.loader: ignoring unknown keys {unknown} (used: {list(LOADER_KEYS)})")
+    num_workers = int(loader_config.get("num_workers", 0))
+    if num_workers < 0:
+        raise ValueError(f"{where}.loader.num_workers must be >= 0, got {num_workers}")
+    worker_seeder = WorkerSeeder()
+    loader = DataLoader(
+        MarkerView(dataset),
+        batch_sampler=batch_sampler,
+        num_workers=num_workers,
+        use_shared_memory=bool(loader_config.get("use_shared_memory", True)),
+        collate_fn=Collate(batch_ops),
+        worker_init_fn=worker_seeder,
+        return_list=True,
+    )
+    # The rank that picks this process's shard (paddle's sampler reads it from the launcher's environment).
+    rank = getattr(batch_sampler, "local_rank", None)
+    if rank is None:
+        rank = paddle.distributed.ParallelEnv().local_rank
+    wrapper = ClassificationDataLoader(dataset, batch_sampler, loader, seed, rank, num_workers, worker_seeder, mode)
+    return wrapper
