@@ -1,0 +1,224 @@
+"""Engine package: `build_engine(config, mode)` turns a config into built objects and an `Engine`.
+
+This is the only place that reads the raw config for training/eval/infer: it calls the section builders
+(`build_model`, `build_dataloader`, `build_loss`, `build_metrics`, `build_optimizer`, `create_operators`,
+`build_postprocess`) and hands their results plus an `EngineSettings` to `Engine`.
+
+Process setup done here, in this order: device (`Global.device`), data-parallel init when launched with
+`python -m paddle.distributed.launch` (world size > 1: `paddle.distributed.init_parallel_env()`, gloo on
+CPU, NCCL on GPU), seeding (`Global.seed`, default 42), then the builders.
+"""
+import os
+
+import paddle
+
+from ppcls_lite.engine import checkpoint as ckpt
+from ppcls_lite.engine.engine import Engine, EngineSettings, NonFiniteLossError
+from ppcls_lite.engine.postprocess import Topk, build_postprocess
+from ppcls_lite.utils import logger
+from ppcls_lite.utils.device import set_device
+from ppcls_lite.utils.seeding import seed_everything
+
+__all__ = ["build_engine", "Engine", "EngineSettings", "NonFiniteLossError", "Topk", "build_postprocess"]
+
+MODES = ("train", "eval", "infer")
+QUICK_START_CONFIG = "configs/quick_start/MobileNetV3_small_fashion_mnist.yaml"
+
+_GLOBAL_DEFAULTS = {
+    "checkpoints": None, "pretrained_model": None, "output_dir": "./output/", "device": "cpu", "save_interval": 1,
+    "eval_during_train": True, "eval_interval": 1, "epochs": 10, "print_batch_step": 10, "use_visualdl": False,
+    "image_shape": [3, 224, 224], "to_static": False, "seed": 42,
+}
+_AMP_DEFAULTS = {"use_amp": False, "scale_loss": 1.0, "use_dynamic_loss_scaling": False, "level": "O1",
+                 "use_fp16_test": False}
+
+
+def _section(config, name, defaults):
+    """The section's values over the defaults; a key explicitly set to null keeps its default."""
+    out = dict(defaults)
+    out.update({k: v for k, v in (config.get(name) or {}).items() if v is not None})
+    return out
+
+
+def _as_bool(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def resolve_checkpoints(checkpoints, run_dir):
+    """`auto` → the newest consistent checkpoint in run_dir (normally `latest`; error if none); other values
+    are prefixes (extension stripped)."""
+    if not checkpoints:
+        return None
+    if str(checkpoints).lower() == "auto":
+        prefix, skipped = ckpt.newest_valid_checkpoint(run_dir)
+        for reason in skipped:
+            logger.warning(f"--resume auto: skipping {reason}")
+        if prefix is None:
+            raise FileNotFoundError(f"--resume auto: no checkpoint to resume in {run_dir} (looked for complete "
+                                    f"latest/epoch_N .pdparams + .pdopt + .pdstates). Start without --resume "
+                                    f"(or check Global.output_dir and Arch.name).")
+        if os.path.basename(prefix) != "latest":
+            logger.warning(f"--resume auto: {os.path.join(run_dir, 'latest')} is missing or older; resuming "
+                           f"from {prefix}")
+        return prefix
+    return ckpt.strip_suffix(str(checkpoints))
+
+
+def build_settings(config, mode="train"):
+    """EngineSettings from the Global / AMP / EMA / Infer / Arch sections."""
+    g = _section(config, "Global", _GLOBAL_DEFAULTS)
+    amp = _section(config, "AMP", _AMP_DEFAULTS)
+    arch = config.get("Arch") or {}
+    if "name" not in arch:
+        raise KeyError("Arch.name is missing from the config (e.g. Arch: {name: MobileNetV3_small_x1_0})")
+    class_num = int(arch.get("class_num", 1000))
+    ema = config.get("EMA")
+    infer = config.get("Infer") or {}
+    eval_sampler = (((config.get("DataLoader") or {}).get("Eval") or {}).get("sampler") or {})
+    settings = EngineSettings(
+        arch_name=str(arch["name"]),
+        class_num=class_num,
+        output_dir=str(g["output_dir"]),
+        epochs=int(g["epochs"]),
+        save_interval=int(g["save_interval"] or 0),
+        eval_during_train=_as_bool(g["eval_during_train"]),
+        eval_interval=int(g["eval_interval"] or 1),
+        print_batch_step=int(g["print_batch_step"] or 1),
+        use_visualdl=_as_bool(g["use_visualdl"]),
+        device=str(g["device"] or "cpu").lower(),
+        seed=int(g["seed"] if g["seed"] is not None else 42),
+        to_static=_as_bool(g["to_static"]),
+        image_shape=list(g["image_shape"] or [3, 224, 224]),
+        pretrained_model=g["pretrained_model"] or None,
+        arch_pretrained=bool(arch.get("pretrained")),
+        config_digest=ckpt.config_digest(arch, class_num),
+        use_amp=_as_bool(amp["use_amp"]),
+        amp_level=str(amp["level"]),
+        scale_loss=float(amp["scale_loss"]),
+        use_dynamic_loss_scaling=_as_bool(amp["use_dynamic_loss_scaling"]),
+        use_fp16_test=_as_bool(amp["use_fp16_test"]),
+        ema_decay=float(ema.get("decay", 0.9999)) if isinstance(ema, dict) else None,
+        infer_imgs=infer.get("infer_imgs"),
+        infer_batch_size=int(infer.get("batch_size") or 1),
+        eval_batch_size=int(eval_sampler.get("batch_size") or 1),
+        eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),
+        label_map_file=(infer.get("PostProcess") or {}).get("class_id_map_file"),
+    )
+    settings.checkpoints = resolve_checkpoints(g["checkpoints"], settings.run_dir)
+    if mode != "train" and settings.checkpoints and not settings.pretrained_model:
+        # eval/infer only need the weights of a training checkpoint.
+        settings.pretrained_model, settings.checkpoints = settings.checkpoints, None
+    return settings
+
+
+def check_dataset_present(dataloader_config, mode):
+    """Fail early, with directions, when a dataset's list file or image root is not on disk."""
+    dataset = ((dataloader_config or {}).get(mode) or {}).get("dataset") or {}
+    for key in ("cls_label_path", "image_root"):
+        path = dataset.get(key)
+        if not path or os.path.exists(str(path)):
+            continue
+        msg = f"DataLoader.{mode}.dataset.{key}: {path} does not exist."
+        if "ILSVRC2012" in str(path):
+            msg += (" This is an ImageNet recipe: put ImageNet-1k under ./dataset/ILSVRC2012/ (train/, val/, "
+                    "train_list.txt and val_list.txt with lines 'relative/path.JPEG label'), or point the config at "
+                    f"your data with -o DataLoader.{mode}.dataset.image_root=DIR "
+                    f"-o DataLoader.{mode}.dataset.cls_label_path=LIST. To try ppcls_lite without ImageNet, run "
+                    f"the quick start: python tools/train.py -c {QUICK_START_CONFIG}")
+        else:
+            msg += f" Fix the path in the config or with -o DataLoader.{mode}.dataset.{key}=PATH."
+        raise FileNotFoundError(msg)
+
+
+def _init_distributed():
+    world_size = paddle.distributed.get_world_size()
+    if world_size > 1 and not paddle.distributed.is_initialized():
+        paddle.distributed.init_parallel_env()
+    return world_size
+
+
+def build_engine(config, mode="train"):
+    """Build every object `mode` ("train" | "eval" | "infer") needs and return the Engine.
+
+    train: model, Train (and Eval, when eval_during_train) loaders, losses, metrics, optimizer + scheduler;
+           prints the final config and saves it as <output_dir>/<Arch.name>/config.yaml (rank 0).
+    eval:  model (+ Global.pretrained_model weights), Eval loader, Eval loss and metrics.
+    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (Topk).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    settings = build_settings(config, mode)
+    set_device(settings.device)
+    world_size = _init_distributed()
+    rank = paddle.distributed.get_rank()
+    seed_everything(settings.seed)
+
+    if mode == "train" and rank == 0:
+        from ppcls_lite.utils.config import print_config, save_config
+
+        logger.init_logger(os.path.join(settings.run_dir, "train.log"))
+        print_config(config)
+        save_config(config, os.path.join(settings.run_dir, "config.yaml"))
+
+    dataloader_config = config.get("DataLoader") or {}
+    if mode == "train":  # fail before building anything when the data is not there
+        check_dataset_present(dataloader_config, "Train")
+    if mode == "eval" or (mode == "train" and settings.eval_during_train and dataloader_config.get("Eval")):
+        check_dataset_present(dataloader_config, "Eval")
+
+    from ppcls_lite.arch import build_model
+
+    model = build_model(config["Arch"])
+    class_num = settings.class_num
+    objects = {}
+    if mode == "train":
+        from ppcls_lite.data import build_dataloader
+        from ppcls_lite.loss import build_loss
+        from ppcls_lite.metric import build_metrics
+        from ppcls_lite.optimizer import build_optimizer
+
+        objects["train_loader"] = build_dataloader(dataloader_config, "Train", settings.device, settings.seed,
+                                                   class_num)
+        objects["train_loss"] = build_loss(config["Loss"]["Train"])
+        objects["train_metrics"] = build_metrics((config.get("Metric") or {}).get("Train"), class_num)
+        if settings.eval_during_train and dataloader_config.get("Eval"):
+            objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", settings.device, settings.seed,
+                                                      class_num)
+            objects["eval_loss"] = build_loss((config.get("Loss") or {}).get("Eval") or config["Loss"]["Train"])
+            objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
+        elif settings.eval_during_train:
+            logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
+                           "and best_model is not saved")
+        steps_per_epoch = len(objects["train_loader"])
+        if steps_per_epoch == 0:
+            raise ValueError("the Train loader yields no batches: the train list is empty or smaller than "
+                             "DataLoader.Train.sampler.batch_size with drop_last: True")
+        objects["optimizer"], objects["lr_scheduler"] = build_optimizer(config["Optimizer"], settings.epochs,
+                                                                        steps_per_epoch, model)
+    elif mode == "eval":
+        from ppcls_lite.data import build_dataloader
+        from ppcls_lite.loss import build_loss
+        from ppcls_lite.metric import build_metrics
+
+        if not dataloader_config.get("Eval"):
+            raise KeyError("the config has no DataLoader.Eval section: add one (dataset, sampler, loader) to evaluate")
+        objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", settings.device, settings.seed, class_num)
+        loss_config = config.get("Loss") or {}
+        if loss_config.get("Eval") or loss_config.get("Train"):
+            objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
+        objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
+    else:
+        from ppcls_lite.data.preprocess import create_operators
+
+        infer = config.get("Infer") or {}
+        if not infer.get("transforms"):
+            raise KeyError("the config has no Infer.transforms: add the preprocessing ops (DecodeImage, ResizeImage, "
+                           "CropImage, NormalizeImage, ToCHWImage) under Infer")
+        objects["infer_ops"] = create_operators(infer["transforms"])
+        objects["postprocess"] = build_postprocess(infer.get("PostProcess"))
+    engine = Engine(settings, model, **objects)
+    engine.world_size = world_size
+    return engine
+

@@ -1,0 +1,254 @@
+"""Checkpoint trio: `<prefix>.pdparams`, `<prefix>.pdopt`, `<prefix>.pdstates`.
+
+- `.pdparams`: the model state dict, PaddleClas parameter names (loads in PaddleClas and via
+  `Global.pretrained_model`).
+- `.pdopt`: the optimizer state dict (accumulators and, as paddle stores it, "LR_Scheduler"), plus
+  "lr_scheduler" (the scheduler's own state dict), "param_names" ({structured name: paddle unique name},
+  to re-key the accumulators in a process that named the parameters differently) and "amp_scaler"
+  (GradScaler state) when AMP is on.
+- `.pdstates`: {"epoch", "global_step", "best_metric", "best_epoch", "rng" (python/numpy/paddle states),
+  "ema" (EMA weights or None), "config_digest" (sha256 of the model-defining config: the Arch section and
+  class_num), "format_version"}.
+
+Crash safety: the three files are first written completely to temporary names in the same directory
+(fsync'ed), then `os.replace`d into place in the order `.pdparams`, `.pdopt`, `.pdstates`, and the directory
+is fsync'ed. `.pdstates` also records the sha256 of the `.pdparams` and `.pdopt` it belongs to
+("file_sha256"), so a trio torn by a crash between two renames (new weights, old states) is detected on load
+(`CheckpointError`), and `newest_valid_checkpoint` (used by `--resume auto`) falls back to the newest
+consistent checkpoint, e.g. `epoch_N` when `latest` was being overwritten. A kill at any other moment leaves
+the previous files untouched (plus stray `.<name>.*.tmp` files, removed by `remove_stale_temp_files`).
+Callers make sure only rank 0 saves.
+"""
+import hashlib
+import json
+import os
+import tempfile
+
+import paddle
+
+FORMAT_VERSION = 1
+SUFFIXES = (".pdparams", ".pdopt", ".pdstates")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used (missing, incomplete, corrupt or from another model)."""
+
+
+def config_digest(arch_config, class_num=None):
+    """sha256 of the model-defining config (the Arch section + class_num); weights only fit the same digest.
+
+    `pretrained` and `freeze_befor` are left out: where the initial weights came from and which of them are
+    trained do not change the model's weights, so a run may be resumed with them changed.
+    """
+    arch = {k: v for k, v in dict(arch_config).items() if k not in ("pretrained", "freeze_befor")}
+    if class_num is not None:
+        arch["class_num"] = class_num
+    text = json.dumps(arch, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_temp(obj, path):
+    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
+        paddle.save(obj, tmp_path)
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        _remove_quietly(tmp_path)
+        raise
+    return tmp_path
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def atomic_save(obj, path):
+    """paddle.save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
+    path = os.path.abspath(path)
+    tmp_path = _write_temp(obj, path)
+    try:
+        os.replace(tmp_path, path)
+    except BaseException:
+        _remove_quietly(tmp_path)
+        raise
+    _fsync_dir(os.path.dirname(path))
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # e.g. Windows cannot open directories; the rename is still atomic there
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(prefix, model_state, optimizer_state, states):
+    """Write the trio for `prefix` (a path without extension): all temps first, then rename, `.pdstates` last."""
+    temps = []
+    try:
+        temps.append(_write_temp(model_state, prefix + ".pdparams"))
+        temps.append(_write_temp(optimizer_state, prefix + ".pdopt"))
+        states = dict(states, format_version=FORMAT_VERSION,
+                      file_sha256={"pdparams": file_sha256(temps[0]), "pdopt": file_sha256(temps[1])})
+        temps.append(_write_temp(states, prefix + ".pdstates"))
+        for tmp_path, suffix in zip(list(temps), SUFFIXES):
+            os.replace(tmp_path, prefix + suffix)
+            temps.remove(tmp_path)
+    finally:
+        for tmp_path in temps:
+            _remove_quietly(tmp_path)
+    _fsync_dir(os.path.dirname(os.path.abspath(prefix)))
+
+
+def remove_stale_temp_files(directory):
+    """Delete temp files a killed save left behind (`.<name>.pd*.<random>.tmp`); returns their names."""
+    removed = []
+    if not os.path.isdir(directory):
+        return removed
+    for name in os.listdir(directory):
+        if name.startswith(".") and name.endswith(".tmp") and any(f"{s}." in name for s in SUFFIXES):
+            _remove_quietly(os.path.join(directory, name))
+            removed.append(name)
+    return removed
+
+
+def strip_suffix(path):
+    """Accept `best_model`, `best_model.pdparams` or `best_model.pdstates` for a prefix."""
+    for suffix in SUFFIXES:
+        if str(path).endswith(suffix):
+            return str(path)[: -len(suffix)]
+    return str(path)
+
+
+def _load(path, what, return_numpy=False):
+    try:
+        return paddle.load(path, return_numpy=return_numpy)
+    except Exception as exc:  # paddle raises assorted errors for truncated/corrupt files
+        raise CheckpointError(f"cannot read {what} file {path}: {type(exc).__name__}: {exc}. The file is corrupt "
+                              f"or truncated; resume from another checkpoint (e.g. an epoch_N prefix).") from exc
+
+
+def load_checkpoint(prefix, expected_digest=None):
+    """Load the trio for `prefix`; returns (model_state, optimizer_state, states).
+
+    Raises FileNotFoundError naming the missing file, or CheckpointError when the checkpoint is incomplete,
+    unreadable or was made for another model (`expected_digest` differs).
+    """
+    prefix = strip_suffix(prefix)
+    params_path, opt_path, states_path = (prefix + s for s in SUFFIXES)
+    if not os.path.exists(params_path):
+        raise FileNotFoundError(f"checkpoint not found: {params_path} does not exist (Global.checkpoints={prefix!r} "
+                                f"must be a prefix such as output/<Arch.name>/latest, without extension)")
+    if not os.path.exists(states_path):
+        raise CheckpointError(f"checkpoint {prefix} is incomplete: {states_path} is missing (it is written last, "
+                              f"so the save was interrupted or this is a weights-only file). To start from these "
+                              f"weights only, use -o Global.pretrained_model={prefix} instead of Global.checkpoints.")
+    if not os.path.exists(opt_path):
+        raise FileNotFoundError(f"checkpoint {prefix} is incomplete: {opt_path} does not exist")
+    # numpy arrays stay numpy (the numpy RNG state is uint32, which paddle tensors cannot hold).
+    states = _load(states_path, "states", return_numpy=True)
+    if not isinstance(states, dict) or "epoch" not in states:
+        raise CheckpointError(f"{states_path} is not a ppcls_lite .pdstates file (no 'epoch' entry)")
+    if expected_digest is not None and states.get("config_digest") not in (None, expected_digest):
+        raise CheckpointError(f"checkpoint {states_path} was saved for a different model (Arch section or class_num "
+                              f"differ from the current config). Resume with the config it was trained with, or "
+                              f"load only matching weights with -o Global.pretrained_model={prefix}.")
+    _check_hashes(prefix, states)
+    model_state = _load(params_path, "weights")
+    optimizer_state = _load(opt_path, "optimizer")
+    return model_state, optimizer_state, states
+
+
+def _check_hashes(prefix, states):
+    expected = states.get("file_sha256") or {}
+    for key, suffix in (("pdparams", ".pdparams"), ("pdopt", ".pdopt")):
+        if key in expected and file_sha256(prefix + suffix) != expected[key]:
+            raise CheckpointError(f"checkpoint {prefix} is inconsistent: {prefix}{suffix} is not the file its "
+                                  f"{prefix}.pdstates was saved with (a save was interrupted between renames). "
+                                  f"Resume from an epoch_N checkpoint in the same folder, or use --resume auto, "
+                                  f"which picks the newest consistent one.")
+
+
+def newest_valid_checkpoint(run_dir):
+    """The prefix of the newest complete, consistent checkpoint among `latest` and `epoch_N` in `run_dir`
+    (None if there is none), with the reasons the newer ones were skipped."""
+    candidates = []
+    if os.path.isdir(run_dir):
+        for name in os.listdir(run_dir):
+            if name.endswith(".pdstates") and (name == "latest.pdstates" or name.startswith("epoch_")):
+                candidates.append(os.path.join(run_dir, name[: -len(".pdstates")]))
+    scored, skipped = [], []
+    for prefix in candidates:
+        try:
+            states = _load(prefix + ".pdstates", "states", return_numpy=True)
+            if not os.path.exists(prefix + ".pdparams") or not os.path.exists(prefix + ".pdopt"):
+                raise CheckpointError(f"{prefix}: .pdparams or .pdopt is missing")
+            _check_hashes(prefix, states)
+            # latest wins a tie with epoch_N of the same epoch (they hold the same state).
+            scored.append((int(states["epoch"]), os.path.basename(prefix) == "latest", prefix))
+        except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+            skipped.append(f"{prefix}: {exc}")
+    if not scored:
+        return None, skipped
+    return max(scored)[2], skipped
+
+
+def parameter_names(model):
+    """{structured name (e.g. 'conv.weight'): paddle unique name (e.g. 'conv2d_12.w_0')} of the model's params."""
+    return {name: p.name for name, p in model.named_parameters()}
+
+
+def rename_optimizer_state(opt_state, saved_names, current_names):
+    """Re-key optimizer accumulators saved under other paddle unique parameter names.
+
+    Paddle keys accumulators by the parameter's unique name (`conv2d_12.w_0_velocity_0`), which depends on
+    how many layers the process created before the model; structured names are stable, so map through them.
+    """
+    old_to_new = {saved_names[k]: current_names[k] for k in saved_names if k in current_names}
+    if all(old == new for old, new in old_to_new.items()):
+        return opt_state
+    by_length = sorted(old_to_new, key=len, reverse=True)
+    renamed = {}
+    for key, value in opt_state.items():
+        if key == "master_weights" and isinstance(value, dict):
+            renamed[key] = {old_to_new.get(k, k): v for k, v in value.items()}
+            continue
+        new_key = key
+        for old in by_length:
+            if key.startswith(old + "_"):
+                new_key = old_to_new[old] + key[len(old):]
+                break
+        renamed[new_key] = value
+    return renamed
+
+
+def checkpoint_exists(prefix):
+    return os.path.exists(prefix + ".pdstates") and os.path.exists(prefix + ".pdparams")

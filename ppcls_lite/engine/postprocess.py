@@ -1,0 +1,76 @@
+"""Infer post-processing (`Infer.PostProcess`): `Topk` turns class probabilities into ids, scores, names."""
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ppcls_lite.utils import logger
+
+SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "utils" / "imagenet1k_label_list.txt"
+
+
+def read_class_id_map(path):
+    """Read an `id name` file (name may contain spaces and commas) into {id: name}."""
+    mapping = {}
+    with open(path, "r", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(maxsplit=1)
+            try:
+                class_id = int(parts[0])
+            except ValueError:
+                raise ValueError(f"{path}, line {line_no}: expected '<class id> <name>', got {line!r}") from None
+            mapping[class_id] = parts[1] if len(parts) > 1 else str(class_id)
+    return mapping
+
+
+def resolve_class_id_map_file(path):
+    """PaddleClas configs name `ppcls/utils/imagenet1k_label_list.txt`; use the shipped copy when it is absent."""
+    if path is None or os.path.exists(path):
+        return path
+    if os.path.basename(str(path)) == "imagenet1k_label_list.txt":
+        logger.warning(f"Infer.PostProcess.class_id_map_file {path} not found; using the shipped "
+                       f"{SHIPPED_IMAGENET_LABELS}")
+        return str(SHIPPED_IMAGENET_LABELS)
+    raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file: {path} does not exist (an 'id name' per line, "
+                            f"e.g. the dataset's label_list.txt); fix the path with "
+                            f"-o Infer.PostProcess.class_id_map_file=PATH or set it to null")
+
+
+class Topk:
+    """Top-k classes per image. Call with probabilities [N, C] and the file names; returns a list of dicts
+    `{"file", "class_ids", "scores", "label_names"}` (label_names empty when no map file is given)."""
+
+    def __init__(self, topk=1, class_id_map_file=None):
+        self.topk = int(topk)
+        if self.topk < 1:
+            raise ValueError(f"Infer.PostProcess.topk must be >= 1, got {topk!r}")
+        path = resolve_class_id_map_file(class_id_map_file)
+        self.class_id_map = read_class_id_map(path) if path else None
+
+    def __call__(self, probs, files):
+        probs = np.asarray(probs)
+        k = min(self.topk, probs.shape[-1])
+        results = []
+        for file, row in zip(files, probs):
+            ids = np.argsort(-row, kind="stable")[:k]
+            results.append({
+                "file": str(file),
+                "class_ids": [int(i) for i in ids],
+                "scores": [round(float(row[i]), 5) for i in ids],
+                "label_names": [self.class_id_map.get(int(i), "") for i in ids] if self.class_id_map else [],
+            })
+        return results
+
+
+def build_postprocess(postprocess_config):
+    """Build from the `Infer.PostProcess` section (only `Topk` is supported); None → plain top-1 ids."""
+    if not postprocess_config:
+        return Topk(1)
+    config = dict(postprocess_config)
+    name = config.pop("name", "Topk")
+    if name != "Topk":
+        raise ValueError(f"Infer.PostProcess.name={name!r} is not supported; use Topk")
+    return Topk(**config)

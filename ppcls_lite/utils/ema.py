@@ -1,0 +1,50 @@
+"""Exponential moving average of model weights (the `EMA: {decay: ...}` config section).
+
+`ema = decay * ema + (1 - decay) * current` after every optimizer step, for every floating-point entry of
+the state dict (parameters and BN running statistics), as PaddleClas does. The EMA weights are saved in the
+checkpoint's `.pdstates` (key "ema"), restored on resume, used for evaluation during training and written
+to `best_model.pdparams` when EMA is enabled.
+"""
+import contextlib
+
+import paddle
+
+
+class ModelEMA:
+    def __init__(self, model, decay=0.9999):
+        if not 0.0 < float(decay) < 1.0:
+            raise ValueError(f"EMA.decay must be in (0, 1), got {decay!r}")
+        self.decay = float(decay)
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if paddle.is_floating_point(v)}
+
+    @paddle.no_grad()
+    def update(self, model):
+        for name, value in model.state_dict().items():
+            if name in self.shadow:
+                shadow = self.shadow[name]
+                # In place so the dict keeps the same tensors (cheap, and no new allocations per step).
+                paddle.assign(self.decay * shadow + (1.0 - self.decay) * value.detach().astype(shadow.dtype), shadow)
+
+    def state_dict(self):
+        return {k: v.numpy() for k, v in self.shadow.items()}
+
+    def set_state_dict(self, state):
+        for name, value in state.items():
+            if name in self.shadow:
+                self.shadow[name] = paddle.to_tensor(value, dtype=self.shadow[name].dtype)
+
+    def full_state_dict(self, model):
+        """The model's state dict with EMA values for the averaged entries (what best_model.pdparams holds)."""
+        out = dict(model.state_dict())
+        out.update(self.shadow)
+        return out
+
+    @contextlib.contextmanager
+    def applied_to(self, model):
+        """Temporarily load the EMA weights into `model` (e.g. for evaluation), then restore the originals."""
+        backup = {k: v.detach().clone() for k, v in model.state_dict().items() if k in self.shadow}
+        model.set_state_dict(self.shadow)
+        try:
+            yield model
+        finally:
+            model.set_state_dict(backup)

@@ -1,0 +1,94 @@
+"""Exact resume: 4 epochs straight == 2 epochs, interrupted, then `Global.checkpoints=auto` for the rest.
+
+Same LR at every step, same best metric, same final weights (and EMA weights), with 0 and 2 loader workers.
+The interruption happens where a crash would: after epoch 2's checkpoints, before epoch 3 starts.
+"""
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ppcls_lite.engine import build_engine
+from test_engine import load_config, tiny_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _train(config_dict, tmp_path, overrides=(), stop_at_epoch=None):
+    engine = build_engine(load_config(config_dict, tmp_path, overrides), "train")
+    if stop_at_epoch is not None:
+        set_epoch = engine.train_loader.set_epoch
+
+        def crashing_set_epoch(epoch):
+            if epoch == stop_at_epoch:
+                raise Interrupted()
+            set_epoch(epoch)
+
+        engine.train_loader.set_epoch = crashing_set_epoch
+    try:
+        result = engine.train()
+    except Interrupted:
+        result = None
+    return engine, result
+
+
+def check_resume(data_root, tmp_path, num_workers, use_ema):
+    """Run straight / interrupted / resumed trainings and assert they agree (also run in a subprocess)."""
+    tmp_path = Path(tmp_path)
+
+    def config(out):
+        cfg = tiny_config(data_root, tmp_path / out, epochs=4, num_workers=num_workers)
+        if use_ema:
+            cfg["EMA"] = {"decay": 0.9}
+        return cfg
+
+    straight, straight_result = _train(config("straight"), tmp_path)
+    first, _ = _train(config("resumed"), tmp_path, stop_at_epoch=3)
+    assert first.global_step == 6  # 2 epochs x 3 steps ran before the "crash"
+    second, resumed_result = _train(config("resumed"), tmp_path, ["Global.checkpoints=auto"])
+
+    assert second.start_epoch == 3
+    assert first.lr_trace + second.lr_trace == straight.lr_trace  # per step, exact
+    assert resumed_result["best_metric"] == straight_result["best_metric"]
+    assert resumed_result["best_epoch"] == straight_result["best_epoch"]
+    a, b = straight.model.state_dict(), second.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-6, err_msg=key)
+    if use_ema:
+        for key, value in straight.ema.shadow.items():
+            np.testing.assert_allclose(second.ema.shadow[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+
+    def rows(out):
+        return list(csv.DictReader(open(tmp_path / out / "MobileNetV3_small_x0_35" / "metrics.csv")))
+
+    straight_rows, resumed_rows = rows("straight"), rows("resumed")
+    assert [r["epoch"] for r in resumed_rows] == ["1", "2", "3", "4"]
+    for r1, r2 in zip(straight_rows, resumed_rows):
+        assert (r1["lr"], r1["train_loss"], r1["eval_top1"]) == (r2["lr"], r2["train_loss"], r2["eval_top1"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_ema", [False, True])
+def test_resume_matches_uninterrupted_run(tiny_dataset, tmp_path, use_ema):
+    check_resume(tiny_dataset, tmp_path, num_workers=0, use_ema=use_ema)
+
+
+@pytest.mark.slow
+def test_resume_matches_uninterrupted_run_with_two_workers(tiny_dataset, tmp_path):
+    """Same with 2 loader worker processes. Run in a fresh interpreter: paddle's fork-based workers can hang
+    when the pytest process already holds threads from earlier tests (e.g. inference predictors)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_resume import check_resume; "
+            "check_resume(sys.argv[2], sys.argv[3], num_workers=2, use_ema=False); print('RESUME-OK')")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "tests"), str(tiny_dataset), str(tmp_path)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "RESUME-OK" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]

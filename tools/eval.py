@@ -1,0 +1,37 @@
+"""Evaluate trained weights on the config's DataLoader.Eval set.
+
+    python tools/eval.py -c CONFIG -o Global.pretrained_model=PREFIX [--report] [--allow-random]
+
+PREFIX is a checkpoint path without extension, e.g. output/MobileNetV3_small_x1_0/best_model.
+--report writes per-class precision/recall/F1 (report.csv, report.txt) and confusion_matrix.png to
+<output_dir>/<Arch.name>/eval_report/. Without weights the tool refuses to run unless --allow-random.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppcls_lite.engine import build_engine  # noqa: E402
+from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+
+
+def add_flags(parser):
+    parser.add_argument("--report", action="store_true",
+                        help="also write per-class precision/recall/F1 and a confusion matrix to eval_report/")
+    parser.add_argument("--allow-random", action="store_true",
+                        help="evaluate even when no trained weights are given (random initialisation)")
+
+
+def main():
+    args = parse_args("Evaluate a classifier (ppcls_lite)", add_flags)
+    config = get_config(args.config, args.override)
+    engine = build_engine(config, "eval")
+    result = engine.evaluate_report(allow_random=args.allow_random, report=args.report)
+    if engine.is_main:  # one line per run, also under paddle.distributed.launch
+        print("eval: " + ", ".join(f"{k}: {v:.5f}" if isinstance(v, float) else f"{k}: {v}"
+                                 for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,35 @@
+"""Classify images with trained weights.
+
+    python tools/infer.py -c CONFIG -o Global.pretrained_model=PREFIX -o Infer.infer_imgs=IMG|DIR|LIST \
+        [--output FILE.csv|FILE.jsonl]
+
+Infer.infer_imgs is one image, a folder (searched recursively for images) or a list file (`path [label]`
+lines, paths relative to the list file). Prints one JSON line per image: file, class_ids, scores (softmax
+probabilities of the top-k classes), label_names. --output writes the same as CSV (lists joined by spaces)
+or JSON lines.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppcls_lite.engine import build_engine  # noqa: E402
+from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+
+
+def add_flags(parser):
+    parser.add_argument("--output", metavar="FILE.csv|FILE.jsonl", default=None,
+                        help="also write the predictions to this file (format from the extension)")
+
+
+def main():
+    args = parse_args("Classify images (ppcls_lite)", add_flags)
+    if args.output and not args.output.lower().endswith((".csv", ".jsonl", ".json")):
+        raise ValueError(f"--output {args.output}: use a .csv or .jsonl file name")
+    config = get_config(args.config, args.override)
+    build_engine(config, "infer").infer(output=args.output)
+
+
+if __name__ == "__main__":
+    run_cli(main)

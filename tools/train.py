@@ -1,0 +1,35 @@
+"""Train a classifier from a YAML config.
+
+    python tools/train.py -c CONFIG [-o KEY=VALUE ...] [--resume auto|PREFIX]
+    python -m paddle.distributed.launch --nproc_per_node N tools/train.py -c CONFIG ...   (data parallel)
+
+Outputs go to <Global.output_dir>/<Arch.name>/ (checkpoints, metrics.csv, train.log, config.yaml).
+`--resume auto` continues from <output_dir>/<Arch.name>/latest (same as -o Global.checkpoints=auto).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppcls_lite.engine import build_engine  # noqa: E402
+from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+
+
+def add_flags(parser):
+    parser.add_argument("--resume", metavar="auto|PREFIX", default=None,
+                        help="continue a run: 'auto' takes <output_dir>/<Arch.name>/latest, or give a checkpoint "
+                             "prefix (same as -o Global.checkpoints=...)")
+
+
+def main():
+    args = parse_args("Train a classifier (ppcls_lite)", add_flags)
+    overrides = list(args.override)
+    if args.resume:
+        overrides.append(f"Global.checkpoints={args.resume}")
+    config = get_config(args.config, overrides)
+    build_engine(config, "train").train()
+
+
+if __name__ == "__main__":
+    run_cli(main)
