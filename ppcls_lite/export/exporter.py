@@ -1,0 +1,380 @@
+"""Turn a trained model + its config into a deployable directory.
+
+    DIR/inference.json + inference.pdiparams   Paddle inference model (Paddle 3, PIR); older Paddle writes
+                                               inference.pdmodel instead of .json
+    DIR/inference.yml                          input shape, preprocessing ops, top-k, label list: all that
+                                               deploy/python/predict_cls.py needs besides the model
+    DIR/model.onnx                             with --onnx (paddle2onnx), same input and output as the Paddle model
+
+The graph ends with a softmax (like PaddleClas's export), so both backends return class probabilities, the
+same numbers tools/infer.py reports. `inference.yml` records this as `Global.output: probabilities`.
+"""
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import paddle
+import yaml
+
+from ppcls_lite.utils import logger
+
+# Preprocessing ops the standalone predictor re-implements; anything else in Infer.transforms cannot be exported.
+INFERENCE_OPS = ("DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage")
+INTERPOLATIONS = ("nearest", "bilinear", "area", "bicubic", "lanczos")
+INFERENCE_YML = "inference.yml"
+ONNX_FILE = "model.onnx"
+INPUT_NAME = "x"
+
+
+class ExportError(ValueError):
+    """The config or weights cannot be exported as asked; the message says what to change."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Preprocessing ops -> explicit, self-contained description
+
+
+def _parse_scale(scale):
+    """'1.0/255.0' / 0.00392 / None -> float (same rule as the training ops' NormalizeImage)."""
+    from ppcls_lite.data.preprocess import parse_scale
+    return float(parse_scale(scale))
+
+
+def _size_pair(op, size):
+    if isinstance(size, int):
+        return [size, size]
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return [int(size[0]), int(size[1])]
+    raise ExportError(f"Infer.transforms {op}.size must be an int or [width, height], got {size!r}")
+
+
+def _check_interpolation(op, value):
+    value = value or "bilinear"
+    if value not in INTERPOLATIONS:
+        raise ExportError(f"Infer.transforms {op}.interpolation={value!r} cannot be exported (prediction must be "
+                          f"deterministic); use one of {list(INTERPOLATIONS)}")
+    return value
+
+
+def _check_backend(op, value):
+    value = value or "cv2"
+    if value not in ("cv2", "pil"):
+        raise ExportError(f"Infer.transforms {op}.backend={value!r}; use 'cv2' or 'pil'")
+    return value
+
+
+def normalize_transform_ops(op_list):
+    """`Infer.transforms` -> list of `{OpName: {every parameter spelled out}}` that the predictor applies as is.
+
+    Defaults are written explicitly (interpolation, backend, scale as a float, ...) so the exported directory
+    does not depend on the training code's defaults. A missing final ToCHWImage is appended (the dataset
+    transposes HWC output the same way).
+    """
+    if not op_list:
+        raise ExportError("Infer.transforms is empty; the export needs the inference preprocessing, e.g. "
+                          "DecodeImage, ResizeImage(resize_short), CropImage(size), NormalizeImage, ToCHWImage")
+    ops = []
+    for i, entry in enumerate(op_list):
+        if isinstance(entry, str):
+            entry = {entry: None}
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ExportError(f"Infer.transforms entry #{i} must be a one-key dict like {{CropImage: {{size: 224}}}}, "
+                              f"got {entry!r}")
+        (name, params), = entry.items()
+        params = dict(params or {})
+        if name not in INFERENCE_OPS:
+            raise ExportError(f"Infer.transforms entry #{i} is {name}, which has no place in inference (random or "
+                              f"unsupported); the exported preprocessing may use only {list(INFERENCE_OPS)}")
+        if name == "DecodeImage":
+            if params.get("channel_first"):
+                raise ExportError("Infer.transforms DecodeImage.channel_first=True is not supported by the "
+                                  "deploy predictor; use channel_first: False and a final ToCHWImage")
+            op = {"to_rgb": bool(params.get("to_rgb", True)), "channel_first": False,
+                  "backend": _check_backend(name, params.get("backend"))}
+        elif name == "ResizeImage":
+            if (params.get("size") is None) == (params.get("resize_short") is None):
+                raise ExportError("Infer.transforms ResizeImage needs exactly one of size or resize_short")
+            op = ({"resize_short": int(params["resize_short"])} if params.get("resize_short") is not None
+                  else {"size": _size_pair(name, params["size"])})
+            op["interpolation"] = _check_interpolation(name, params.get("interpolation"))
+            op["backend"] = _check_backend(name, params.get("backend"))
+        elif name == "CropImage":
+            op = {"size": _size_pair(name, params.get("size"))}
+        elif name == "NormalizeImage":
+            if params.get("output_fp16"):
+                raise ExportError("Infer.transforms NormalizeImage.output_fp16=True is not supported for export")
+            order = params.get("order", "") or ""
+            if order not in ("", "hwc", "chw"):
+                raise ExportError(f"Infer.transforms NormalizeImage.order={order!r}; use '' (HWC) or 'chw'")
+            op = {"scale": _parse_scale(params.get("scale")),
+                  "mean": [float(v) for v in params.get("mean", [0.485, 0.456, 0.406])],
+                  "std": [float(v) for v in params.get("std", [0.229, 0.224, 0.225])],
+                  "order": order}
+        else:  # ToCHWImage
+            op = {}
+        ops.append({name: op})
+    if "DecodeImage" not in ops[0]:
+        raise ExportError("Infer.transforms must start with DecodeImage (the predictor reads image files)")
+    if not any("ToCHWImage" in op for op in ops):
+        ops.append({"ToCHWImage": {}})
+    return ops
+
+
+def input_size_from_transforms(ops):
+    """(height, width) the preprocessing produces, or None when it depends on the image (resize_short only)."""
+    size = None
+    for op in ops:
+        (name, params), = op.items()
+        if name == "CropImage":
+            size = params["size"]
+        elif name == "ResizeImage":
+            size = params.get("size")
+    return None if size is None else (int(size[1]), int(size[0]))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# inference.yml
+
+
+def _label_list(class_id_map_file, class_num):
+    """Names indexed by class id (the same file tools/infer.py reads), or None without a map file."""
+    if not class_id_map_file:
+        return None
+    from ppcls_lite.engine.postprocess import read_class_id_map, resolve_class_id_map_file
+    path = resolve_class_id_map_file(class_id_map_file)
+    mapping = read_class_id_map(path)
+    if class_num and len(mapping) != class_num:
+        logger.warning(f"Infer.PostProcess.class_id_map_file {path} has {len(mapping)} names but the model has "
+                       f"{class_num} classes; ids without a name get ''")
+    count = class_num or (max(mapping) + 1 if mapping else 0)
+    return [mapping.get(i, "") for i in range(count)]
+
+
+def build_inference_config(transform_ops, input_shape, class_num, topk=1, label_list=None, model_name=None,
+                           output="probabilities", model_file="inference.json", params_file="inference.pdiparams",
+                           onnx_file=None, weights=None):
+    """The content of inference.yml (a plain dict)."""
+    from ppcls_lite import __version__ as ppcls_lite_version
+
+    versions = {"paddle": paddle.__version__, "ppcls_lite": ppcls_lite_version}
+    return {
+        "Global": {
+            "model_name": model_name,
+            "class_num": int(class_num) if class_num else None,
+            "input_shape": [int(v) for v in input_shape],  # C, H, W; the batch dimension is dynamic
+            "input_name": INPUT_NAME,
+            "output": output,  # 'probabilities' (softmax in the graph) or 'logits'
+            "model_file": model_file,
+            "params_file": params_file,
+            "onnx_file": onnx_file,
+            "weights": weights,
+            "exported_with": versions,
+        },
+        "PreProcess": {"transform_ops": copy.deepcopy(transform_ops)},
+        "PostProcess": {"Topk": {"topk": int(topk)}, "label_list": label_list},
+    }
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Short lists of numbers on one line (mean, std, input_shape); long lists (label_list) one item per line."""
+
+    def represent_list(self, data):
+        flow = len(data) <= 8 and all(isinstance(v, (int, float)) for v in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_ReadableDumper.add_representer(list, _ReadableDumper.represent_list)
+
+
+def _write_yaml(path, data):
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    header = ("# Written by tools/export_model.py; read by deploy/python/predict_cls.py (see docs/DEPLOY.md).\n"
+              "# PreProcess ops run in order on each image; input_shape is C,H,W of one image.\n")
+    text = yaml.dump(data, Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True, width=120)
+    tmp.write_text(header + text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Paddle export
+
+
+class _InferenceNet(paddle.nn.Layer):
+    """The trained model plus what inference needs: pick the logits from a dict output, then softmax."""
+
+    def __init__(self, model, output="probabilities"):
+        super().__init__()
+        self.model = model
+        self.output = output
+
+    def forward(self, x):
+        out = self.model(x)
+        if isinstance(out, dict):
+            out = out["logits"]
+        if self.output == "probabilities":
+            out = paddle.nn.functional.softmax(out, axis=-1)
+        return out
+
+
+def _paddle_model_file(save_dir):
+    for name in ("inference.json", "inference.pdmodel"):
+        if (Path(save_dir) / name).exists():
+            return name
+    raise ExportError(f"paddle.jit.save wrote neither inference.json nor inference.pdmodel in {save_dir}")
+
+
+def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, label_list=None,
+                 model_name=None, onnx=False, opset=13, output="probabilities", weights=None):
+    """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx).
+
+    `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops).
+    Returns the inference config dict that was written.
+    """
+    if output not in ("probabilities", "logits"):
+        raise ValueError(f"output must be 'probabilities' or 'logits', got {output!r}")
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    # Remove a stale model of the other format so the directory is unambiguous.
+    for stale in ("inference.json", "inference.pdmodel", "inference.pdiparams", ONNX_FILE, INFERENCE_YML):
+        (save_dir / stale).unlink(missing_ok=True)
+    height, width = input_size
+    net = _InferenceNet(model, output)
+    net.eval()
+    spec = paddle.static.InputSpec([None, 3, int(height), int(width)], "float32", INPUT_NAME)
+    paddle.jit.save(net, str(save_dir / "inference"), input_spec=[spec])
+    model_file = _paddle_model_file(save_dir)
+    onnx_file = None
+    if onnx:
+        export_onnx(save_dir, model_file=model_file, opset=opset)
+        onnx_file = ONNX_FILE
+    config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
+                                    label_list=label_list, model_name=model_name, output=output,
+                                    model_file=model_file, params_file="inference.pdiparams",
+                                    onnx_file=onnx_file, weights=weights)
+    _write_yaml(save_dir / INFERENCE_YML, config)  # last: a directory with inference.yml is complete
+    return config
+
+
+def export_onnx(save_dir, model_file="inference.json", opset=13):
+    """Convert the Paddle inference model in `save_dir` to `save_dir/model.onnx` with paddle2onnx's Python API.
+
+    Polygraphy folding is turned off: paddle2onnx would otherwise let it pip-install onnx_graphsurgeon at run
+    time, and onnxruntime folds constants itself when it loads the model.
+    """
+    if opset < 13:
+        raise ValueError(f"ONNX opset must be >= 13 (HardSwish/HardSigmoid and Softmax semantics), got {opset}")
+    try:
+        import paddle2onnx
+    except ImportError:
+        raise ExportError("--onnx needs paddle2onnx: pip install -e .[deploy]") from None
+    save_dir = Path(save_dir)
+    model_bytes = paddle2onnx.export(str(save_dir / model_file), str(save_dir / "inference.pdiparams"),
+                                     save_file=None, opset_version=opset, auto_upgrade_opset=True,
+                                     enable_onnx_checker=True, optimize_tool="none")
+    if not model_bytes:  # paddle2onnx logs the error and returns None instead of raising
+        raise ExportError(f"paddle2onnx could not convert {save_dir / model_file}; see its error above")
+    target = save_dir / ONNX_FILE
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(model_bytes)
+    os.replace(tmp, target)
+    return target
+
+
+def verify_onnx(save_dir, batch_size=2, seed=0):
+    """Run the Paddle and ONNX models of `save_dir` on the same random batch; return max |difference| of outputs."""
+    import onnxruntime as ort
+    from paddle import inference as paddle_infer
+
+    save_dir = Path(save_dir)
+    info = yaml.safe_load((save_dir / INFERENCE_YML).read_text(encoding="utf-8"))["Global"]
+    x = np.random.default_rng(seed).standard_normal((batch_size, *info["input_shape"])).astype("float32")
+    cfg = paddle_infer.Config(str(save_dir / info["model_file"]), str(save_dir / info["params_file"]))
+    cfg.disable_gpu()
+    cfg.disable_glog_info()
+    predictor = paddle_infer.create_predictor(cfg)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    handle.reshape(x.shape)
+    handle.copy_from_cpu(x)
+    predictor.run()
+    paddle_out = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(save_dir / info["onnx_file"]), options, providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return float(np.abs(paddle_out - onnx_out).max())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# From a config (tools/export_model.py)
+
+
+def _load_weights(model, prefix, allow_random):
+    from ppcls_lite.utils.save_load import load_pretrained
+    report = load_pretrained(model, prefix)
+    missing = list(report.get("missing", []))
+    mismatched = list(report.get("mismatched", []))
+    if (missing or mismatched) and not allow_random:
+        details = []
+        if missing:
+            details.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if mismatched:
+            details.append(f"shape mismatches {mismatched[:5]}")
+        raise ExportError(f"{prefix}: the weights do not cover the model ({'; '.join(details)}), so part of the "
+                          f"exported model would be random. Check Arch.name/Arch.class_num against the checkpoint, "
+                          f"or pass --allow-random to export anyway")
+
+
+def export_from_config(config, save_dir=None, onnx=False, allow_random=False, opset=13, verify=True):
+    """Build the model of `config`, load `Global.pretrained_model`, export to `save_dir`
+    (default `Global.save_inference_dir`). Refuses random weights unless `allow_random`."""
+    from ppcls_lite.arch import build_model
+
+    global_cfg = config.get("Global") or {}
+    save_dir = save_dir or global_cfg.get("save_inference_dir") or "./inference"
+    arch = dict(config.get("Arch") or {})
+    weights = global_cfg.get("pretrained_model")
+    if not weights and not arch.get("pretrained") and not allow_random:
+        example = os.path.join(global_cfg.get("output_dir") or "./output/", str(arch.get("name")), "best_model")
+        raise ExportError(f"no trained weights to export: set -o Global.pretrained_model=PREFIX (a checkpoint "
+                          f"path without .pdparams, e.g. {example}), or pass --allow-random to export random "
+                          f"weights (for tests and speed measurements only)")
+    infer = config.get("Infer") or {}
+    ops = normalize_transform_ops(infer.get("transforms"))
+    size = input_size_from_transforms(ops)
+    image_shape = global_cfg.get("image_shape")
+    if size is None:
+        if not image_shape:
+            raise ExportError("cannot tell the model input size: Infer.transforms has no CropImage/ResizeImage "
+                              "size and Global.image_shape is not set")
+        size = (int(image_shape[1]), int(image_shape[2]))
+    elif image_shape and tuple(int(v) for v in image_shape[1:]) != size:
+        logger.warning(f"Global.image_shape {list(image_shape)} differs from the {size[0]}x{size[1]} images "
+                       f"Infer.transforms produces; exporting for {size[0]}x{size[1]} (what prediction feeds)")
+
+    model = build_model(arch)
+    if weights:
+        _load_weights(model, weights, allow_random)
+    elif not arch.get("pretrained"):
+        logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
+
+    postprocess = dict(infer.get("PostProcess") or {})
+    if postprocess.get("name", "Topk") != "Topk":
+        raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
+    class_num = arch.get("class_num", 1000)
+    topk = min(int(postprocess.get("topk", 1)), class_num)
+    labels = _label_list(postprocess.get("class_id_map_file"), class_num)
+    result = export_model(model, save_dir, size, ops, class_num, topk=topk, label_list=labels,
+                          model_name=arch.get("name"), onnx=onnx, opset=opset,
+                          weights=str(weights) if weights else None)
+    logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
+                f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
+                + (f", {ONNX_FILE}" if onnx else ""))
+    if onnx and verify:
+        diff = verify_onnx(save_dir)
+        logger.info(f"ONNX check: max |paddle - onnxruntime| = {diff:.2e} on a random batch")
+        if diff > 1e-3:
+            raise ExportError(f"the ONNX model in {save_dir} disagrees with the Paddle model (max difference "
+                              f"{diff:.2e}); do not deploy it — report the paddle2onnx version and model name")
+    return result

@@ -1,0 +1,283 @@
+"""deploy/python/predict_cls.py: same tensors as the training ops, both backends, inputs, batching, bad images,
+output files, and no dependency on ppcls_lite."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from ppcls_lite.data.preprocess import create_operators, transform
+from ppcls_lite.export import export_model, normalize_transform_ops
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PREDICT_SCRIPT = REPO_ROOT / "deploy" / "python" / "predict_cls.py"
+sys.path.insert(0, str(PREDICT_SCRIPT.parent))
+import predict_cls  # noqa: E402
+
+INFER_OPS = [
+    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+    {"ResizeImage": {"resize_short": 36}},
+    {"CropImage": {"size": 32}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                        "order": ""}},
+    {"ToCHWImage": None},
+]
+LABELS = [f"name {i}" for i in range(10)]
+
+
+def _images(root):
+    """Odd sizes and channel layouts that exercise decode/resize/crop, plus one corrupt file."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(root / "a_color.jpg"), rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
+    cv2.imwrite(str(root / "b_gray.png"), rng.integers(0, 256, (41, 37), dtype=np.uint8))
+    cv2.imwrite(str(root / "c_rgba.png"), rng.integers(0, 256, (64, 48, 4), dtype=np.uint8))
+    smooth = cv2.GaussianBlur(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8), (9, 9), 3)
+    cv2.imwrite(str(root / "d_smooth.png"), smooth)
+    (root / "sub").mkdir()
+    cv2.imwrite(str(root / "sub" / "e_small.bmp"), rng.integers(0, 256, (36, 36, 3), dtype=np.uint8))
+    return sorted(str(p) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return _images(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="module")
+def parity_model(reference_dir):
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.utils.save_load import load_pretrained
+
+    model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 10})
+    load_pretrained(model, str(reference_dir / "parity" / "MobileNetV3_small_x0_35"))
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, parity_model):
+    pytest.importorskip("paddle2onnx")
+    pytest.importorskip("onnxruntime")
+    out = tmp_path_factory.mktemp("export")
+    export_model(parity_model, out, (32, 32), normalize_transform_ops(INFER_OPS), class_num=10, topk=3,
+                 label_list=LABELS, model_name="MobileNetV3_small_x0_35", onnx=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- preprocessing
+
+PREPROCESS_VARIANTS = {
+    "cv2_resize_short_crop": INFER_OPS,
+    "pil_bicubic_fixed_size_bgr": [{"DecodeImage": {"to_rgb": False}},
+                                   {"ResizeImage": {"size": [40, 30], "interpolation": "bicubic", "backend": "pil"}},
+                                   {"NormalizeImage": {"scale": 0.00392, "mean": [0.5, 0.5, 0.5],
+                                                       "std": [0.5, 0.5, 0.5]}},
+                                   {"ToCHWImage": None}],
+    "pil_decode_area_chw_normalize": [{"DecodeImage": {"to_rgb": True, "backend": "pil"}},
+                                      {"ResizeImage": {"resize_short": 33, "interpolation": "area"}},
+                                      {"CropImage": {"size": 32}}, {"ToCHWImage": None},
+                                      {"NormalizeImage": {"order": "chw"}}],
+    "no_to_chw_lanczos": [{"DecodeImage": {"to_rgb": True}},
+                          {"ResizeImage": {"resize_short": 40, "interpolation": "lanczos", "backend": "pil"}},
+                          {"CropImage": {"size": [36, 32]}}, {"NormalizeImage": {}}],
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PREPROCESS_VARIANTS))
+def test_preprocess_is_bit_identical_to_training_ops(images, variant):
+    ops = PREPROCESS_VARIANTS[variant]
+    train_ops = create_operators(ops)
+    deploy_ops = predict_cls.build_preprocess(normalize_transform_ops(ops))
+    for path in images:
+        data = Path(path).read_bytes()
+        expected = transform(data, train_ops)
+        if expected.shape[0] != 3:  # the dataset / infer transpose HWC output
+            expected = expected.transpose(2, 0, 1)
+        got = data
+        for op in deploy_ops:
+            got = op(got)
+        assert got.dtype == expected.dtype == np.float32
+        assert np.array_equal(np.ascontiguousarray(got), expected), f"{variant}: {path} differs"
+
+
+def test_corrupt_and_empty_images_raise_read_errors():
+    decode = predict_cls.DecodeImage()
+    with pytest.raises(predict_cls.ImageReadError):
+        decode(b"")
+    with pytest.raises(predict_cls.ImageReadError):
+        decode(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+
+def test_collect_inputs_folder_list_and_single(tmp_path, images):
+    root = Path(images[0]).parent
+    assert predict_cls.collect_inputs(str(root)) == images  # recursive and sorted
+    assert predict_cls.collect_inputs(images[1]) == [images[1]]
+    listing = tmp_path / "list.txt"
+    rel = [str(Path(p).relative_to(root)) for p in images[:2]]
+    listing.write_text(f"{rel[0]} 3\n\n{images[1]} 1\n")  # relative (to the list file) and absolute paths
+    (tmp_path / rel[0]).write_bytes(Path(images[0]).read_bytes())
+    assert predict_cls.collect_inputs(str(listing)) == [str(tmp_path / rel[0]), images[1]]
+    with pytest.raises(FileNotFoundError, match="--input"):
+        predict_cls.collect_inputs(str(tmp_path / "nothing_here"))
+
+
+def test_missing_model_dir_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="export_model.py"):
+        predict_cls.Predictor(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------- backends
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
+def test_predictions_match_dygraph_model(model_dir, parity_model, images, backend):
+    predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
+    results = predictor.predict_files(images)
+    assert [r["file"] for r in results] == images
+    ops = create_operators(INFER_OPS)
+    batch = np.stack([transform(Path(p).read_bytes(), ops) for p in images])
+    with paddle.no_grad():
+        probs = paddle.nn.functional.softmax(parity_model(paddle.to_tensor(batch)), axis=-1).numpy()
+    tolerance = 1e-5 if backend == "paddle" else 1e-4
+    for result, row in zip(results, probs):
+        expected_ids = np.argsort(-row, kind="stable")[:3]
+        assert result["class_ids"] == [int(i) for i in expected_ids]
+        np.testing.assert_allclose(result["scores"], row[expected_ids], atol=tolerance)
+        assert result["label_names"] == [LABELS[i] for i in expected_ids]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
+def test_batching_gives_the_same_results_as_batch_1(model_dir, images, backend):
+    one = predict_cls.Predictor(model_dir, backend=backend, batch_size=1, threads=1).predict_files(images)
+    many = predict_cls.Predictor(model_dir, backend=backend, batch_size=4, threads=1).predict_files(images)
+    assert len(one) == len(many) == len(images)  # 5 images: one full batch of 4 and a partial batch of 1
+    for a, b in zip(one, many):
+        assert a["file"] == b["file"] and a["class_ids"] == b["class_ids"]
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
+def test_corrupt_image_is_reported_and_skipped(model_dir, images, tmp_path, backend, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated garbage")
+    missing = tmp_path / "gone.png"
+    paths = [images[0], str(bad), images[1], str(missing), images[2]]
+    predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
+    results = predictor.predict_files(paths)
+    assert [r["file"] for r in results] == [images[0], images[1], images[2]]
+    assert [s[0] for s in predictor.skipped] == [str(bad), str(missing)]
+    assert str(bad) in capsys.readouterr().err
+    # in-memory API: decoded arrays give the same answer as the file
+    rgb = cv2.cvtColor(cv2.imread(images[0]), cv2.COLOR_BGR2RGB)
+    assert predictor.predict([rgb])[0]["class_ids"] == results[0]["class_ids"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend,suffix", [("paddle", ".csv"), ("onnxruntime", ".jsonl")])
+def test_cli_writes_csv_and_jsonl(model_dir, images, tmp_path, backend, suffix):
+    root = Path(images[0]).parent
+    (root / "zz_corrupt.png").write_bytes(b"not an image")
+    try:
+        out = tmp_path / f"pred{suffix}"
+        proc = subprocess.run([sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(model_dir), "--input",
+                               str(root), "--backend", backend, "--batch_size", "2", "--threads", "1",
+                               "--topk", "2", "--output", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        (root / "zz_corrupt.png").unlink()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "zz_corrupt.png" in proc.stderr and "skipped" in proc.stderr
+    if suffix == ".csv":
+        with open(out, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        assert reader.fieldnames == ["file", "class_ids", "scores", "label_names"]
+        ids = [[int(v) for v in r["class_ids"].split()] for r in rows]
+        scores = [[float(v) for v in r["scores"].split()] for r in rows]
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert all(list(r) == ["file", "class_ids", "scores", "label_names"] for r in rows)
+        ids = [r["class_ids"] for r in rows]
+        scores = [r["scores"] for r in rows]
+        assert rows[0]["label_names"] == [LABELS[i] for i in ids[0]]
+    assert [r["file"] for r in rows] == images  # the corrupt image is left out, the others are all there
+    assert all(len(i) == 2 for i in ids)
+    assert all(s[0] >= s[1] for s in scores)
+
+
+@pytest.mark.slow
+def test_predictor_does_not_import_ppcls_lite(model_dir, images):
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(PREDICT_SCRIPT.parent)!r})\n"
+        "import predict_cls\n"
+        f"p = predict_cls.Predictor({str(model_dir)!r}, backend='onnxruntime', threads=1)\n"
+        f"assert len(p.predict_files([{images[0]!r}])) == 1\n"
+        f"p = predict_cls.Predictor({str(model_dir)!r}, backend='paddle', threads=1)\n"
+        f"assert len(p.predict_files([{images[0]!r}])) == 1\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'ppcls_lite')\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    # run from the repo root, where `import ppcls_lite` would succeed if anything tried it
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_onnx_backend_needs_onnx_file(tmp_path, parity_model):
+    export_model(parity_model, tmp_path, (32, 32), normalize_transform_ops(INFER_OPS), class_num=10, onnx=False)
+    with pytest.raises(FileNotFoundError, match="--onnx"):
+        predict_cls.Predictor(tmp_path, backend="onnxruntime")
+
+
+def test_runtime_settings_file_and_flags(tmp_path):
+    shipped = predict_cls.parse_args(["--model_dir", "m", "--input", "i", "--config",
+                                      str(REPO_ROOT / "deploy" / "configs" / "inference_cls.yaml")])
+    settings = predict_cls.runtime_settings(shipped)
+    assert set(settings) == set(predict_cls.RUNTIME_DEFAULTS) and settings["batch_size"] == 8
+    custom = tmp_path / "runtime.yaml"
+    custom.write_text("Runtime: {backend: onnxruntime, threads: 3}\n")
+    args = predict_cls.parse_args(["--model_dir", "m", "--input", "i", "--config", str(custom), "--threads", "1"])
+    settings = predict_cls.runtime_settings(args)
+    assert settings["backend"] == "onnxruntime" and settings["threads"] == 1  # the flag wins over the file
+    custom.write_text("Runtime: {thread: 3}\n")
+    with pytest.raises(KeyError, match="threads"):
+        predict_cls.runtime_settings(args)
+
+
+@pytest.mark.slow
+def test_gpu_request_on_cpu_build_says_what_to_install(model_dir):
+    if paddle.device.is_compiled_with_cuda():
+        pytest.skip("this paddlepaddle build has CUDA")
+    with pytest.raises(ValueError, match="GPU wheel"):
+        predict_cls.Predictor(model_dir, backend="paddle", use_gpu=True)
+
+
+@pytest.mark.slow
+def test_prefetch_gives_the_same_results_and_skips(model_dir, images, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    paths = images[:2] + [str(bad)] + images[2:]
+    plain = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1)
+    ahead = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1, prefetch=True)
+    expected, got = plain.predict_files(paths), ahead.predict_files(paths)
+    assert [r["file"] for r in got] == [r["file"] for r in expected] == images
+    assert [r["class_ids"] for r in got] == [r["class_ids"] for r in expected]
+    assert [s[0] for s in ahead.skipped] == [str(bad)]
+
+
+def test_cli_user_error_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(tmp_path / "none"),
+                           "--input", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "export_model.py" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,31 @@
+"""Export a trained model for deployment (Paddle inference model + inference.yml, optionally ONNX).
+
+    python tools/export_model.py -c CONFIG -o Global.pretrained_model=PREFIX -o Global.save_inference_dir=DIR [--onnx]
+
+Then predict with deploy/python/predict_cls.py --model_dir DIR (docs/DEPLOY.md).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.export import export_from_config  # noqa: E402
+from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+
+
+def _extra_args(parser):
+    parser.add_argument("--onnx", action="store_true", help="also write DIR/model.onnx with paddle2onnx")
+    parser.add_argument("--opset", type=int, default=13, help="ONNX opset (>= 13)")
+    parser.add_argument("--allow-random", action="store_true",
+                        help="export even without (complete) trained weights; for tests and speed measurements")
+
+
+def main(argv=None):
+    args = parse_args(description=__doc__.splitlines()[0], extra_args=_extra_args, argv=argv)
+    config = get_config(args.config, overrides=args.override)
+    export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset)
+
+
+if __name__ == "__main__":
+    run_cli(main)  # user errors (bad config, missing weights) as one "error: ..." line; PPCLS_DEBUG=1 for tracebacks
