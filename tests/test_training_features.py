@@ -1,0 +1,261 @@
+"""Training features through the real engine: EMA resume, to_static, fine-tuning, freeze_befor, AMP on CPU.
+
+The helpers at the top (tiny config, running tools/train.py, reading checkpoints) are also imported by
+test_distributed.py and test_crash_resume.py (pytest puts tests/ on sys.path, as for conftest).
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN = REPO_ROOT / "tools" / "train.py"
+TINY_ARCH = "MobileNetV1_x0_25"  # no dropout, 0.2 M parameters: fast and deterministic on CPU
+
+# Deterministic preprocessing (no random crop/flip): the tiny PNGs are already 32 px.
+DETERMINISTIC_OPS = [
+    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "order": ""}},
+]
+RANDOM_OPS = [
+    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+    {"RandCropImage": {"size": 32, "scale": [0.6, 1.0]}},
+    {"RandFlipImage": {"flip_code": 1}},
+    DETERMINISTIC_OPS[1],
+]
+
+
+def tiny_config(data_root, output_dir, *, arch=TINY_ARCH, class_num=3, epochs=2, batch_size=3,
+                eval_batch_size=4, train_list="train_list.txt", val_list="val_list.txt", random_aug=False,
+                shuffle=True, lr=0.02, seed=7):
+    """A complete PaddleClas-style config dict for the tiny dataset (change it, then `write_config`)."""
+    data_root = str(data_root)
+
+    def dataset(list_name, ops):
+        return {"name": "ImageNetDataset", "image_root": data_root,
+                "cls_label_path": os.path.join(data_root, list_name), "transform_ops": ops}
+
+    loader = {"num_workers": 0, "use_shared_memory": False}
+    return {
+        "Global": {"output_dir": str(output_dir), "device": "cpu", "epochs": epochs, "seed": seed,
+                   "print_batch_step": 1, "image_shape": [3, 32, 32], "save_interval": 1,
+                   "eval_during_train": True, "eval_interval": 1, "use_visualdl": False, "to_static": False,
+                   "checkpoints": None, "pretrained_model": None},
+        "Arch": {"name": arch, "class_num": class_num},
+        "Loss": {"Train": [{"CELoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
+        # Constant lr, plain momentum: small steps so the tiny model stays finite and comparisons are tight.
+        "Optimizer": {"name": "Momentum", "momentum": 0.9, "lr": {"name": "Constant", "learning_rate": lr},
+                      "regularizer": {"name": "L2", "coeff": 1.0e-4}},
+        "DataLoader": {
+            "Train": {"dataset": dataset(train_list, RANDOM_OPS if random_aug else DETERMINISTIC_OPS),
+                      "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False,
+                                  "shuffle": shuffle},
+                      "loader": loader},
+            "Eval": {"dataset": dataset(val_list, DETERMINISTIC_OPS),
+                     "sampler": {"name": "DistributedBatchSampler", "batch_size": eval_batch_size,
+                                 "drop_last": False, "shuffle": False},
+                     "loader": loader},
+        },
+        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 2]}}], "Eval": [{"TopkAcc": {"topk": [1, 2]}}]},
+    }
+
+
+def write_config(config, path):
+    path = Path(path)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def subprocess_env(extra=None):
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    # paddle.distributed.launch treats a set CUDA_VISIBLE_DEVICES (even '') as "GPU job"; unset means CPU + gloo.
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env.pop("PPCLS_DEBUG", None)
+    env.update(extra or {})
+    return env
+
+
+def run_train(config_path, *overrides, resume=False, check=True, timeout=300, env=None):
+    """`python tools/train.py -c CONFIG [-o ...] [--resume auto]` in a subprocess; returns CompletedProcess."""
+    cmd = [sys.executable, str(TRAIN), "-c", str(config_path)]
+    for item in overrides:
+        cmd += ["-o", item]
+    if resume:
+        cmd += ["--resume", "auto"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env(env))
+    if check:
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def load_params(prefix):
+    """A checkpoint's weights as {name: numpy array}; `prefix` without extension."""
+    import paddle
+
+    state = paddle.load(str(prefix) + ".pdparams")
+    return {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in state.items()}
+
+
+def load_states(prefix):
+    import paddle
+
+    # return_numpy: the numpy RNG state (uint32 array) cannot become a paddle tensor
+    return paddle.load(str(prefix) + ".pdstates", return_numpy=True)
+
+
+def read_metrics(run_dir):
+    import csv
+
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def train_losses(run_dir):
+    """Per-iteration training losses, in order, from train.log (5 decimals as logged)."""
+    import re
+
+    log = (Path(run_dir) / "train.log").read_text()
+    return [float(x) for x in re.findall(r"\]\[Iter \d+/\d+\] lr: [0-9.e-]+, loss: ([-0-9.naif]+)", log)]
+
+
+@pytest.fixture
+def init_weights(tmp_path):
+    """Random initial weights saved to a prefix, so a run's starting point is known exactly."""
+    import paddle
+
+    from ppcls_lite.arch import build_model
+
+    paddle.seed(3)
+    prefix = tmp_path / "init"
+    paddle.save(build_model({"name": TINY_ARCH, "class_num": 3}).state_dict(), str(prefix) + ".pdparams")
+    return prefix
+
+
+# ---------------------------------------------------------------------------------------------------- EMA
+@pytest.mark.slow
+def test_ema_resume_restores_ema_weights_exactly(tiny_dataset, tmp_path):
+    def config(name, epochs):
+        cfg = tiny_config(tiny_dataset, tmp_path / name, epochs=epochs, random_aug=True)
+        cfg["EMA"] = {"decay": 0.8}
+        return write_config(cfg, tmp_path / f"{name}.yaml")
+
+    run_train(config("straight", 3))
+    resumed = config("resumed", 1)
+    run_train(resumed)
+    run_train(resumed, "Global.epochs=3", resume=True)
+
+    straight_dir, resumed_dir = tmp_path / "straight" / TINY_ARCH, tmp_path / "resumed" / TINY_ARCH
+    ema_a, ema_b = load_states(straight_dir / "latest")["ema"], load_states(resumed_dir / "latest")["ema"]
+    assert ema_a and set(ema_a) == set(ema_b)
+    for key in ema_a:
+        np.testing.assert_allclose(ema_b[key], ema_a[key], rtol=0, atol=1e-6, err_msg=f"EMA {key}")
+    # The EMA really is an average (not a copy of the raw weights) ...
+    raw = load_params(straight_dir / "latest")
+    assert max(float(np.max(np.abs(ema_a[k] - raw[k]))) for k in ema_a if k in raw) > 1e-3
+    # ... and best_model holds EMA weights (the engine evaluates and saves the EMA model).
+    best_epoch = int(load_states(straight_dir / "best_model")["epoch"])
+    best = load_params(straight_dir / "best_model")
+    ema_at_best = load_states(straight_dir / f"epoch_{best_epoch}")["ema"]
+    for key in ema_at_best:
+        np.testing.assert_allclose(best[key], ema_at_best[key], rtol=0, atol=1e-6, err_msg=f"best_model {key}")
+
+
+# ---------------------------------------------------------------------------------------------------- to_static
+@pytest.mark.slow
+def test_to_static_training_matches_dygraph(tiny_dataset, tmp_path, init_weights):
+    """On CPU the static graph runs the same kernels in the same order: measured difference 0.0 (weights
+    after 6 steps bitwise equal). Tolerances: 1e-5 on the logged losses (printed with 5 decimals) and 1e-6
+    on the weights, to leave room for op fusion in other Paddle builds without hiding a real difference
+    (one wrong step moves weights by ~1e-3 at this lr)."""
+    dirs = {}
+    for to_static in (False, True):
+        name = f"static_{to_static}"
+        cfg = tiny_config(tiny_dataset, tmp_path / name, epochs=2)
+        cfg["Global"].update(to_static=to_static, pretrained_model=str(init_weights))
+        proc = run_train(write_config(cfg, tmp_path / f"{name}.yaml"))
+        dirs[to_static] = tmp_path / name / TINY_ARCH
+        assert ("static graph" in proc.stdout + proc.stderr) == to_static
+    dygraph, static = train_losses(dirs[False]), train_losses(dirs[True])
+    assert len(dygraph) == len(static) == 6
+    np.testing.assert_allclose(static, dygraph, rtol=0, atol=1e-5)
+    a, b = load_params(dirs[False] / "latest"), load_params(dirs[True] / "latest")
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-6, err_msg=key)
+    assert set(a) == set(load_params(init_weights))  # to_static checkpoints keep the plain parameter names
+
+
+# ---------------------------------------------------------------------------------------------------- fine-tuning
+@pytest.mark.slow
+def test_finetune_with_other_class_num_reinitialises_classifier(tiny_dataset, tmp_path, init_weights):
+    """Global.pretrained_model from a 3-class model into a 4-class one: backbone loaded, fc re-initialised
+    and reported (name + shapes), training runs."""
+    cfg = tiny_config(tiny_dataset, tmp_path / "ft", class_num=4, epochs=1)
+    cfg["Global"]["pretrained_model"] = str(init_weights)
+    config = write_config(cfg, tmp_path / "ft.yaml")
+    proc = run_train(config)
+    output = proc.stdout + proc.stderr
+    assert "fc.weight" in output and "fc.bias" in output
+    assert "[256, 3]" in output and "[256, 4]" in output, "the shape mismatch is not reported"
+
+    # What the engine loads, before any training step.
+    from ppcls_lite.engine import build_engine
+    from ppcls_lite.utils.config import get_config
+
+    engine = build_engine(get_config(str(config)), "train")
+    loaded = {k: v.numpy() for k, v in engine.model.state_dict().items()}
+    source = load_params(init_weights)
+    assert loaded["fc.weight"].shape == (256, 4) and loaded["fc.bias"].shape == (4,)
+    for key, value in source.items():
+        if not key.startswith("fc."):
+            np.testing.assert_array_equal(loaded[key], value, err_msg=f"backbone {key} not loaded")
+
+
+# ---------------------------------------------------------------------------------------------------- freeze_befor
+@pytest.mark.slow
+def test_freeze_befor_keeps_frozen_layers_fixed(tiny_dataset, tmp_path, init_weights):
+    cfg = tiny_config(tiny_dataset, tmp_path / "frozen", epochs=2, lr=0.05)
+    cfg["Arch"]["freeze_befor"] = "blocks.2"
+    cfg["Global"]["pretrained_model"] = str(init_weights)
+    proc = run_train(write_config(cfg, tmp_path / "frozen.yaml"))
+    assert "frozen" in proc.stdout + proc.stderr  # the engine reports how many parameters are frozen
+    before, after = load_params(init_weights), load_params(tmp_path / "frozen" / TINY_ARCH / "latest")
+
+    def is_frozen(key):
+        return key.startswith(("conv.", "blocks.0.", "blocks.1.", "blocks.2."))
+
+    weights = [k for k in before if not k.endswith(("_mean", "_variance"))]  # BN running stats still update
+    frozen = [k for k in weights if is_frozen(k)]
+    trainable = [k for k in weights if not is_frozen(k)]
+    assert frozen and trainable
+    for key in frozen:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=f"frozen {key} moved")
+    moved = [k for k in trainable if np.max(np.abs(after[k] - before[k])) > 0]
+    assert set(moved) == set(trainable), f"layers after blocks.2 that did not train: {set(trainable) - set(moved)}"
+
+
+# ---------------------------------------------------------------------------------------------------- AMP on CPU
+@pytest.mark.slow
+def test_amp_on_cpu_warns_and_trains_in_float32(tiny_dataset, tmp_path, init_weights):
+    """Paddle 3.3's autocast does nothing on CPU (conv/matmul stay float32 even with dtype='bfloat16'), so
+    the engine switches AMP off with a warning: the run must say so and equal a run without AMP."""
+    dirs = {}
+    for use_amp in (False, True):
+        name = f"amp_{use_amp}"
+        cfg = tiny_config(tiny_dataset, tmp_path / name, epochs=1)
+        cfg["Global"]["pretrained_model"] = str(init_weights)
+        cfg["AMP"] = {"use_amp": use_amp, "scale_loss": 128.0, "use_dynamic_loss_scaling": True, "level": "O1"}
+        proc = run_train(write_config(cfg, tmp_path / f"{name}.yaml"))
+        output = proc.stdout + proc.stderr
+        warned = "AMP" in output and "CPU" in output and "float32" in output
+        assert warned == use_amp
+        dirs[use_amp] = tmp_path / name / TINY_ARCH
+    a, b = load_params(dirs[False] / "latest"), load_params(dirs[True] / "latest")
+    for key in a:
+        assert b[key].dtype == np.float32
+        np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-6, err_msg=key)
