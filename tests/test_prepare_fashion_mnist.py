@@ -8,6 +8,7 @@ from PIL import Image
 
 from ppcls_lite.data import ImageNetDataset
 from ppcls_lite.data.fashion_mnist import CLASS_NAMES, DEFAULT_SOURCE, SourceMissingError, build
+from ppcls_lite.utils.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "dataset" / "fashion_mnist_mini"
@@ -19,15 +20,15 @@ def test_missing_source_says_what_to_install(tmp_path, capsys):
     with pytest.raises(SourceMissingError, match="apt-get install dataset-fashion-mnist"):
         build(str(tmp_path / "out"), source=str(tmp_path / "no-such-dir"))
     assert not (tmp_path / "out").exists()
-    code = prepare_fashion_mnist.main(["--out", str(tmp_path / "out"), "--source", str(tmp_path / "no-such-dir")])
-    assert code == 2 and "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+    code = run_cli(prepare_fashion_mnist.main, ["--out", str(tmp_path / "out"), "--source", str(tmp_path / "no-such-dir")])
+    assert code == 1 and "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
 
 
 def test_rebuild_tiny_version(tmp_path):
     if not (Path(DEFAULT_SOURCE) / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"Debian package dataset-fashion-mnist not installed ({DEFAULT_SOURCE} missing)")
     out = tmp_path / "fm"
-    assert prepare_fashion_mnist.main(["--out", str(out), "--train_per_class", "2", "--val_per_class", "1"]) == 0
+    assert run_cli(prepare_fashion_mnist.main, ["--out", str(out), "--train_per_class", "2", "--val_per_class", "1"]) == 0
     assert (out / "label_list.txt").read_text().splitlines()[0] == "0 T-shirt_top"
     assert "MIT" in (out / "README.md").read_text()
     train = ImageNetDataset(str(out), str(out / "train_list.txt"), class_num=10)

@@ -8,6 +8,7 @@ import pytest
 from conftest import make_image_folder
 from ppcls_lite.data import ImageNetDataset
 from ppcls_lite.data.split import ListFilesExistError, split_counts, split_image_folder
+from ppcls_lite.utils.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def test_command_line(tmp_path, capsys):
     sys.path.insert(0, str(REPO / "tools"))
     import split_dataset
 
-    assert split_dataset.main(cmd[2:]) == 2  # refuses without --force
+    assert run_cli(split_dataset.main, cmd[2:]) == 1  # refuses without --force
     assert "--force" in capsys.readouterr().err
-    assert split_dataset.main(cmd[2:] + ["--force", "--val_ratio", "0.2"]) == 0
+    assert run_cli(split_dataset.main, cmd[2:] + ["--force", "--val_ratio", "0.2"]) == 0
     assert len(read_list(root / "val_list.txt")) == 3

@@ -57,7 +57,7 @@ def test_eval_refuses_random_weights_then_reports(trained):
     assert "eval: loss:" in proc.stdout and "top1:" in proc.stdout
     report = run / "eval_report"
     rows = list(csv.DictReader(open(report / "report.csv")))
-    assert [r["name"] for r in rows] == ["circle", "square", "stripes", "macro avg"]
+    assert [r["class"] for r in rows] == ["circle", "square", "stripes", "macro avg", "weighted avg"]
     assert int(rows[-1]["support"]) == 9
     assert "precision" in (report / "report.txt").read_text()
     assert (report / "confusion_matrix.png").is_file()

@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.engine import build_engine  # noqa: E402
-from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
@@ -23,8 +23,8 @@ def add_flags(parser):
                         help="evaluate even when no trained weights are given (random initialisation)")
 
 
-def main():
-    args = parse_args("Evaluate a classifier (ppcls_lite)", add_flags)
+def main(argv=None):
+    args = parse_args("Evaluate a classifier (ppcls_lite)", add_flags, argv)
     config = get_config(args.config, args.override)
     engine = build_engine(config, "eval")
     result = engine.evaluate_report(allow_random=args.allow_random, report=args.report)
@@ -34,4 +34,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.export import export_from_config  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
@@ -28,4 +28,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_cli(main)  # user errors (bad config, missing weights) as one "error: ..." line; PPCLS_DEBUG=1 for tracebacks
+    sys.exit(run_cli(main))

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.engine import build_engine  # noqa: E402
-from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
@@ -23,8 +23,8 @@ def add_flags(parser):
                         help="also write the predictions to this file (format from the extension)")
 
 
-def main():
-    args = parse_args("Classify images (ppcls_lite)", add_flags)
+def main(argv=None):
+    args = parse_args("Classify images (ppcls_lite)", add_flags, argv)
     if args.output and not args.output.lower().endswith((".csv", ".jsonl", ".json")):
         raise ValueError(f"--output {args.output}: use a .csv or .jsonl file name")
     config = get_config(args.config, args.override)
@@ -32,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

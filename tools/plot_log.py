@@ -10,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.utils.plot import plot_training_curves  # noqa: E402
 
 
@@ -37,20 +38,15 @@ def main(argv=None):
                         help="PNG to write (default: training_curves.png next to each metrics.csv)")
     args = parser.parse_args(argv)
 
-    try:
-        files = find_metrics_files(args.target)
-        if args.out and len(files) > 1:
-            raise ValueError(f"--out names one PNG but {len(files)} runs were found under {args.target}: "
-                             "point at one run directory, or drop --out")
-        for metrics_csv in files:
-            png = Path(args.out) if args.out else metrics_csv.parent / "training_curves.png"
-            plot_training_curves(metrics_csv, png)
-            print(f"wrote {png}")
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    files = find_metrics_files(args.target)
+    if args.out and len(files) > 1:
+        raise ValueError(f"--out names one PNG but {len(files)} runs were found under {args.target}: "
+                         "point at one run directory, or drop --out")
+    for metrics_csv in files:
+        png = Path(args.out) if args.out else metrics_csv.parent / "training_curves.png"
+        plot_training_curves(metrics_csv, png)
+        print(f"wrote {png}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

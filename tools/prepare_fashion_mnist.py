@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.data.fashion_mnist import DEFAULT_SOURCE, build  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -27,13 +28,8 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="all 60000 train and 10000 val images")
     parser.add_argument("--source", default=DEFAULT_SOURCE, help=f"folder with the idx .gz files ({DEFAULT_SOURCE})")
     args = parser.parse_args(argv)
-    try:
-        build(args.out, args.source, args.train_per_class, args.val_per_class, args.full)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    build(args.out, args.source, args.train_per_class, args.val_per_class, args.full)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

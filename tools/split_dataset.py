@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.data.split import split_image_folder  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 
 
 def main(argv=None):
@@ -23,13 +24,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (0)")
     parser.add_argument("--force", action="store_true", help="overwrite existing list files")
     args = parser.parse_args(argv)
-    try:
-        split_image_folder(args.image_root, args.val_ratio, args.test_ratio, args.seed, args.force)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    split_image_folder(args.image_root, args.val_ratio, args.test_ratio, args.seed, args.force)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

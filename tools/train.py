@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.engine import build_engine  # noqa: E402
-from ppcls_lite.engine.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
@@ -22,8 +22,8 @@ def add_flags(parser):
                              "prefix (same as -o Global.checkpoints=...)")
 
 
-def main():
-    args = parse_args("Train a classifier (ppcls_lite)", add_flags)
+def main(argv=None):
+    args = parse_args("Train a classifier (ppcls_lite)", add_flags, argv)
     overrides = list(args.override)
     if args.resume:
         overrides.append(f"Global.checkpoints={args.resume}")
@@ -32,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

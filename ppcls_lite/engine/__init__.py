@@ -16,6 +16,7 @@ from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.engine.engine import Engine, EngineSettings, NonFiniteLossError
 from ppcls_lite.engine.postprocess import Topk, build_postprocess
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.config import AMP_DEFAULTS, GLOBAL_DEFAULTS
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
 
@@ -23,15 +24,6 @@ __all__ = ["build_engine", "Engine", "EngineSettings", "NonFiniteLossError", "To
 
 MODES = ("train", "eval", "infer")
 QUICK_START_CONFIG = "configs/quick_start/MobileNetV3_small_fashion_mnist.yaml"
-
-_GLOBAL_DEFAULTS = {
-    "checkpoints": None, "pretrained_model": None, "output_dir": "./output/", "device": "cpu", "save_interval": 1,
-    "eval_during_train": True, "eval_interval": 1, "epochs": 10, "print_batch_step": 10, "use_visualdl": False,
-    "image_shape": [3, 224, 224], "to_static": False, "seed": 42,
-}
-_AMP_DEFAULTS = {"use_amp": False, "scale_loss": 1.0, "use_dynamic_loss_scaling": False, "level": "O1",
-                 "use_fp16_test": False}
-
 
 def _section(config, name, defaults):
     """The section's values over the defaults; a key explicitly set to null keeps its default."""
@@ -68,8 +60,8 @@ def resolve_checkpoints(checkpoints, run_dir):
 
 def build_settings(config, mode="train"):
     """EngineSettings from the Global / AMP / EMA / Infer / Arch sections."""
-    g = _section(config, "Global", _GLOBAL_DEFAULTS)
-    amp = _section(config, "AMP", _AMP_DEFAULTS)
+    g = _section(config, "Global", GLOBAL_DEFAULTS)
+    amp = _section(config, "AMP", AMP_DEFAULTS)
     arch = config.get("Arch") or {}
     if "name" not in arch:
         raise KeyError("Arch.name is missing from the config (e.g. Arch: {name: MobileNetV3_small_x1_0})")
@@ -99,6 +91,7 @@ def build_settings(config, mode="train"):
         scale_loss=float(amp["scale_loss"]),
         use_dynamic_loss_scaling=_as_bool(amp["use_dynamic_loss_scaling"]),
         use_fp16_test=_as_bool(amp["use_fp16_test"]),
+        amp_use_promote=_as_bool(amp["use_promote"]),
         ema_decay=float(ema.get("decay", 0.9999)) if isinstance(ema, dict) else None,
         infer_imgs=infer.get("infer_imgs"),
         infer_batch_size=int(infer.get("batch_size") or 1),

@@ -88,6 +88,7 @@ class EngineSettings:
     scale_loss: float = 1.0
     use_dynamic_loss_scaling: bool = False
     use_fp16_test: bool = False
+    amp_use_promote: bool = False           # AMP.use_promote: run an op in fp32 when any input is fp32
     ema_decay: Optional[float] = None
     infer_imgs: Optional[str] = None
     infer_batch_size: int = 10
@@ -196,7 +197,7 @@ class Engine:
         enable = self.amp_enabled and (training or self.settings.use_fp16_test)
         if not enable:
             return paddle.amp.auto_cast(enable=False)
-        return paddle.amp.auto_cast(enable=True, level=self.amp_level)
+        return paddle.amp.auto_cast(enable=True, level=self.amp_level, use_promote=self.settings.amp_use_promote)
 
     def _to_static(self, model):
         shape = list(self.settings.image_shape or [3, None, None])
@@ -549,28 +550,15 @@ class Engine:
         return result
 
     def _write_report(self, label_names):
-        from ppcls_lite.metric import format_report
+        """eval_report/: report.csv + report.txt (per-class P/R/F1), confusion_matrix.csv and .png."""
+        from ppcls_lite.utils.plot import plot_confusion_matrix, write_classification_report
 
         out_dir = os.path.join(self._run_dir(), "eval_report")
-        os.makedirs(out_dir, exist_ok=True)
         names = list(label_names) if label_names else self._label_names()
-        rows = self.confusion.per_class_report(names)
-        with open(os.path.join(out_dir, "report.csv"), "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["name", "precision", "recall", "f1", "support"])
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row[k] for k in writer.fieldnames})
-        text = format_report(rows) + f"\n\naccuracy: {self.confusion.accuracy:.5f}\n"
-        with open(os.path.join(out_dir, "report.txt"), "w", encoding="utf-8") as f:
-            f.write(text)
+        report = write_classification_report(self.confusion.matrix, names, out_dir)
         np.savetxt(os.path.join(out_dir, "confusion_matrix.csv"), self.confusion.matrix, fmt="%d", delimiter=",")
-        logger.info("per-class report:\n" + text)
-        try:
-            from ppcls_lite.utils.plot import plot_confusion_matrix
-        except ImportError as exc:
-            logger.warning(f"confusion_matrix.png not written: ppcls_lite.utils.plot is unavailable ({exc})")
-        else:
-            plot_confusion_matrix(self.confusion.matrix, names, os.path.join(out_dir, "confusion_matrix.png"))
+        plot_confusion_matrix(self.confusion.matrix, names, os.path.join(out_dir, "confusion_matrix.png"))
+        logger.info("per-class report:\n" + report["txt"].read_text())
         logger.info(f"eval report written to {out_dir}")
         return out_dir
 

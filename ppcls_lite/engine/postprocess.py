@@ -4,26 +4,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ppcls_lite.data.dataset.common import read_label_names
 from ppcls_lite.utils import logger
 
 SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "utils" / "imagenet1k_label_list.txt"
 
 
 def read_class_id_map(path):
-    """Read an `id name` file (name may contain spaces and commas) into {id: name}."""
-    mapping = {}
-    with open(path, "r", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
-            try:
-                class_id = int(parts[0])
-            except ValueError:
-                raise ValueError(f"{path}, line {line_no}: expected '<class id> <name>', got {line!r}") from None
-            mapping[class_id] = parts[1] if len(parts) > 1 else str(class_id)
-    return mapping
+    """Read an `id name` file (the dataset's label_list.txt format) into {id: name}."""
+    return dict(enumerate(read_label_names(path)))
 
 
 def resolve_class_id_map_file(path):

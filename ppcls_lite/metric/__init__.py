@@ -11,9 +11,10 @@ Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
 `metrics.accumulate()`).
 
 `ConfusionMatrix(class_num)`: `.update(logits_or_pred_ids, labels)`, `.matrix` (int64 [C, C], rows = true
-class, cols = predicted), `.per_class_report(label_names)`, `format_report(rows)`.
+class, cols = predicted), `.per_class_report(label_names)`
+(report files and pictures: `ppcls_lite.utils.plot`).
 """
-from .confusion import ConfusionMatrix, format_report
+from .confusion import ConfusionMatrix
 from .topk import METRICS, MetricSet, TopkAcc, build_metrics
 
-__all__ = ["ConfusionMatrix", "format_report", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]
+__all__ = ["ConfusionMatrix", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]

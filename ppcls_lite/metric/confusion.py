@@ -64,13 +64,3 @@ class ConfusionMatrix:
     def accuracy(self):
         total = self.matrix.sum()
         return float(np.trace(self.matrix)) / total if total else 0.0
-
-
-def format_report(rows):
-    """A fixed-width text table of per_class_report() rows."""
-    width = max([len("class")] + [len(str(r["name"])) for r in rows])
-    lines = [f"{'class':<{width}}  precision  recall     f1  support"]
-    for r in rows:
-        lines.append(f"{str(r['name']):<{width}}  {r['precision']:9.4f}  {r['recall']:6.4f}  {r['f1']:6.4f}  "
-                     f"{r['support']:7d}")
-    return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Loading PaddleClas-format weights (`.pdparams`) into a model, non-strictly."""
 import os
+import warnings
 
 import numpy as np
 import paddle
@@ -52,7 +53,10 @@ def load_pretrained(model, path):
         loadable[key] = value.astype(str(target.dtype).replace("paddle.", ""), copy=False)
         report["loaded"].append(key)
     report["unexpected"] = [key for key in state if key not in model_state]
-    model.set_state_dict(loadable)
+    with warnings.catch_warnings():
+        # Paddle warns once per key it does not find; the report below names each skipped key and why.
+        warnings.simplefilter("ignore", UserWarning)
+        model.set_state_dict(loadable)
 
     for key in report["missing"]:
         logger.warning(f"pretrained {path}: skipped {key}: missing from the file (keeps its initial value)")
