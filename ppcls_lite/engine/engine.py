@@ -335,41 +335,49 @@ class Engine:
         steps_per_epoch = len(self.train_loader)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
         last_eval = None
-        for epoch in range(self.start_epoch, s.epochs + 1):
-            epoch_start = time.time()
-            train_result = self._train_epoch(epoch, steps_per_epoch, by_epoch)
-            if by_epoch and self.lr_scheduler is not None:
-                self.lr_scheduler.step()
-            eval_result = None
-            if (s.eval_during_train and self.eval_loader is not None
-                    and (epoch % max(int(s.eval_interval), 1) == 0 or epoch == s.epochs)):
-                eval_result = self.evaluate(epoch=epoch)
-                last_eval = eval_result
-                top1 = eval_result.get("top1")
-                improved = top1 is not None and top1 > self.best_metric
-                if improved:
-                    self.best_metric, self.best_epoch = float(top1), epoch
-            # The metrics row goes first: a crash during the saves below resumes from the previous
-            # checkpoint, and the resumed run drops and rewrites the rows of the epochs it repeats.
-            epoch_time = time.time() - epoch_start
-            if self.is_main:
-                metrics_csv.write(epoch, self._last_lr, train_result, eval_result, epoch_time)
-                self._vdl_epoch(epoch, train_result, eval_result)
-            if eval_result is not None:
-                if improved:
-                    self._save("best_model", epoch, best=True)
-                    logger.info(f"[Eval][Epoch {epoch}] new best top-1 {self.best_metric:.5f}, saved "
-                                f"{os.path.join(s.run_dir, 'best_model')}")
-                else:
-                    logger.info(f"[Eval][Epoch {epoch}] best top-1 so far {self.best_metric:.5f} "
-                                f"(epoch {self.best_epoch})")
-            if s.save_interval and epoch % int(s.save_interval) == 0:
-                self._save(f"epoch_{epoch}", epoch)
-            self._save("latest", epoch)
-            logger.info(f"[Train][Epoch {epoch}/{s.epochs}] done in {epoch_time:.1f} s: "
-                        + _fmt_metrics({f"train_{k}": v for k, v in train_result.items()})
-                        + (", " + _fmt_metrics({f"eval_{k}": v for k, v in eval_result.items()})
-                           if eval_result else ""))
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch, s.epochs + 1):
+                epoch_start = time.time()
+                train_result = self._train_epoch(epoch, steps_per_epoch, by_epoch)
+                if by_epoch and self.lr_scheduler is not None:
+                    self.lr_scheduler.step()
+                eval_result = None
+                if (s.eval_during_train and self.eval_loader is not None
+                        and (epoch % max(int(s.eval_interval), 1) == 0 or epoch == s.epochs)):
+                    eval_result = self.evaluate(epoch=epoch)
+                    last_eval = eval_result
+                    top1 = eval_result.get("top1")
+                    improved = top1 is not None and top1 > self.best_metric
+                    if improved:
+                        self.best_metric, self.best_epoch = float(top1), epoch
+                # The metrics row goes first: a crash during the saves below resumes from the previous
+                # checkpoint, and the resumed run drops and rewrites the rows of the epochs it repeats.
+                epoch_time = time.time() - epoch_start
+                if self.is_main:
+                    metrics_csv.write(epoch, self._last_lr, train_result, eval_result, epoch_time)
+                    self._vdl_epoch(epoch, train_result, eval_result)
+                if eval_result is not None:
+                    if improved:
+                        self._save("best_model", epoch, best=True)
+                        logger.info(f"[Eval][Epoch {epoch}] new best top-1 {self.best_metric:.5f}, saved "
+                                    f"{os.path.join(s.run_dir, 'best_model')}")
+                    else:
+                        logger.info(f"[Eval][Epoch {epoch}] best top-1 so far {self.best_metric:.5f} "
+                                    f"(epoch {self.best_epoch})")
+                if s.save_interval and epoch % int(s.save_interval) == 0:
+                    self._save(f"epoch_{epoch}", epoch)
+                self._save("latest", epoch)
+                logger.info(f"[Train][Epoch {epoch}/{s.epochs}] done in {epoch_time:.1f} s: "
+                            + _fmt_metrics({f"train_{k}": v for k, v in train_result.items()})
+                            + (", " + _fmt_metrics({f"eval_{k}": v for k, v in eval_result.items()})
+                               if eval_result else ""))
+        except KeyboardInterrupt:
+            # Checkpoints are written atomically, so whatever is on disk is complete; say how to go on.
+            last = self.last_checkpoint or "none yet"
+            raise KeyboardInterrupt(
+                f"training stopped during epoch {epoch}. Last complete checkpoint: {last}. Continue with: "
+                f"python tools/train.py -c <config> --resume auto") from None
         if self._vdl_writer is not None:
             self._vdl_writer.close()
         if self.is_main:

@@ -8,7 +8,8 @@ USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
 
 def run_cli(main, argv=None):
-    """Run `main(argv)` and return its exit status; a user error prints `error: <message>` to stderr and gives 1.
+    """Run `main(argv)` and return its exit status; a user error prints `error: <message>` to stderr and gives 1,
+    Ctrl-C prints `interrupted: ...` and gives 130.
 
     Tools call `sys.exit(run_cli(main))`. Set PPCLS_DEBUG=1 to get the full traceback instead.
     """
@@ -20,3 +21,6 @@ def run_cli(main, argv=None):
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:  # Ctrl-C: no traceback; the engine's message says how to resume
+        print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return 130
