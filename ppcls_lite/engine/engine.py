@@ -235,6 +235,9 @@ class Engine:
                 self.ema.set_state_dict(states["ema"])
             self.start_epoch = int(states["epoch"]) + 1
             self.global_step = int(states.get("global_step", 0))
+            if states.get("epochs") not in (None, s.epochs):
+                logger.warning(f"resuming a run planned for {states['epochs']} epochs with Global.epochs={s.epochs}: "
+                               f"the LR schedule from here on differs from the original run's")
             # PaddleClas's own .pdstates hold {"epoch", "metric"}; ours also the step, RNG, EMA, digest.
             self.best_metric = float(states.get("best_metric", states.get("metric", -1.0)))
             self.best_epoch = int(states.get("best_epoch", states.get("epoch", 0) if "metric" in states else 0))
@@ -465,6 +468,7 @@ class Engine:
             opt_state["amp_scaler"] = self.scaler.state_dict()
         states = {
             "epoch": epoch,
+            "epochs": self.settings.epochs,  # the LR schedule's length; a resume with another one is warned about
             "global_step": self.global_step,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
