@@ -24,6 +24,17 @@ def reference_dir():
     return REFERENCE_DIR
 
 
+# ImageNet-style inference preprocessing scaled down to 32 px (resize short side 36, centre crop 32).
+INFER_OPS_32PX = [
+    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+    {"ResizeImage": {"resize_short": 36}},
+    {"CropImage": {"size": 32}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                        "order": ""}},
+    {"ToCHWImage": None},
+]
+
+
 def make_image_folder(root, class_names=("circle", "square", "stripes"), per_class=6, size=32, seed=0):
     """Write a small class-folder dataset of PNGs whose classes are visually distinct, plus list files.
 

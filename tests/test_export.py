@@ -8,19 +8,12 @@ import paddle
 import pytest
 import yaml
 
+from conftest import INFER_OPS_32PX as INFER_OPS
 from ppcls_lite.export import ExportError, export_from_config, export_model, normalize_transform_ops
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPORT_TOOL = str(REPO_ROOT / "tools" / "export_model.py")
 
-INFER_OPS = [
-    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-    {"ResizeImage": {"resize_short": 36}},
-    {"CropImage": {"size": 32}},
-    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                        "order": ""}},
-    {"ToCHWImage": None},
-]
 
 
 def tiny_config(weights=None, class_num=10, save_dir=None, label_file=None, arch="MobileNetV3_small_x0_35"):

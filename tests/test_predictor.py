@@ -11,6 +11,7 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import INFER_OPS_32PX as INFER_OPS
 from ppcls_lite.data.preprocess import create_operators, transform
 from ppcls_lite.export import export_model, normalize_transform_ops
 
@@ -19,14 +20,6 @@ PREDICT_SCRIPT = REPO_ROOT / "deploy" / "python" / "predict_cls.py"
 sys.path.insert(0, str(PREDICT_SCRIPT.parent))
 import predict_cls  # noqa: E402
 
-INFER_OPS = [
-    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-    {"ResizeImage": {"resize_short": 36}},
-    {"CropImage": {"size": 32}},
-    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                        "order": ""}},
-    {"ToCHWImage": None},
-]
 LABELS = [f"name {i}" for i in range(10)]
 
 

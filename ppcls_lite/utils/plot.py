@@ -56,6 +56,16 @@ def _plot_series(ax, x, columns, names_and_labels):
     return drawn
 
 
+def _save_figure(fig, png_path):
+    """Lay out, write as PNG (creating the folder) and free the figure; returns the path."""
+    fig.tight_layout()
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+    return png_path
+
+
 def plot_training_curves(metrics_csv, png_path, title=None):
     """Plot loss (train/eval), top-1 (train/eval) and learning rate against epoch into one PNG.
 
@@ -90,12 +100,7 @@ def plot_training_curves(metrics_csv, png_path, title=None):
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="gray")
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     fig.suptitle(title or f"Training curves — {Path(metrics_csv).parent.name or Path(metrics_csv).name}")
-    fig.tight_layout()
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
-    return png_path
+    return _save_figure(fig, png_path)
 
 
 def _check_matrix(matrix, label_names):
@@ -149,12 +154,7 @@ def plot_confusion_matrix(matrix, label_names, png_path, normalize=True, title="
                 text = f"{percent[i, j]:.0f}%\n({int(counts[i, j])})" if normalize else f"{int(counts[i, j])}"
                 colour = "white" if shown[i, j] > threshold else "black"
                 ax.text(j, i, text, ha="center", va="center", fontsize=font, color=colour)
-    fig.tight_layout()
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
-    return png_path
+    return _save_figure(fig, png_path)
 
 
 def per_class_report(matrix, label_names=None):
