@@ -1,6 +1,7 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
-import difflib
 import inspect
+
+from ppcls_lite.utils.config import did_you_mean
 
 from .celoss import CELoss
 
@@ -37,9 +38,8 @@ def build_loss(loss_section, where="Loss"):
             raise ValueError(f"{where}.{i} must be a one-key mapping like {{CELoss: {{weight: 1.0}}}}, got {item!r}")
         name, params = next(iter(item.items()))
         if name not in LOSSES:
-            match = difflib.get_close_matches(str(name), list(LOSSES), n=1)
-            hint = f" Did you mean '{match[0]}'?" if match else ""
-            raise ValueError(f"unknown loss '{name}' in {where}. Valid losses: {', '.join(LOSSES)}.{hint}")
+            raise ValueError(f"unknown loss '{name}' in {where}. Valid losses: {', '.join(LOSSES)}."
+                             f"{did_you_mean(name, LOSSES)}")
         params = dict(params or {})
         weight = float(params.pop("weight", 1.0))
         cls = LOSSES[name]

@@ -1,7 +1,8 @@
 """Top-k accuracy and the MetricSet that the engine drives."""
-import difflib
 
 import numpy as np
+
+from ppcls_lite.utils.config import did_you_mean
 
 from ._arrays import label_ids, to_numpy
 
@@ -125,9 +126,8 @@ def build_metrics(metric_section, class_num=None, where="Metric"):
             raise ValueError(f"{where}.{i} must be a one-key mapping like {{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}")
         name, params = next(iter(item.items()))
         if name not in METRICS:
-            match = difflib.get_close_matches(str(name), list(METRICS), n=1)
-            hint = f" Did you mean '{match[0]}'?" if match else ""
-            raise ValueError(f"unknown metric '{name}' in {where}. Valid metrics: {', '.join(METRICS)}.{hint}")
+            raise ValueError(f"unknown metric '{name}' in {where}. Valid metrics: {', '.join(METRICS)}."
+                             f"{did_you_mean(name, METRICS)}")
         if name in seen:  # their count arrays would share names in state()
             raise ValueError(f"{where}: metric '{name}' is listed twice; list it once (e.g. TopkAcc: {{topk: [1, 5]}})")
         seen.add(name)

@@ -3,11 +3,10 @@
 Steps are iterations unless `by_epoch: True`, in which case they are epochs. The returned scheduler carries
 `by_epoch` so the engine knows to call `.step()` once per iteration or once per epoch.
 """
-import difflib
 
 import paddle
 
-from ppcls_lite.utils.config import LR_KEYS, normalize_numbers
+from ppcls_lite.utils.config import LR_KEYS, did_you_mean, normalize_numbers
 
 
 class ConstantLR(paddle.optimizer.lr.LRScheduler):
@@ -87,9 +86,8 @@ def build_lr_scheduler(lr_config, epochs, steps_per_epoch):
         raise ValueError(f"unknown key(s) {unknown} in Optimizer.lr. Valid keys: {', '.join(LR_KEYS)}")
     name = cfg.get("name", "Constant")
     if name not in SCHEDULES:
-        match = difflib.get_close_matches(str(name), list(SCHEDULES), n=1)
-        hint = f" Did you mean '{match[0]}'?" if match else ""
-        raise ValueError(f"unknown LR schedule Optimizer.lr.name='{name}'. Valid: {', '.join(SCHEDULES)}.{hint}")
+        raise ValueError(f"unknown LR schedule Optimizer.lr.name='{name}'. Valid: {', '.join(SCHEDULES)}."
+                         f"{did_you_mean(name, SCHEDULES)}")
     if int(steps_per_epoch) <= 0:
         raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch} (is the training list empty?)")
     by_epoch = bool(cfg.get("by_epoch", False))

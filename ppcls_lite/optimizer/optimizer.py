@@ -1,10 +1,9 @@
 """Optimizers (`Optimizer` section): Momentum, SGD, RMSProp, AdamW with per-parameter-group weight decay."""
 import copy
-import difflib
 
 import paddle
 
-from ppcls_lite.utils.config import OPTIMIZER_KEYS, _warn, normalize_numbers
+from ppcls_lite.utils.config import OPTIMIZER_KEYS, _warn, did_you_mean, normalize_numbers
 
 from .learning_rate import build_lr_scheduler
 
@@ -20,11 +19,6 @@ _COMMON_KEYS = {"name", "lr", "regularizer", "weight_decay", "no_weight_decay_na
                 "clip_norm", "grad_clip"}
 REGULARIZERS = {"L2": paddle.regularizer.L2Decay, "L1": paddle.regularizer.L1Decay}
 GRAD_CLIPS = {"ClipGradByGlobalNorm": paddle.nn.ClipGradByGlobalNorm, "ClipGradByNorm": paddle.nn.ClipGradByNorm}
-
-
-def _hint(name, valid):
-    match = difflib.get_close_matches(str(name), list(valid), n=1)
-    return f" Did you mean '{match[0]}'?" if match else ""
 
 
 def split_decay_params(model, no_weight_decay_name=None, one_dim_param_no_weight_decay=False):
@@ -62,7 +56,7 @@ def _decay_coeff(cfg):
     name = reg.get("name", "L2")
     if name not in REGULARIZERS:
         raise ValueError(f"unknown Optimizer.regularizer.name '{name}'. Valid: {', '.join(REGULARIZERS)}."
-                         f"{_hint(name, REGULARIZERS)}")
+                         f"{did_you_mean(name, REGULARIZERS)}")
     unknown = [k for k in reg if k not in ("name", "coeff")]
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in Optimizer.regularizer. Valid keys: name, coeff")
@@ -82,7 +76,7 @@ def _grad_clip(cfg):
     name = clip.get("name", "ClipGradByGlobalNorm")
     if name not in GRAD_CLIPS:
         raise ValueError(f"unknown Optimizer.grad_clip.name '{name}'. Valid: {', '.join(GRAD_CLIPS)}."
-                         f"{_hint(name, GRAD_CLIPS)}")
+                         f"{did_you_mean(name, GRAD_CLIPS)}")
     if clip.get("clip_norm") is None:
         raise ValueError("Optimizer.grad_clip.clip_norm is required")
     return GRAD_CLIPS[name](clip_norm=float(clip["clip_norm"]))
@@ -102,7 +96,7 @@ def build_optimizer(optimizer_config, epochs, steps_per_epoch, model):
     name = cfg.get("name")
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer Optimizer.name='{name}'. Valid: {', '.join(OPTIMIZERS)}."
-                         f"{_hint(name, OPTIMIZERS)}")
+                         f"{did_you_mean(name, OPTIMIZERS)}")
     if cfg.get("lr") is None:
         raise ValueError("Optimizer.lr is required, e.g. lr: {name: Cosine, learning_rate: 0.1}")
     defaults = OPTIMIZERS[name]

@@ -140,7 +140,8 @@ def _info(message: str) -> None:
         print(message)
 
 
-def _closest(name, candidates) -> str:
+def did_you_mean(name, candidates) -> str:
+    """` Did you mean 'X'?` for the closest candidate, or '' (shared by every "unknown name" error)."""
     match = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f" Did you mean '{match[0]}'?" if match else ""
 
@@ -148,8 +149,8 @@ def _closest(name, candidates) -> str:
 def _unknown_key_message(key, where, valid) -> str:
     valid = list(valid)
     if not where:
-        return f"unknown section '{key}'. Valid sections: {', '.join(valid)}.{_closest(key, valid)}"
-    return f"unknown key '{key}' in {where}. Valid keys there: {', '.join(map(str, valid))}.{_closest(key, valid)}"
+        return f"unknown section '{key}'. Valid sections: {', '.join(valid)}.{did_you_mean(key, valid)}"
+    return f"unknown key '{key}' in {where}. Valid keys there: {', '.join(map(str, valid))}.{did_you_mean(key, valid)}"
 
 
 def _describe_list(items) -> str:
@@ -268,7 +269,7 @@ def apply_override(config: dict, text: str) -> None:
                 existing = list(node)
                 listed = ", ".join(map(str, existing)) or "none"
                 raise ConfigError(f"override '{text}': '{where}' has no key '{part}' (existing keys: {listed})."
-                                  f"{_closest(part, existing)}")
+                                  f"{did_you_mean(part, existing)}")
             if not last:
                 if known is None or not isinstance(known[part], dict):
                     raise ConfigError(f"override '{text}': '{'.'.join(parts[:i + 1])}' is a value, not a section; "
