@@ -1,6 +1,5 @@
 """tools/benchmark.py: statistics helpers, and the infer/train subcommands on a tiny model write the CSV."""
 import csv
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +12,9 @@ BENCHMARK = REPO_ROOT / "tools" / "benchmark.py"
 
 
 def _load_benchmark_module():
-    spec = importlib.util.spec_from_file_location("ppcls_benchmark_tool", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from ppcls_lite.utils import benchmark
+
+    return benchmark
 
 
 def test_percentiles_and_summary():
