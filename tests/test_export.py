@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from conftest import INFER_OPS_32PX as INFER_OPS
-from ppcls_lite.export import ExportError, export_from_config, export_model, normalize_transform_ops
+from ppcls_lite.export import (ExportError, export_from_config, export_model, normalize_transform_ops,
+                               run_paddle_inference)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPORT_TOOL = str(REPO_ROOT / "tools" / "export_model.py")
@@ -101,8 +102,6 @@ def _onnx_and_paddle_logits(tmp_path, reference_dir, name):
     (stored logits, dygraph logits, onnxruntime logits, Paddle Inference logits) on the stored input."""
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("paddle2onnx")
-    from paddle import inference as paddle_infer
-
     from ppcls_lite.arch import build_model
     from ppcls_lite.utils.save_load import load_pretrained
 
@@ -119,14 +118,7 @@ def _onnx_and_paddle_logits(tmp_path, reference_dir, name):
         dygraph = model(paddle.to_tensor(x)).numpy()
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_logits = session.run(None, {session.get_inputs()[0].name: x})[0]
-    cfg = paddle_infer.Config(str(out / info["model_file"]), str(out / info["params_file"]))
-    cfg.disable_gpu()
-    predictor = paddle_infer.create_predictor(cfg)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    handle.reshape(x.shape)
-    handle.copy_from_cpu(x)
-    predictor.run()
-    inference_logits = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    inference_logits = run_paddle_inference(out, x, info)
     return stored["logits"], dygraph, onnx_logits, inference_logits, out
 
 

@@ -282,14 +282,16 @@ def export_onnx(save_dir, model_file="inference.json", opset=13):
     return target
 
 
-def verify_onnx(save_dir, batch_size=2, seed=0):
-    """Run the Paddle and ONNX models of `save_dir` on the same random batch; return max |difference| of outputs."""
-    import onnxruntime as ort
+def run_paddle_inference(save_dir, x, info=None):
+    """Run the exported Paddle inference model of `save_dir` on CPU on the float32 batch `x`; return its output.
+
+    `info` is the `Global` section of inference.yml (read from `save_dir` when not given).
+    """
     from paddle import inference as paddle_infer
 
     save_dir = Path(save_dir)
-    info = yaml.safe_load((save_dir / INFERENCE_YML).read_text(encoding="utf-8"))["Global"]
-    x = np.random.default_rng(seed).standard_normal((batch_size, *info["input_shape"])).astype("float32")
+    if info is None:
+        info = yaml.safe_load((save_dir / INFERENCE_YML).read_text(encoding="utf-8"))["Global"]
     cfg = paddle_infer.Config(str(save_dir / info["model_file"]), str(save_dir / info["params_file"]))
     cfg.disable_gpu()
     cfg.disable_glog_info()
@@ -298,7 +300,17 @@ def verify_onnx(save_dir, batch_size=2, seed=0):
     handle.reshape(x.shape)
     handle.copy_from_cpu(x)
     predictor.run()
-    paddle_out = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+
+
+def verify_onnx(save_dir, batch_size=2, seed=0):
+    """Run the Paddle and ONNX models of `save_dir` on the same random batch; return max |difference| of outputs."""
+    import onnxruntime as ort
+
+    save_dir = Path(save_dir)
+    info = yaml.safe_load((save_dir / INFERENCE_YML).read_text(encoding="utf-8"))["Global"]
+    x = np.random.default_rng(seed).standard_normal((batch_size, *info["input_shape"])).astype("float32")
+    paddle_out = run_paddle_inference(save_dir, x, info)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(save_dir / info["onnx_file"]), options, providers=["CPUExecutionProvider"])

@@ -1,7 +1,7 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
 import inspect
 
-from ppcls_lite.utils.config import did_you_mean
+from ppcls_lite.utils.config import did_you_mean, iter_named_list
 
 from .celoss import CELoss
 
@@ -33,14 +33,10 @@ def build_loss(loss_section, where="Loss"):
     if not isinstance(loss_section, list) or not loss_section:
         raise ValueError(f"{where} must be a non-empty list like [{{CELoss: {{weight: 1.0}}}}], got {loss_section!r}")
     losses = []
-    for i, item in enumerate(loss_section):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(f"{where}.{i} must be a one-key mapping like {{CELoss: {{weight: 1.0}}}}, got {item!r}")
-        name, params = next(iter(item.items()))
+    for _, name, params in iter_named_list(loss_section, where):
         if name not in LOSSES:
             raise ValueError(f"unknown loss '{name}' in {where}. Valid losses: {', '.join(LOSSES)}."
                              f"{did_you_mean(name, LOSSES)}")
-        params = dict(params or {})
         weight = float(params.pop("weight", 1.0))
         cls = LOSSES[name]
         valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ppcls_lite.utils.config import did_you_mean
+from ppcls_lite.utils.config import did_you_mean, iter_named_list
 
 from ._arrays import label_ids, to_numpy
 
@@ -121,17 +121,13 @@ def build_metrics(metric_section, class_num=None, where="Metric"):
     """`metric_section` is a list like [{"TopkAcc": {"topk": [1, 5]}}]; None or [] -> empty MetricSet."""
     metrics = []
     seen = set()
-    for i, item in enumerate(metric_section or []):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(f"{where}.{i} must be a one-key mapping like {{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}")
-        name, params = next(iter(item.items()))
+    for _, name, params in iter_named_list(metric_section or [], where):
         if name not in METRICS:
             raise ValueError(f"unknown metric '{name}' in {where}. Valid metrics: {', '.join(METRICS)}."
                              f"{did_you_mean(name, METRICS)}")
         if name in seen:  # their count arrays would share names in state()
             raise ValueError(f"{where}: metric '{name}' is listed twice; list it once (e.g. TopkAcc: {{topk: [1, 5]}})")
         seen.add(name)
-        params = dict(params or {})
         try:
             metrics.append(METRICS[name](**params, class_num=class_num))
         except TypeError as e:

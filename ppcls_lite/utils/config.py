@@ -321,18 +321,27 @@ def _check_keys(node, schema, where):
         _check_keys(value, schema[key], f"{where}.{key}" if where else key)
 
 
-def _check_named_list(items, where, allow_missing_params=True):
-    """Loss/Metric lists and op lists: each item a one-key mapping {Name: {params} | null}."""
-    if items is None:
-        return
+def iter_named_list(items, where):
+    """PaddleClas lists of one-key mappings (`[{CELoss: {weight: 1.0}}, ...]`, op lists) -> (index, name, params).
+
+    Each item must be a mapping {Name: {params} | null}; params come back as a new dict (empty for null).
+    """
     if not isinstance(items, list):
         raise ConfigError(f"'{where}' must be a list like [{{Name: {{param: value}}}}], got {items!r}")
     for i, item in enumerate(items):
         if not (isinstance(item, dict) and len(item) == 1):
             raise ConfigError(f"'{where}.{i}' must be a one-key mapping like {{CELoss: {{weight: 1.0}}}}, got {item!r}")
-        params = next(iter(item.values()))
+        name, params = next(iter(item.items()))
         if params is not None and not isinstance(params, dict):
-            raise ConfigError(f"'{where}.{i}.{next(iter(item))}' must hold a mapping of parameters, got {params!r}")
+            raise ConfigError(f"'{where}.{i}.{name}' must hold a mapping of parameters, got {params!r}")
+        yield i, name, dict(params or {})
+
+
+def _check_named_list(items, where):
+    """Loss/Metric lists and op lists: each item a one-key mapping {Name: {params} | null}."""
+    if items is not None:
+        for _ in iter_named_list(items, where):
+            pass
 
 
 _POSITIVE_INT_GLOBAL_KEYS = ("epochs", "save_interval", "eval_interval", "print_batch_step")
