@@ -97,9 +97,14 @@ def test_build_model_keeps_config_and_rejects_bad_input():
         build_model({"name": "MobileNetV1", "scale": 0.5})  # widths come from the name
 
 
-def test_pretrained_true_asks_for_a_local_path_and_false_loads_nothing():
-    with pytest.raises(ValueError, match="local path"):
-        build_model({"name": "MobileNetV1_x0_25", "pretrained": True})
+def test_pretrained_true_means_paddleclas_weights_and_false_loads_nothing():
+    from ppcls_lite.arch.pretrained import resolve_pretrained
+
+    # downloading itself is tested against a loopback server in test_download.py
+    assert resolve_pretrained("MobileNetV1_x0_25", True).endswith(
+        "/dygraph/legendary_models/MobileNetV1_x0_25_pretrained.pdparams")
+    with pytest.raises(ValueError, match="True/False, a local path or an http"):
+        build_model({"name": "MobileNetV1_x0_25", "pretrained": 3})
     for value in (False, None):
         assert list(build_model({"name": "MobileNetV1_x0_25", "pretrained": value, "class_num": 2})(
             paddle.randn([1, 3, 32, 32])).shape) == [1, 2]

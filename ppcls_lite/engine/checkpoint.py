@@ -149,9 +149,14 @@ def strip_suffix(path):
 
 
 def _load(path, what, return_numpy=False):
+    """Read one file of the trio through the restricted loader (a file asking to run code is refused)."""
+    from ppcls_lite.utils.safe_load import UnsafeWeightsFileError, restricted_load
+
     try:
-        return paddle.load(path, return_numpy=return_numpy)
-    except Exception as exc:  # paddle raises assorted errors for truncated/corrupt files
+        return restricted_load(path, return_numpy=return_numpy)
+    except UnsafeWeightsFileError as exc:
+        raise CheckpointError(f"{what} file: {exc}") from exc
+    except Exception as exc:  # truncated/corrupt files, or a tensor paddle cannot hold
         raise CheckpointError(f"cannot read {what} file {path}: {type(exc).__name__}: {exc}. The file is corrupt "
                               f"or truncated; resume from another checkpoint (e.g. an epoch_N prefix).") from exc
 

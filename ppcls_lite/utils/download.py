@@ -1,0 +1,304 @@
+"""The one download module: pretrained weights and datasets, cached, resumable, checked before use.
+
+- Cache: `$PPCLS_LITE_HOME/weights` and `$PPCLS_LITE_HOME/datasets` (default `~/.ppcls_lite`); the file is
+  named as in the URL. A cached file is reused when the sha256 recorded beside it (`<file>.sha256`) still
+  matches and it passes the caller's check; a file placed there by hand is checked, then its hash recorded.
+- `PPCLS_LITE_WEIGHTS_MIRROR=http://host:port` replaces the scheme and host of every URL, keeping the path.
+- The download goes to `<file>.part` and is renamed only when complete and checked, so an interrupted
+  download never looks complete; the next attempt resumes the `.part` with an HTTP Range request. Transient
+  errors (connection drops, timeouts, HTTP 5xx/429) are retried a few times, resuming where they stopped.
+- Check before use: an HTML page instead of the file, or a file that fails the caller's `validate(path)`,
+  is deleted and reported.
+- Progress on stderr: size, speed and ETA on a terminal; one line per 10 % otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Callable, Optional
+
+MIRROR_ENV = "PPCLS_LITE_WEIGHTS_MIRROR"
+HOME_ENV = "PPCLS_LITE_HOME"
+RETRIES = 4
+TIMEOUT_S = 30
+_CHUNK = 1 << 16
+_RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class DownloadError(RuntimeError):
+    """A download that failed for good; the message names the URL, the cache path and what to do."""
+
+
+def cache_home() -> str:
+    return os.path.expanduser(os.environ.get(HOME_ENV) or os.path.join("~", ".ppcls_lite"))
+
+
+def weights_dir() -> str:
+    return os.path.join(cache_home(), "weights")
+
+
+def datasets_dir() -> str:
+    return os.path.join(cache_home(), "datasets")
+
+
+def is_url(value) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+
+
+def apply_mirror(url: str) -> str:
+    """`url` with scheme and host replaced by $PPCLS_LITE_WEIGHTS_MIRROR (path and query kept)."""
+    mirror = (os.environ.get(MIRROR_ENV) or "").strip()
+    if not mirror:
+        return url
+    target = urllib.parse.urlsplit(mirror if "://" in mirror else "http://" + mirror)
+    if not target.netloc:
+        raise DownloadError(f"{MIRROR_ENV}={mirror!r} is not of the form http://host:port")
+    parts = urllib.parse.urlsplit(url)
+    path = target.path.rstrip("/") + parts.path  # a mirror may live under a path prefix
+    return urllib.parse.urlunsplit((target.scheme, target.netloc, path, parts.query, ""))
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_path(url: str, cache_dir: str) -> str:
+    name = os.path.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+    if not name or name in (".", ".."):
+        raise DownloadError(f"cannot tell a file name from the URL {url!r}")
+    return os.path.join(cache_dir, name)
+
+
+def _manual_hint(url: str, target: str) -> str:
+    return (f"To place the file by hand, download {url} on a machine with access and copy it to {target} "
+            f"(it is checked before use), or set {MIRROR_ENV}=http://host:port to a mirror serving the same paths")
+
+
+class _Progress:
+    """Download progress on stderr: a live line on a terminal, one line per 10 % otherwise."""
+
+    def __init__(self, name: str, total: Optional[int], done: int, stream=None):
+        self.name, self.total, self.done = name, total, done
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start_time, self.start_done = time.monotonic(), done
+        self.next_tenth = self._tenth() + 1
+        self.last_draw = 0.0
+
+    def _tenth(self) -> int:
+        return int(10 * self.done / self.total) if self.total else 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.tty and (now - self.last_draw > 0.1 or (self.total and self.done >= self.total)):
+            self.last_draw = now
+            self.stream.write("\r" + self._line(now) + " " * 4)
+            self.stream.flush()
+        elif not self.tty and self.total and self._tenth() >= self.next_tenth:
+            self.next_tenth = self._tenth() + 1
+            self.stream.write(self._line(now) + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _line(self, now: float) -> str:
+        elapsed = max(now - self.start_time, 1e-6)
+        speed = (self.done - self.start_done) / elapsed
+        mb = 1024 * 1024
+        if self.total:
+            eta = (self.total - self.done) / speed if speed > 0 else 0
+            return (f"downloading {self.name}: {100 * self.done / self.total:5.1f}% {self.done / mb:.1f}/"
+                    f"{self.total / mb:.1f} MB {speed / mb:.2f} MB/s ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        return f"downloading {self.name}: {self.done / mb:.1f} MB {speed / mb:.2f} MB/s"
+
+
+def _looks_like_html(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
+
+
+def _fetch(url: str, part: str, progress: bool) -> None:
+    """Download `url` into `part`, appending to what is there via an HTTP Range request."""
+    have = os.path.getsize(part) if os.path.exists(part) else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "ppcls_lite"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # the .part is no prefix of the file (e.g. it changed): start again
+            os.remove(part)
+            return _fetch(url, part, progress)
+        raise
+    with response:
+        if have and response.status != 206:  # the server ignored the Range request: start from zero
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else None
+        bar = _Progress(os.path.basename(part)[: -len(".part")], total, have) if progress else None
+        try:
+            with open(part, "ab" if have else "wb") as out:
+                while True:
+                    block = response.read(_CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    if bar:
+                        bar.update(len(block))
+        finally:
+            if bar:
+                bar.close()
+    size = os.path.getsize(part)
+    if total is not None and size < total:
+        raise http.client.IncompleteRead(b"", total - size)  # the connection dropped: retried with a Range
+
+
+def _is_transient(err: BaseException) -> bool:
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code in _RETRY_STATUS
+    if isinstance(err, urllib.error.URLError):
+        # offline (no name resolution) or nobody listening: retrying does not help
+        return not isinstance(err.reason, (ConnectionRefusedError, socket.gaierror))
+    return isinstance(err, (http.client.HTTPException, ConnectionError, TimeoutError, OSError))
+
+
+def download(url: str, cache_dir: str, validate: Optional[Callable[[str], None]] = None,
+             progress: bool = True, retries: int = RETRIES) -> str:
+    """The cached local copy of `url` (after the mirror substitution), downloading it if needed.
+
+    `validate(path)` raises ValueError when the file is not what was asked for; such a file is deleted.
+    Raises DownloadError naming the URL, the cache path and how to place the file by hand.
+    """
+    source = apply_mirror(url)
+    target = _cache_path(url, cache_dir)
+    os.makedirs(cache_dir, exist_ok=True)
+    with _Lock(target + ".lock"):
+        cached = _reuse_cached(target, validate)
+        if cached:
+            return cached
+        part = target + ".part"
+        last_error = None
+        for attempt in range(retries + 1):
+            try:
+                _fetch(source, part, progress)
+                break
+            except Exception as err:  # noqa: BLE001 - classified below
+                last_error = err
+                if not _is_transient(err) or attempt == retries:
+                    raise DownloadError(f"cannot download {source}: {_describe(err)}. Cache path: {target}. "
+                                        f"{_manual_hint(source, target)}.") from err
+                time.sleep(min(0.2 * 2 ** attempt, 2.0))
+        else:  # pragma: no cover - the loop always breaks or raises
+            raise DownloadError(f"cannot download {source}: {last_error}")
+        _check_or_delete(part, source, validate, target)
+        digest = file_sha256(part)
+        os.replace(part, target)
+        _write_text_atomic(target + ".sha256", f"{digest}  {os.path.basename(target)}\n")
+        return target
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return f"no connection ({err.reason})"
+    return f"{type(err).__name__}: {err}"
+
+
+def _check_or_delete(path: str, source: str, validate, target: str) -> None:
+    problem = None
+    if _looks_like_html(path):
+        problem = "the server sent an HTML page instead of the file (an error or login page?)"
+    elif validate is not None:
+        try:
+            validate(path)
+        except ValueError as err:
+            problem = str(err)
+    if problem:
+        os.remove(path)
+        raise DownloadError(f"the file downloaded from {source} is not usable and was deleted: {problem}. "
+                            f"{_manual_hint(source, target)}.")
+
+
+def _reuse_cached(target: str, validate) -> Optional[str]:
+    """`target` when it is complete and sound; otherwise removes it (and its hash) and returns None."""
+    if not os.path.isfile(target):
+        return None
+    hash_file = target + ".sha256"
+    digest = file_sha256(target)
+    if os.path.isfile(hash_file):
+        with open(hash_file, encoding="utf-8") as f:
+            recorded = (f.read().split() or [""])[0]
+        if recorded != digest:
+            print(f"cached {target} does not match its recorded sha256 (changed or damaged); downloading again",
+                  file=sys.stderr)
+            _remove(target, hash_file)
+            return None
+    try:
+        if _looks_like_html(target):
+            raise ValueError("it is an HTML page")
+        if validate is not None:
+            validate(target)
+    except ValueError as err:
+        print(f"cached {target} is not usable ({err}); downloading again", file=sys.stderr)
+        _remove(target, hash_file)
+        return None
+    if not os.path.isfile(hash_file):  # placed by hand: record what was checked
+        _write_text_atomic(hash_file, f"{digest}  {os.path.basename(target)}\n")
+    return target
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class _Lock:
+    """An exclusive lock file, so that two processes (e.g. training ranks) do not download the same file at once."""
+
+    def __init__(self, path: str):
+        self.path, self.handle = path, None
+
+    def __enter__(self):
+        self.handle = open(self.path, "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        except ImportError:  # Windows: no flock; concurrent downloads of one file are then not serialised
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()  # closing releases the lock
+
+
+def download_weights(url: str, validate: Optional[Callable[[str], None]] = None, progress: bool = True) -> str:
+    """`download` into the weights cache ($PPCLS_LITE_HOME/weights)."""
+    return download(url, weights_dir(), validate=validate, progress=progress)
