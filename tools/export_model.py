@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from ppcls_lite.utils.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.export import export_from_config  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
@@ -24,8 +24,9 @@ def _extra_args(parser):
 def main(argv=None):
     args = parse_args(description=__doc__.splitlines()[0], extra_args=_extra_args, argv=argv)
     config = get_config(args.config, overrides=args.override)
-    export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset)
+    with writes_to(config["Global"].get("save_inference_dir")):  # a write that hits a full disk names no file
+        export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset)
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, output_option="-o Global.save_inference_dir=DIR"))

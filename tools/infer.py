@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.engine import build_engine  # noqa: E402
-from ppcls_lite.utils.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
@@ -28,8 +28,9 @@ def main(argv=None):
     if args.output and not args.output.lower().endswith((".csv", ".jsonl", ".json")):
         raise ValueError(f"--output {args.output}: use a .csv or .jsonl file name")
     config = get_config(args.config, args.override)
-    build_engine(config, "infer").infer(output=args.output)
+    with writes_to(args.output):  # a write that hits a full disk names no file
+        build_engine(config, "infer").infer(output=args.output)
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, output_option="--output FILE"))

@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.engine import build_engine  # noqa: E402
-from ppcls_lite.utils.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
@@ -28,8 +28,9 @@ def main(argv=None):
     if args.resume:
         overrides.append(f"Global.checkpoints={args.resume}")
     config = get_config(args.config, overrides)
-    build_engine(config, "train").train()
+    with writes_to(config["Global"].get("output_dir")):  # a write that hits a full disk names no file
+        build_engine(config, "train").train()
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, output_option="-o Global.output_dir=DIR"))

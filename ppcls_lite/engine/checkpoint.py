@@ -26,6 +26,8 @@ import tempfile
 
 import paddle
 
+from ppcls_lite.utils.cli import os_error_naming
+
 FORMAT_VERSION = 1
 SUFFIXES = (".pdparams", ".pdopt", ".pdstates")
 
@@ -48,18 +50,27 @@ def config_digest(arch_config, class_num=None):
 
 
 def _write_temp(obj, path):
-    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path."""
+    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
+
+    A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
+    asked for (a write() that hits a full disk names no file, mkstemp names a random temp name).
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise os_error_naming(exc, path) from exc
     os.close(fd)
     try:
         os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
         paddle.save(obj, tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
-    except BaseException:
+    except BaseException as exc:
         _remove_quietly(tmp_path)
+        if isinstance(exc, OSError):
+            raise os_error_naming(exc, path) from exc
         raise
     return tmp_path
 
@@ -77,8 +88,10 @@ def atomic_save(obj, path):
     tmp_path = _write_temp(obj, path)
     try:
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         _remove_quietly(tmp_path)
+        if isinstance(exc, OSError):
+            raise os_error_naming(exc, path) from exc
         raise
     _fsync_dir(os.path.dirname(path))
 

@@ -10,7 +10,9 @@ The graph ends with a softmax (like PaddleClas's export), so both backends retur
 same numbers tools/infer.py reports. `inference.yml` records this as `Global.output: probabilities`.
 """
 import copy
+import errno
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +227,21 @@ def _paddle_model_file(save_dir):
     raise ExportError(f"paddle.jit.save wrote neither inference.json nor inference.pdmodel in {save_dir}")
 
 
+def _check_paddle_files_complete(save_dir, model_file, net):
+    """paddle.jit.save does not report failed writes: a full disk leaves empty or short files. The weights file
+    holds every parameter's raw bytes, so it is at least their total size; the model file is never empty."""
+    params_bytes = sum(int(np.prod(p.shape)) * p.element_size() for p in net.parameters())
+    for name, minimum in ((model_file, 1), ("inference.pdiparams", params_bytes)):
+        path = Path(save_dir) / name
+        size = path.stat().st_size
+        if size >= minimum:
+            continue
+        if shutil.disk_usage(save_dir).free < params_bytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path.resolve()))
+        raise ExportError(f"paddle.jit.save wrote an incomplete {path} ({size} bytes, expected at least "
+                          f"{minimum}); check the disk and export again")
+
+
 def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, label_list=None,
                  model_name=None, onnx=False, opset=13, output="probabilities", weights=None):
     """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx).
@@ -245,6 +262,7 @@ def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, 
     spec = paddle.static.InputSpec([None, 3, int(height), int(width)], "float32", INPUT_NAME)
     paddle.jit.save(net, str(save_dir / "inference"), input_spec=[spec])
     model_file = _paddle_model_file(save_dir)
+    _check_paddle_files_complete(save_dir, model_file, net)
     onnx_file = None
     if onnx:
         export_onnx(save_dir, model_file=model_file, opset=opset)

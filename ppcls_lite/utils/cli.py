@@ -1,24 +1,127 @@
-"""Shared plumbing of the tools/ scripts: user errors become one clear line, not a traceback."""
+"""Shared plumbing of the tools/ scripts: user errors and disk faults become one clear line, not a traceback."""
+import errno
+import logging
 import os
 import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional, Sequence
 
 # Errors that carry a message for the user (what is wrong and what to do); CheckpointError and ConfigError
 # are ValueErrors. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
+# Any of these asks for the full traceback instead of the one-line error (PPCLS_DEBUG is the older name).
+DEBUG_ENV_VARS = ("PPCLS_LITE_DEBUG", "PPCLS_DEBUG")
+DEBUG_FLAG = "--debug"
 
-def run_cli(main, argv=None):
-    """Run `main(argv)` and return its exit status; a user error prints `error: <message>` to stderr and gives 1,
-    Ctrl-C prints `interrupted: ...` and gives 130.
+# What the user can do about an OSError, by errno. Faults of the disk itself are user errors even when the
+# OSError names no file (a write() or close() that hits a full disk does not know its path).
+_ADVICE = {
+    errno.ENOSPC: "the disk is full: free space there or write to another place",
+    errno.EDQUOT: "your disk quota is used up: free space there or write to another place",
+    errno.EROFS: "that file system is mounted read-only: write to another place",
+    errno.EACCES: "you have no permission there: change its permissions or write to another place",
+    errno.EPERM: "the operation is not permitted there: change its permissions or write to another place",
+    errno.EIO: "the device reported an I/O error: check the disk (dmesg) or write to another place",
+    errno.EFBIG: "the file is too large for that file system: write to another place",
+    errno.ENOENT: "check the path (a folder in it does not exist)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+    errno.EISDIR: "it is a folder: give a file name",
+}
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
 
-    Tools call `sys.exit(run_cli(main))`. Set PPCLS_DEBUG=1 to get the full traceback instead.
+
+def debug_requested(argv: Sequence[str] = ()) -> bool:
+    """True when the user asked for tracebacks: `--debug` on the command line or PPCLS_LITE_DEBUG/PPCLS_DEBUG set
+    (to anything but '', '0', 'false', 'no')."""
+    if DEBUG_FLAG in argv:
+        return True
+    return any(os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no") for name in DEBUG_ENV_VARS)
+
+
+def is_disk_fault(exc: BaseException) -> bool:
+    """An OSError to report as one line: it names a file, or it is a fault of the disk itself (full, read-only)."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return False
+    return exc.filename is not None or exc.errno in DISK_ERRNOS
+
+
+def describe_os_error(exc: OSError, output_option: Optional[str] = None) -> str:
+    """One line for an OSError: the path, the errno's meaning and name, and what to do.
+
+    `output_option` names the setting that chooses where the tool writes (e.g. `-o Global.output_dir=DIR`).
     """
+    code = exc.errno
+    meaning = exc.strerror or (os.strerror(code) if code is not None else str(exc))
+    name = errno.errorcode.get(code, "")
+    where = None
+    if exc.filename is not None:
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+    meaning += f" [{name}]" if name else ""
+    head = f"{where}: {meaning}" if where else f"{meaning} (the operating system did not say which file)"
+    return f"{head}; {advice_for(code, output_option)}"
+
+
+def advice_for(code: Optional[int], output_option: Optional[str] = None) -> str:
+    """What to do about an errno, naming the option that moves the output elsewhere when that helps."""
+    advice = _ADVICE.get(code, "check the path and the disk")
+    if output_option and code in (DISK_ERRNOS | {errno.EACCES, errno.EPERM}):
+        advice += f" (choose it with {output_option})"
+    return advice
+
+
+def os_error_naming(exc: OSError, path: "os.PathLike[str] | str") -> OSError:
+    """The same OSError (errno and its meaning) with `path` as its file name; unchanged if it has no errno.
+
+    For writes through a temp file (report the file the user asked for, not a random temp name) and for
+    write()/close() failures, which name no file.
+    """
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), os.path.abspath(os.fspath(path)))
+
+
+@contextmanager
+def writes_to(path: "os.PathLike[str] | str | None") -> Iterator[None]:
+    """Inside, an OSError that names no file is re-raised naming `path` (the file or folder being written)."""
     try:
-        return main(argv) or 0
+        yield
+    except OSError as exc:
+        if path is None or exc.filename is not None or exc.errno is None:
+            raise
+        raise os_error_naming(exc, path) from exc
+
+
+def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[Sequence[str]] = None,
+            output_option: Optional[str] = None) -> int:
+    """Run `main(argv)` and return its exit status.
+
+    A user error prints `error: <message>` to stderr and gives 1; an OSError naming a file, or a full or
+    read-only disk, prints `error: <path>: <errno meaning> [ENAME]; <what to do>` and gives 1; Ctrl-C prints
+    `interrupted: ...` and gives 130. `--debug` (removed from argv before `main` sees it), PPCLS_LITE_DEBUG=1 or
+    PPCLS_DEBUG=1 give the full traceback instead. Tools call `sys.exit(run_cli(main))`.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(args)
+    args = [a for a in args if a != DEBUG_FLAG]
+    # A log file on a full disk must not bury the real error under logging's own tracebacks; the next
+    # checkpoint or metrics write reports the fault as one line.
+    logging.raiseExceptions = debug
+    try:
+        return main(args) or 0
+    except OSError as exc:
+        if debug or not (is_disk_fault(exc) or isinstance(exc, FileNotFoundError)):
+            raise
+        message = describe_os_error(exc, output_option) if exc.errno is not None else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except USER_ERRORS as exc:
-        if os.environ.get("PPCLS_DEBUG"):
+        if debug:
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        code = getattr(exc, "errno", None)  # a write error already worded as a message, errno kept beside it
+        if not isinstance(exc, OSError) and code in _ADVICE:
+            message = f"{message}; {advice_for(code, output_option)}"
         print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # Ctrl-C: no traceback; the engine's message says how to resume

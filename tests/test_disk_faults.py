@@ -1,0 +1,284 @@
+"""Disk faults are one clear line: a full or read-only output_dir, save_inference_dir or infer --output.
+
+Each tool must exit non-zero with `error: <path>: <errno meaning> [ENAME]; <what to do>` on stderr, no
+traceback (unless --debug / PPCLS_LITE_DEBUG), and leave every file saved before byte-identical.
+
+Real faults, no stand-ins raised from Python:
+* full disk: a small tmpfs (mount needs root with CAP_SYS_ADMIN, which the test machines and CI have). A
+  symlink to /dev/full does not work here: every writer goes through a temp file and a rename, which replaces
+  the symlink instead of writing through it;
+* read-only: a read-only bind mount of a folder (chmod does not stop root, a read-only mount does).
+Mounts are made under pytest's tmp folder and lazily unmounted at the end of each test.
+"""
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import INFER_OPS_32PX, make_image_folder
+from test_training_features import REPO_ROOT, TINY_ARCH, load_states, run_train, subprocess_env, tiny_config, \
+    write_config
+
+from ppcls_lite.utils import cli
+
+TRIO = (".pdparams", ".pdopt", ".pdstates")
+OLD_RESULTS = "file_name,class_ids,scores,label_names\nold.png,1,0.9,square\n"  # a previous --output file
+PAGE = 4096
+
+
+# ------------------------------------------------------------------------------------------- run_cli itself
+def _raiser(exc):
+    def main(argv):
+        raise exc
+    return main
+
+
+def test_os_error_with_path_is_one_line(capsys):
+    exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/run/epoch_2.pdparams")
+    assert cli.run_cli(_raiser(exc), [], output_option="-o Global.output_dir=DIR") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert err.startswith("error: /data/run/epoch_2.pdparams: No space left on device [ENOSPC]; ")
+    assert "free space" in err and "-o Global.output_dir=DIR" in err
+
+
+def test_disk_fault_without_path_is_one_line(capsys):
+    assert cli.run_cli(_raiser(OSError(errno.EROFS, os.strerror(errno.EROFS))), []) == 1
+    err = capsys.readouterr().err
+    assert "Read-only file system [EROFS]" in err and "did not say which file" in err
+
+
+def test_writes_to_names_the_file_being_written():
+    with pytest.raises(OSError) as info:
+        with cli.writes_to("out/preds.csv"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert info.value.errno == errno.ENOSPC and info.value.filename == os.path.abspath("out/preds.csv")
+    named = PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/etc/other")
+    with pytest.raises(PermissionError) as info:
+        with cli.writes_to("out/preds.csv"):
+            raise named
+    assert info.value is named  # an error that already names its file is kept
+
+
+def test_user_messages_and_bugs_keep_their_behaviour(capsys):
+    assert cli.run_cli(_raiser(FileNotFoundError("checkpoint not found: x.pdparams")), []) == 1
+    assert capsys.readouterr().err == "error: checkpoint not found: x.pdparams\n"
+    with pytest.raises(OSError):  # not a disk fault and no file: a bug, keep the traceback
+        cli.run_cli(_raiser(OSError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))), [])
+
+
+@pytest.mark.parametrize("how", ["--debug", "PPCLS_LITE_DEBUG", "PPCLS_DEBUG"])
+def test_debug_gives_the_traceback(how, monkeypatch):
+    for name in cli.DEBUG_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    seen = []
+
+    def main(argv):
+        seen.append(argv)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x")
+
+    argv = ["-c", "a.yaml"]
+    if how == "--debug":
+        argv.append("--debug")
+    else:
+        monkeypatch.setenv(how, "1")
+    with pytest.raises(OSError):
+        cli.run_cli(main, argv)
+    assert seen == [["-c", "a.yaml"]]  # --debug is taken out before the tool's own parser sees it
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def sha256_of(paths):
+    return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+
+
+def _mount(*args):
+    proc = subprocess.run(["mount", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode == 0, proc.stderr.strip()
+
+
+@pytest.fixture
+def mounts():
+    """mount(kind, ...) for this test; everything is unmounted at the end. Skips (saying why) if mount is refused."""
+    made = []
+
+    def tmpfs(target, size_bytes):
+        target.mkdir(parents=True, exist_ok=True)
+        ok, why = _mount("-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", target)
+        if not ok:
+            pytest.skip(f"cannot mount a tmpfs (needs root with CAP_SYS_ADMIN): {why}")
+        made.append(target)
+        return target
+
+    def read_only(source, target):
+        target.mkdir(parents=True, exist_ok=True)
+        ok, why = _mount("--bind", source, target)
+        if not ok:
+            pytest.skip(f"cannot bind-mount (needs root with CAP_SYS_ADMIN): {why}")
+        made.append(target)
+        ok, why = _mount("-o", "remount,ro,bind", target)
+        assert ok, f"bind mount made but cannot be made read-only: {why}"
+        probe = target / ".probe"
+        with pytest.raises(OSError) as info:
+            probe.write_text("x")
+        assert info.value.errno == errno.EROFS
+        return target
+
+    yield {"tmpfs": tmpfs, "read_only": read_only}
+    for target in reversed(made):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def run_tool(tool, *args, env=None, timeout=300):
+    full_env = subprocess_env()
+    full_env.pop("PPCLS_LITE_DEBUG", None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def assert_one_clear_line(proc, path, meaning):
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert str(path) in lines[0] and meaning in lines[0], lines[0]
+    print(lines[0])  # shown with pytest -s: what the user reads
+    return lines[0]
+
+
+def page_rounded_size(paths):
+    return sum(-(-Path(p).stat().st_size // PAGE) * PAGE for p in paths)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """A complete 2-epoch run in an ordinary folder: the trained weights and the file sizes the tests rely on."""
+    root = tmp_path_factory.mktemp("disk")
+    data = make_image_folder(root / "data", per_class=4)
+
+    def config_at(output_dir, name):
+        cfg = tiny_config(data, output_dir, epochs=2, shuffle=False)
+        cfg["Infer"] = {"infer_imgs": str(data / "val_list.txt"), "batch_size": 2, "transforms": INFER_OPS_32PX,
+                        "PostProcess": {"name": "Topk", "topk": 2}}
+        return write_config(cfg, root / f"{name}.yaml")
+
+    config = config_at(root / "out", "reference")
+    run_train(config)
+    return {"root": root, "data": data, "config": config, "config_at": config_at, "run": root / "out" / TINY_ARCH}
+
+
+# ------------------------------------------------------------------------------------------- tools/train.py
+@pytest.mark.slow
+def test_train_disk_full_at_second_epoch_keeps_first_epoch(reference, mounts, tmp_path):
+    ref = reference["run"]
+    first_epoch_files = [ref / f"{p}{s}" for p in ("epoch_1", "best_model") for s in TRIO]
+    latest_size = page_rounded_size([ref / f"latest{s}" for s in TRIO])  # latest = epoch 1 state, same sizes
+    # Room for everything epoch 1 writes, the logs and a quarter of one more weights file: epoch 2's save fails.
+    logs = page_rounded_size([ref / "train.log", ref / "metrics.csv", ref / "config.yaml"])
+    size = page_rounded_size(first_epoch_files) + latest_size + logs + 16 * PAGE \
+        + (ref / "epoch_2.pdparams").stat().st_size // 4
+    disk = mounts["tmpfs"](tmp_path / "small disk", -(-size // PAGE) * PAGE)
+    out = disk / "输出 run"
+    proc = run_train(reference["config_at"](out, "small_disk"), check=False)
+    run = out / TINY_ARCH
+    line = assert_one_clear_line(proc, run, "No space left on device")
+    assert "[ENOSPC]" in line and "-o Global.output_dir=DIR" in line
+    assert "[Train][Epoch 1/2] done" in proc.stdout + proc.stderr  # the fault came mid-run, at epoch 2's save
+    assert not (run / "epoch_2.pdstates").exists()
+    assert not [n for n in os.listdir(run) if n.endswith(".tmp")], os.listdir(run)  # no temp file left behind
+    # Epoch 1's checkpoints are the ones an uninterrupted run wrote (training is deterministic), byte for byte.
+    for name in ("epoch_1", "best_model"):
+        for suffix in TRIO:
+            assert (run / f"{name}{suffix}").read_bytes() == (ref / f"{name}{suffix}").read_bytes(), name + suffix
+    assert (run / "latest.pdparams").read_bytes() == (ref / "epoch_1.pdparams").read_bytes()
+    assert load_states(run / "latest")["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_train_read_only_output_dir(reference, mounts, tmp_path):
+    """Resuming a run whose folder became read-only: one line naming the file, the checkpoints untouched."""
+    source = tmp_path / "runs"
+    shutil.copytree(reference["run"], source / TINY_ARCH)
+    before = sha256_of(sorted((source / TINY_ARCH).iterdir()))
+    ro = mounts["read_only"](source, tmp_path / "ro runs")
+    proc = run_train(reference["config_at"](ro, "ro"), "Global.epochs=3", resume=True, check=False)
+    line = assert_one_clear_line(proc, ro / TINY_ARCH, "Read-only file system")
+    assert "[EROFS]" in line and "write to another place" in line
+    assert sha256_of(sorted((source / TINY_ARCH).iterdir())) == before
+
+
+# ------------------------------------------------------------------------------------------- tools/export_model.py
+@pytest.mark.slow
+def test_export_to_full_disk(reference, mounts, tmp_path):
+    weights = reference["run"] / "best_model"
+    before = sha256_of([f"{weights}{s}" for s in TRIO])
+    disk = mounts["tmpfs"](tmp_path / "tiny disk", 16 * PAGE)  # less than the 0.8 MB of weights
+    proc = run_tool("export_model.py", "-c", reference["config"], "-o", f"Global.pretrained_model={weights}",
+                    "-o", f"Global.save_inference_dir={disk / 'inference'}")
+    line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
+    assert "-o Global.save_inference_dir=DIR" in line
+    assert sha256_of([f"{weights}{s}" for s in TRIO]) == before
+
+
+@pytest.mark.slow
+def test_export_to_read_only_dir_keeps_previous_export(reference, mounts, tmp_path):
+    weights = reference["run"] / "best_model"
+    source = tmp_path / "exports"
+    proc = run_tool("export_model.py", "-c", reference["config"], "-o", f"Global.pretrained_model={weights}",
+                    "-o", f"Global.save_inference_dir={source / 'inference'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    previous = sorted((source / "inference").rglob("*"))
+    before = sha256_of([p for p in previous if p.is_file()])
+    ro = mounts["read_only"](source, tmp_path / "ro exports")
+    proc = run_tool("export_model.py", "-c", reference["config"], "-o", f"Global.pretrained_model={weights}",
+                    "-o", f"Global.save_inference_dir={ro / 'inference'}")
+    assert_one_clear_line(proc, ro / "inference", "Read-only file system")
+    assert sha256_of([p for p in previous if p.is_file()]) == before
+
+
+# ------------------------------------------------------------------------------------------- tools/infer.py --output
+def _infer(reference, output, *extra, env=None):
+    return run_tool("infer.py", "-c", reference["config"], "-o",
+                    f"Global.pretrained_model={reference['run'] / 'best_model'}", "--output", output, *extra, env=env)
+
+
+@pytest.mark.slow
+def test_infer_output_on_full_disk_keeps_old_results(reference, mounts, tmp_path):
+    disk = mounts["tmpfs"](tmp_path / "full disk", 8 * PAGE)
+    old = disk / "预测 results.csv"
+    old.write_text(OLD_RESULTS)
+    with open(disk / "filler", "wb", buffering=0) as f:  # take the rest of the disk
+        with pytest.raises(OSError) as info:
+            while True:
+                f.write(b"\0" * PAGE)
+    assert info.value.errno == errno.ENOSPC
+    weights = [reference["run"] / f"best_model{s}" for s in TRIO]
+    before = sha256_of(weights + [old])
+    proc = _infer(reference, old)
+    line = assert_one_clear_line(proc, old, "No space left on device")
+    assert "--output FILE" in line
+    assert sha256_of(weights + [old]) == before
+    # --debug asks for the traceback instead.
+    proc = _infer(reference, old, "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    assert sha256_of(weights + [old]) == before
+
+
+@pytest.mark.slow
+def test_infer_output_in_read_only_dir_keeps_old_results(reference, mounts, tmp_path):
+    source = tmp_path / "results"
+    source.mkdir()
+    (source / "preds.csv").write_text(OLD_RESULTS)
+    before = sha256_of([source / "preds.csv"])
+    ro = mounts["read_only"](source, tmp_path / "ro results")
+    proc = _infer(reference, ro / "preds.csv")
+    assert_one_clear_line(proc, ro / "preds.csv", "Read-only file system")
+    assert sha256_of([source / "preds.csv"]) == before
+    proc = _infer(reference, ro / "preds.csv", env={"PPCLS_LITE_DEBUG": "1"})
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
