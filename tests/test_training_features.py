@@ -207,7 +207,8 @@ def test_finetune_with_other_class_num_reinitialises_classifier(tiny_dataset, tm
     from ppcls_lite.engine import build_engine
     from ppcls_lite.utils.config import get_config
 
-    engine = build_engine(get_config(str(config)), "train")
+    # A second run may not start in the first one's folder (it holds checkpoints): build into another.
+    engine = build_engine(get_config(str(config), [f"Global.output_dir={tmp_path / 'ft_again'}"]), "train")
     loaded = {k: v.numpy() for k, v in engine.model.state_dict().items()}
     source = load_params(init_weights)
     assert loaded["fc.weight"].shape == (256, 4) and loaded["fc.bias"].shape == (4,)

@@ -1,10 +1,12 @@
 """Train a classifier from a YAML config.
 
-    python tools/train.py -c CONFIG [-o KEY=VALUE ...] [--resume auto|PREFIX]
+    python tools/train.py -c CONFIG [-o KEY=VALUE ...] [--resume auto|PREFIX] [--overwrite]
     python -m paddle.distributed.launch --nproc_per_node N tools/train.py -c CONFIG ...   (data parallel)
 
 Outputs go to <Global.output_dir>/<Arch.name>/ (checkpoints, metrics.csv, train.log, config.yaml).
-`--resume auto` continues from <output_dir>/<Arch.name>/latest (same as -o Global.checkpoints=auto).
+`--resume auto` continues from <output_dir>/<Arch.name>/latest (same as -o Global.checkpoints=auto); a resume
+with more epochs or other Optimizer values re-plans the LR schedule from the saved step. A new run refuses a
+folder that holds checkpoints; `--overwrite` moves the earlier run aside to <run>.old-<timestamp>/ first.
 """
 import os
 import sys
@@ -20,6 +22,9 @@ def add_flags(parser):
     parser.add_argument("--resume", metavar="auto|PREFIX", default=None,
                         help="continue a run: 'auto' takes <output_dir>/<Arch.name>/latest, or give a checkpoint "
                              "prefix (same as -o Global.checkpoints=...)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run even if <output_dir>/<Arch.name>/ holds checkpoints: the earlier "
+                             "run is moved aside to <run>.old-<timestamp>/ (nothing is deleted)")
 
 
 def main(argv=None):
@@ -29,7 +34,7 @@ def main(argv=None):
         overrides.append(f"Global.checkpoints={args.resume}")
     config = get_config(args.config, overrides)
     with writes_to(config["Global"].get("output_dir")):  # a write that hits a full disk names no file
-        build_engine(config, "train").train()
+        build_engine(config, "train", overwrite=args.overwrite).train()
 
 
 if __name__ == "__main__":

@@ -7,20 +7,28 @@ This is the only place that reads the raw config for training/eval/infer: it cal
 Process setup done here, in this order: device (`Global.device`), data-parallel init when launched with
 `python -m paddle.distributed.launch` (world size > 1: `paddle.distributed.init_parallel_env()`, gloo on
 CPU, NCCL on GPU), seeding (`Global.seed`, default 42), then the builders.
+
+Run folders (`<Global.output_dir>/<Arch.name>/`) are protected: a training run that is not a resume refuses to
+start in a folder holding checkpoints, before anything is written (`protect_run_dir`); `overwrite=True`
+(tools/train.py `--overwrite`) moves the earlier run aside to `<run>.old-<timestamp>/` first. Each run's final
+config is `config.yaml`; an earlier, different one is kept as `config.<its timestamp>.yaml` (`keep_config`).
 """
+import copy
 import os
+import time
 
 import paddle
 
 from ppcls_lite.engine import checkpoint as ckpt
-from ppcls_lite.engine.engine import Engine, EngineSettings, NonFiniteLossError
+from ppcls_lite.engine.engine import Engine, EngineSettings, NonFiniteLossError, require_batches
 from ppcls_lite.engine.postprocess import Topk, build_postprocess
 from ppcls_lite.utils import logger
-from ppcls_lite.utils.config import AMP_DEFAULTS, GLOBAL_DEFAULTS
+from ppcls_lite.utils.config import AMP_DEFAULTS, GLOBAL_DEFAULTS, config_to_text, normalize_numbers, save_config
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
 
-__all__ = ["build_engine", "Engine", "EngineSettings", "NonFiniteLossError", "Topk", "build_postprocess"]
+__all__ = ["build_engine", "Engine", "EngineSettings", "NonFiniteLossError", "RunDirError", "Topk",
+           "build_postprocess", "protect_run_dir", "keep_config"]
 
 MODES = ("train", "eval", "infer")
 QUICK_START_CONFIG = "configs/quick_start/MobileNetV3_small_fashion_mnist.yaml"
@@ -98,12 +106,80 @@ def build_settings(config, mode="train"):
         eval_batch_size=int(eval_sampler.get("batch_size") or 1),
         eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),
         label_map_file=(infer.get("PostProcess") or {}).get("class_id_map_file"),
+        optimizer_config=normalize_numbers(copy.deepcopy(config.get("Optimizer"))),
     )
     settings.checkpoints = resolve_checkpoints(g["checkpoints"], settings.run_dir)
     if mode != "train" and settings.checkpoints and not settings.pretrained_model:
         # eval/infer only need the weights of a training checkpoint.
         settings.pretrained_model, settings.checkpoints = settings.checkpoints, None
     return settings
+
+
+class RunDirError(ValueError):
+    """A new training run would mix with (and overwrite) an earlier run's checkpoints."""
+
+
+def _timestamp(seconds=None):
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(seconds))
+
+
+def _free_name(path_without_suffix, suffix=""):
+    """`path_without_suffix + suffix`, or with -2, -3, ... inserted when that exists (two runs in one second)."""
+    candidate, n = path_without_suffix + suffix, 1
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path_without_suffix}-{n}{suffix}"
+    return candidate
+
+
+def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: bool = True):
+    """Refuse a new (not resumed) training run in a run folder that holds checkpoints; with `overwrite`, move
+    the earlier run aside to `<run>.old-<timestamp>/` (rank 0 only; nothing is deleted). Returns the folder it
+    was moved to, or None. Runs before anything is written."""
+    run_dir = os.path.normpath(settings.run_dir)
+    if settings.checkpoints:
+        if overwrite:
+            raise RunDirError("--overwrite starts a new run, --resume / Global.checkpoints continues one: use one "
+                              "of them")
+        return None
+    if not overwrite:
+        names = ckpt.checkpoint_names(run_dir)
+        if names:
+            raise RunDirError(
+                f"{run_dir} already holds the checkpoints of an earlier run ({', '.join(names)}); a new run there "
+                f"would overwrite them. Choose one: continue that run with --resume auto; start a new run in another "
+                f"folder with -o Global.output_dir=DIR; or add --overwrite to move the earlier run aside to "
+                f"{run_dir}.old-<timestamp>/ (nothing is deleted).")
+        return None
+    if not os.path.isdir(run_dir) or not os.listdir(run_dir):
+        return None
+    pretrained = settings.pretrained_model
+    if pretrained and os.path.abspath(str(pretrained)).startswith(os.path.abspath(run_dir) + os.sep):
+        raise RunDirError(f"Global.pretrained_model={pretrained} is inside {run_dir}, which --overwrite would move "
+                          f"away: copy those weights elsewhere first, or train into another Global.output_dir")
+    if not is_main:
+        return None
+    target = _free_name(f"{run_dir}.old-{_timestamp()}")
+    os.replace(run_dir, target)
+    logger.info(f"--overwrite: moved the earlier run {run_dir} aside to {target}")
+    return target
+
+
+def keep_config(config: dict, run_dir: str) -> str:
+    """Write the final config to run_dir/config.yaml; an earlier, different config.yaml (the config of an
+    earlier part of this run, e.g. before a resume with more epochs) is kept as config.<its mtime>.yaml.
+    Returns the path of the archived file ('' when none)."""
+    path = os.path.join(run_dir, "config.yaml")
+    archived = ""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            unchanged = f.read() == config_to_text(config)
+        if not unchanged:
+            archived = _free_name(os.path.join(run_dir, f"config.{_timestamp(os.path.getmtime(path))}"), ".yaml")
+            os.replace(path, archived)
+            logger.info(f"config.yaml now holds this run's config; the earlier one is kept as {archived}")
+    save_config(config, path)
+    return archived
 
 
 def check_dataset_present(dataloader_config, mode):
@@ -132,28 +208,33 @@ def _init_distributed():
     return world_size
 
 
-def build_engine(config, mode="train"):
+def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> Engine:
     """Build every object `mode` ("train" | "eval" | "infer") needs and return the Engine.
 
-    train: model, Train (and Eval, when eval_during_train) loaders, losses, metrics, optimizer + scheduler;
-           prints the final config and saves it as <output_dir>/<Arch.name>/config.yaml (rank 0).
+    train: checks the run folder first (`protect_run_dir`; `overwrite` moves an earlier run aside), then builds
+           the model, Train (and Eval, when eval_during_train) loaders, losses, metrics, optimizer + scheduler;
+           prints the final config and, once everything is built, saves it as
+           <output_dir>/<Arch.name>/config.yaml (rank 0, `keep_config`).
     eval:  model (+ Global.pretrained_model weights), Eval loader, Eval loss and metrics.
     infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (Topk).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     settings = build_settings(config, mode)
+    rank = paddle.distributed.get_rank()
+    if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet
+        protect_run_dir(settings, overwrite, is_main=rank == 0)
+    elif overwrite:
+        raise ValueError("overwrite only applies to training")
     set_device(settings.device)
     world_size = _init_distributed()
-    rank = paddle.distributed.get_rank()
     seed_everything(settings.seed)
 
     if mode == "train" and rank == 0:
-        from ppcls_lite.utils.config import print_config, save_config
+        from ppcls_lite.utils.config import print_config
 
         logger.init_logger(os.path.join(settings.run_dir, "train.log"))
         print_config(config)
-        save_config(config, os.path.join(settings.run_dir, "config.yaml"))
 
     dataloader_config = config.get("DataLoader") or {}
     if mode == "train":  # fail before building anything when the data is not there
@@ -179,15 +260,13 @@ def build_engine(config, mode="train"):
         if settings.eval_during_train and dataloader_config.get("Eval"):
             objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", settings.device, settings.seed,
                                                       class_num)
+            require_batches(objects["eval_loader"], "Eval")
             objects["eval_loss"] = build_loss((config.get("Loss") or {}).get("Eval") or config["Loss"]["Train"])
             objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
         elif settings.eval_during_train:
             logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
                            "and best_model is not saved")
-        steps_per_epoch = len(objects["train_loader"])
-        if steps_per_epoch == 0:
-            raise ValueError("the Train loader yields no batches: the train list is empty or smaller than "
-                             "DataLoader.Train.sampler.batch_size with drop_last: True")
+        steps_per_epoch = require_batches(objects["train_loader"], "Train")
         objects["optimizer"], objects["lr_scheduler"] = build_optimizer(config["Optimizer"], settings.epochs,
                                                                         steps_per_epoch, model)
     elif mode == "eval":
@@ -198,6 +277,7 @@ def build_engine(config, mode="train"):
         if not dataloader_config.get("Eval"):
             raise KeyError("the config has no DataLoader.Eval section: add one (dataset, sampler, loader) to evaluate")
         objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", settings.device, settings.seed, class_num)
+        require_batches(objects["eval_loader"], "Eval")
         loss_config = config.get("Loss") or {}
         if loss_config.get("Eval") or loss_config.get("Train"):
             objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
@@ -211,7 +291,9 @@ def build_engine(config, mode="train"):
                            "CropImage, NormalizeImage, ToCHWImage) under Infer")
         objects["infer_ops"] = create_operators(infer["transforms"])
         objects["postprocess"] = build_postprocess(infer.get("PostProcess"))
-    engine = Engine(settings, model, **objects)
+    engine = Engine(settings, model, **objects)  # a resume that cannot go on (e.g. LR 0) stops here
     engine.world_size = world_size
+    if mode == "train" and rank == 0:
+        keep_config(config, settings.run_dir)
     return engine
 

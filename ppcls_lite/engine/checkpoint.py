@@ -8,7 +8,9 @@
   (GradScaler state) when AMP is on.
 - `.pdstates`: {"epoch", "global_step", "best_metric", "best_epoch", "rng" (python/numpy/paddle states),
   "ema" (EMA weights or None), "config_digest" (sha256 of the model-defining config: the Arch section and
-  class_num), "format_version"}.
+  class_num), "format_version"} and the LR plan the run was following: "epochs" (Global.epochs),
+  "steps_per_epoch" and "optimizer" (the Optimizer section, numbers normalised). A resume compares the plan
+  with the current config to tell an exact resume from an extended or changed one.
 
 Crash safety: the three files are first written completely to temporary names in the same directory
 (fsync'ed), then `os.replace`d into place in the order `.pdparams`, `.pdopt`, `.pdstates`, and the directory
@@ -270,3 +272,12 @@ def rename_optimizer_state(opt_state, saved_names, current_names):
 
 def checkpoint_exists(prefix):
     return os.path.exists(prefix + ".pdstates") and os.path.exists(prefix + ".pdparams")
+
+
+def checkpoint_names(run_dir):
+    """Sorted names (without extension) of the checkpoints directly in `run_dir`: any file of the trio counts,
+    complete or not, so a partly written checkpoint is protected too."""
+    if not os.path.isdir(run_dir):
+        return []
+    return sorted({name[: -len(s)] for name in os.listdir(run_dir) for s in SUFFIXES
+                   if name.endswith(s) and not name.startswith(".")})

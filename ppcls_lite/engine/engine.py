@@ -95,6 +95,7 @@ class EngineSettings:
     eval_batch_size: Optional[int] = None   # for removing DistributedBatchSampler padding
     eval_shuffle: bool = False
     label_map_file: Optional[str] = None    # Infer.PostProcess.class_id_map_file: class names for reports
+    optimizer_config: Optional[dict] = None  # the Optimizer section (numbers normalised), kept in .pdstates
 
     @property
     def run_dir(self):
@@ -119,6 +120,35 @@ def real_samples_on_rank(num_samples, nranks, rank, batch_size):
     share = last // nranks
     mine.extend(tail[rank * share:(rank + 1) * share])
     return int(np.sum(np.asarray(mine) < num_samples))
+
+
+def require_batches(loader, section: str) -> int:
+    """The number of batches `loader` yields; an error naming the section when there are none, so that no
+    metric is ever computed from nothing."""
+    n = len(loader)
+    if n > 0:
+        return n
+    sampler = getattr(loader, "batch_sampler", None)
+    batch_size = getattr(sampler, "batch_size", "?")
+    drop_last = getattr(sampler, "drop_last", "?")
+    try:
+        images = len(loader.dataset)
+    except (AttributeError, TypeError):
+        images = "?"
+    raise ValueError(f"the {section} loader yields no batches: {images} image(s) in its list, "
+                     f"DataLoader.{section}.sampler.batch_size={batch_size}, drop_last={drop_last}. Lower "
+                     f"DataLoader.{section}.sampler.batch_size, set DataLoader.{section}.sampler.drop_last=False, "
+                     f"or check DataLoader.{section}.dataset.cls_label_path.")
+
+
+def flatten_config(prefix, value):
+    """{"Optimizer.lr.learning_rate": 0.1, ...} from a nested section (lists stay whole values)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out = {}
+    for key, item in value.items():
+        out.update(flatten_config(f"{prefix}.{key}", item))
+    return out
 
 
 def _logits_of(output):
@@ -235,9 +265,8 @@ class Engine:
                 self.ema.set_state_dict(states["ema"])
             self.start_epoch = int(states["epoch"]) + 1
             self.global_step = int(states.get("global_step", 0))
-            if states.get("epochs") not in (None, s.epochs):
-                logger.warning(f"resuming a run planned for {states['epochs']} epochs with Global.epochs={s.epochs}: "
-                               f"the LR schedule from here on differs from the original run's")
+            if self.optimizer is not None:
+                self._continue_lr_plan(states)
             # PaddleClas's own .pdstates hold {"epoch", "metric"}; ours also the step, RNG, EMA, digest.
             self.best_metric = float(states.get("best_metric", states.get("metric", -1.0)))
             self.best_epoch = int(states.get("best_epoch", states.get("epoch", 0) if "metric" in states else 0))
@@ -258,6 +287,67 @@ class Engine:
                            if reinit else ""))
             if self.ema is not None:
                 self.ema = ModelEMA(self.model, self.settings.ema_decay)  # start the average at the loaded weights
+
+    def plan_changes(self, states):
+        """[(key, old, new)] of what differs between the checkpoint's training plan (.pdstates "epochs",
+        "steps_per_epoch", "optimizer") and the current one; parts a checkpoint does not record (PaddleClas's
+        own, or older ones) are not compared."""
+        s = self.settings
+        changes = []
+        if states.get("epochs") not in (None, s.epochs):
+            changes.append(("Global.epochs", states["epochs"], s.epochs))
+        steps = len(self.train_loader) if self.train_loader is not None else None
+        if states.get("steps_per_epoch") not in (None, steps):
+            changes.append(("Train steps per epoch (batch size or train list changed)", states["steps_per_epoch"],
+                            steps))
+        if states.get("optimizer") is not None and s.optimizer_config is not None:
+            old = flatten_config("Optimizer", states["optimizer"])
+            new = flatten_config("Optimizer", s.optimizer_config)
+            for key in sorted(set(old) | set(new)):
+                if old.get(key, "(not set)") != new.get(key, "(not set)"):
+                    changes.append((key, old.get(key, "(not set)"), new.get(key, "(not set)")))
+        return changes
+
+    def _continue_lr_plan(self, states):
+        """After a resume: keep the restored LR schedule when the plan is unchanged (exact resume); otherwise
+        re-plan it, log each change, and refuse to train when the next step's LR is 0.
+
+        The scheduler built from the current config is the new plan (new Global.epochs / Optimizer.lr);
+        re-planning moves it to the saved position (epochs done x steps per epoch, the saved global step; epochs
+        done for `by_epoch`) with paddle's `step(epoch=position)`, which uses the closed form, and inside
+        LinearWarmup moves the inner schedule to position - warm-up steps: warm-up already done is not
+        repeated and a cosine continues on the curve of the new length. Other Optimizer values (momentum,
+        weight decay, ...) need nothing: the optimizer was built from the current config.
+        """
+        sched = self.lr_scheduler
+        if sched is None:
+            return
+        changes = self.plan_changes(states)
+        old_lr = float(sched())  # the restored schedule's LR for the next step
+        done = int(states["epoch"])
+        by_epoch = bool(getattr(sched, "by_epoch", False))
+        steps = len(self.train_loader)
+        replan = any(key.startswith(("Global.epochs", "Train steps", "Optimizer.lr")) for key, _, _ in changes)
+        if replan:
+            sched.step(epoch=done if by_epoch else done * steps)
+        new_lr = float(sched())
+        for key, old, new in changes:
+            logger.info(f"resume: {key} {old} -> {new}; LR at the next step (global step {self.global_step + 1}): "
+                        f"old plan {old_lr:.6g}, new plan {new_lr:.6g}"
+                        + ("" if replan else " (the LR schedule is unchanged)"))
+        if self.start_epoch > self.settings.epochs:
+            return  # nothing to train; train() says so
+        if new_lr <= 0:  # a finished cosine (restored as it is, or its plan changed to end here), a last value 0
+            why = ("the LR plan, re-planned for the changes above," if replan else
+                   "the restored LR schedule (its plan is not changed" + ("" if states.get("epochs") is not None else
+                   ", or the checkpoint does not record it") + ")")
+            raise ValueError(
+                f"resuming {self.settings.checkpoints} would train epoch {self.start_epoch} at learning rate 0: "
+                f"{why} gives LR {new_lr:g} at the next step (global step {self.global_step + 1}). Nothing was "
+                f"trained or written. Give the coming epochs a rate: raise Global.epochs (a cosine then continues on "
+                f"the longer curve) or change Optimizer.lr (learning_rate, values, eta_min); or start a new schedule "
+                f"from these weights with -o Global.pretrained_model={self.settings.checkpoints} and another "
+                f"Global.output_dir.")
 
     # ------------------------------------------------------------------ distributed helpers
     def _all_reduce_sum(self, values):
@@ -312,6 +402,9 @@ class Engine:
         s = self.settings
         if self.optimizer is None or self.train_loader is None:
             raise ValueError("this engine was built without training objects; use build_engine(config, 'train')")
+        steps_per_epoch = require_batches(self.train_loader, "Train")
+        if s.eval_during_train and self.eval_loader is not None:
+            require_batches(self.eval_loader, "Eval")  # before metrics.csv is touched
         run_dir = self._run_dir() if self.is_main else s.run_dir
         if self.is_main:
             logger.init_logger(os.path.join(run_dir, "train.log"))
@@ -335,7 +428,6 @@ class Engine:
             if s.eval_during_train and self.eval_loader is not None:
                 columns += ["eval_loss"] + [f"eval_{k}" for k in self._metric_keys(self.eval_metrics)]
             metrics_csv = MetricsCSV(os.path.join(run_dir, "metrics.csv"), self.start_epoch, columns + ["epoch_time_s"])
-        steps_per_epoch = len(self.train_loader)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
         last_eval = None
         epoch = self.start_epoch
@@ -376,16 +468,26 @@ class Engine:
                             + (", " + _fmt_metrics({f"eval_{k}": v for k, v in eval_result.items()})
                                if eval_result else ""))
         except KeyboardInterrupt:
-            # Checkpoints are written atomically, so whatever is on disk is complete; say how to go on.
-            last = self.last_checkpoint or "none yet"
-            raise KeyboardInterrupt(
-                f"training stopped during epoch {epoch}. Last complete checkpoint: {last}. Continue with: "
-                f"python tools/train.py -c <config> --resume auto") from None
+            raise KeyboardInterrupt(self._interrupt_message(epoch)) from None
         if self._vdl_writer is not None:
             self._vdl_writer.close()
         if self.is_main:
             self._plot_curves(os.path.join(run_dir, "metrics.csv"))
         return {"best_metric": self.best_metric, "best_epoch": self.best_epoch, "last_eval": last_eval}
+
+    def _interrupt_message(self, epoch):
+        """What Ctrl-C leaves behind and the command that goes on from there (checkpoints are written
+        atomically, so whatever is on disk is complete)."""
+        if self.last_checkpoint:
+            return (f"training stopped during epoch {epoch}. Last complete checkpoint: {self.last_checkpoint}. "
+                    f"Continue with: python tools/train.py -c <config> --resume auto")
+        left = ckpt.checkpoint_names(self.settings.run_dir) if self.is_main else []
+        if left:  # e.g. best_model written, stopped before latest: not resumable, but a new run would be refused
+            return (f"training stopped during epoch {epoch}, before the first resumable checkpoint (only "
+                    f"{', '.join(left)} in {self.settings.run_dir}). Start again with the same command plus "
+                    f"--overwrite (moves these aside)")
+        return (f"training stopped during epoch {epoch}, before the first checkpoint: nothing was saved. Start "
+                f"again with the same command (without --resume)")
 
     def _train_epoch(self, epoch, steps_per_epoch, by_epoch):
         s = self.settings
@@ -468,7 +570,10 @@ class Engine:
             opt_state["amp_scaler"] = self.scaler.state_dict()
         states = {
             "epoch": epoch,
-            "epochs": self.settings.epochs,  # the LR schedule's length; a resume with another one is warned about
+            # The plan the LR schedule follows: a resume compares it with its own config (plan_changes).
+            "epochs": self.settings.epochs,
+            "steps_per_epoch": len(self.train_loader),
+            "optimizer": s.optimizer_config,
             "global_step": self.global_step,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
@@ -522,7 +627,7 @@ class Engine:
                 real = real_samples_on_rank(len(self.eval_loader.dataset), self.world_size, self.rank, batch_size)
         loss_sum, count, seen_local = 0.0, 0, 0
         start = time.time()
-        total_iters = len(self.eval_loader)
+        total_iters = require_batches(self.eval_loader, "Eval")
         for iter_id, (images, labels) in enumerate(self.eval_loader, 1):
             with self._autocast(training=False):
                 logits = _logits_of(model(images)).astype("float32")

@@ -1,0 +1,155 @@
+"""Run safety: a new run never overwrites an earlier run's checkpoints (`--overwrite` moves them aside), no metric
+is computed from an Eval loader that saw nothing, and Ctrl-C says truly what was saved and how to go on."""
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from ppcls_lite.engine import RunDirError, build_engine
+from test_engine import load_config, tiny_config
+from test_training_features import REPO_ROOT, TINY_ARCH, TRAIN, subprocess_env, write_config
+from test_training_features import tiny_config as tiny_subprocess_config
+
+ARCH = "MobileNetV3_small_x0_35"
+
+
+def snapshot(folder):
+    """{relative path: bytes} of every file below `folder`."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def train_tool(config, *args, timeout=300):
+    """python tools/train.py -c CONFIG ARGS... in a subprocess."""
+    return subprocess.run([sys.executable, str(TRAIN), "-c", str(config), *map(str, args)], cwd=REPO_ROOT,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------- run folders
+@pytest.mark.slow
+def test_new_run_refuses_a_folder_with_checkpoints_and_writes_nothing(tiny_dataset, tmp_path):
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=1), tmp_path)
+    build_engine(config, "train").train()
+    run = tmp_path / "out" / ARCH
+    before = snapshot(run)
+    with pytest.raises(RunDirError) as info:
+        build_engine(load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=2), tmp_path), "train")
+    message = str(info.value)
+    assert str(run) in message and "(best_model, epoch_1, latest)" in message
+    for choice in ("--resume auto", "-o Global.output_dir=DIR", "--overwrite", f"{run}.old-<timestamp>"):
+        assert choice in message
+    assert snapshot(run) == before  # not even train.log or config.yaml was touched
+
+
+@pytest.mark.slow
+def test_overwrite_moves_the_earlier_run_aside(tiny_dataset, tmp_path):
+    """Through tools/train.py, in a folder whose name has a space and Chinese characters."""
+    out = tmp_path / "训练 runs"
+    config = write_config(tiny_subprocess_config(tiny_dataset, out, epochs=1), tmp_path / "c.yaml")
+    run = out / TINY_ARCH
+    assert train_tool(config).returncode == 0
+    first = snapshot(run)
+
+    refused = train_tool(config)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "already holds the checkpoints" in refused.stderr and "--overwrite" in refused.stderr
+    assert snapshot(run) == first
+
+    both = train_tool(config, "--overwrite", "--resume", "auto")
+    assert both.returncode == 1 and "use one of them" in both.stderr and snapshot(run) == first
+
+    again = train_tool(config, "--overwrite", "-o", "Global.epochs=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    moved = list(out.glob(f"{TINY_ARCH}.old-*"))
+    assert len(moved) == 1 and f"moved the earlier run {run} aside to {moved[0]}" in again.stdout
+    assert snapshot(moved[0]) == first  # the earlier run, byte for byte
+    assert (run / "epoch_2.pdstates").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["Global"]["epochs"] == 2
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["1", "2"]
+
+
+# ---------------------------------------------------------------------------------------------- empty loaders
+def _empty_eval(batch_size=100):
+    return [f"DataLoader.Eval.sampler.batch_size={batch_size}", "DataLoader.Eval.sampler.drop_last=True"]
+
+
+def test_eval_loader_with_no_batches_is_refused_before_a_new_run(tiny_dataset, tmp_path):
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out"), tmp_path, _empty_eval())
+    with pytest.raises(ValueError, match=r"the Eval loader yields no batches: 9 image\(s\).*batch_size=100, "
+                                         r"drop_last=True.*DataLoader\.Eval\.sampler\.batch_size"):
+        build_engine(config, "train")
+    run = tmp_path / "out" / ARCH
+    assert not (run / "metrics.csv").exists() and not (run / "best_model.pdparams").exists()
+
+
+def test_train_loader_with_no_batches_stays_an_error(tiny_dataset, tmp_path):
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out"), tmp_path,
+                         ["DataLoader.Train.sampler.batch_size=100", "DataLoader.Train.sampler.drop_last=True"])
+    with pytest.raises(ValueError, match=r"the Train loader yields no batches.*DataLoader\.Train\.sampler"):
+        build_engine(config, "train")
+
+
+@pytest.mark.slow
+def test_eval_that_sees_nothing_changes_no_metric_and_no_best_model(tiny_dataset, tmp_path):
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=1), tmp_path)
+    build_engine(config, "train").train()
+    run = tmp_path / "out" / ARCH
+    kept = {name: (run / name).read_bytes() for name in ("metrics.csv", "best_model.pdparams", "best_model.pdstates")}
+
+    # A resume with an Eval loader that yields nothing stops at build time ...
+    resumed = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=2), tmp_path,
+                          ["Global.checkpoints=auto"] + _empty_eval())
+    with pytest.raises(ValueError, match="the Eval loader yields no batches"):
+        build_engine(resumed, "train")
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+
+    # ... and an engine handed such a loader directly stops before training or touching metrics.csv.
+    from ppcls_lite.data import build_dataloader
+
+    engine = build_engine(load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=2), tmp_path,
+                                      ["Global.checkpoints=auto"]), "train")
+    engine.eval_loader = build_dataloader(resumed["DataLoader"], "Eval", "cpu", 42, 3)
+    with pytest.raises(ValueError, match="the Eval loader yields no batches"):
+        engine.train()
+    assert engine.lr_trace == []
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    with pytest.raises(ValueError, match="the Eval loader yields no batches"):
+        engine.evaluate()
+
+
+# ---------------------------------------------------------------------------------------------- Ctrl-C
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tiny_dataset, tmp_path):
+    """SIGINT during epoch 1 of a long-enough epoch: the message says nothing was saved and to start again with
+    the same command (no --resume), and that command then works in the same folder."""
+    long_list = tiny_dataset / "long_train_list.txt"
+    long_list.write_text((tiny_dataset / "train_list.txt").read_text() * 40)  # 360 images, 120 steps
+    cfg = tiny_subprocess_config(tiny_dataset, tmp_path / "out", epochs=1, train_list="long_train_list.txt")
+    config = write_config(cfg, tmp_path / "c.yaml")
+    run = tmp_path / "out" / TINY_ARCH
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default (the runner may ignore SIGINT).
+    proc = subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config)], cwd=REPO_ROOT, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 300
+        log = run / "train.log"
+        while not (log.exists() and "[Train][Epoch 1/1][Iter 2/120]" in log.read_text(encoding="utf-8")):
+            assert proc.poll() is None, "training exited before its second iteration"
+            assert time.time() < deadline, "training never reached iteration 2"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert not list(run.glob("*.pdstates")), "a checkpoint was written before Ctrl-C: nothing was tested"
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "before the first checkpoint: nothing was saved" in stderr
+    assert "same command (without --resume)" in stderr and "--resume auto" not in stderr
+    assert "Traceback" not in stderr
+    again = train_tool(config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (run / "latest.pdstates").is_file()
