@@ -32,8 +32,9 @@ _CHUNK = 1 << 16
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-class DownloadError(RuntimeError):
-    """A download that failed for good; the message names the URL, the cache path and what to do."""
+class DownloadError(ValueError):
+    """A download that failed for good; the message names the URL, the cache path and what to do (a ValueError,
+    so that the tools print it as one line)."""
 
 
 def cache_home() -> str:
@@ -188,7 +189,7 @@ def download(url: str, cache_dir: str, validate: Optional[Callable[[str], None]]
     source = apply_mirror(url)
     target = _cache_path(url, cache_dir)
     os.makedirs(cache_dir, exist_ok=True)
-    with _Lock(target + ".lock"):
+    with _Lock(os.path.join(cache_dir, "." + os.path.basename(target) + ".lock")):
         cached = _reuse_cached(target, validate)
         if cached:
             return cached
@@ -302,3 +303,60 @@ class _Lock:
 def download_weights(url: str, validate: Optional[Callable[[str], None]] = None, progress: bool = True) -> str:
     """`download` into the weights cache ($PPCLS_LITE_HOME/weights)."""
     return download(url, weights_dir(), validate=validate, progress=progress)
+
+
+def check_zip(path: str, required: tuple = ()) -> None:
+    """Raise ValueError unless `path` is an intact zip archive (CRCs checked) holding every name in `required`
+    (matched as a path suffix, e.g. "train_list.txt")."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a zip archive")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{path} is a damaged zip archive ({err})") from err
+    if bad is not None:
+        raise ValueError(f"{path} is damaged: {bad} fails its CRC check")
+    missing = [name for name in required if not any(n == name or n.endswith("/" + name) for n in names)]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+
+
+def safe_extract_zip(path: str, destination: str) -> list:
+    """Extract the zip `path` into `destination`, refusing any member that would land outside it (absolute
+    paths, `..`, drive letters) or that is a symbolic link. Nothing is written when a member is refused.
+    Returns the extracted member names."""
+    import shutil
+    import stat
+    import zipfile
+
+    root = os.path.realpath(destination)
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        for member in members:  # check everything before writing anything
+            name = member.filename
+            target = os.path.realpath(os.path.join(root, name))
+            unsafe = (name.startswith(("/", "\\")) or ":" in name.split("/")[0] or
+                      ".." in name.replace("\\", "/").split("/") or
+                      os.path.commonpath([root, target]) != root)
+            if unsafe or stat.S_ISLNK(member.external_attr >> 16):
+                raise ValueError(f"refused to extract {path}: member {name!r} would be written outside "
+                                 f"{destination} or is a link; the archive is not what it should be")
+        os.makedirs(root, exist_ok=True)
+        for member in members:
+            target = os.path.join(root, member.filename)
+            if member.is_dir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with archive.open(member) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, _CHUNK)
+    return [m.filename for m in members]
+
+
+def download_dataset(url: str, validate: Optional[Callable[[str], None]] = None, progress: bool = True) -> str:
+    """`download` into the datasets cache ($PPCLS_LITE_HOME/datasets)."""
+    return download(url, datasets_dir(), validate=validate, progress=progress)
