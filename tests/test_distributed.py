@@ -71,14 +71,14 @@ def relative_update_difference(init, single, dist):
     return float(diff / update)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """All the training runs this module checks (shared: each launch costs several seconds)."""
+def paired_setup(root):
+    """The data and starting point of the comparison above, under `root`: returns a dict with "data",
+    "init" (the initial weights as numpy) and "config"(name, batch_size, epochs) -> path of a config that
+    trains on the paired list from the saved initial weights, writing to root/name."""
     import paddle
 
     from ppcls_lite.arch import build_model
 
-    root = tmp_path_factory.mktemp("dist")
     # 64 px: at 32 px the last MobileNetV1 stage is 1x1 and BN over 3 values makes gradients ~100x larger.
     data = make_image_folder(root / "data", per_class=4, size=64)
     train_lines = (data / "train_list.txt").read_text().split()
@@ -102,7 +102,16 @@ def runs(tmp_path_factory):
         cfg["Global"]["pretrained_model"] = str(init_prefix)
         return write_config(cfg, root / f"{name}.yaml")
 
-    out = {"root": root, "data": data, "init": load_params(init_prefix)}
+    return {"data": data, "init": load_params(init_prefix), "config": config}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """All the training runs this module checks (shared: each launch costs several seconds)."""
+    root = tmp_path_factory.mktemp("dist")
+    setup = paired_setup(root)
+    config = setup["config"]
+    out = {"root": root, "data": setup["data"], "init": setup["init"]}
     run_train(config("single", 2 * B, 2))
     out["single"] = root / "single" / TINY_ARCH
     launch_train(config("dist", B, 2), root / "log_dist")
@@ -173,3 +182,19 @@ def test_resume_with_two_processes_matches_uninterrupted(runs):
     for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)
     assert [r["epoch"] for r in read_metrics(resumed)] == ["1", "2"]
+
+
+def test_paddleclas_gpus_flag_is_the_launchers_devices_flag(monkeypatch):
+    """PaddleClas's docs launch with --gpus="0,1,2,3"; Paddle 3's launcher keeps --gpus as an alias of --devices
+    (no GPU here, so check how the launcher parses the line README shows)."""
+    from paddle.distributed.launch.context.args_envs import parse_args
+
+    line = ["launch", "--gpus=0,1,2,3", "tools/train.py", "-c", "configs/MobileNetV3_large_x1_0.yaml",
+            "-o", "Global.epochs=3"]
+    monkeypatch.setattr(sys, "argv", line)
+    args, unknown = parse_args()
+    assert unknown == [] and args.devices == "0,1,2,3"
+    assert args.training_script == "tools/train.py"
+    assert args.training_script_args == ["-c", "configs/MobileNetV3_large_x1_0.yaml", "-o", "Global.epochs=3"]
+    monkeypatch.setattr(sys, "argv", ["launch", "--devices", "0,1", "tools/train.py"])
+    assert parse_args()[0].devices == "0,1"
