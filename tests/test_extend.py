@@ -23,8 +23,8 @@ STEPS = 3  # 9 train images, batch 4, drop_last False
 LR = 0.01  # test_engine.tiny_config: Cosine, 1 warm-up epoch from 0, eta_min 0
 
 
-def documented_cosine(step, epochs, lr=LR, warmup_epochs=1, start_lr=0.0, eta_min=0.0):
-    warmup, total = warmup_epochs * STEPS, epochs * STEPS
+def documented_cosine(step, epochs, lr=LR, warmup_epochs=1, start_lr=0.0, eta_min=0.0, steps_per_epoch=STEPS):
+    warmup, total = warmup_epochs * steps_per_epoch, epochs * steps_per_epoch
     if step < warmup:
         return start_lr + (lr - start_lr) * step / warmup
     return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * (step - warmup) / (total - warmup))) / 2
@@ -85,6 +85,29 @@ def test_changed_learning_rate_momentum_and_decay_are_logged_and_used(tiny_datas
         line = next((l for l in log.splitlines() if f"resume: {change};" in l), None)
         assert line is not None, f"no log line for {change}:\n{log[-3000:]}"
         assert f"old plan {old:.6g}, new plan {new:.6g}" in line
+
+
+def test_changed_steps_per_epoch_replans_from_the_epochs_done(tiny_dataset, tmp_path, three_epochs):
+    """Train batch 4 -> 2 after epoch 2: 5 steps per epoch now, so epoch 3 is steps 10..14 of a 15-step plan."""
+    _, run = three_epochs
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "smaller", epochs=3), tmp_path,
+                         [f"Global.checkpoints={run / 'epoch_2'}", "DataLoader.Train.sampler.batch_size=2"])
+    engine = build_engine(config, "train")
+    engine.train()
+    assert [lr for _, lr in engine.lr_trace] == pytest.approx(
+        [documented_cosine(s, 3, steps_per_epoch=5) for s in range(10, 15)], rel=1e-6)
+    log = (tmp_path / "smaller" / ARCH / "train.log").read_text(encoding="utf-8")
+    assert "resume: Train steps per epoch (batch size or train list changed) 3 -> 5;" in log
+
+
+def test_extend_an_epoch_wise_schedule(tiny_dataset, tmp_path):
+    """by_epoch: True steps the schedule once per epoch; an extension continues it from the epochs done."""
+    by_epoch = ["Optimizer.lr.by_epoch=True"]
+    train(tiny_dataset, tmp_path, "epochwise", by_epoch, epochs=2)
+    extended = train(tiny_dataset, tmp_path, "epochwise", by_epoch + ["Global.checkpoints=auto"], epochs=4)
+    expected = [documented_cosine(e, 4, steps_per_epoch=1) for e in (2, 3) for _ in range(STEPS)]
+    assert [lr for _, lr in extended.lr_trace] == pytest.approx(expected, rel=1e-6)
+    assert min(expected) > 0
 
 
 def test_unchanged_resume_logs_no_change(tiny_dataset, tmp_path, three_epochs):

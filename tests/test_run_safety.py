@@ -153,3 +153,30 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tiny_dataset,
     again = train_tool(config)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (run / "latest.pdstates").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_best_model_but_before_a_resumable_checkpoint(tiny_dataset, tmp_path):
+    """Ctrl-C landing between the best_model save and the first epoch_N/latest save (made to happen there by
+    raising KeyboardInterrupt from the epoch_1 save): nothing resumable exists, and a new run would be refused,
+    so the message points to --overwrite, which then works."""
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=1), tmp_path)
+    engine = build_engine(config, "train")
+    real_save = engine._save
+
+    def save(name, epoch, best=False):
+        if name == "epoch_1":
+            raise KeyboardInterrupt()
+        real_save(name, epoch, best)
+
+    engine._save = save
+    with pytest.raises(KeyboardInterrupt) as info:
+        engine.train()
+    message = str(info.value)
+    assert "before the first resumable checkpoint (only best_model in" in message and "--overwrite" in message
+    run = tmp_path / "out" / ARCH
+    with pytest.raises(RunDirError, match=r"\(best_model\)"):
+        build_engine(config, "train")
+    build_engine(config, "train", overwrite=True).train()
+    assert len(list((tmp_path / "out").glob(f"{ARCH}.old-*/best_model.pdparams"))) == 1
+    assert (run / "latest.pdstates").is_file()
