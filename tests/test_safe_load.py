@@ -147,3 +147,61 @@ def test_the_allowance_for_generator_state_runs_no_paddle_code(tmp_path):
     with pytest.raises(UnsafeWeightsFileError, match="os.system"):
         restricted_load(path)
     assert not marker.exists()
+
+
+def test_safetensors_copy_loads_as_pretrained_path_and_url(tmp_path, reference_dir, monkeypatch):
+    from safetensors import safe_open
+
+    from ppcls_lite.utils.save_load import read_state_dict, save_safetensors
+
+    name = "MobileNetV3_small_x0_35"
+    parity = reference_dir / "parity" / name
+    target = save_safetensors(read_state_dict(str(parity) + ".pdparams"), tmp_path / "model.safetensors")
+    with safe_open(target, framework="numpy") as f:
+        assert sorted(f.keys()) == sorted(paddle.load(str(parity) + ".pdparams", return_numpy=True))
+    x = paddle.to_tensor(np.load(str(parity) + ".npz")["x"])
+    expected = build_model({"name": name, "class_num": 10, "pretrained": str(parity)}).eval()(x).numpy()
+    from_local = build_model({"name": name, "class_num": 10, "pretrained": target}).eval()(x).numpy()
+    np.testing.assert_array_equal(from_local, expected)
+
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from loopback_server import LoopbackServer, Route
+
+    monkeypatch.setenv("PPCLS_LITE_HOME", str(tmp_path / "home"))
+    with LoopbackServer() as server:
+        server.routes["/share/model.safetensors"] = Route(open(target, "rb").read())
+        url = server.url + "/share/model.safetensors"
+        from_url = build_model({"name": name, "class_num": 10, "pretrained": url}).eval()(x).numpy()
+    np.testing.assert_array_equal(from_url, expected)
+    (tmp_path / "cut.safetensors").write_bytes(open(target, "rb").read()[:1000])
+    with pytest.raises(WeightsFileError, match="cut.safetensors"):
+        load_pretrained(build_model({"name": name, "class_num": 10}), tmp_path / "cut.safetensors")
+
+
+@pytest.mark.slow
+def test_export_model_safetensors_flag(tmp_path, reference_dir, repo_root):
+    import importlib.util
+    import yaml
+
+    from ppcls_lite.utils.save_load import read_state_dict
+
+    name = "MobileNetV3_small_x0_35"
+    parity = str(reference_dir / "parity" / name)
+    config = {"Global": {"device": "cpu", "image_shape": [3, 32, 32]}, "Arch": {"name": name, "class_num": 10},
+              "Infer": {"transforms": [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 32}},
+                                       {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5] * 3,
+                                                           "std": [0.5] * 3, "order": ""}},
+                                       {"ToCHWImage": None}],
+                        "PostProcess": {"name": "Topk", "topk": 1}}}
+    (tmp_path / "export.yaml").write_text(yaml.safe_dump(config))
+    spec = importlib.util.spec_from_file_location("export_tool", repo_root / "tools" / "export_model.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "inference"
+    tool.main(["-c", str(tmp_path / "export.yaml"), "-o", f"Global.pretrained_model={parity}",
+               "-o", f"Global.save_inference_dir={out}", "--safetensors"])
+    copy, original = read_state_dict(out / "model.safetensors"), read_state_dict(parity + ".pdparams")
+    assert sorted(copy) == sorted(original)
+    assert all(copy[k].tobytes() == original[k].tobytes() for k in original)

@@ -39,6 +39,13 @@ def _read_safetensors(path):
                                f"or not a .safetensors file - re-download or re-export it") from err
 
 
+def _looks_like_safetensors(path) -> bool:
+    """safetensors files start with an 8-byte little-endian header size, then the JSON header."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < os.path.getsize(path)
+
+
 def read_state_dict(path) -> dict:
     """{parameter name: numpy array} from a `.pdparams` (restricted unpickler) or `.safetensors` file.
 
@@ -46,7 +53,7 @@ def read_state_dict(path) -> dict:
     is truncated, corrupt or holds no state dict; each names the file.
     """
     path = os.fspath(path)
-    if path.endswith(".safetensors"):
+    if path.endswith(".safetensors") or _looks_like_safetensors(path):  # a download's .part has no suffix
         state = _read_safetensors(path)
     else:
         state = restricted_load(path, return_numpy=True)  # its errors name the file and what to do
@@ -120,3 +127,22 @@ def load_pretrained(model, path) -> dict:
         logger.warning(f"pretrained {path}: skipped {key}: shape mismatch, file {file_shape} vs model {model_shape}")
     logger.info(f"pretrained {path}: loaded {len(report['loaded'])}/{len(model_state)} tensors")
     return report
+
+
+def save_safetensors(state: dict, path) -> str:
+    """Write {name: array or Tensor} to `path` as `.safetensors` (safetensors' Paddle API; no pickle inside),
+    through a temp file and a rename. Returns the path."""
+    import paddle
+    from safetensors.paddle import save_file
+
+    path = os.fspath(path)
+    tensors = {k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(np.ascontiguousarray(v))
+               for k, v in state.items()}
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        save_file(tensors, tmp, metadata={"format": "paddle", "producer": "ppcls_lite"})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
