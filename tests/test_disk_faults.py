@@ -226,13 +226,22 @@ def test_export_to_full_disk(reference, mounts, tmp_path):
     assert sha256_of([f"{weights}{s}" for s in TRIO]) == before
 
 
+@pytest.fixture(scope="module")
+def exported(reference):
+    """The reference weights exported once to an ordinary folder."""
+    save_dir = reference["root"] / "inference"
+    proc = run_tool("export_model.py", "-c", reference["config"], "-o",
+                    f"Global.pretrained_model={reference['run'] / 'best_model'}", "-o",
+                    f"Global.save_inference_dir={save_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return save_dir
+
+
 @pytest.mark.slow
-def test_export_to_read_only_dir_keeps_previous_export(reference, mounts, tmp_path):
+def test_export_to_read_only_dir_keeps_previous_export(reference, exported, mounts, tmp_path):
     weights = reference["run"] / "best_model"
     source = tmp_path / "exports"
-    proc = run_tool("export_model.py", "-c", reference["config"], "-o", f"Global.pretrained_model={weights}",
-                    "-o", f"Global.save_inference_dir={source / 'inference'}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copytree(exported, source / "inference")
     previous = sorted((source / "inference").rglob("*"))
     before = sha256_of([p for p in previous if p.is_file()])
     ro = mounts["read_only"](source, tmp_path / "ro exports")
@@ -282,3 +291,32 @@ def test_infer_output_in_read_only_dir_keeps_old_results(reference, mounts, tmp_
     assert sha256_of([source / "preds.csv"]) == before
     proc = _infer(reference, ro / "preds.csv", env={"PPCLS_LITE_DEBUG": "1"})
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------- the predictor's --output
+def _predict(exported, image, output):
+    env = subprocess_env()
+    env.pop("PPCLS_LITE_DEBUG", None)
+    return subprocess.run([sys.executable, str(REPO_ROOT / "deploy" / "python" / "predict_cls.py"), "--model_dir",
+                           str(exported), "--input", str(image), "--output", str(output)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.slow
+def test_predictor_output_on_full_disk_and_read_only_dir(reference, exported, mounts, tmp_path):
+    image = reference["data"] / "square" / "1.png"
+    disk = mounts["tmpfs"](tmp_path / "full disk", 8 * PAGE)
+    old_full = disk / "preds.csv"
+    old_full.write_text(OLD_RESULTS)
+    with open(disk / "filler", "wb", buffering=0) as f:
+        with pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * PAGE)
+    source = tmp_path / "results"
+    source.mkdir()
+    (source / "preds.csv").write_text(OLD_RESULTS)
+    ro = mounts["read_only"](source, tmp_path / "ro results")
+    for output, meaning in ((old_full, "No space left on device"), (ro / "preds.csv", "Read-only file system")):
+        proc = _predict(exported, image, output)
+        assert_one_clear_line(proc, output, meaning)
+    assert old_full.read_text() == OLD_RESULTS and (source / "preds.csv").read_text() == OLD_RESULTS
