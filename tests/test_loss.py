@@ -80,6 +80,20 @@ def test_dict_logits_and_gradient_flows():
     np.testing.assert_allclose(x.grad.numpy(), (probs - target) / len(LABELS), atol=1e-6)
 
 
+def test_paddleclas_mix_loss_names_are_cross_entropy_on_soft_targets(monkeypatch):
+    import ppcls_lite.loss.combined as combined
+
+    messages = []
+    monkeypatch.setattr(combined, "_warn", messages.append)
+    soft = (0.6 * one_hot(LABELS, 3) + 0.4 * one_hot(LABELS[::-1], 3)).astype(np.float32)
+    assert run([{"MixCELoss": {"weight": 1.0, "epsilon": 0.1}}], labels=soft)["loss"] == pytest.approx(
+        ce(LOGITS, soft * 0.9 + 0.1 / 3), rel=1e-5)
+    assert len(messages) == 1 and "MixCELoss" in messages[0] and "deprecated" in messages[0]
+    assert run([{"SoftTargetCrossEntropy": None}], labels=soft)["loss"] == pytest.approx(ce(LOGITS, soft), rel=1e-5)
+    with pytest.raises(ValueError, match="unknown parameter.*epsilon"):
+        build_loss([{"SoftTargetCrossEntropy": {"epsilon": 0.1}}])
+
+
 def test_errors_name_what_is_valid():
     with pytest.raises(ValueError, match=r"unknown loss 'CELos'.*Valid losses: CELoss.*Did you mean 'CELoss'"):
         build_loss([{"CELos": {}}])

@@ -118,3 +118,15 @@ def test_confusion_matrix_absent_class_and_soft_labels():
         cm.update(np.array([3]), np.array([0]))
     with pytest.raises(ValueError, match="label names"):
         cm.per_class_report(["a"])
+
+
+def test_older_paddleclas_topk_name_reads_as_topkacc(monkeypatch):
+    import ppcls_lite.metric.topk as topk_module
+
+    messages = []
+    monkeypatch.setattr(topk_module, "_warn", messages.append)
+    metrics = build_metrics([{"Topk": {"k": [1, 2]}}], class_num=4, where="Metric.Eval")
+    assert metrics.keys == ["top1", "top2"]
+    logits = np.array([[0.1, 0.9, 0.0, 0.0], [0.8, 0.1, 0.6, 0.0]], dtype=np.float32)
+    assert metrics.update(logits, np.array([0, 2])) == {"top1": 0.0, "top2": 1.0}
+    assert len(messages) == 1 and "Metric.Eval" in messages[0] and "TopkAcc" in messages[0]

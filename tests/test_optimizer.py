@@ -94,6 +94,54 @@ def test_step_and_constant():
     assert lrs(build_lr_scheduler(0.5, 1, 3), 3) == [0.5, 0.5, 0.5]
 
 
+def test_linear_and_multistep_follow_paddleclas():
+    # Linear: PolynomialDecay(power 1) from 0.1 to end_lr 0.02 over the 4 steps after a 1-epoch warm-up
+    s = build_lr_scheduler({"name": "Linear", "learning_rate": 0.1, "end_lr": 0.02, "warmup_epoch": 1},
+                           epochs=3, steps_per_epoch=2)
+    assert lrs(s, 6) == pytest.approx([0.0, 0.05, 0.1, 0.08, 0.06, 0.04])
+    s = build_lr_scheduler({"name": "MultiStepDecay", "learning_rate": 0.4, "milestones": [1, 3], "gamma": 0.5},
+                           epochs=4, steps_per_epoch=2)
+    assert lrs(s, 8) == pytest.approx([0.4, 0.4, 0.2, 0.2, 0.2, 0.2, 0.1, 0.1])
+    s = build_lr_scheduler({"name": "ConstLR", "learning_rate": 0.3, "last_epoch": -1}, epochs=1, steps_per_epoch=2)
+    assert lrs(s, 2) == pytest.approx([0.3, 0.3])
+
+
+@pytest.fixture
+def lr_warnings(monkeypatch):
+    import ppcls_lite.optimizer.learning_rate as lrmod
+
+    messages = []
+    monkeypatch.setattr(lrmod, "_warn", messages.append)
+    return messages
+
+
+@pytest.mark.parametrize("warmup_epoch", [2, 5])
+def test_warmup_at_least_the_run_is_clamped_and_the_whole_run_warms_up(warmup_epoch, lr_warnings):
+    # PaddleClas: warmup_epoch := epochs (2), T_max = 0 -> constant learning_rate after the (whole-run) warm-up.
+    s = build_lr_scheduler({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": warmup_epoch,
+                            "warmup_start_lr": 0.02}, epochs=2, steps_per_epoch=4)
+    assert s.warmup_steps == 8
+    np.testing.assert_allclose(lrs(s, 10), [0.02 + 0.08 * t / 8 for t in range(8)] + [0.1, 0.1], rtol=1e-9)
+    assert len(lr_warnings) == 1 and "clamped to 2 epochs" in lr_warnings[0]
+
+
+def test_no_steps_left_for_the_decay_gives_a_constant_rate(lr_warnings):
+    # 1.9 of 2 epochs warm-up at 1 step per epoch -> T_max = round(0.1) = 0: constant after warm-up.
+    s = build_lr_scheduler({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 1.9}, epochs=2,
+                           steps_per_epoch=1)
+    assert lrs(s, 4) == pytest.approx([0.0, 0.05, 0.1, 0.1])
+    assert len(lr_warnings) == 1 and "T_max = 0" in lr_warnings[0] and "stays at learning_rate" in lr_warnings[0]
+    s = build_lr_scheduler({"name": "Linear", "learning_rate": 0.2, "warmup_epoch": 3}, epochs=3, steps_per_epoch=1)
+    assert lrs(s, 5) == pytest.approx([0.0, 0.2 / 3, 0.4 / 3, 0.2, 0.2])
+
+
+def test_piecewise_learning_rate_other_than_first_value_warns(lr_warnings):
+    s = build_lr_scheduler({"name": "Piecewise", "learning_rate": 0.5, "decay_epochs": [1], "values": [0.1, 0.01]},
+                           epochs=2, steps_per_epoch=1)
+    assert lrs(s, 2) == pytest.approx([0.1, 0.01])
+    assert len(lr_warnings) == 1 and "learning_rate (0.5) is not used" in lr_warnings[0]
+
+
 def test_scheduler_state_round_trips():
     cfg = {"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 1, "eta_min": 0.001}
     a = build_lr_scheduler(cfg, epochs=4, steps_per_epoch=3)
@@ -107,10 +155,10 @@ def test_scheduler_state_round_trips():
 
 @pytest.mark.parametrize("cfg, match", [
     ({"name": "Cosin", "learning_rate": 0.1}, r"Valid: Cosine, Piecewise, Step, Constant.*Did you mean 'Cosine'"),
+    ({"name": "MultiStepDecay", "learning_rate": 0.1, "milestones": [2, 1]}, r"milestones must increase"),
     ({"name": "Cosine", "learning_rate": 0.1, "eta_mn": 0}, r"unknown key.*eta_mn.*eta_min"),
     ({"name": "Cosine"}, r"learning_rate is required"),
     ({"name": "Piecewise", "decay_epochs": [1], "values": [0.1]}, r"one more entry"),
-    ({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 3}, r"must exceed"),
     ({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 1, "warmup_start_lr": 0.2}, r"must be below"),
 ])
 def test_schedule_errors(cfg, match):
@@ -197,7 +245,10 @@ def test_rmsprop_nesterov_and_grad_clip_options():
                               "lr": {"name": "Constant", "learning_rate": 0.01}}, 1, 1, model)
     assert isinstance(opt, paddle.optimizer.RMSProp) and opt._rho == 0.9 and opt._epsilon == 1e-3
     opt, _ = build_optimizer({**MOMENTUM, "use_nesterov": True, "clip_norm": 5.0}, 1, 1, model)
-    assert opt._use_nesterov is True and isinstance(opt._grad_clip, paddle.nn.ClipGradByGlobalNorm)
+    # PaddleClas's clip_norm is a per-gradient norm clip
+    assert opt._use_nesterov is True and isinstance(opt._grad_clip, paddle.nn.ClipGradByNorm)
+    opt, _ = build_optimizer({**MOMENTUM, "grad_clip": {"name": "ClipGradByGlobalNorm", "clip_norm": 1}}, 1, 1, model)
+    assert isinstance(opt._grad_clip, paddle.nn.ClipGradByGlobalNorm)
     opt, _ = build_optimizer({**MOMENTUM, "grad_clip": {"name": "ClipGradByNorm", "clip_norm": 1}}, 1, 1, model)
     assert isinstance(opt._grad_clip, paddle.nn.ClipGradByNorm)
 
@@ -210,6 +261,18 @@ def test_key_of_another_optimizer_warns(monkeypatch):
     opt, _ = build_optimizer({**MOMENTUM, "name": "SGD"}, 1, 1, Tiny())  # momentum left from a Momentum config
     assert isinstance(opt, paddle.optimizer.SGD)
     assert len(messages) == 1 and "momentum" in messages[0] and "SGD" in messages[0]
+
+
+def test_adam_is_coupled_decay_and_takes_paddleclas_keys():
+    model = Tiny()
+    opt, _ = build_optimizer({"name": "Adam", "beta1": 0.8, "beta2": 0.99, "epsilon": "1e-7", "lazy_mode": False,
+                              "regularizer": {"name": "L2", "coeff": 0.1}, "one_dim_param_no_weight_decay": True,
+                              "lr": {"name": "Constant", "learning_rate": 0.01}}, 1, 1, model)
+    assert isinstance(opt, paddle.optimizer.Adam) and opt._beta1 == 0.8 and opt._epsilon == 1e-7
+    coeffs = decay_coeffs(opt, model)
+    assert coeffs["conv.weight"] == pytest.approx(0.1) and coeffs["bn.weight"] == 0.0
+    model(paddle.randn([2, 3, 6, 6])).sum().backward()
+    opt.step()  # really steps with the per-group decay
 
 
 def test_frozen_params_are_left_out():
@@ -227,7 +290,7 @@ def test_frozen_params_are_left_out():
 
 
 @pytest.mark.parametrize("cfg, match", [
-    ({**MOMENTUM, "name": "Adam"}, r"Valid: Momentum, SGD, RMSProp, AdamW.*Did you mean 'AdamW'"),
+    ({**MOMENTUM, "name": "Momentun"}, r"Valid: Momentum, SGD, RMSProp, Adam, AdamW.*Did you mean 'Momentum'"),
     ({**MOMENTUM, "momentun": 0.9}, r"unknown key.*momentun"),
     ({**MOMENTUM, "regularizer": {"name": "L3", "coeff": 1}}, r"Valid: L2, L1"),
     ({**MOMENTUM, "regularizer": {"name": "L2", "coef": 1}}, r"unknown key.*coef"),

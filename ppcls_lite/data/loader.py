@@ -13,11 +13,16 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
+from ppcls_lite.utils.config import did_you_mean
+
 from .dataset import DATASETS, BadSample
 from .dataset.common import format_file_list, log_warning
 from .preprocess import create_batch_operators
 
 SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
+# Keys each sampler takes (PaddleClas passes them to paddle's class of that name).
+SAMPLER_KEYS = {"DistributedBatchSampler": ("batch_size", "drop_last", "shuffle", "num_replicas", "rank"),
+                "BatchSampler": ("batch_size", "drop_last", "shuffle")}
 LOADER_KEYS = ("num_workers", "use_shared_memory")
 MODES = ("Train", "Eval", "Test")
 NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
@@ -234,19 +239,26 @@ def build_dataset(dataset_config, class_num=None, where="DataLoader.Train.datase
 
 def build_batch_sampler(sampler_config, dataset, mode, where):
     params = dict(sampler_config)
+    # PaddleClas: a sampler section without a name batches in one process (what DistributedBatchSampler does
+    # with one rank).
     name = params.pop("name", "DistributedBatchSampler")
     if name not in SAMPLERS:
-        raise ValueError(f"{where}.name: unknown sampler {name!r}; valid: {list(SAMPLERS)}")
-    unknown = sorted(set(params) - {"batch_size", "drop_last", "shuffle"})
+        raise ValueError(f"{where}.name: unknown sampler {name!r}; valid: {list(SAMPLERS)}."
+                         f"{did_you_mean(name, SAMPLERS)}")
+    valid = SAMPLER_KEYS[name]
+    unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; valid: ['name', 'batch_size', 'drop_last', 'shuffle']")
+        raise ValueError(f"{where}: unknown keys {unknown} for {name}; valid: {['name', *valid]}."
+                         f"{did_you_mean(unknown[0], valid)}")
     batch_size = int(params.get("batch_size", 64))
     if batch_size < 1:
         raise ValueError(f"{where}.batch_size must be >= 1, got {batch_size}")
     shuffle = bool(params.get("shuffle", mode == "Train"))
     drop_last = bool(params.get("drop_last", False))
     if name == "DistributedBatchSampler":
-        return DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+        # num_replicas / rank default to the launcher's world (paddle reads them from its environment).
+        return DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                                       num_replicas=params.get("num_replicas"), rank=params.get("rank"))
     sampler = SeededRandomSampler(dataset) if shuffle else None
     if sampler is None:
         return BatchSampler(dataset, batch_size=batch_size, shuffle=False, drop_last=drop_last)
@@ -272,7 +284,8 @@ def build_dataloader(dataloader_config, mode, device="cpu", seed=0, class_num=No
     loader_config = dict(section.get("loader") or {})
     unknown = sorted(set(loader_config) - set(LOADER_KEYS))
     if unknown:
-        log_warning(f"{where}.loader: ignoring unknown keys {unknown} (used: {list(LOADER_KEYS)})")
+        raise ValueError(f"{where}.loader: unknown keys {unknown}; valid: {list(LOADER_KEYS)}."
+                         f"{did_you_mean(unknown[0], LOADER_KEYS)}")
     num_workers = int(loader_config.get("num_workers", 0))
     if num_workers < 0:
         raise ValueError(f"{where}.loader.num_workers must be >= 0, got {num_workers}")

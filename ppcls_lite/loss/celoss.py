@@ -30,3 +30,17 @@ class CELoss(paddle.nn.Layer):
             target = target * (1.0 - self.epsilon) + self.epsilon / class_num
         log_prob = F.log_softmax(logits, axis=-1)
         return -(target * log_prob).sum(axis=-1).mean()
+
+
+class MixCELoss(CELoss):
+    """PaddleClas's deprecated name for cross-entropy on mixup/cutmix targets: CELoss already handles them."""
+
+    deprecated_for = "CELoss"
+
+
+class SoftTargetCrossEntropy(CELoss):
+    """PaddleClas's soft-target cross-entropy, `-(target * log_softmax(logits)).sum(-1).mean()`: CELoss without
+    label smoothing (it takes no parameters)."""
+
+    def __init__(self):
+        super().__init__(epsilon=None)

@@ -1,11 +1,11 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
 import inspect
 
-from ppcls_lite.utils.config import did_you_mean, iter_named_list
+from ppcls_lite.utils.config import _warn, did_you_mean, iter_named_list
 
-from .celoss import CELoss
+from .celoss import CELoss, MixCELoss, SoftTargetCrossEntropy
 
-LOSSES = {"CELoss": CELoss}
+LOSSES = {"CELoss": CELoss, "MixCELoss": MixCELoss, "SoftTargetCrossEntropy": SoftTargetCrossEntropy}
 
 
 class CombinedLoss:
@@ -39,6 +39,9 @@ def build_loss(loss_section, where="Loss"):
                              f"{did_you_mean(name, LOSSES)}")
         weight = float(params.pop("weight", 1.0))
         cls = LOSSES[name]
+        if getattr(cls, "deprecated_for", None):
+            _warn(f"{where}: {name} is PaddleClas's deprecated name; {cls.deprecated_for} is used (it handles "
+                  "mixup/cutmix soft targets).")
         valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         unknown = [k for k in params if k not in valid]
         if unknown:

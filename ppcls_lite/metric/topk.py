@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ppcls_lite.utils.config import did_you_mean, iter_named_list
+from ppcls_lite.utils.config import _warn, did_you_mean, iter_named_list
 
 from ._arrays import label_ids, to_numpy
 
@@ -68,6 +68,8 @@ class TopkAcc:
 
 
 METRICS = {"TopkAcc": TopkAcc}
+# Older PaddleClas names still found in its configs (e.g. its CIFAR100 fine-tune): name -> (metric, {old key: key}).
+METRIC_ALIASES = {"Topk": ("TopkAcc", {"k": "topk"})}
 
 
 class MetricSet:
@@ -122,6 +124,12 @@ def build_metrics(metric_section, class_num=None, where="Metric"):
     metrics = []
     seen = set()
     for _, name, params in iter_named_list(metric_section or [], where):
+        if name in METRIC_ALIASES:
+            new_name, renamed = METRIC_ALIASES[name]
+            params = {renamed.get(k, k): v for k, v in params.items()}
+            _warn(f"{where}: '{name}' is an older PaddleClas name; read as {new_name} "
+                  f"({', '.join(f'{old} -> {new}' for old, new in renamed.items())}).")
+            name = new_name
         if name not in METRICS:
             raise ValueError(f"unknown metric '{name}' in {where}. Valid metrics: {', '.join(METRICS)}."
                              f"{did_you_mean(name, METRICS)}")

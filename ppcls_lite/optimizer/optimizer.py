@@ -1,4 +1,8 @@
-"""Optimizers (`Optimizer` section): Momentum, SGD, RMSProp, AdamW with per-parameter-group weight decay."""
+"""Optimizers (`Optimizer` section): Momentum, SGD, RMSProp, Adam, AdamW with per-parameter-group weight decay.
+
+Keys and defaults follow PaddleClas's `ppcls/optimizer/optimizer.py`; `clip_norm` is PaddleClas's shorthand for
+`ClipGradByNorm` (each gradient clipped by its own L2 norm), `grad_clip` selects the clipping class explicitly.
+"""
 import copy
 
 import paddle
@@ -11,8 +15,10 @@ from .learning_rate import build_lr_scheduler
 OPTIMIZERS = {
     "Momentum": {"momentum": 0.9, "use_nesterov": False, "multi_precision": False},
     "SGD": {"multi_precision": False},
-    "RMSProp": {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0, "centered": False},
-    "AdamW": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "multi_precision": False},
+    # PaddleClas's RMSProp accepts multi_precision and does not use it; so here.
+    "RMSProp": {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0, "centered": False, "multi_precision": False},
+    "Adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "lazy_mode": False, "multi_precision": False},
+    "AdamW": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "lazy_mode": False, "multi_precision": False},
 }
 # Keys every optimizer understands.
 _COMMON_KEYS = {"name", "lr", "regularizer", "weight_decay", "no_weight_decay_name", "one_dim_param_no_weight_decay",
@@ -66,8 +72,8 @@ def _decay_coeff(cfg):
 def _grad_clip(cfg):
     if cfg.get("clip_norm") is not None and cfg.get("grad_clip") is not None:
         raise ValueError("set either Optimizer.clip_norm or Optimizer.grad_clip, not both")
-    if cfg.get("clip_norm") is not None:
-        return paddle.nn.ClipGradByGlobalNorm(clip_norm=float(cfg["clip_norm"]))
+    if cfg.get("clip_norm") is not None:  # PaddleClas's meaning: per-gradient norm
+        return paddle.nn.ClipGradByNorm(clip_norm=float(cfg["clip_norm"]))
     clip = cfg.get("grad_clip")
     if clip is None:
         return None
@@ -126,7 +132,7 @@ def build_optimizer(optimizer_config, epochs, steps_per_epoch, model):
             learning_rate=scheduler, parameters=[p for _, p in decay + no_decay], weight_decay=coeff,
             apply_decay_param_fun=lambda param_name: param_name in decay_ids, grad_clip=grad_clip,
             beta1=float(options["beta1"]), beta2=float(options["beta2"]), epsilon=float(options["epsilon"]),
-            multi_precision=bool(options["multi_precision"]),
+            lazy_mode=bool(options["lazy_mode"]), multi_precision=bool(options["multi_precision"]),
         )
         return optimizer, scheduler
 
@@ -144,6 +150,10 @@ def build_optimizer(optimizer_config, epochs, steps_per_epoch, model):
                                               multi_precision=bool(options["multi_precision"]))
     elif name == "SGD":
         optimizer = paddle.optimizer.SGD(**common, multi_precision=bool(options["multi_precision"]))
+    elif name == "Adam":  # coupled decay like SGD/Momentum: paddle's Adam adds coeff * param to the gradient
+        optimizer = paddle.optimizer.Adam(**common, beta1=float(options["beta1"]), beta2=float(options["beta2"]),
+                                          epsilon=float(options["epsilon"]), lazy_mode=bool(options["lazy_mode"]),
+                                          multi_precision=bool(options["multi_precision"]))
     else:  # RMSProp
         optimizer = paddle.optimizer.RMSProp(**common, rho=float(options["rho"]), epsilon=float(options["epsilon"]),
                                              momentum=float(options["momentum"]), centered=bool(options["centered"]))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
+import math
 import os
 import re
 import sys
@@ -52,8 +53,11 @@ GLOBAL_DEFAULTS = {
 IGNORED_GLOBAL_KEYS = {
     "use_dali": "NVIDIA DALI data loading is not supported; the normal DataLoader is used",
     "use_multilabel": "multi-label training is not supported; single-label classification is used",
+    "distributed": "data parallelism follows the launcher (python -m paddle.distributed.launch), not this key",
 }
-GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS)
+# PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num), `ema`
+# (its older place for the EMA section: {enable, decay}) and `eval_mode` (only "classification" exists here).
+GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema", "eval_mode"]
 
 AMP_DEFAULTS = {
     "use_amp": False,
@@ -69,11 +73,11 @@ EMA_DEFAULTS = {"decay": 0.9999}
 OPTIMIZER_KEYS = [
     "name", "momentum", "use_nesterov", "rho", "epsilon", "centered", "beta1", "beta2", "weight_decay",
     "lr", "regularizer", "no_weight_decay_name", "one_dim_param_no_weight_decay", "clip_norm", "grad_clip",
-    "multi_precision",
+    "multi_precision", "lazy_mode",
 ]
 LR_KEYS = [
     "name", "learning_rate", "warmup_epoch", "warmup_start_lr", "eta_min", "by_epoch", "decay_epochs", "values",
-    "step_size", "gamma",
+    "step_size", "gamma", "milestones", "end_lr", "power", "cycle", "last_epoch", "verbose",
 ]
 REGULARIZER_KEYS = ["name", "coeff"]
 GRAD_CLIP_KEYS = ["name", "clip_norm"]
@@ -344,18 +348,197 @@ def _check_named_list(items, where):
             pass
 
 
-_POSITIVE_INT_GLOBAL_KEYS = ("epochs", "save_interval", "eval_interval", "print_batch_step")
+# ---------------------------------------------------------------------------------------------------------
+# Value ranges. Each rule: (test on a real number, text of the valid range). Paths are reported as `-o` takes
+# them (`Optimizer.lr.eta_min`, `Loss.Train.0.CELoss.epsilon`, `DataLoader.Train.sampler.batch_size`).
+
+_POSITIVE = (lambda v: v > 0, "> 0")
+_NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+_FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+_PROBABILITY = (lambda v: 0 <= v <= 1, "in [0, 1]")
+_COUNT = (lambda v: v >= 1, "a whole number >= 1")
+_NON_NEGATIVE_COUNT = (lambda v: v >= 0, "a whole number >= 0")
+_WHOLE_NUMBER_RULES = (_COUNT, _NON_NEGATIVE_COUNT)
+
+GLOBAL_VALUE_RULES = {"epochs": _COUNT, "save_interval": _COUNT, "eval_interval": _COUNT,
+                      "print_batch_step": _COUNT, "class_num": _COUNT}
+OPTIMIZER_VALUE_RULES = {"momentum": _FRACTION, "beta1": _FRACTION, "beta2": _FRACTION, "rho": _FRACTION,
+                         "epsilon": _POSITIVE, "weight_decay": _NON_NEGATIVE, "clip_norm": _POSITIVE}
+LR_VALUE_RULES = {"learning_rate": _POSITIVE, "warmup_epoch": _NON_NEGATIVE, "warmup_start_lr": _NON_NEGATIVE,
+                  "eta_min": _NON_NEGATIVE, "end_lr": _NON_NEGATIVE, "step_size": _POSITIVE, "gamma": _POSITIVE,
+                  "power": _POSITIVE}
+LR_LIST_RULES = {"values": _NON_NEGATIVE, "decay_epochs": _NON_NEGATIVE, "milestones": _NON_NEGATIVE}
+# {op name: {param: rule}} for transform and batch ops; "size" rules accept an int or a [w, h] pair.
+_SIZE = (lambda v: v >= 1, "a whole number >= 1 (pixels), or a list [width, height] of them")
+OP_VALUE_RULES = {
+    "RandCropImage": {"size": _SIZE},
+    "RandomResizedCrop": {"size": _SIZE},
+    "CropImage": {"size": _SIZE},
+    "ResizeImage": {"size": _SIZE, "resize_short": _SIZE},
+    "MixupOperator": {"alpha": _POSITIVE},
+    "CutmixOperator": {"alpha": _POSITIVE},
+    "RandomErasing": {"EPSILON": _PROBABILITY},
+}
+LOSS_VALUE_RULES = {"weight": _NON_NEGATIVE, "epsilon": _FRACTION}
 
 
-def _check_global_values(global_section: dict) -> None:
-    """Counts must be whole numbers (a typo such as `-o Global.epochs=3.5` fails here, not mid-training)."""
-    for key in _POSITIVE_INT_GLOBAL_KEYS:
-        value = global_section.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"Global.{key} must be a positive whole number, got {value!r}")
-    seed = global_section.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"Global.seed must be a whole number, got {seed!r}")
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _value_problem(path, value, rule):
+    """None if `value` satisfies `rule`, else the message naming the key, the value and the valid range."""
+    test, valid = rule
+    number = _to_number(value)
+    whole = rule in _WHOLE_NUMBER_RULES or rule is _SIZE
+    ok = _is_real(number) and (not whole or isinstance(number, int)) and test(number)
+    return None if ok else f"{path} must be {valid}, got {value!r}"
+
+
+def _check_value(problems, section, key, rule, where):
+    if isinstance(section, dict) and section.get(key) is not None:
+        problem = _value_problem(f"{where}.{key}", section[key], rule)
+        if problem:
+            problems.append(problem)
+
+
+def _check_size(problems, value, where):
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            problems.append(f"{where} must be {_SIZE[1]}, got {value!r}")
+            return
+        for i, v in enumerate(value):
+            problem = _value_problem(f"{where}.{i}", v, _SIZE)
+            if problem:
+                problems.append(problem)
+    elif value is not None:
+        problem = _value_problem(where, value, _SIZE)
+        if problem:
+            problems.append(problem)
+
+
+def _check_range_pair(problems, params, key, where, upper):
+    """RandCropImage scale/ratio: [low, high] with 0 < low <= high (<= upper when given)."""
+    value = params.get(key)
+    if value is None:
+        return
+    pair = [_to_number(v) for v in value] if isinstance(value, (list, tuple)) else None
+    valid = f"a list [low, high] with 0 < low <= high{f' <= {upper}' if upper else ''}"
+    if not (pair and len(pair) == 2 and all(_is_real(v) for v in pair) and 0 < pair[0] <= pair[1]
+            and (upper is None or pair[1] <= upper)):
+        problems.append(f"{where}.{key} must be {valid}, got {value!r}")
+
+
+def _check_ops(problems, ops, where):
+    if not isinstance(ops, list):
+        return
+    for i, item in enumerate(ops):
+        if not (isinstance(item, dict) and len(item) == 1):
+            continue
+        name, params = next(iter(item.items()))
+        if not isinstance(params, dict):
+            continue
+        op_where = f"{where}.{i}.{name}"
+        for key, rule in OP_VALUE_RULES.get(name, {}).items():
+            if rule is _SIZE:
+                _check_size(problems, params.get(key), f"{op_where}.{key}")
+            else:
+                _check_value(problems, params, key, rule, op_where)
+        if name in ("RandCropImage", "RandomResizedCrop"):
+            _check_range_pair(problems, params, "scale", op_where, upper=1)
+            _check_range_pair(problems, params, "ratio", op_where, upper=None)
+
+
+def _check_lr_values(problems, lr, where="Optimizer.lr"):
+    if not isinstance(lr, dict):
+        if lr is not None:
+            problem = _value_problem(where, lr, _POSITIVE)
+            if problem:
+                problems.append(problem)
+        return
+    for key, rule in LR_VALUE_RULES.items():
+        _check_value(problems, lr, key, rule, where)
+    for key, rule in LR_LIST_RULES.items():
+        values = lr.get(key)
+        if isinstance(values, list):
+            for i, value in enumerate(values):
+                problem = _value_problem(f"{where}.{key}.{i}", value, rule)
+                if problem:
+                    problems.append(problem)
+        elif values is not None:
+            problems.append(f"{where}.{key} must be a list of numbers {rule[1]}, got {values!r}")
+    peak, eta_min = _to_number(lr.get("learning_rate")), _to_number(lr.get("eta_min"))
+    if _is_real(peak) and _is_real(eta_min) and 0 <= eta_min and peak > 0 and eta_min > peak:
+        problems.append(f"{where}.eta_min must be in [0, learning_rate] = [0, {peak}], got {lr['eta_min']!r}")
+
+
+def check_values(config: dict) -> None:
+    """Raise one ConfigError listing every value out of its valid range (key path, value, range)."""
+    problems = []
+    g = config.get("Global") or {}
+    for key, rule in GLOBAL_VALUE_RULES.items():
+        _check_value(problems, g, key, rule, "Global")
+    if g.get("seed") is not None and (isinstance(g["seed"], bool) or not isinstance(g["seed"], int)):
+        problems.append(f"Global.seed must be a whole number, got {g['seed']!r}")
+    shape = g.get("image_shape")
+    if shape is not None and not (isinstance(shape, list) and len(shape) == 3
+                                  and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+        problems.append(f"Global.image_shape must be a list [channels, height, width] of whole numbers >= 1, "
+                        f"got {shape!r}")
+    arch = config.get("Arch")
+    if isinstance(arch, dict):
+        _check_value(problems, arch, "class_num", _COUNT, "Arch")
+    _check_value(problems, g.get("ema"), "decay", _FRACTION, "Global.ema")
+    amp = config.get("AMP")
+    if isinstance(amp, dict):
+        _check_value(problems, amp, "scale_loss", _POSITIVE, "AMP")
+    ema = config.get("EMA")
+    if isinstance(ema, dict):
+        _check_value(problems, ema, "decay", _FRACTION, "EMA")
+    opt = config.get("Optimizer")
+    if isinstance(opt, dict):
+        for key, rule in OPTIMIZER_VALUE_RULES.items():
+            _check_value(problems, opt, key, rule, "Optimizer")
+        for sub in ("regularizer", "grad_clip"):
+            rule = _NON_NEGATIVE if sub == "regularizer" else _POSITIVE
+            _check_value(problems, opt.get(sub), "coeff" if sub == "regularizer" else "clip_norm", rule,
+                         f"Optimizer.{sub}")
+        _check_lr_values(problems, opt.get("lr"))
+    for mode, section in (config.get("DataLoader") or {}).items():
+        if not isinstance(section, dict):
+            continue
+        where = f"DataLoader.{mode}"
+        _check_value(problems, section.get("sampler"), "batch_size", _COUNT, f"{where}.sampler")
+        _check_value(problems, section.get("loader"), "num_workers", _NON_NEGATIVE_COUNT, f"{where}.loader")
+        dataset = section.get("dataset")
+        if isinstance(dataset, dict):
+            for ops_key in ("transform_ops", "batch_transform_ops"):
+                _check_ops(problems, dataset.get(ops_key), f"{where}.dataset.{ops_key}")
+    infer = config.get("Infer")
+    if isinstance(infer, dict):
+        _check_value(problems, infer, "batch_size", _COUNT, "Infer")
+        _check_ops(problems, infer.get("transforms"), "Infer.transforms")
+        _check_value(problems, infer.get("PostProcess"), "topk", _COUNT, "Infer.PostProcess")
+    for section_name, rules in (("Loss", LOSS_VALUE_RULES), ("Metric", {})):
+        for mode, items in (config.get(section_name) or {}).items():
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                if not (isinstance(item, dict) and len(item) == 1):
+                    continue
+                name, params = next(iter(item.items()))
+                if not isinstance(params, dict):
+                    continue
+                where = f"{section_name}.{mode}.{i}.{name}"
+                for key, rule in rules.items():
+                    _check_value(problems, params, key, rule, where)
+                topk = params.get("topk", params.get("k")) if section_name == "Metric" else None
+                for j, k in enumerate(topk if isinstance(topk, list) else [] if topk is None else [topk]):
+                    problem = _value_problem(f"{where}.topk" + (f".{j}" if isinstance(topk, list) else ""), k,
+                                             _COUNT)
+                    if problem:
+                        problems.append(problem)
+    if problems:
+        raise ConfigError(("; ".join(problems) if len(problems) == 1 else
+                           f"{len(problems)} values are out of range:\n  " + "\n  ".join(problems)))
 
 
 def validate_config(config: dict) -> None:
@@ -378,10 +561,65 @@ def validate_config(config: dict) -> None:
                 _check_named_list(dataset.get(ops_key), f"DataLoader.{mode}.dataset.{ops_key}")
     infer = config.get("Infer") or {}
     _check_named_list(infer.get("transforms"), "Infer.transforms")
-    _check_global_values(config.get("Global") or {})
+    global_section = config.get("Global") or {}
+    eval_mode = global_section.get("eval_mode")
+    if eval_mode not in (None, "classification"):
+        raise ConfigError(f"Global.eval_mode={eval_mode!r} is not supported: ppcls_lite trains and evaluates "
+                          "classifiers only; set it to classification or remove it")
+    check_values(config)
+    for message in no_effect_warnings(config):
+        _warn(message)
+
+
+def no_effect_warnings(config: dict) -> list:
+    """One line per PaddleClas key in `config` that is accepted but changes nothing here."""
+    messages = []
     for key, why in IGNORED_GLOBAL_KEYS.items():
         if (config.get("Global") or {}).get(key):
-            _warn(f"Global.{key} has no effect here: {why}.")
+            messages.append(f"Global.{key} has no effect here: {why}.")
+    lr = (config.get("Optimizer") or {}).get("lr")
+    if isinstance(lr, dict):
+        last_epoch = lr.get("last_epoch")
+        if last_epoch is not None and last_epoch != -1:
+            messages.append(f"Optimizer.lr.last_epoch={last_epoch!r} has no effect here: every schedule starts at "
+                            "step 0; to continue a run use Global.checkpoints or --resume auto, which restore the "
+                            "schedule's position from the checkpoint.")
+        if lr.get("verbose"):
+            messages.append("Optimizer.lr.verbose has no effect here: the LR is logged every print_batch_step "
+                            "instead.")
+    return messages
+
+
+def _apply_global_ema(config: dict) -> None:
+    """PaddleClas's older `Global.ema: {enable, decay}`: turns EMA on (as an EMA section) unless one is set."""
+    ema = (config.get("Global") or {}).get("ema")
+    if ema is None:
+        return
+    if not isinstance(ema, dict):
+        raise ConfigError(f"Global.ema must be a mapping like {{enable: True, decay: 0.999}}, got {ema!r}")
+    if not ema.get("enable", True):
+        _warn("Global.ema.enable is False: no EMA (as without the key).")
+    elif config.get("EMA") is not None:
+        _warn("Global.ema is ignored: the EMA section is set and wins.")
+    else:
+        config["EMA"] = {"decay": ema.get("decay", EMA_DEFAULTS["decay"])}
+        _warn(f"Global.ema is PaddleClas's old place for EMA: EMA.decay set to {config['EMA']['decay']!r} "
+              "(write an EMA section instead).")
+
+
+def _apply_global_class_num(config: dict) -> None:
+    """PaddleClas's older `Global.class_num`: it sets Arch.class_num when Arch has none, else it is ignored."""
+    global_section = config.get("Global") or {}
+    class_num = global_section.get("class_num")
+    arch = config.get("Arch")
+    if class_num is None or not isinstance(arch, dict):
+        return
+    if arch.get("class_num") is None:
+        arch["class_num"] = class_num
+        _warn(f"Global.class_num is PaddleClas's old place for the class count: Arch.class_num set to {class_num!r} "
+              "(write Arch.class_num instead).")
+    elif arch["class_num"] != class_num:
+        _warn(f"Global.class_num ({class_num!r}) is ignored: Arch.class_num ({arch['class_num']!r}) is set and wins.")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -402,6 +640,8 @@ def get_config(path, overrides=None, show: bool = False) -> dict:
             config[section] = normalize_numbers(config[section])
     try:
         validate_config(config)
+        _apply_global_class_num(config)
+        _apply_global_ema(config)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     # Sections in the canonical order (merging bases may have appended e.g. Arch last).

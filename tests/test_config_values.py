@@ -1,0 +1,114 @@
+"""Config values are range-checked in get_config, before anything is written: the error names the key path
+as `-o` takes it, the value and the valid range."""
+from pathlib import Path
+
+import pytest
+
+from ppcls_lite.utils.config import ConfigError, get_config
+from test_tools import run_tool
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# A PaddleClas recipe that sets most of the checked keys (eta_min, warm-up, nesterov, L2, ColorJitter, ...).
+RECIPE = REPO_ROOT / "tests" / "paddleclas_configs" / "ImageNet" / "MobileNeXt" / "MobileNeXt_x1_0.yaml"
+
+BAD_VALUES = [
+    # (override, key path named in the error, text of the valid range)
+    ("Optimizer.lr.learning_rate=-1", "Optimizer.lr.learning_rate", "> 0"),
+    ("Optimizer.lr.learning_rate=0", "Optimizer.lr.learning_rate", "> 0"),
+    ("Optimizer.lr.learning_rate=fast", "Optimizer.lr.learning_rate", "> 0"),
+    ("Optimizer.lr.eta_min=-5", "Optimizer.lr.eta_min", ">= 0"),
+    ("Optimizer.lr.eta_min=0.5", "Optimizer.lr.eta_min", "in [0, learning_rate] = [0, 0.1]"),
+    ("Optimizer.lr.warmup_epoch=-1", "Optimizer.lr.warmup_epoch", ">= 0"),
+    ("Optimizer.lr.warmup_start_lr=-1e-4", "Optimizer.lr.warmup_start_lr", ">= 0"),
+    ("Optimizer.lr.gamma=0", "Optimizer.lr.gamma", "> 0"),
+    ("Optimizer.lr.values=[0.1, -0.01]", "Optimizer.lr.values.1", ">= 0"),
+    ("Optimizer.momentum=-3", "Optimizer.momentum", "in [0, 1)"),
+    ("Optimizer.momentum=1.0", "Optimizer.momentum", "in [0, 1)"),
+    ("Optimizer.beta1=1.5", "Optimizer.beta1", "in [0, 1)"),
+    ("Optimizer.beta2=-0.1", "Optimizer.beta2", "in [0, 1)"),
+    ("Optimizer.epsilon=0", "Optimizer.epsilon", "> 0"),
+    ("Optimizer.weight_decay=-0.01", "Optimizer.weight_decay", ">= 0"),
+    ("Optimizer.regularizer.coeff=-1e-4", "Optimizer.regularizer.coeff", ">= 0"),
+    ("Optimizer.clip_norm=0", "Optimizer.clip_norm", "> 0"),
+    ("Global.epochs=0", "Global.epochs", "a whole number >= 1"),
+    ("Global.epochs=2.5", "Global.epochs", "a whole number >= 1"),
+    ("Global.save_interval=0", "Global.save_interval", "a whole number >= 1"),
+    ("Global.eval_interval=-1", "Global.eval_interval", "a whole number >= 1"),
+    ("Global.print_batch_step=0", "Global.print_batch_step", "a whole number >= 1"),
+    ("Global.image_shape=[3, 0, 224]", "Global.image_shape", "[channels, height, width]"),
+    ("Arch.class_num=0", "Arch.class_num", "a whole number >= 1"),
+    ("AMP.scale_loss=0", "AMP.scale_loss", "> 0"),
+    ("EMA.decay=1.5", "EMA.decay", "in [0, 1)"),
+    ("DataLoader.Train.sampler.batch_size=0", "DataLoader.Train.sampler.batch_size", "a whole number >= 1"),
+    ("DataLoader.Eval.sampler.batch_size=-8", "DataLoader.Eval.sampler.batch_size", "a whole number >= 1"),
+    ("DataLoader.Train.loader.num_workers=-1", "DataLoader.Train.loader.num_workers", "a whole number >= 0"),
+    ("Infer.batch_size=0", "Infer.batch_size", "a whole number >= 1"),
+    ("Loss.Train.0.CELoss.epsilon=1.5", "Loss.Train.0.CELoss.epsilon", "in [0, 1)"),
+    ("Loss.Train.0.CELoss.weight=-1", "Loss.Train.0.CELoss.weight", ">= 0"),
+    ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=0",
+     "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size", "a whole number >= 1 (pixels)"),
+    ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.9, 0.1]",
+     "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale", "0 < low <= high <= 1"),
+    ("DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short=-256",
+     "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short", "a whole number >= 1 (pixels)"),
+    ("DataLoader.Eval.dataset.transform_ops.2.CropImage.size=[224, 0]",
+     "DataLoader.Eval.dataset.transform_ops.2.CropImage.size.1", "a whole number >= 1 (pixels)"),
+    ("Infer.transforms.2.CropImage.size=22.5", "Infer.transforms.2.CropImage.size", "a whole number >= 1"),
+    ("DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -0.2}}]",
+     "DataLoader.Train.dataset.batch_transform_ops.0.MixupOperator.alpha", "> 0"),
+    ("DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]",
+     "DataLoader.Train.dataset.batch_transform_ops.0.CutmixOperator.alpha", "> 0"),
+    ("Metric.Eval.0.TopkAcc.topk=[0, 5]", "Metric.Eval.0.TopkAcc.topk.0", "a whole number >= 1"),
+    ("Infer.PostProcess.topk=0", "Infer.PostProcess.topk", "a whole number >= 1"),
+]
+
+
+# How the value appears in the message when it is not the override text itself (YAML parsed it).
+SHOWN = {
+    "Optimizer.lr.learning_rate=fast": "'fast'",
+    "Optimizer.lr.values=[0.1, -0.01]": "-0.01",
+    "Optimizer.lr.warmup_start_lr=-1e-4": "-0.0001",
+    "Optimizer.regularizer.coeff=-1e-4": "-0.0001",
+    "DataLoader.Eval.dataset.transform_ops.2.CropImage.size=[224, 0]": "0",
+    "DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -0.2}}]": "-0.2",
+    "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]": "0",
+    "Metric.Eval.0.TopkAcc.topk=[0, 5]": "0",
+}
+
+
+@pytest.mark.parametrize("override, key, valid", BAD_VALUES, ids=[o for o, _, _ in BAD_VALUES])
+def test_out_of_range_value_names_key_value_and_range(override, key, valid):
+    with pytest.raises(ConfigError) as info:
+        get_config(RECIPE, [override])
+    message = str(info.value)
+    assert f"{key} must be" in message and valid in message, message
+    assert f"got {SHOWN.get(override, override.split('=', 1)[1])}" in message, message
+
+
+def test_every_bad_value_is_listed_at_once():
+    with pytest.raises(ConfigError) as info:
+        get_config(RECIPE, ["Optimizer.lr.eta_min=-5", "Optimizer.momentum=-3", "Global.epochs=0"])
+    message = str(info.value)
+    assert "3 values are out of range" in message
+    assert all(k in message for k in ("Optimizer.lr.eta_min", "Optimizer.momentum", "Global.epochs"))
+
+
+def test_paddleclas_values_and_edges_pass():
+    # PaddleClas writes 1e-5 (a YAML string) and 1.0/255.0; edges of each range are valid
+    config = get_config(RECIPE, ["Optimizer.lr.eta_min=0", "Optimizer.momentum=0", "Optimizer.lr.warmup_epoch=0",
+                                 "Loss.Train.0.CELoss.epsilon=0", "DataLoader.Train.loader.num_workers=0",
+                                 "DataLoader.Eval.dataset.transform_ops.2.CropImage.size=[32, 24]"])
+    assert config["Optimizer"]["lr"]["warmup_start_lr"] == 1e-4
+    assert get_config(RECIPE, ["Optimizer.lr.eta_min=0.1"])["Optimizer"]["lr"]["eta_min"] == 0.1  # == learning_rate
+
+
+@pytest.mark.slow
+def test_train_tool_rejects_a_bad_value_before_making_the_run_folder(tmp_path):
+    out = tmp_path / "out dir"
+    proc = run_tool("train.py", "-c", RECIPE, "-o", f"Global.output_dir={out}", "-o", "Global.device=cpu",
+                    "-o", "Optimizer.lr.learning_rate=-1")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Optimizer.lr.learning_rate must be > 0, got -1" in text, text[-2000:]
+    assert "Traceback" not in text
+    assert not out.exists()  # nothing was written

@@ -1,0 +1,207 @@
+"""PaddleClas's own configs (copies in tests/paddleclas_configs/, see its NOTICE) load, build and train here.
+
+Every copy must load through get_config and build its losses, metrics, optimizer + LR schedule and data ops;
+a handful train for 2 epochs on the shipped fashion_mnist_mini images with only data paths, class count,
+batch size, workers, epochs, image sizes and device overridden (`-o` style, through get_config).
+"""
+import csv
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from ppcls_lite.data.preprocess import create_operators
+from ppcls_lite.loss import build_loss
+from ppcls_lite.metric import build_metrics
+from ppcls_lite.optimizer import build_optimizer
+from ppcls_lite.utils import config as cfgmod
+from ppcls_lite.utils.config import get_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COPIES = REPO_ROOT / "tests" / "paddleclas_configs"
+DATA = REPO_ROOT / "dataset" / "fashion_mnist_mini"
+ALL_CONFIGS = sorted(COPIES.rglob("*.yaml"))
+QUICK_START = COPIES / "quick_start" / "MobileNetV3_large_x1_0.yaml"
+
+
+def rel(path):
+    return str(path.relative_to(COPIES))
+
+
+def test_every_family_and_the_fine_tunes_are_there():
+    names = {rel(p) for p in ALL_CONFIGS}
+    families = {"MobileNetV1": 4, "MobileNetV2": 6, "MobileNetV3": 13, "MobileNeXt": 3}
+    for family, count in families.items():
+        assert sum(n.startswith(f"ImageNet/{family}/") for n in names) == count, family
+    assert "quick_start/MobileNetV3_large_x1_0.yaml" in names
+    assert "quick_start/professional/MobileNetV3_large_x1_0_CIFAR100_finetune.yaml" in names
+    notice = (COPIES / "NOTICE").read_text()
+    assert "Apache License, Version 2.0" in notice
+    assert all(name in notice for name in names)  # every copy's source commit is recorded
+
+
+class Tiny(paddle.nn.Layer):
+    def __init__(self, class_num):
+        super().__init__()
+        self.conv = paddle.nn.Conv2D(3, 4, 3)
+        self.bn = paddle.nn.BatchNorm2D(4)
+        self.fc = paddle.nn.Linear(4, class_num)
+
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).mean(axis=[2, 3]))
+
+
+@pytest.mark.parametrize("path", ALL_CONFIGS, ids=rel)
+def test_config_loads_and_builds(path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(cfgmod, "_warn", warnings.append)
+    config = get_config(path)
+    class_num = config["Arch"]["class_num"]
+    assert isinstance(class_num, int) and class_num >= 1  # Global.class_num (quick-start) lands in Arch
+    model = Tiny(class_num)
+    loss = build_loss(config["Loss"]["Train"], "Loss.Train")
+    logits = model(paddle.randn([2, 3, 8, 8]))
+    value = float(loss(logits, paddle.to_tensor([0, 1]))["loss"])
+    assert math.isfinite(value) and value > 0
+    for mode, items in (config.get("Metric") or {}).items():
+        assert build_metrics(items, class_num, f"Metric.{mode}").keys, mode
+    optimizer, scheduler = build_optimizer(config["Optimizer"], config["Global"]["epochs"], 10, model)
+    assert optimizer.get_lr() == pytest.approx(scheduler())
+    assert 0 <= scheduler() <= max(config["Optimizer"]["lr"].get("learning_rate") or 0,
+                                    *(config["Optimizer"]["lr"].get("values") or [0]))
+    for mode in ("Train", "Eval"):
+        ops = config["DataLoader"][mode]["dataset"]["transform_ops"]
+        assert len(create_operators(ops, f"DataLoader.{mode}.dataset.transform_ops")) == len(ops)
+    assert len(create_operators(config["Infer"]["transforms"], "Infer.transforms")) == len(config["Infer"]["transforms"])
+    # what the copies use that has no effect here is said, once each
+    assert len(warnings) == len(set(warnings))
+    if config["Global"].get("use_dali"):
+        assert sum("use_dali has no effect" in w for w in warnings) == 1
+
+
+def test_quick_start_keys_keep_their_paddleclas_meaning(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(cfgmod, "_warn", warnings.append)
+    config = get_config(QUICK_START)
+    assert config["Optimizer"]["lr"]["last_epoch"] == -1 and warnings == []  # -1: start fresh, as here
+    get_config(QUICK_START, ["Optimizer.lr.last_epoch=7"])
+    assert len(warnings) == 1 and "last_epoch=7 has no effect here" in warnings[0] and "--resume auto" in warnings[0]
+
+
+# --------------------------------------------------------------------------------------------- training
+
+def _op_paths(ops, prefix):
+    """-o overrides that shrink every size of an op list to 32 px (resize 36), wherever the ops sit."""
+    out = []
+    for i, item in enumerate(ops):
+        name, params = next(iter(item.items()))
+        for key, value in (params or {}).items():
+            if name in ("RandCropImage", "CropImage") and key == "size":
+                out.append(f"{prefix}.{i}.{name}.size=32")
+            elif name == "ResizeImage" and key in ("resize_short", "size"):
+                out.append(f"{prefix}.{i}.{name}.{key}={36 if key == 'resize_short' else 32}")
+    return out
+
+
+def _smoke_overrides(path, tmp_path, batch_size=8):
+    """Only data paths, class count, batch size, workers, epochs, image sizes and device change."""
+    if not (DATA / "train_list.txt").is_file():
+        pytest.skip(f"shipped data not found at {DATA}")
+    rng = random.Random(0)
+    lists = {}
+    for split, n in (("train", 48), ("val", 16)):
+        lines = [l for l in (DATA / f"{split}_list.txt").read_text().splitlines() if l.strip()]
+        lists[split] = tmp_path / f"{split} 子集.txt"  # a space and Chinese characters in the path
+        lists[split].write_text("\n".join(rng.sample(lines, n)) + "\n", encoding="utf-8")
+    raw = cfgmod.load_yaml_with_bases(path)  # only to find the ops; get_config runs once, in _train
+    overrides = ["Global.device=cpu", "Global.epochs=2", f"Global.output_dir={tmp_path / 'output'}",
+                 "Arch.class_num=10"]
+    for mode, split in (("Train", "train"), ("Eval", "val")):
+        where = f"DataLoader.{mode}"
+        overrides += [f"{where}.dataset.image_root={DATA}", f"{where}.dataset.cls_label_path={lists[split]}",
+                      f"{where}.sampler.batch_size={batch_size}", f"{where}.loader.num_workers=0"]
+        overrides += _op_paths(raw["DataLoader"][mode]["dataset"]["transform_ops"], f"{where}.dataset.transform_ops")
+    overrides += _op_paths(raw["Infer"]["transforms"], "Infer.transforms")
+    return overrides
+
+
+@pytest.fixture
+def log_lines():
+    """Every line the project logger prints (warnings included) while the test runs."""
+    import logging
+
+    from ppcls_lite.utils.logger import get_logger
+
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    get_logger().addHandler(handler)
+    yield lines
+    get_logger().removeHandler(handler)
+
+
+def _train(path, tmp_path, log_lines):
+    from ppcls_lite.engine import build_engine
+
+    config = get_config(path, _smoke_overrides(path, tmp_path))
+    engine = build_engine(config, "train")
+    engine.train()
+    run = tmp_path / "output" / config["Arch"]["name"]
+    for name in ("epoch_1", "epoch_2", "latest", "best_model"):
+        for ext in (".pdparams", ".pdopt", ".pdstates"):
+            assert (run / f"{name}{ext}").is_file(), name + ext
+    rows = list(csv.DictReader(open(run / "metrics.csv", encoding="utf-8")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(math.isfinite(float(r["train_loss"])) for r in rows)
+    lrs = np.array([lr for _, lr in engine.lr_trace])
+    assert len(lrs) % 2 == 0 and len(lrs) > 0
+    return config, lrs, "\n".join(log_lines)
+
+
+@pytest.mark.slow
+def test_quick_start_warm_up_longer_than_the_run_is_clamped(tmp_path, log_lines):
+    # warmup_epoch 5 >= 2 epochs: PaddleClas clamps the warm-up to the run, the cosine gets T_max = 0, so the
+    # whole run warms up linearly from warmup_start_lr (0) towards learning_rate.
+    config, lrs, log = _train(QUICK_START, tmp_path, log_lines)
+    peak = config["Optimizer"]["lr"]["learning_rate"]
+    total = len(lrs)
+    np.testing.assert_allclose(lrs, peak * np.arange(total) / total, rtol=1e-6, atol=1e-12)
+    assert log.count("warm-up is clamped to 2 epochs") == 1
+
+
+@pytest.mark.slow
+def test_mobilenetv1_piecewise_keeps_its_first_value(tmp_path, log_lines):
+    _, lrs, _ = _train(COPIES / "ImageNet/MobileNetV1/MobileNetV1_x0_25.yaml", tmp_path, log_lines)
+    np.testing.assert_allclose(lrs, 0.1)  # decay_epochs [30, 60, 90] are beyond a 2-epoch run
+
+
+@pytest.mark.slow
+def test_mobilenetv2_cosine_per_step(tmp_path, log_lines):
+    _, lrs, _ = _train(COPIES / "ImageNet/MobileNetV2/MobileNetV2_x0_25.yaml", tmp_path, log_lines)
+    t = np.arange(len(lrs))
+    np.testing.assert_allclose(lrs, 0.045 * (1 + np.cos(np.pi * t / len(lrs))) / 2, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_mobilenext_by_epoch_warm_up_clamped(tmp_path, log_lines):
+    # by_epoch: the LR moves once per epoch; warmup_epoch 3 >= 2 epochs is clamped to 2 warm-up epochs
+    _, lrs, log = _train(COPIES / "ImageNet/MobileNeXt/MobileNeXt_x1_0.yaml", tmp_path, log_lines)
+    steps = len(lrs) // 2
+    np.testing.assert_allclose(lrs[:steps], 1e-4)
+    np.testing.assert_allclose(lrs[steps:], 1e-4 + (0.1 - 1e-4) / 2)
+    assert log.count("warm-up is clamped to 2 epochs") == 1
+
+
+@pytest.mark.slow
+def test_mobilenetv3_ultra_with_no_effect_keys_warns_once(tmp_path, log_lines):
+    _, lrs, log = _train(COPIES / "ImageNet/MobileNetV3/MobileNetV3_small_x1_0_ultra.yaml", tmp_path, log_lines)
+    assert log.count("Global.use_dali has no effect here") == 1
+    total = len(lrs)  # 5 warm-up epochs clamped to the 2-epoch run: linear from 0 towards 1.3
+    np.testing.assert_allclose(lrs, 1.3 * np.arange(total) / total, rtol=1e-6, atol=1e-12)
