@@ -1,7 +1,8 @@
 """Export a trained model for deployment (Paddle inference model + inference.yml, optionally ONNX).
 
     python tools/export_model.py -c CONFIG -o Global.pretrained_model=PREFIX -o Global.save_inference_dir=DIR [--onnx]
-        [--safetensors]
+        [--safetensors] [--quantize int8 fp16] [--calib_images 256] [--mnn] [--onnx_input uint8]
+        [--verify [--verify_images N]]
 
 Then predict with deploy/python/predict_cls.py --model_dir DIR (docs/DEPLOY.md).
 """
@@ -23,6 +24,19 @@ def _extra_args(parser):
     parser.add_argument("--safetensors", action="store_true",
                         help="also write DIR/model.safetensors: the Global.pretrained_model weights without pickle, "
                              "safe to share (loads with Arch.pretrained / Global.pretrained_model)")
+    phone = parser.add_argument_group("phone / reduced precision (docs/DEPLOY.md; each implies --onnx)")
+    phone.add_argument("--quantize", nargs="+", choices=("int8", "fp16"), default=[],
+                       help="also write model_int8.onnx (static QDQ, calibrated) and/or model_fp16.onnx")
+    phone.add_argument("--calib_images", type=int, default=256,
+                       help="Train-list images used to calibrate --quantize int8 (default 256)")
+    phone.add_argument("--mnn", action="store_true",
+                       help="also convert to MNN: model.mnn, model_fp16.mnn, model_int8.mnn (pip install -e .[mobile])")
+    phone.add_argument("--onnx_input", choices=("float32", "uint8"), default="float32",
+                       help="uint8: also write model_uint8_input.onnx taking the resized/cropped uint8 HWC image")
+    phone.add_argument("--verify", action="store_true",
+                       help="run the Eval set through dygraph and every exported variant, write "
+                            "export_report.json, exit 1 if a float32 export disagrees or no weights were loaded")
+    phone.add_argument("--verify_images", type=int, help="with --verify: use only N Eval images (spread evenly)")
 
 
 def _write_safetensors(config):
@@ -41,7 +55,10 @@ def main(argv=None):
     args = parse_args(description=__doc__.splitlines()[0], extra_args=_extra_args, argv=argv)
     config = get_config(args.config, overrides=args.override)
     with writes_to(config["Global"].get("save_inference_dir")):  # a write that hits a full disk names no file
-        export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset)
+        export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset,
+                           quantize=args.quantize, mnn=args.mnn, onnx_input=args.onnx_input,
+                           calib_images=args.calib_images, verify_report=args.verify,
+                           verify_images=args.verify_images)
         if args.safetensors:
             _write_safetensors(config)
 

@@ -1,7 +1,7 @@
 """Standalone image classification with an exported model (tools/export_model.py output).
 
     python deploy/python/predict_cls.py --model_dir DIR --input IMG|DIR|LIST \
-        [--backend paddle|onnxruntime] [--batch_size N] [--topk K] [--threads N] [--output FILE.csv|FILE.jsonl]
+        [--backend paddle|onnxruntime|mnn] [--batch_size N] [--topk K] [--threads N] [--output FILE.csv|FILE.jsonl]
 
 Needs only the exported directory, numpy, opencv-python, pyyaml and one backend (paddlepaddle's Paddle
 Inference or onnxruntime); Pillow only for models exported with `backend: pil` ops. It does not import
@@ -30,7 +30,8 @@ import numpy as np
 import yaml
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-BACKENDS = ("paddle", "onnxruntime")
+BACKENDS = ("paddle", "onnxruntime", "mnn")
+PRECISIONS = ("fp32", "fp16", "int8")
 RESULT_COLUMNS = ("file", "class_ids", "scores", "label_names")
 SCORE_DECIMALS = 5  # tools/infer.py rounds scores the same way in its output files
 
@@ -45,7 +46,8 @@ RUNTIME_DEFAULTS = {
     "gpu_id": 0,
     "gpu_mem": 1000,  # MB reserved initially by Paddle Inference on GPU
     "use_tensorrt": False,
-    "precision": "fp32",  # fp32 | fp16 (TensorRT only)
+    "precision": "fp32",  # fp32 | fp16 | int8: which exported model file (inference.yml Global.variants);
+                          # with --backend paddle only fp32, or fp16 with TensorRT
     "prefetch": False,  # read + preprocess the next images in a background thread while the model runs
 }
 
@@ -316,6 +318,57 @@ class OnnxRuntimeBackend:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
+class MnnBackend:
+    """MNN (the engine phone apps embed) on model.mnn / model_fp16.mnn / model_int8.mnn, CPU, via its Python API."""
+
+    def __init__(self, mnn_file, threads=None, precision="fp32", **_unused):
+        try:
+            import MNN.expr
+            import MNN.nn
+        except ImportError:
+            raise ImportError("--backend mnn needs MNN: pip install MNN (or pip install -e .[mobile])") from None
+        self._expr = MNN.expr
+        # "high" keeps float32 arithmetic (parity with the other backends); "low" lets ARMv8.2+ CPUs run fp16.
+        config = {"backend": "CPU", "numThread": int(threads or _default_threads()),
+                  "precision": "low" if precision == "fp16" else "high"}
+        runtime = MNN.nn.create_runtime_manager((config,))
+        self.module = MNN.nn.load_module_from_file(str(mnn_file), [], [], runtime_manager=runtime)
+
+    def run(self, batch):
+        expr = self._expr
+        # NCHW is MNN's tag for "the ONNX layout, dims as given" (also for the NHWC uint8-input model).
+        dtype = expr.uint8 if batch.dtype == np.uint8 else expr.float
+        inputs = expr.const(batch, list(batch.shape), expr.NCHW, dtype)
+        return np.array(self.module.forward([inputs])[0].read())
+
+
+def model_variant_file(model_dir, info, backend, precision="fp32", use_tensorrt=False):
+    """The model file (a Path) the backend runs at `precision`, from inference.yml's `Global` section `info`.
+
+    `Global.variants` lists the exported files per backend and precision (tools/export_model.py --quantize,
+    --mnn); exports without it have the float32 files only."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    model_dir = Path(model_dir)
+    if backend == "paddle":
+        if precision == "int8" or (precision == "fp16" and not use_tensorrt):
+            raise ValueError(f"--backend paddle runs the float32 Paddle model (fp16 only through TensorRT on GPU); "
+                             f"for {precision} use --backend onnxruntime or mnn with a model exported with "
+                             f"--quantize {precision}")
+        return model_dir / info["model_file"]
+    variants = dict((info.get("variants") or {}).get(backend) or {})
+    if backend == "onnxruntime" and info.get("onnx_file"):
+        variants.setdefault("fp32", info["onnx_file"])
+    name = variants.get(precision)
+    if not name or not (model_dir / name).is_file():
+        how = {"onnxruntime": "--onnx" + ("" if precision == "fp32" else f" --quantize {precision}"),
+               "mnn": "--onnx --mnn" + ("" if precision == "fp32" else f" --quantize {precision}")}[backend]
+        listed = ", ".join(f"{p}: {f}" for p, f in sorted(variants.items())) or "none"
+        raise FileNotFoundError(f"{model_dir} has no {precision} model for --backend {backend} (exported: {listed}); "
+                                f"export with python tools/export_model.py ... {how}")
+    return model_dir / name
+
+
 # --------------------------------------------------------------------------------------------------------
 # Predictor
 
@@ -358,18 +411,18 @@ class Predictor:
         self.prefetch = bool(prefetch)  # read/preprocess the next images in a thread while the model runs
         self.backend_name = backend
         self.skipped = []  # (file, reason) of images the last predict_files() call could not read
+        self.precision = precision
+        self.model_file = model_variant_file(self.model_dir, info, backend, precision, use_tensorrt)
         if backend == "paddle":
-            self.backend = PaddleBackend(self.model_dir / info["model_file"], self.model_dir / info["params_file"],
+            self.backend = PaddleBackend(self.model_file, self.model_dir / info["params_file"],
                                          threads=threads, enable_mkldnn=enable_mkldnn, use_gpu=use_gpu,
                                          gpu_id=gpu_id, gpu_mem=gpu_mem, use_tensorrt=use_tensorrt,
                                          precision=precision, batch_size=self.batch_size,
                                          input_shape=self.input_shape)
+        elif backend == "mnn":
+            self.backend = MnnBackend(self.model_file, threads=threads, precision=precision)
         else:
-            onnx_file = info.get("onnx_file")
-            if not onnx_file or not (self.model_dir / onnx_file).is_file():
-                raise FileNotFoundError(f"{self.model_dir} has no ONNX model; export with --onnx "
-                                        f"(python tools/export_model.py ... --onnx) or use --backend paddle")
-            self.backend = OnnxRuntimeBackend(self.model_dir / onnx_file, threads=threads, use_gpu=use_gpu,
+            self.backend = OnnxRuntimeBackend(self.model_file, threads=threads, use_gpu=use_gpu,
                                               use_tensorrt=use_tensorrt, gpu_id=gpu_id)
 
     # -- steps ------------------------------------------------------------------------------------------
@@ -549,7 +602,8 @@ def parse_args(argv=None):
     parser.add_argument("--use_gpu", type=_str2bool)
     parser.add_argument("--gpu_id", type=int)
     parser.add_argument("--use_tensorrt", type=_str2bool)
-    parser.add_argument("--precision", choices=("fp32", "fp16"))
+    parser.add_argument("--precision", choices=PRECISIONS, help="model variant: fp32 (default), fp16 or int8 "
+                        "(export with --quantize fp16/int8, --mnn); paddle backend: fp16 only with TensorRT")
     parser.add_argument("--prefetch", type=_str2bool, help="preprocess the next images in a thread while the "
                                                            "model runs (default false)")
     parser.add_argument("--output", help="write results to FILE.csv or FILE.jsonl")

@@ -27,6 +27,9 @@ INTERPOLATIONS = ("nearest", "bilinear", "area", "bicubic", "lanczos")
 INFERENCE_YML = "inference.yml"
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "x"
+# Written by --quantize / --mnn / --onnx_input uint8 (ppcls_lite/export/variants.py); removed with the model.
+VARIANT_FILES = ("model_fp16.onnx", "model_int8.onnx", "model_uint8_input.onnx", "model.mnn", "model_fp16.mnn",
+                 "model_int8.mnn", "model_uint8_input.mnn", "export_report.json")
 
 
 class ExportError(ValueError):
@@ -254,7 +257,8 @@ def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, 
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     # Remove a stale model of the other format so the directory is unambiguous.
-    for stale in ("inference.json", "inference.pdmodel", "inference.pdiparams", ONNX_FILE, INFERENCE_YML):
+    for stale in ("inference.json", "inference.pdmodel", "inference.pdiparams", ONNX_FILE, INFERENCE_YML,
+                  *VARIANT_FILES):
         (save_dir / stale).unlink(missing_ok=True)
     height, width = input_size
     net = _InferenceNet(model, output)
@@ -297,6 +301,8 @@ def export_onnx(save_dir, model_file="inference.json", opset=13):
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(model_bytes)
     os.replace(tmp, target)
+    from .onnx_tools import clean_onnx_file
+    clean_onnx_file(target)  # no unused constants (onnxruntime warnings), batch axis named 'batch'
     return target
 
 
@@ -354,11 +360,18 @@ def _load_weights(model, prefix, allow_random):
         raise ExportError(f"{prefix}: the weights do not cover the model ({'; '.join(details)}), so part of the "
                           f"exported model would be random. Check Arch.name/Arch.class_num against the checkpoint, "
                           f"or pass --allow-random to export anyway")
+    return not missing and not mismatched
 
 
-def export_from_config(config, save_dir=None, onnx=False, allow_random=False, opset=13, verify=True):
+def export_from_config(config, save_dir=None, onnx=False, allow_random=False, opset=13, verify=True,
+                       quantize=(), mnn=False, onnx_input="float32", calib_images=256, verify_report=False,
+                       verify_images=None):
     """Build the model of `config`, load `Global.pretrained_model`, export to `save_dir`
-    (default `Global.save_inference_dir`). Refuses random weights unless `allow_random`."""
+    (default `Global.save_inference_dir`). Refuses random weights unless `allow_random`.
+
+    `quantize` (fp16/int8), `mnn` and `onnx_input='uint8'` add model variants (ppcls_lite/export/variants.py;
+    they imply `onnx`); `verify_report` runs --verify (ppcls_lite/export/verify.py) and raises ExportError
+    when the export does not match the dygraph model."""
     from ppcls_lite.arch import build_model
 
     global_cfg = config.get("Global") or {}
@@ -383,9 +396,11 @@ def export_from_config(config, save_dir=None, onnx=False, allow_random=False, op
         logger.warning(f"Global.image_shape {list(image_shape)} differs from the {size[0]}x{size[1]} images "
                        f"Infer.transforms produces; exporting for {size[0]}x{size[1]} (what prediction feeds)")
 
+    onnx = onnx or bool(quantize) or mnn or onnx_input == "uint8"
     model = build_model(arch)
+    weights_loaded = bool(arch.get("pretrained"))
     if weights:
-        _load_weights(model, weights, allow_random)
+        weights_loaded = _load_weights(model, weights, allow_random)
     elif not arch.get("pretrained"):
         logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
 
@@ -407,4 +422,12 @@ def export_from_config(config, save_dir=None, onnx=False, allow_random=False, op
         if diff > 1e-3:
             raise ExportError(f"the ONNX model in {save_dir} disagrees with the Paddle model (max difference "
                               f"{diff:.2e}); do not deploy it — report the paddle2onnx version and model name")
+    if quantize or mnn or onnx_input != "float32":
+        from .variants import write_variants
+        write_variants(save_dir, config, quantize=quantize, mnn=mnn, onnx_input=onnx_input,
+                       calib_images=calib_images)
+        result = yaml.safe_load((Path(save_dir) / INFERENCE_YML).read_text(encoding="utf-8"))
+    if verify_report:
+        from .verify import verify_from_config
+        verify_from_config(save_dir, config, model, weights_loaded, verify_images=verify_images)
     return result

@@ -1,0 +1,108 @@
+"""Reduced-precision ONNX variants of an export: INT8 (static QDQ quantization) and FP16.
+
+INT8 — onnxruntime's static post-training quantization in QDQ format:
+  * weights int8, symmetric, per output channel; activations uint8, asymmetric (the u8s8 pair that x86
+    VNNI and ARM dot-product kernels run fastest), ranges calibrated (min/max) on real images fed through
+    the export's own inference preprocessing;
+  * the first convolution (it sees the raw normalised image) and the classifier (its logits feed the
+    softmax directly) stay float32: these two layers lose the most accuracy when quantized and cost little;
+  * hard-swish / the SE blocks' hard-sigmoid and multiply run in float32 between quantized convolutions
+    (onnxruntime has no QDQ kernel for them), so their non-linearity is not quantized.
+  BatchNorm is folded into the convolutions first (quant_pre_process), so each folded weight gets its own
+  per-channel scale.
+FP16 — every float32 weight and activation in float16, the model input and output kept float32 (the
+  predictor and apps feed float32 as before); onnxruntime's own float16 converter.
+"""
+from pathlib import Path
+import tempfile
+
+import numpy as np
+
+from ppcls_lite.utils import logger
+
+from .onnx_tools import _onnx, clean_onnx_model, save_onnx
+
+INT8_FILE = "model_int8.onnx"
+FP16_FILE = "model_fp16.onnx"
+PRECISIONS = ("fp16", "int8")
+
+
+def _first_and_last_layers(model):
+    """Names of the first Conv and of the last Conv/MatMul/Gemm node (kept float32 in the INT8 model)."""
+    compute = [n for n in model.graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
+    if not compute:
+        return []
+    names = {compute[0].name, compute[-1].name}
+    return sorted(name for name in names if name)
+
+
+def _named_nodes(model):
+    """Give every node a unique name (the quantizer's include/exclude lists are by name)."""
+    seen = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{i}"
+        seen.add(node.name)
+    return model
+
+
+class _BatchReader:
+    """onnxruntime CalibrationDataReader over a float32 [N, C, H, W] array, in batches."""
+
+    def __init__(self, images, input_name, batch_size=16):
+        self.batches = iter([images[i:i + batch_size] for i in range(0, len(images), batch_size)])
+        self.input_name = input_name
+
+    def get_next(self):
+        batch = next(self.batches, None)
+        return None if batch is None else {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+
+
+def quantize_int8(source, target, calibration_images, input_name="x", exclude_first_last=True) -> dict:
+    """Write the INT8 (QDQ) model of the float32 ONNX model `source` to `target`.
+
+    `calibration_images`: float32 [N, C, H, W], already preprocessed like the predictor's input.
+    Returns a summary (calibration image count, layers kept float32).
+    """
+    onnx = _onnx()
+    try:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as exc:
+        raise ImportError(f"--quantize int8 needs onnxruntime with its quantization tools and onnx "
+                          f"(pip install -e .[deploy]): {exc}") from None
+    if len(calibration_images) == 0:
+        raise ValueError("INT8 quantization needs at least one calibration image")
+    target = Path(target)
+    with tempfile.TemporaryDirectory(prefix="ppcls_quant_") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # Shape inference + onnxruntime's basic graph optimisations (BatchNorm folded into Conv).
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        model = _named_nodes(onnx.load(str(prepared)))
+        excluded = _first_and_last_layers(model) if exclude_first_last else []
+        save_onnx(model, prepared)
+        quantized = Path(tmp) / "quantized.onnx"
+        quantize_static(str(prepared), str(quantized), _BatchReader(calibration_images, input_name),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+        save_onnx(clean_onnx_model(onnx.load(str(quantized))), target)
+    logger.info(f"INT8 model {target} ({target.stat().st_size / 1e6:.2f} MB): calibrated on "
+                f"{len(calibration_images)} images, kept float32: {excluded}")
+    return {"file": target.name, "calibration_images": int(len(calibration_images)), "float32_layers": excluded}
+
+
+def convert_fp16(source, target) -> dict:
+    """Write the FP16 model of the float32 ONNX model `source` to `target` (input/output stay float32)."""
+    onnx = _onnx()
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ImportError(f"--quantize fp16 needs onnxruntime's float16 converter (onnxruntime.transformers) "
+                          f"and onnx: pip install -e .[deploy] ({exc})") from None
+    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    target = Path(target)
+    save_onnx(clean_onnx_model(model), target)
+    logger.info(f"FP16 model {target} ({target.stat().st_size / 1e6:.2f} MB)")
+    return {"file": target.name}

@@ -1,0 +1,143 @@
+"""The extra model files of an export, written beside model.onnx and listed in inference.yml:
+
+    model_fp16.onnx / model_int8.onnx   --quantize fp16 / int8 (ppcls_lite/export/quantize.py)
+    model.mnn, model_fp16.mnn, model_int8.mnn   --mnn (ppcls_lite/export/mnn.py)
+    model_uint8_input.onnx (+ .mnn)     --onnx_input uint8: takes the resized/cropped uint8 HWC image
+
+inference.yml gets `Global.variants` ({backend: {precision: file}}, what the predictor's --precision picks
+from) and, for the uint8-input model, `Global.uint8_input` (file names, input shape and layout).
+
+Images for INT8 calibration (and for --verify) go through the predictor's own preprocessing, read from the
+exported inference.yml, so they are exactly what the deployed model will be fed.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ppcls_lite.utils import logger
+
+from .exporter import INFERENCE_YML, INPUT_NAME, ONNX_FILE, ExportError, _write_yaml
+from .mnn import MNN_FILES, convert_onnx_to_mnn
+from .onnx_tools import UINT8_INPUT_FILE, write_uint8_input_model
+from .quantize import FP16_FILE, INT8_FILE, PRECISIONS, convert_fp16, quantize_int8
+
+PREDICTOR_DIR = Path(__file__).resolve().parents[2] / "deploy" / "python"
+UINT8_INPUT_MNN_FILE = "model_uint8_input.mnn"
+
+
+def predictor_module():
+    """deploy/python/predict_cls.py as a module (a standalone script, so it is not part of the package)."""
+    if not (PREDICTOR_DIR / "predict_cls.py").is_file():
+        raise ExportError(f"{PREDICTOR_DIR / 'predict_cls.py'} not found: run the export from a checkout of the "
+                          f"repository (the predictor's preprocessing prepares calibration/verification images)")
+    if str(PREDICTOR_DIR) not in sys.path:
+        sys.path.insert(0, str(PREDICTOR_DIR))
+    import predict_cls
+    return predict_cls
+
+
+def read_inference_config(save_dir) -> dict:
+    return yaml.safe_load((Path(save_dir) / INFERENCE_YML).read_text(encoding="utf-8"))
+
+
+def dataset_samples(config, mode, class_num=None, limit=None):
+    """[(image path, label)] of `DataLoader.<mode>.dataset` (the config's own list/folder parsing), `limit`
+    of them spread evenly over the list (lists are often sorted by class)."""
+    from ppcls_lite.data.loader import build_dataset
+
+    section = (((config.get("DataLoader") or {}).get(mode) or {}).get("dataset"))
+    if not section:
+        raise ExportError(f"DataLoader.{mode}.dataset is not in the config; it names the images used here")
+    dataset, _ = build_dataset(dict(section, transform_ops=[]), class_num=class_num,
+                               where=f"DataLoader.{mode}.dataset")
+    samples = list(dataset.samples)
+    if limit is not None and 0 < int(limit) < len(samples):
+        picks = np.linspace(0, len(samples) - 1, int(limit)).round().astype(int)
+        samples = [samples[i] for i in picks]
+    return samples
+
+
+def preprocess_files(save_dir, paths, stop_before=None):
+    """Images -> a stacked batch through the export's inference preprocessing (the predictor's ops), or the ops
+    before `stop_before` except ToCHWImage (stop_before='NormalizeImage': the uint8-input model's HWC input)."""
+    predict_cls = predictor_module()
+    transform_ops = read_inference_config(save_dir)["PreProcess"]["transform_ops"]
+    if stop_before:  # the HWC image before normalisation, as a phone app's own code produces it
+        names = [next(iter(op)) for op in transform_ops]
+        transform_ops = [op for op in transform_ops[:names.index(stop_before)] if "ToCHWImage" not in op]
+    ops = predict_cls.build_preprocess(transform_ops)
+    arrays = []
+    for path in paths:
+        with open(path, "rb") as f:
+            image = f.read()
+        try:
+            for op in ops:
+                image = op(image)
+        except predict_cls.READ_ERRORS as exc:
+            raise ExportError(f"cannot read image {path}: {exc}; fix or remove it from the list") from None
+        arrays.append(np.ascontiguousarray(image))
+    return np.stack(arrays)
+
+
+def _normalize_params(transform_ops):
+    for op in transform_ops:
+        if "NormalizeImage" in op:
+            return op["NormalizeImage"]
+    raise ExportError("--onnx_input uint8 needs a NormalizeImage op in Infer.transforms (its mean/std go "
+                      "into the graph)")
+
+
+def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32", calib_images=256) -> dict:
+    """Write the variants asked for beside `save_dir/model.onnx` and list them in inference.yml.
+
+    `config` is the export's config (the Train list supplies INT8 calibration images). Returns
+    inference.yml's updated `Global` section.
+    """
+    save_dir = Path(save_dir)
+    unknown = sorted(set(quantize) - set(PRECISIONS))
+    if unknown:
+        raise ExportError(f"--quantize {unknown[0]}: choose from {list(PRECISIONS)}")
+    if onnx_input not in ("float32", "uint8"):
+        raise ExportError(f"--onnx_input {onnx_input}: choose float32 or uint8")
+    if not (save_dir / ONNX_FILE).is_file():
+        raise ExportError(f"{save_dir / ONNX_FILE} not found: --quantize, --mnn and --onnx_input need --onnx")
+    inference = read_inference_config(save_dir)
+    info = inference["Global"]
+    onnx_variants = {"fp32": ONNX_FILE}
+    quantization = {}
+    if "int8" in quantize:
+        if int(calib_images) < 1:
+            raise ExportError(f"--calib_images must be >= 1, got {calib_images}")
+        samples = dataset_samples(config, "Train", info.get("class_num"), limit=calib_images)
+        logger.info(f"INT8 calibration on {len(samples)} images of the Train list (inference preprocessing)")
+        images = preprocess_files(save_dir, [path for path, _ in samples]).astype(np.float32)
+        quantization["int8"] = quantize_int8(save_dir / ONNX_FILE, save_dir / INT8_FILE, images, INPUT_NAME)
+        onnx_variants["int8"] = INT8_FILE
+    if "fp16" in quantize:
+        quantization["fp16"] = convert_fp16(save_dir / ONNX_FILE, save_dir / FP16_FILE)
+        onnx_variants["fp16"] = FP16_FILE
+    variants = {"onnxruntime": onnx_variants}
+    if mnn:
+        # fp16 and int8 MNN files store reduced-precision weights of the float32 graph (MNN's own compression).
+        variants["mnn"] = {precision: convert_onnx_to_mnn(save_dir / ONNX_FILE, save_dir / name, precision).name
+                           for precision, name in MNN_FILES.items()}
+    if onnx_input == "uint8":
+        normalize = _normalize_params(inference["PreProcess"]["transform_ops"])
+        write_uint8_input_model(save_dir, normalize, source=ONNX_FILE, target=UINT8_INPUT_FILE, input_name=INPUT_NAME)
+        files = {"onnxruntime": UINT8_INPUT_FILE}
+        if mnn:
+            files["mnn"] = convert_onnx_to_mnn(save_dir / UINT8_INPUT_FILE, save_dir / UINT8_INPUT_MNN_FILE).name
+        _, height, width = info["input_shape"]
+        info["uint8_input"] = {
+            "files": files, "input_name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC",
+            "input_shape": [int(height), int(width), 3],
+            "preprocess": "the PreProcess ops before NormalizeImage except ToCHWImage (decode, resize, crop); "
+                          "normalisation and the HWC->CHW transpose are in the graph",
+        }
+    info["variants"] = variants
+    if quantization:
+        info["quantization"] = quantization
+    _write_yaml(save_dir / INFERENCE_YML, inference)
+    return info

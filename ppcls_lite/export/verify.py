@@ -1,0 +1,159 @@
+"""`tools/export_model.py --verify`: is the exported model the trained model?
+
+Runs the Eval set (or `--verify_images N` of it) through the dygraph model and through every exported file
+with every backend that can run it here (Paddle Inference; onnxruntime fp32/fp16/int8; MNN; the uint8-input
+model), all fed by the predictor's own preprocessing, and writes `export_report.json` beside the model:
+per variant top-1 accuracy, top-1 agreement with dygraph, max |probability difference|, file size and
+latency. Fails (ExportError: the tool exits 1) when no trained weights were loaded, or when a float32 export
+differs from dygraph by more than the parity tolerance — the usual causes of "the exported model is worse
+than training" are weights that were never loaded and a wrong class_num.
+"""
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ppcls_lite.utils import logger
+
+from .exporter import ExportError, _InferenceNet
+from .variants import dataset_samples, predictor_module, preprocess_files, read_inference_config
+
+REPORT_FILE = "export_report.json"
+# Max |probability difference| to dygraph allowed for float32 files, per backend.
+PARITY_TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3, "mnn": 1e-3}
+LATENCY_RUNS = 10
+
+
+def _dygraph_probabilities(model, images, output, batch_size):
+    import paddle
+
+    net = _InferenceNet(model, output)
+    net.eval()
+    outs = []
+    with paddle.no_grad():
+        for start in range(0, len(images), batch_size):
+            outs.append(net(paddle.to_tensor(images[start:start + batch_size])).numpy())
+    probs = np.concatenate(outs)
+    if output != "probabilities":
+        probs = predictor_module().softmax(probs)
+    return probs
+
+
+def _run_batches(run, images, batch_size):
+    return np.concatenate([run(np.ascontiguousarray(images[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
+
+
+def _latency_ms(run, one_image):
+    run(one_image)  # warm-up: first-call allocations and kernel selection
+    times = []
+    for _ in range(LATENCY_RUNS):
+        start = time.perf_counter()
+        run(one_image)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _variant_runs(save_dir, info, threads, batch_size):
+    """[(backend, precision, file name, input kind, run(batch) -> probabilities)] for what is exported."""
+    predict_cls = predictor_module()
+    runs = []
+    candidates = [("paddle", "fp32")]
+    for backend, files in (info.get("variants") or {"onnxruntime": {"fp32": info.get("onnx_file")}}).items():
+        candidates += [(backend, precision) for precision, name in files.items() if name]
+    for backend, precision in candidates:
+        if backend == "onnxruntime" and not info.get("onnx_file"):
+            continue
+        try:
+            predictor = predict_cls.Predictor(save_dir, backend=backend, precision=precision, threads=threads,
+                                              batch_size=batch_size)
+        except ImportError as exc:
+            logger.warning(f"--verify: skipping {backend} {precision}: {exc}")
+            continue
+        runs.append((backend, precision, predictor.model_file.name, "float32", predictor.infer))
+    uint8 = info.get("uint8_input") or {}
+    for backend, name in (uint8.get("files") or {}).items():
+        backend_class = {"onnxruntime": predict_cls.OnnxRuntimeBackend, "mnn": predict_cls.MnnBackend}[backend]
+        try:
+            engine = backend_class(Path(save_dir) / name, threads=threads)
+        except ImportError as exc:
+            logger.warning(f"--verify: skipping {name}: {exc}")
+            continue
+        run = engine.run
+        if info.get("output", "probabilities") != "probabilities":
+            run = lambda batch, run=engine.run: predict_cls.softmax(run(batch))  # noqa: E731
+        runs.append((backend, "fp32", name, "uint8", run))
+    return runs
+
+
+def verify_export(save_dir, model, samples, weights_loaded=True, batch_size=16, threads=None) -> dict:
+    """Compare every exported variant in `save_dir` with the dygraph `model` on `samples` [(path, label)];
+    write and return the report. Raises ExportError when the export must not be deployed."""
+    save_dir = Path(save_dir)
+    if not samples:
+        raise ExportError("--verify has no images: the Eval list is empty")
+    info = read_inference_config(save_dir)["Global"]
+    paths = [path for path, _ in samples]
+    labels = np.array([label for _, label in samples])
+    images = preprocess_files(save_dir, paths).astype(np.float32)
+    images_uint8 = (preprocess_files(save_dir, paths, stop_before="NormalizeImage")
+                    if info.get("uint8_input") else None)
+    reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size)
+    reference_top1 = reference.argmax(-1)
+    entries = [{"backend": "paddle_dygraph", "precision": "fp32", "file": None, "input": "float32",
+                "size_bytes": None, "top1": float((reference_top1 == labels).mean()), "top1_agreement": 1.0,
+                "max_prob_diff": 0.0, "latency_ms_batch1": None}]
+    failures = []
+    for backend, precision, name, kind, run in _variant_runs(save_dir, info, threads, batch_size):
+        inputs = images_uint8 if kind == "uint8" else images
+        probs = _run_batches(run, inputs, batch_size)
+        diff = float(np.abs(probs - reference).max())
+        entry = {"backend": backend, "precision": precision, "file": name, "input": kind,
+                 "size_bytes": os.path.getsize(save_dir / name) if backend != "paddle" else
+                 sum(os.path.getsize(save_dir / f) for f in (info["model_file"], info["params_file"])),
+                 "top1": float((probs.argmax(-1) == labels).mean()),
+                 "top1_agreement": float((probs.argmax(-1) == reference_top1).mean()),
+                 "max_prob_diff": diff, "latency_ms_batch1": _latency_ms(run, np.ascontiguousarray(inputs[:1]))}
+        entries.append(entry)
+        tolerance = PARITY_TOLERANCE.get(backend)
+        if precision == "fp32" and tolerance is not None and diff > tolerance:
+            failures.append(f"{name} on {backend} differs from the dygraph model by {diff:.2e} (tolerance "
+                            f"{tolerance:.0e})")
+    if not weights_loaded:
+        failures.append("no trained weights were loaded (random weights): set -o Global.pretrained_model=PREFIX")
+    report = {"model_name": info.get("model_name"), "weights": info.get("weights"),
+              "weights_loaded": bool(weights_loaded), "images": len(samples), "threads": threads,
+              "parity_tolerance": PARITY_TOLERANCE, "passed": not failures, "failures": failures,
+              "variants": entries}
+    tmp = save_dir / (REPORT_FILE + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, save_dir / REPORT_FILE)
+    print(format_report(report))
+    if failures:
+        raise ExportError(f"--verify failed ({save_dir / REPORT_FILE}): " + "; ".join(failures)
+                          + ". Do not deploy this export.")
+    return report
+
+
+def format_report(report) -> str:
+    lines = [f"export check on {report['images']} images ({report['model_name']}, weights: {report['weights']})",
+             f"{'backend':<15} {'precision':<9} {'input':<7} {'file':<24} {'MB':>6} {'top-1':>6} {'agree':>6} "
+             f"{'max |dp|':>9} {'ms (b1)':>8}"]
+    for e in report["variants"]:
+        size = f"{e['size_bytes'] / 1e6:.2f}" if e["size_bytes"] else "-"
+        latency = f"{e['latency_ms_batch1']:.2f}" if e["latency_ms_batch1"] is not None else "-"
+        lines.append(f"{e['backend']:<15} {e['precision']:<9} {e['input']:<7} {str(e['file'] or '-'):<24} "
+                     f"{size:>6} {e['top1']:>6.3f} {e['top1_agreement']:>6.3f} {e['max_prob_diff']:>9.2e} "
+                     f"{latency:>8}")
+    lines.append("PASSED" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
+    return "\n".join(lines)
+
+
+def verify_from_config(save_dir, config, model, weights_loaded, verify_images=None, threads=None) -> dict:
+    """--verify for tools/export_model.py: the Eval set of `config` (first `verify_images`, spread evenly)."""
+    class_num = (config.get("Arch") or {}).get("class_num")
+    samples = dataset_samples(config, "Eval", class_num, limit=verify_images)
+    return verify_export(save_dir, model, samples, weights_loaded=weights_loaded, threads=threads)

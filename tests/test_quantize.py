@@ -1,0 +1,167 @@
+"""--quantize int8 / fp16: files written, how they are quantized, inference.yml variants, predictor --precision."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import INFER_OPS_32PX, make_image_folder
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXPORT_TOOL = str(REPO_ROOT / "tools" / "export_model.py")
+sys.path.insert(0, str(REPO_ROOT / "deploy" / "python"))
+import predict_cls  # noqa: E402
+
+ARCH = "MobileNetV3_small_x0_35"  # has hard-swish and SE blocks
+
+
+def tiny_export_config(tmp_path, reference_dir, weights=True, per_class=8):
+    """A config file exporting the parity weights of ARCH at 32 px, with a small Train/Eval list of real images
+    (in a folder whose name has a space and Chinese characters). Returns (config path, dataset root)."""
+    root = make_image_folder(tmp_path / "数据 集", per_class=per_class, size=48)
+    dataset = {"name": "ImageNetDataset", "image_root": str(root)}
+    config = {
+        "Global": {"pretrained_model": str(reference_dir / "parity" / ARCH) if weights else None,
+                   "save_inference_dir": str(tmp_path / "inference"), "image_shape": [3, 32, 32]},
+        "Arch": {"name": ARCH, "class_num": 10},
+        "DataLoader": {"Train": {"dataset": dict(dataset, cls_label_path=str(root / "train_list.txt"))},
+                       "Eval": {"dataset": dict(dataset, cls_label_path=str(root / "val_list.txt"))}},
+        "Infer": {"transforms": INFER_OPS_32PX, "PostProcess": {"name": "Topk", "topk": 3}},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path, root
+
+
+def run_export(config_path, *args):
+    proc = subprocess.run([sys.executable, EXPORT_TOOL, "-c", str(config_path), *args], capture_output=True,
+                          text=True, cwd=REPO_ROOT)
+    return proc
+
+
+def image_files(root):
+    return sorted(str(p) for p in Path(root).rglob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def quantized_export(tmp_path_factory, reference_dir):
+    tmp_path = tmp_path_factory.mktemp("quantize")
+    config_path, root = tiny_export_config(tmp_path, reference_dir)
+    proc = run_export(config_path, "--onnx", "--quantize", "int8", "fp16", "--calib_images", "8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp_path / "inference", root
+
+
+@pytest.mark.slow
+def test_int8_and_fp16_files_are_listed_in_inference_yml(quantized_export):
+    model_dir, _ = quantized_export
+    info = yaml.safe_load((model_dir / "inference.yml").read_text(encoding="utf-8"))["Global"]
+    assert info["variants"]["onnxruntime"] == {"fp32": "model.onnx", "int8": "model_int8.onnx",
+                                               "fp16": "model_fp16.onnx"}
+    assert info["quantization"]["int8"]["calibration_images"] == 8  # of the 12 Train-list images
+    for name in info["variants"]["onnxruntime"].values():
+        assert (model_dir / name).is_file()
+    fp32_size = (model_dir / "model.onnx").stat().st_size
+    assert (model_dir / "model_int8.onnx").stat().st_size < fp32_size / 2.5
+    assert (model_dir / "model_fp16.onnx").stat().st_size < fp32_size * 0.6
+
+
+@pytest.mark.slow
+def test_int8_model_is_static_qdq_per_channel_with_float_first_and_last_layers(quantized_export):
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    model_dir, _ = quantized_export
+    model = onnx.load(str(model_dir / "model_int8.onnx"))
+    onnx.checker.check_model(model)
+    graph = model.graph
+    init = {t.name: t for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) > 10
+
+    def weight_is_quantized(node):
+        source = producers.get(node.input[1])
+        return source is not None and source.op_type == "DequantizeLinear"
+
+    assert not weight_is_quantized(convs[0]), "the first convolution must stay float32"
+    assert all(weight_is_quantized(n) for n in convs[1:])
+    classifier = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")][-1]
+    assert classifier.input[1] in init and init[classifier.input[1]].data_type == TensorProto.FLOAT
+    # Weights: int8, symmetric (zero point 0), one scale per output channel.
+    dq = producers[convs[1].input[1]]
+    weight, scale, zero = (init[name] for name in dq.input)
+    assert weight.data_type == TensorProto.INT8
+    assert numpy_helper.to_array(scale).shape == (weight.dims[0],)
+    assert not numpy_helper.to_array(zero).any()
+    # Activations: uint8, static (QuantizeLinear with a constant scale, no DynamicQuantizeLinear).
+    quants = [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[1] in init]
+    assert quants and init[quants[0].input[2]].data_type == TensorProto.UINT8
+    assert not any(n.op_type == "DynamicQuantizeLinear" for n in graph.node)
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+@pytest.mark.slow
+def test_fp16_model_keeps_float32_input_and_output(quantized_export):
+    import onnx
+    from onnx import TensorProto
+
+    model_dir, _ = quantized_export
+    model = onnx.load(str(model_dir / "model_fp16.onnx"))
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    conv_weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv"}
+    types = {t.data_type for t in model.graph.initializer if t.name in conv_weights}
+    assert types == {TensorProto.FLOAT16}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision, tolerance", [("fp16", 5e-3), ("int8", 0.1)])
+def test_predictor_precision_picks_the_variant_and_stays_close_to_fp32(quantized_export, precision, tolerance):
+    model_dir, root = quantized_export
+    files = image_files(root)
+    fp32 = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=4, threads=1)
+    reduced = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=4, threads=1, precision=precision)
+    assert reduced.model_file.name == f"model_{precision}.onnx"
+    batch = np.stack([fp32.load_file(f) for f in files])
+    reference, probs = fp32.infer(batch), reduced.infer(batch)
+    assert probs.shape == reference.shape
+    assert np.abs(probs - reference).max() < tolerance
+    assert not np.array_equal(probs, reference)  # really another model
+    assert np.allclose(probs.sum(-1), 1.0, atol=1e-2)
+
+
+@pytest.mark.slow
+def test_predictor_cli_precision_int8(quantized_export, tmp_path):
+    model_dir, root = quantized_export
+    out = tmp_path / "int8.csv"
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "deploy" / "python" / "predict_cls.py"),
+                           "--model_dir", str(model_dir), "--input", str(root / "val_list.txt"),
+                           "--backend", "onnxruntime", "--precision", "int8", "--output", str(out), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + 12
+
+
+@pytest.mark.slow
+def test_missing_variant_and_paddle_int8_are_clear_errors(tmp_path, reference_dir):
+    config_path, _ = tiny_export_config(tmp_path, reference_dir)
+    assert run_export(config_path, "--onnx").returncode == 0
+    model_dir = tmp_path / "inference"
+    with pytest.raises(FileNotFoundError, match="--quantize int8"):
+        predict_cls.Predictor(model_dir, backend="onnxruntime", precision="int8")
+    with pytest.raises(ValueError, match="--backend onnxruntime or mnn"):
+        predict_cls.Predictor(model_dir, backend="paddle", precision="int8")
+
+
+@pytest.mark.slow
+def test_calibration_image_that_cannot_be_read_names_the_file(tmp_path, reference_dir):
+    config_path, root = tiny_export_config(tmp_path, reference_dir)
+    bad = root / "circle" / "0.png"  # in the Train list
+    bad.write_bytes(b"not a png")
+    proc = run_export(config_path, "--quantize", "int8", "--calib_images", "100")
+    assert proc.returncode == 1
+    assert "0.png" in proc.stderr and "error:" in proc.stderr
+    assert "Traceback" not in proc.stderr
