@@ -72,6 +72,18 @@ def test_user_messages_and_bugs_keep_their_behaviour(capsys):
         cli.run_cli(_raiser(OSError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))), [])
 
 
+def test_worded_write_error_keeps_its_message_and_gets_advice(capsys):
+    class Worded(OSError, ValueError):
+        pass
+
+    exc = Worded("cannot write /r/preds.csv: Permission denied [EACCES]")
+    exc.errno = errno.EACCES
+    assert cli.run_cli(_raiser(exc), [], output_option="--output FILE") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write /r/preds.csv: Permission denied [EACCES]; you have no permission")
+    assert "--output FILE" in err
+
+
 @pytest.mark.parametrize("how", ["--debug", "PPCLS_LITE_DEBUG", "PPCLS_DEBUG"])
 def test_debug_gives_the_traceback(how, monkeypatch):
     for name in cli.DEBUG_ENV_VARS:
@@ -320,3 +332,4 @@ def test_predictor_output_on_full_disk_and_read_only_dir(reference, exported, mo
         proc = _predict(exported, image, output)
         assert_one_clear_line(proc, output, meaning)
     assert old_full.read_text() == OLD_RESULTS and (source / "preds.csv").read_text() == OLD_RESULTS
+

@@ -92,6 +92,20 @@ def writes_to(path: "os.PathLike[str] | str | None") -> Iterator[None]:
         raise os_error_naming(exc, path) from exc
 
 
+def user_message(exc: BaseException, output_option: Optional[str] = None) -> Optional[str]:
+    """The one-line message for an error the user can act on; None for a bug (it keeps its traceback)."""
+    if isinstance(exc, OSError) and exc.errno is not None and exc.filename is not None:
+        return describe_os_error(exc, output_option)
+    if isinstance(exc, USER_ERRORS):
+        if isinstance(exc, KeyError) and exc.args:
+            return str(exc.args[0])
+        code = getattr(exc, "errno", None)  # a write error already worded as a message keeps its errno beside it
+        return f"{exc}; {advice_for(code, output_option)}" if code in _ADVICE else str(exc)
+    if is_disk_fault(exc):  # a full or read-only disk, but no file named
+        return describe_os_error(exc, output_option)
+    return None
+
+
 def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[Sequence[str]] = None,
             output_option: Optional[str] = None) -> int:
     """Run `main(argv)` and return its exit status.
@@ -109,19 +123,10 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional
     logging.raiseExceptions = debug
     try:
         return main(args) or 0
-    except OSError as exc:
-        if debug or not (is_disk_fault(exc) or isinstance(exc, FileNotFoundError)):
+    except (OSError, *USER_ERRORS) as exc:
+        message = None if debug else user_message(exc, output_option)
+        if message is None:
             raise
-        message = describe_os_error(exc, output_option) if exc.errno is not None else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 1
-    except USER_ERRORS as exc:
-        if debug:
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        code = getattr(exc, "errno", None)  # a write error already worded as a message, errno kept beside it
-        if not isinstance(exc, OSError) and code in _ADVICE:
-            message = f"{message}; {advice_for(code, output_option)}"
         print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # Ctrl-C: no traceback; the engine's message says how to resume
