@@ -16,5 +16,9 @@ setup(
         "matplotlib",
         "visualdl",
     ],
-    extras_require={"deploy": ["paddle2onnx>=1.2", "onnxruntime>=1.16", "onnx"]},
+    extras_require={
+        # onnx + ml_dtypes: onnxruntime.quantization (--quantize int8/fp16) imports both
+        "deploy": ["paddle2onnx>=1.2", "onnxruntime>=1.16", "onnx", "ml_dtypes"],
+        "mobile": ["MNN>=2.8"],  # --mnn export and the predictor's mnn backend
+    },
 )
