@@ -180,3 +180,28 @@ def test_ctrl_c_after_best_model_but_before_a_resumable_checkpoint(tiny_dataset,
     build_engine(config, "train", overwrite=True).train()
     assert len(list((tmp_path / "out").glob(f"{ARCH}.old-*/best_model.pdparams"))) == 1
     assert (run / "latest.pdstates").is_file()
+
+
+def _interrupt_at_first_save(engine):
+    def save(name, epoch, best=False):
+        raise KeyboardInterrupt()
+
+    engine._save = save
+    with pytest.raises(KeyboardInterrupt) as info:
+        engine.train()
+    return str(info.value)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_run_resumed_from_another_folder_names_that_checkpoint(tiny_dataset, tmp_path):
+    build_engine(load_config(tiny_config(tiny_dataset, tmp_path / "first", epochs=1), tmp_path), "train").train()
+    source = tmp_path / "first" / ARCH / "latest"
+    # Resumed into the same folder: --resume auto goes on from there.
+    same = load_config(tiny_config(tiny_dataset, tmp_path / "first", epochs=2), tmp_path, ["Global.checkpoints=auto"])
+    message = _interrupt_at_first_save(build_engine(same, "train"))
+    assert f"Last complete checkpoint: {source}" in message and message.endswith("--resume auto")
+    # Resumed into another folder, which has no checkpoint of its own: name the prefix instead.
+    other = load_config(tiny_config(tiny_dataset, tmp_path / "second", epochs=2), tmp_path,
+                        [f"Global.checkpoints={source}"])
+    message = _interrupt_at_first_save(build_engine(other, "train"))
+    assert message.endswith(f"-o Global.checkpoints={source}") and "--resume auto" not in message

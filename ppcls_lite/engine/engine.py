@@ -323,6 +323,12 @@ class Engine:
         if sched is None:
             return
         changes = self.plan_changes(states)
+        if states.get("optimizer") is None:
+            logger.warning(f"{self.settings.checkpoints}.pdstates does not record the Optimizer section it was "
+                           f"trained with (PaddleClas's or an older checkpoint), so a changed Optimizer.lr value "
+                           f"cannot be detected: the LR schedule is re-planned only when Global.epochs or the steps "
+                           f"per epoch changed, else restored as saved; momentum and weight decay come from this "
+                           f"config")
         old_lr = float(sched())  # the restored schedule's LR for the next step
         done = int(states["epoch"])
         by_epoch = bool(getattr(sched, "by_epoch", False))
@@ -479,8 +485,10 @@ class Engine:
         """What Ctrl-C leaves behind and the command that goes on from there (checkpoints are written
         atomically, so whatever is on disk is complete)."""
         if self.last_checkpoint:
+            in_run_dir = os.path.dirname(os.path.abspath(self.last_checkpoint)) == os.path.abspath(self.settings.run_dir)
+            how = "--resume auto" if in_run_dir else f"-o Global.checkpoints={self.last_checkpoint}"
             return (f"training stopped during epoch {epoch}. Last complete checkpoint: {self.last_checkpoint}. "
-                    f"Continue with: python tools/train.py -c <config> --resume auto")
+                    f"Continue with: python tools/train.py -c <config> {how}")
         left = ckpt.checkpoint_names(self.settings.run_dir) if self.is_main else []
         if left:  # e.g. best_model written, stopped before latest: not resumable, but a new run would be refused
             return (f"training stopped during epoch {epoch}, before the first resumable checkpoint (only "
