@@ -29,6 +29,7 @@ from ppcls_lite.utils import cli
 TRIO = (".pdparams", ".pdopt", ".pdstates")
 OLD_RESULTS = "file_name,class_ids,scores,label_names\nold.png,1,0.9,square\n"  # a previous --output file
 PAGE = 4096
+NO_DEBUG = {name: "" for name in cli.DEBUG_ENV_VARS}  # the one-line errors are under test, not the tracebacks
 
 
 # ------------------------------------------------------------------------------------------- run_cli itself
@@ -147,11 +148,9 @@ def mounts():
 
 
 def run_tool(tool, *args, env=None, timeout=300):
-    full_env = subprocess_env()
-    full_env.pop("PPCLS_LITE_DEBUG", None)
-    full_env.update(env or {})
     return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env({**NO_DEBUG, **(env or {})}))
 
 
 def assert_one_clear_line(proc, path, meaning):
@@ -181,7 +180,7 @@ def reference(tmp_path_factory):
         return write_config(cfg, root / f"{name}.yaml")
 
     config = config_at(root / "out", "reference")
-    run_train(config)
+    run_train(config, env=NO_DEBUG)
     return {"root": root, "data": data, "config": config, "config_at": config_at, "run": root / "out" / TINY_ARCH}
 
 
@@ -197,7 +196,7 @@ def test_train_disk_full_at_second_epoch_keeps_first_epoch(reference, mounts, tm
         + (ref / "epoch_2.pdparams").stat().st_size // 4
     disk = mounts["tmpfs"](tmp_path / "small disk", -(-size // PAGE) * PAGE)
     out = disk / "输出 run"
-    proc = run_train(reference["config_at"](out, "small_disk"), check=False)
+    proc = run_train(reference["config_at"](out, "small_disk"), check=False, env=NO_DEBUG)
     run = out / TINY_ARCH
     line = assert_one_clear_line(proc, run, "No space left on device")
     assert "[ENOSPC]" in line and "-o Global.output_dir=DIR" in line
@@ -219,10 +218,14 @@ def test_train_read_only_output_dir(reference, mounts, tmp_path):
     shutil.copytree(reference["run"], source / TINY_ARCH)
     before = sha256_of(sorted((source / TINY_ARCH).iterdir()))
     ro = mounts["read_only"](source, tmp_path / "ro runs")
-    proc = run_train(reference["config_at"](ro, "ro"), "Global.epochs=3", resume=True, check=False)
+    proc = run_train(reference["config_at"](ro, "ro"), "Global.epochs=3", resume=True, check=False, env=NO_DEBUG)
     line = assert_one_clear_line(proc, ro / TINY_ARCH, "Read-only file system")
     assert "[EROFS]" in line and "write to another place" in line
+    # A new run in a folder that does not exist yet on the read-only disk.
+    proc = run_train(reference["config_at"](ro / "new run", "ro_new"), check=False, env=NO_DEBUG)
+    assert_one_clear_line(proc, ro / "new run", "Read-only file system")
     assert sha256_of(sorted((source / TINY_ARCH).iterdir())) == before
+    assert sorted(p.name for p in source.iterdir()) == [TINY_ARCH]
 
 
 # ------------------------------------------------------------------------------------------- tools/export_model.py
@@ -307,11 +310,9 @@ def test_infer_output_in_read_only_dir_keeps_old_results(reference, mounts, tmp_
 
 # ------------------------------------------------------------------------------------------- the predictor's --output
 def _predict(exported, image, output):
-    env = subprocess_env()
-    env.pop("PPCLS_LITE_DEBUG", None)
     return subprocess.run([sys.executable, str(REPO_ROOT / "deploy" / "python" / "predict_cls.py"), "--model_dir",
                            str(exported), "--input", str(image), "--output", str(output)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=subprocess_env(NO_DEBUG))
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Two-node data parallel on one machine: two `paddle.distributed.launch` processes, one trainer each.
 
-    python -m paddle.distributed.launch --nnodes 2 --master 127.0.0.1:PORT --rank 0 --nproc_per_node 1 tools/train.py ...
-    python -m paddle.distributed.launch --nnodes 2 --master 127.0.0.1:PORT --rank 1 --nproc_per_node 1 tools/train.py ...
+    python -m paddle.distributed.launch --nnodes 2 --master 127.0.0.1:PORT --rank 0 --nproc_per_node 1 \
+        tools/train.py -c CONFIG
+    (the same with --rank 1, in a second process)
 
 On CPU this needs nothing beyond CUDA_VISIBLE_DEVICES left unset: the launchers meet at --master (an HTTP
 key-value store the rank-0 launcher serves), each sets PADDLE_TRAINER_ENDPOINTS / PADDLE_TRAINER_ID /
