@@ -58,6 +58,10 @@ BAD_VALUES = [
      "DataLoader.Train.dataset.batch_transform_ops.0.MixupOperator.alpha", "> 0"),
     ("DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]",
      "DataLoader.Train.dataset.batch_transform_ops.0.CutmixOperator.alpha", "> 0"),
+    ("DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {MixupOperator: {alpha: 0.8, prob: 1.5}}}]",
+     "DataLoader.Train.dataset.batch_transform_ops.0.OpSampler.MixupOperator.prob", "in [0, 1]"),
+    ("DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {CutmixOperator: {alpha: -1}}}]",
+     "DataLoader.Train.dataset.batch_transform_ops.0.OpSampler.CutmixOperator.alpha", "> 0"),
     ("Metric.Eval.0.TopkAcc.topk=[0, 5]", "Metric.Eval.0.TopkAcc.topk.0", "a whole number >= 1"),
     ("Infer.PostProcess.topk=0", "Infer.PostProcess.topk", "a whole number >= 1"),
 ]
@@ -73,6 +77,8 @@ SHOWN = {
     "DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -0.2}}]": "-0.2",
     "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]": "0",
     "Metric.Eval.0.TopkAcc.topk=[0, 5]": "0",
+    "DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {MixupOperator: {alpha: 0.8, prob: 1.5}}}]": "1.5",
+    "DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {CutmixOperator: {alpha: -1}}}]": "-1",
 }
 
 

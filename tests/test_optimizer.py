@@ -316,3 +316,11 @@ def test_optimizer_and_scheduler_state_round_trip(tmp_path):
     opt2.set_state_dict(paddle.load(path))
     assert sched2.last_epoch == 2 and sched2() == pytest.approx(0.1)
     assert opt2.get_lr() == pytest.approx(sched())
+
+
+def test_by_epoch_rounds_fractional_epochs_with_a_warning(lr_warnings):
+    s = build_lr_scheduler({"name": "Step", "learning_rate": 0.4, "step_size": 1.6, "gamma": 0.5, "by_epoch": True,
+                            "warmup_epoch": 0.5, "warmup_start_lr": 0.1}, epochs=5, steps_per_epoch=9)
+    assert s.warmup_steps == 0  # round(0.5) == 0: no warm-up epoch
+    assert lrs(s, 5) == pytest.approx([0.4, 0.4, 0.2, 0.2, 0.1])  # step_size 1.6 -> 2 epochs
+    assert len(lr_warnings) == 1 and "warmup_epoch 0.5 -> 0" in lr_warnings[0] and "step_size 1.6 -> 2" in lr_warnings[0]

@@ -8,6 +8,7 @@ Schedules and edge cases follow PaddleClas's `ppcls/optimizer/learning_rate.py`:
   `learning_rate`), with a warning;
 - a decay with no steps left after the warm-up (Cosine `T_max <= 0`, Linear `decay_steps <= 0`) keeps
   `learning_rate` constant after the warm-up, with a warning;
+- `by_epoch: True` moves the LR once per epoch; fractional epoch values are rounded, with a warning;
 - `last_epoch` is accepted; the schedule always starts at step 0 here (a resume restores its position from
   the checkpoint), so utils.config warns when it is not -1.
 """
@@ -123,6 +124,19 @@ SCHEDULES = {
 }
 
 
+def _warn_fractional_epochs(cfg):
+    """by_epoch counts whole epochs: say which fractional epoch values get rounded (PaddleClas would fail)."""
+    rounded = []
+    for key in ("warmup_epoch", "step_size", "decay_epochs", "milestones"):
+        values = cfg.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, float) and not value.is_integer():
+                rounded.append(f"{key} {value:g} -> {round(value)}")
+    if rounded:
+        _warn(f"Optimizer.lr.by_epoch is True, so the schedule moves once per epoch and counts whole epochs: "
+              f"{', '.join(rounded)}.")
+
+
 def build_lr_scheduler(lr_config, epochs, steps_per_epoch):
     """`lr_config` is the YAML Optimizer.lr mapping (or a plain number for a constant rate)."""
     if isinstance(lr_config, (int, float)):
@@ -147,6 +161,8 @@ def build_lr_scheduler(lr_config, epochs, steps_per_epoch):
         raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch} (is the training list empty?)")
     by_epoch = bool(cfg.get("by_epoch", False))
     unit = 1 if by_epoch else int(steps_per_epoch)
+    if by_epoch:
+        _warn_fractional_epochs(cfg)
     epochs = float(epochs)
     warmup_epoch = float(cfg.get("warmup_epoch") or 0)
     clamped = warmup_epoch > 0 and warmup_epoch >= epochs

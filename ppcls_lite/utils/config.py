@@ -439,6 +439,13 @@ def _check_ops(problems, ops, where):
         if not isinstance(params, dict):
             continue
         op_where = f"{where}.{i}.{name}"
+        if name == "OpSampler":  # {OpSampler: {MixupOperator: {alpha, prob}, ...}}: check each inner op
+            for inner, inner_params in params.items():
+                if isinstance(inner_params, dict):
+                    for key, rule in OP_VALUE_RULES.get(inner, {}).items():
+                        _check_value(problems, inner_params, key, rule, f"{op_where}.{inner}")
+                    _check_value(problems, inner_params, "prob", _PROBABILITY, f"{op_where}.{inner}")
+            continue
         for key, rule in OP_VALUE_RULES.get(name, {}).items():
             if rule is _SIZE:
                 _check_size(problems, params.get(key), f"{op_where}.{key}")
