@@ -65,6 +65,7 @@ def test_overwrite_moves_the_earlier_run_aside(tiny_dataset, tmp_path):
     moved = list(out.glob(f"{TINY_ARCH}.old-*"))
     assert len(moved) == 1 and f"moved the earlier run {run} aside to {moved[0]}" in again.stdout
     assert snapshot(moved[0]) == first  # the earlier run, byte for byte
+    assert "moved the earlier run" in (run / "train.log").read_text(encoding="utf-8")  # a fresh log says so
     assert (run / "epoch_2.pdstates").is_file()
     assert yaml.safe_load((run / "config.yaml").read_text())["Global"]["epochs"] == 2
     rows = (run / "metrics.csv").read_text().splitlines()[1:]

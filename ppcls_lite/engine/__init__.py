@@ -161,7 +161,6 @@ def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: 
         return None
     target = _free_name(f"{run_dir}.old-{_timestamp()}")
     os.replace(run_dir, target)
-    logger.info(f"--overwrite: moved the earlier run {run_dir} aside to {target}")
     return target
 
 
@@ -222,8 +221,9 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     settings = build_settings(config, mode)
     rank = paddle.distributed.get_rank()
+    moved_to = None
     if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet
-        protect_run_dir(settings, overwrite, is_main=rank == 0)
+        moved_to = protect_run_dir(settings, overwrite, is_main=rank == 0)
     elif overwrite:
         raise ValueError("overwrite only applies to training")
     set_device(settings.device)
@@ -234,6 +234,8 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
         from ppcls_lite.utils.config import print_config
 
         logger.init_logger(os.path.join(settings.run_dir, "train.log"))
+        if moved_to:
+            logger.info(f"--overwrite: moved the earlier run {os.path.normpath(settings.run_dir)} aside to {moved_to}")
         print_config(config)
 
     dataloader_config = config.get("DataLoader") or {}

@@ -485,7 +485,8 @@ class Engine:
         """What Ctrl-C leaves behind and the command that goes on from there (checkpoints are written
         atomically, so whatever is on disk is complete)."""
         if self.last_checkpoint:
-            in_run_dir = os.path.dirname(os.path.abspath(self.last_checkpoint)) == os.path.abspath(self.settings.run_dir)
+            folder = os.path.dirname(os.path.abspath(self.last_checkpoint))
+            in_run_dir = folder == os.path.abspath(self.settings.run_dir)
             how = "--resume auto" if in_run_dir else f"-o Global.checkpoints={self.last_checkpoint}"
             return (f"training stopped during epoch {epoch}. Last complete checkpoint: {self.last_checkpoint}. "
                     f"Continue with: python tools/train.py -c <config> {how}")
