@@ -129,3 +129,41 @@ def test_command_line_prints_one_line_errors(tmp_path):
                              "--root", str(tmp_path / "dataset")], capture_output=True, text=True, env=env)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "127.0.0.1:9/data/flowers102.zip" in result.stderr and "copy it to" in result.stderr
+
+
+@pytest.mark.slow
+def test_quick_start_flow_trains_from_downloaded_paddleclas_weights(server, tmp_path, monkeypatch):
+    """prepare -> train with Arch.pretrained=True (downloaded through the mirror) -> the fine-tuned best_model."""
+    import urllib.parse
+
+    import paddle
+
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.arch.pretrained import MODEL_URLS
+    from ppcls_lite.engine import build_engine
+    from ppcls_lite.utils.config import get_config
+
+    name = "MobileNetV3_large_x1_0"
+    imagenet = build_model({"name": name, "class_num": 1000})
+    buffer = io.BytesIO()
+    paddle.save(imagenet.state_dict(), buffer)
+    server.routes[urllib.parse.urlsplit(MODEL_URLS[name]).path] = Route(buffer.getvalue())
+    server.routes[ARCHIVE_PATH] = Route(flowers_archive(per_class=2))
+    monkeypatch.chdir(tmp_path)
+    _load_tool().main(["flowers102"])
+    small = ["Global.device=cpu", "Global.epochs=1", "Arch.pretrained=True", "Optimizer.lr.warmup_epoch=0",
+             "DataLoader.Train.sampler.batch_size=3", "DataLoader.Eval.sampler.batch_size=3",
+             "DataLoader.Train.loader.num_workers=0", "DataLoader.Eval.loader.num_workers=0",
+             "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=32",
+             "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short=36",
+             "DataLoader.Eval.dataset.transform_ops.2.CropImage.size=32"]
+    config = get_config(str(REPO / "configs" / "quick_start" / "MobileNetV3_large_x1_0.yaml"), small)
+    build_engine(config, "train").train()
+    best = paddle.load(f"output/{name}/best_model.pdparams", return_numpy=True)
+    assert list(best["fc.weight"].shape) == [1280, 102]
+    # the backbone started from the served ImageNet weights (a fresh initialisation would be uncorrelated)
+    key = "blocks.14.expand_conv.conv.weight"
+    served, fresh = imagenet.state_dict()[key].numpy().ravel(), build_model({"name": name}).state_dict()[key]
+    assert np.corrcoef(best[key].ravel(), served)[0, 1] > 0.9
+    assert abs(np.corrcoef(fresh.numpy().ravel(), served)[0, 1]) < 0.1
+    assert [path for path, _ in server.requests].count(urllib.parse.urlsplit(MODEL_URLS[name]).path) == 1
