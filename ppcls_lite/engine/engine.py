@@ -4,7 +4,8 @@ The engine never reads the raw config: it gets the built model, loaders, losses,
 LR scheduler, plus an `EngineSettings` (Global/AMP/EMA/Infer values).
 
 Training outputs, all in `<Global.output_dir>/<Arch.name>/` and written by rank 0 only:
-- `config.yaml` (the final config), `train.log` (the log lines, appended on resume);
+- `config.yaml` (the final config; when a resume changes it, the earlier one is kept as
+  `config.<timestamp>.yaml`, see `keep_config` in `__init__.py`), `train.log` (the log lines, appended on resume);
 - checkpoints `epoch_N`, `latest`, `best_model` (see `checkpoint.py` for the trio);
 - `metrics.csv`, one row per finished epoch, columns (read by name by `ppcls_lite.utils.plot`):
     `epoch`           1-based epoch number
@@ -23,6 +24,14 @@ Behaviours worth knowing:
 - Determinism/resume: `Global.seed` seeds python/numpy/paddle; each epoch calls `train_loader.set_epoch(epoch)`
   (data order and augmentation depend on (seed, epoch) only); the python/numpy/paddle RNG states are saved
   in `.pdstates` and restored on resume, so dropout continues as in an uninterrupted run.
+- Resume vs extend: `.pdstates` records the plan (Global.epochs, steps per epoch, the Optimizer section).
+  Unchanged → the saved LR schedule is restored (bit-exact). Changed → the schedule built from the current
+  config is moved to the saved position (`_continue_lr_plan`: warm-up not repeated, a cosine continues on the
+  new, longer curve), one log line per change; a next step at LR 0 is an error before training.
+- Empty loaders: a Train or Eval loader with no batches is an error (`require_batches`) before any metric is
+  computed, written or saved as best_model.
+- Ctrl-C: the message names the last complete checkpoint and `--resume auto`, or says nothing was saved and to
+  start again with the same command.
 - Non-finite loss: training stops before the update with `NonFiniteLossError` naming epoch, iteration and
   the last good checkpoint. In data-parallel runs the finiteness flag is all-reduced so all ranks stop.
 - Data parallel (`python -m paddle.distributed.launch --nproc_per_node N tools/train.py ...`): the model is
