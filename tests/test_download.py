@@ -187,3 +187,12 @@ def test_progress_on_a_terminal_shows_size_speed_and_eta():
     bar.close()
     text = stream.getvalue()
     assert "\r" in text and "4.0/4.0 MB" in text and "MB/s" in text and "ETA" in text
+
+
+def test_a_mirror_serving_a_crafted_pickle_runs_nothing(server, tmp_path):
+    marker = tmp_path / "ran"
+    server.routes[URL_PATH] = Route(f"cos\nsystem\n(Vtouch '{marker}'\ntR.".encode())
+    with pytest.raises(dl.DownloadError, match=r"refused to load .*os\.system") as info:
+        build_model({"name": NAME, "class_num": 10, "pretrained": True})
+    assert "deleted" in str(info.value) and not marker.exists()
+    assert not _cached().exists() and not Path(str(_cached()) + ".part").exists()
