@@ -230,6 +230,18 @@ def _paddle_model_file(save_dir):
     raise ExportError(f"paddle.jit.save wrote neither inference.json nor inference.pdmodel in {save_dir}")
 
 
+def _check_room_for_export(save_dir, model, onnx):
+    """Refuse before anything is removed when the disk cannot hold the new export even after the files of the
+    previous one in `save_dir` are replaced: on a full disk the previous export then stays as it was."""
+    params_bytes = sum(int(np.prod(p.shape)) * p.element_size() for p in model.parameters())
+    needed = params_bytes * (2 if onnx else 1) + (256 << 10)  # weights (+ their ONNX copy) and the small files
+    replaced = sum(p.stat().st_size for p in Path(save_dir).iterdir() if p.is_file())
+    free = shutil.disk_usage(save_dir).free
+    if free + replaced < needed:
+        reason = f"{os.strerror(errno.ENOSPC)} (the export needs about {needed / 1e6:.1f} MB, {free / 1e6:.1f} MB free)"
+        raise OSError(errno.ENOSPC, reason, str(Path(save_dir).resolve()))
+
+
 def _check_paddle_files_complete(save_dir, model_file, net):
     """paddle.jit.save does not report failed writes: a full disk leaves empty or short files. The weights file
     holds every parameter's raw bytes, so it is at least their total size; the model file is never empty."""
@@ -256,6 +268,7 @@ def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, 
         raise ValueError(f"output must be 'probabilities' or 'logits', got {output!r}")
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
+    _check_room_for_export(save_dir, model, onnx)
     # Remove a stale model of the other format so the directory is unambiguous.
     for stale in ("inference.json", "inference.pdmodel", "inference.pdiparams", ONNX_FILE, INFERENCE_YML,
                   *VARIANT_FILES):
