@@ -163,6 +163,15 @@ def assert_one_clear_line(proc, path, meaning):
     return lines[0]
 
 
+def fill_disk(disk):
+    """Take every free byte of the (tmpfs) disk with a filler file."""
+    with open(disk / "filler", "wb", buffering=0) as f:
+        with pytest.raises(OSError) as info:
+            while True:
+                f.write(b"\0" * PAGE)
+    assert info.value.errno == errno.ENOSPC
+
+
 def page_rounded_size(paths):
     return sum(-(-Path(p).stat().st_size // PAGE) * PAGE for p in paths)
 
@@ -266,6 +275,24 @@ def test_export_to_read_only_dir_keeps_previous_export(reference, exported, moun
     assert sha256_of([p for p in previous if p.is_file()]) == before
 
 
+@pytest.mark.slow
+def test_export_to_full_disk_keeps_previous_export(reference, exported, mounts, tmp_path):
+    """The disk holds the previous export and nothing more: a new export that also needs room for model.onnx is
+    refused before any file of the previous one is removed."""
+    files = sorted(p for p in exported.rglob("*") if p.is_file())
+    disk = mounts["tmpfs"](tmp_path / "full disk", page_rounded_size(files) + 64 * PAGE)
+    shutil.copytree(exported, disk / "inference")
+    fill_disk(disk)
+    previous = sorted(p for p in (disk / "inference").rglob("*") if p.is_file())
+    before = sha256_of(previous)
+    proc = run_tool("export_model.py", "-c", reference["config"], "-o",
+                    f"Global.pretrained_model={reference['run'] / 'best_model'}", "-o",
+                    f"Global.save_inference_dir={disk / 'inference'}", "--onnx")
+    line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
+    assert "MB free" in line
+    assert sha256_of(previous) == before
+
+
 # ------------------------------------------------------------------------------------------- tools/infer.py --output
 def _infer(reference, output, *extra, env=None):
     return run_tool("infer.py", "-c", reference["config"], "-o",
@@ -277,11 +304,7 @@ def test_infer_output_on_full_disk_keeps_old_results(reference, mounts, tmp_path
     disk = mounts["tmpfs"](tmp_path / "full disk", 8 * PAGE)
     old = disk / "预测 results.csv"
     old.write_text(OLD_RESULTS)
-    with open(disk / "filler", "wb", buffering=0) as f:  # take the rest of the disk
-        with pytest.raises(OSError) as info:
-            while True:
-                f.write(b"\0" * PAGE)
-    assert info.value.errno == errno.ENOSPC
+    fill_disk(disk)
     weights = [reference["run"] / f"best_model{s}" for s in TRIO]
     before = sha256_of(weights + [old])
     proc = _infer(reference, old)
@@ -321,10 +344,7 @@ def test_predictor_output_on_full_disk_and_read_only_dir(reference, exported, mo
     disk = mounts["tmpfs"](tmp_path / "full disk", 8 * PAGE)
     old_full = disk / "preds.csv"
     old_full.write_text(OLD_RESULTS)
-    with open(disk / "filler", "wb", buffering=0) as f:
-        with pytest.raises(OSError):
-            while True:
-                f.write(b"\0" * PAGE)
+    fill_disk(disk)
     source = tmp_path / "results"
     source.mkdir()
     (source / "preds.csv").write_text(OLD_RESULTS)
