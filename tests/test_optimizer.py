@@ -324,3 +324,16 @@ def test_by_epoch_rounds_fractional_epochs_with_a_warning(lr_warnings):
     assert s.warmup_steps == 0  # round(0.5) == 0: no warm-up epoch
     assert lrs(s, 5) == pytest.approx([0.4, 0.4, 0.2, 0.2, 0.1])  # step_size 1.6 -> 2 epochs
     assert len(lr_warnings) == 1 and "warmup_epoch 0.5 -> 0" in lr_warnings[0] and "step_size 1.6 -> 2" in lr_warnings[0]
+
+
+def test_one_cycle_and_cyclic_follow_paddle_with_paddleclas_keys():
+    s = build_lr_scheduler({"name": "OneCycleLR", "max_learning_rate": 0.5, "divide_factor": 10, "phase_pct": 0.5,
+                            "anneal_strategy": "linear", "end_learning_rate": 0.0}, epochs=2, steps_per_epoch=5)
+    # 10 steps, phase 1 ends at step 0.5 * 10 - 1 = 4: linear from 0.5 / 10 up to 0.5, then down to 0 at step 9
+    expected = [0.05 + 0.45 * t / 4 for t in range(5)] + [0.5 * (1 - (t - 4) / 5) for t in range(5, 10)]
+    np.testing.assert_allclose(lrs(s, 10), expected, rtol=1e-6, atol=1e-9)
+    s = build_lr_scheduler({"name": "Cyclic", "base_learning_rate": 0.1, "max_learning_rate": 0.3, "step_size_up": 2},
+                           epochs=1, steps_per_epoch=6)
+    assert lrs(s, 6) == pytest.approx([0.1, 0.2, 0.3, 0.2, 0.1, 0.2])
+    with pytest.raises(ValueError, match="ReduceOnPlateau is a PaddleClas schedule that is not supported here"):
+        build_lr_scheduler({"name": "ReduceOnPlateau", "learning_rate": 0.1}, 1, 1)

@@ -105,6 +105,28 @@ def _multistep(cfg, epochs, unit, warmup, clamped):
     return paddle.optimizer.lr.MultiStepDecay(lr, milestones=milestones, gamma=float(cfg.get("gamma", 0.1))), lr
 
 
+def _one_cycle(cfg, epochs, unit, warmup, clamped):
+    """PaddleClas's `OneCycleLR`: paddle's OneCycleLR over the run's steps, its peak is `max_learning_rate`."""
+    peak = float(_required(cfg, "max_learning_rate", "OneCycleLR"))
+    scheduler = paddle.optimizer.lr.OneCycleLR(
+        peak, total_steps=max(1, int(round(epochs * unit))), divide_factor=float(cfg.get("divide_factor", 25.0)),
+        end_learning_rate=float(cfg.get("end_learning_rate", 1e-10)), phase_pct=float(cfg.get("phase_pct", 0.3)),
+        anneal_strategy=str(cfg.get("anneal_strategy", "cos")), three_phase=bool(cfg.get("three_phase", False)))
+    return scheduler, peak
+
+
+def _cyclic(cfg, epochs, unit, warmup, clamped):
+    """PaddleClas's `Cyclic`: paddle's CyclicLR between base and max rate; step sizes are steps, as there."""
+    base = float(_required(cfg, "base_learning_rate", "Cyclic"))
+    down = cfg.get("step_size_down")
+    scheduler = paddle.optimizer.lr.CyclicLR(
+        base, float(_required(cfg, "max_learning_rate", "Cyclic")),
+        step_size_up=int(_required(cfg, "step_size_up", "Cyclic")),
+        step_size_down=None if down is None else int(down), mode=str(cfg.get("mode", "triangular")),
+        exp_gamma=float(cfg.get("exp_gamma", 1.0)), scale_mode=str(cfg.get("scale_mode", "cycle")))
+    return scheduler, base
+
+
 def _constant(cfg, epochs, unit, warmup, clamped):
     lr = float(_required(cfg, "learning_rate", "Constant"))
     return ConstantLR(lr), lr
@@ -121,6 +143,15 @@ SCHEDULES = {
     "ConstLR": (_constant, ("learning_rate",)),
     "Linear": (_linear, ("learning_rate", "end_lr", "power", "cycle")),
     "MultiStepDecay": (_multistep, ("learning_rate", "milestones", "gamma")),
+    "OneCycleLR": (_one_cycle, ("max_learning_rate", "divide_factor", "end_learning_rate", "phase_pct",
+                                "anneal_strategy", "three_phase")),
+    "Cyclic": (_cyclic, ("base_learning_rate", "max_learning_rate", "step_size_up", "step_size_down", "mode",
+                         "exp_gamma", "scale_mode")),
+}
+# PaddleClas schedules that cannot work here, and why.
+UNSUPPORTED_SCHEDULES = {
+    "ReduceOnPlateau": "it steps on an eval metric, and the engine steps schedules by iteration or epoch only",
+    "CosineFixmatch": "it belongs to PaddleClas's semi-supervised FixMatch training, which ppcls_lite does not have",
 }
 
 
@@ -149,6 +180,9 @@ def build_lr_scheduler(lr_config, epochs, steps_per_epoch):
         raise ValueError(f"unknown key(s) {unknown} in Optimizer.lr. Valid keys: {', '.join(LR_KEYS)}."
                          f"{did_you_mean(unknown[0], LR_KEYS)}")
     name = cfg.get("name", "Constant")
+    if name in UNSUPPORTED_SCHEDULES:
+        raise ValueError(f"Optimizer.lr.name={name} is a PaddleClas schedule that is not supported here: "
+                         f"{UNSUPPORTED_SCHEDULES[name]}. Valid: {', '.join(SCHEDULES)}")
     if name not in SCHEDULES:
         raise ValueError(f"unknown LR schedule Optimizer.lr.name='{name}'. Valid: {', '.join(SCHEDULES)}."
                          f"{did_you_mean(name, SCHEDULES)}")

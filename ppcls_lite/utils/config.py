@@ -78,6 +78,8 @@ OPTIMIZER_KEYS = [
 LR_KEYS = [
     "name", "learning_rate", "warmup_epoch", "warmup_start_lr", "eta_min", "by_epoch", "decay_epochs", "values",
     "step_size", "gamma", "milestones", "end_lr", "power", "cycle", "last_epoch", "verbose",
+    "max_learning_rate", "divide_factor", "end_learning_rate", "phase_pct", "anneal_strategy", "three_phase",
+    "base_learning_rate", "step_size_up", "step_size_down", "mode", "exp_gamma", "scale_mode",
 ]
 REGULARIZER_KEYS = ["name", "coeff"]
 GRAD_CLIP_KEYS = ["name", "clip_norm"]
@@ -366,7 +368,9 @@ OPTIMIZER_VALUE_RULES = {"momentum": _FRACTION, "beta1": _FRACTION, "beta2": _FR
                          "epsilon": _POSITIVE, "weight_decay": _NON_NEGATIVE, "clip_norm": _POSITIVE}
 LR_VALUE_RULES = {"learning_rate": _POSITIVE, "warmup_epoch": _NON_NEGATIVE, "warmup_start_lr": _NON_NEGATIVE,
                   "eta_min": _NON_NEGATIVE, "end_lr": _NON_NEGATIVE, "step_size": _POSITIVE, "gamma": _POSITIVE,
-                  "power": _POSITIVE}
+                  "power": _POSITIVE, "max_learning_rate": _POSITIVE, "base_learning_rate": _POSITIVE,
+                  "end_learning_rate": _NON_NEGATIVE, "divide_factor": _POSITIVE, "exp_gamma": _POSITIVE,
+                  "phase_pct": (lambda v: 0 < v < 1, "in (0, 1)"), "step_size_up": _COUNT, "step_size_down": _COUNT}
 LR_LIST_RULES = {"values": _NON_NEGATIVE, "decay_epochs": _NON_NEGATIVE, "milestones": _NON_NEGATIVE}
 # {op name: {param: rule}} for transform and batch ops; "size" rules accept an int or a [w, h] pair.
 _SIZE = (lambda v: v >= 1, "a whole number >= 1 (pixels), or a list [width, height] of them")
