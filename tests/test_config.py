@@ -198,6 +198,30 @@ def test_ignored_key_warns_once(minimal, monkeypatch):
     assert len(messages) == 1 and "use_dali" in messages[0] and "no effect" in messages[0]
 
 
+def test_older_paddleclas_global_keys_keep_their_meaning(tmp_path, minimal, monkeypatch):
+    messages = []
+    monkeypatch.setattr(cfgmod, "_warn", messages.append)
+    arch_without_class_num = {**MINIMAL, "Arch": {"name": "MobileNetV1_x0_25"}, "Global": {**MINIMAL["Global"],
+                                                                                          "class_num": 102}}
+    config = get_config(write(tmp_path / "a.yaml", arch_without_class_num))
+    assert config["Arch"]["class_num"] == 102  # PaddleClas: Global.class_num fills a missing Arch.class_num
+    assert len(messages) == 1 and "Arch.class_num set to 102" in messages[0]
+    messages.clear()
+    assert get_config(minimal, ["Global.class_num=5"])["Arch"]["class_num"] == 3  # Arch wins
+    assert len(messages) == 1 and "Global.class_num (5) is ignored" in messages[0]
+
+    messages.clear()
+    config = get_config(minimal, ["Global.ema={enable: True, decay: 0.999}"])
+    assert config["EMA"] == {"decay": 0.999} and "EMA.decay set to 0.999" in messages[0]
+    assert "EMA" not in get_config(minimal, ["Global.ema={enable: False, decay: 0.999}"])
+
+    messages.clear()
+    get_config(minimal, ["Global.distributed=True", "Global.eval_mode=classification"])
+    assert len(messages) == 1 and "Global.distributed has no effect here" in messages[0]
+    with pytest.raises(ConfigError, match="eval_mode='retrieval' is not supported"):
+        get_config(minimal, ["Global.eval_mode=retrieval"])
+
+
 def _tsv_config(tsv_path):
     """Build a config holding every key path of paddleclas_config_keys.tsv with the first listed value."""
     config = {}
