@@ -205,3 +205,14 @@ def test_export_model_safetensors_flag(tmp_path, reference_dir, repo_root):
     copy, original = read_state_dict(out / "model.safetensors"), read_state_dict(parity + ".pdparams")
     assert sorted(copy) == sorted(original)
     assert all(copy[k].tobytes() == original[k].tobytes() for k in original)
+
+
+def test_nested_tensors_come_back_as_paddle_load_returns_them(tmp_path):
+    # paddle.save pickles a Tensor outside a flat state dict as builtins.tuple((name, ndarray))
+    path = str(tmp_path / "nested.pdstates")
+    paddle.save({"epoch": 1, "ema": {"w": paddle.ones([2, 2])}, "mixed": [paddle.zeros([3]), np.arange(3)]}, path)
+    for return_numpy in (True, False):
+        theirs, ours = paddle.load(path, return_numpy=return_numpy), restricted_load(path, return_numpy=return_numpy)
+        assert type(ours["ema"]["w"]) is type(theirs["ema"]["w"])
+        assert [type(v) for v in ours["mixed"]] == [type(v) for v in theirs["mixed"]]
+        np.testing.assert_array_equal(np.asarray(ours["ema"]["w"]), np.ones([2, 2]))
