@@ -38,7 +38,7 @@ NAME_TABLE = "StructuredToParameterName@@"
 
 _ALLOWED_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "bool", "str",
                      "bytes", "bytearray"}
-_NUMPY_CORES = ("numpy.core", "numpy._core")
+_NUMPY_FUNCTIONS = {("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer")}
 _LEGACY_GENERATOR_STATE = {("paddle.base.libpaddle", "GeneratorState"),
                            ("paddle.fluid.libpaddle", "GeneratorState"),
                            ("paddle.fluid.core_avx", "GeneratorState")}
@@ -82,14 +82,13 @@ def _allowed_global(module: str, name: str):
         return _latin1_encode
     if module == "numpy" and name in ("ndarray", "dtype"):
         return getattr(np, name)
-    if (module in (f"{core}.multiarray" for core in _NUMPY_CORES) and name in ("_reconstruct", "scalar")) or \
-            (module in (f"{core}.numeric" for core in _NUMPY_CORES) and name == "_frombuffer"):
+    core, _, submodule = module.rpartition(".")
+    if core in ("numpy.core", "numpy._core") and (submodule, name) in _NUMPY_FUNCTIONS:
         import importlib
 
-        submodule = module.rsplit(".", 1)[1]
-        for core in ("numpy._core", "numpy.core"):  # numpy 1.x writes numpy.core, 2.x numpy._core
+        for candidate in ("numpy._core", "numpy.core"):  # numpy 1.x writes numpy.core, 2.x numpy._core
             try:
-                return getattr(importlib.import_module(f"{core}.{submodule}"), name)
+                return getattr(importlib.import_module(f"{candidate}.{submodule}"), name)
             except (ImportError, AttributeError):
                 continue
     if (module, name) in _LEGACY_GENERATOR_STATE:
