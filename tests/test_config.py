@@ -319,3 +319,16 @@ def test_merge_does_not_mutate_inputs():
     merged = cfgmod.merge_config(base, child)
     merged["A"]["x"].append(2)
     assert base == snapshot and merged["A"]["y"] == 2
+
+
+def test_config_warnings_print_on_rank_0_only(minimal, monkeypatch):
+    from ppcls_lite.utils import logger
+
+    lines = []
+    monkeypatch.setattr(logger, "warning", lambda msg, *args: lines.append(msg))
+    monkeypatch.setenv("PADDLE_TRAINER_ID", "1")
+    get_config(minimal, ["Global.use_dali=True"])
+    assert lines == []  # every rank loads the same config: rank 0 alone says it
+    monkeypatch.setenv("PADDLE_TRAINER_ID", "0")
+    get_config(minimal, ["Global.use_dali=True"])
+    assert len(lines) == 1 and "use_dali has no effect" in lines[0]

@@ -120,7 +120,11 @@ class ConfigError(ValueError):
 
 
 def _warn(message: str) -> None:
-    """Warn through the project logger when it exists, else on stderr (config loads before the logger is set up)."""
+    """Warn through the project logger when it exists, else on stderr (config loads before the logger is set up).
+
+    Config warnings are the same on every data-parallel rank, so only rank 0 prints them (once per run)."""
+    if int(os.environ.get("PADDLE_TRAINER_ID", "0") or 0) != 0:
+        return
     try:
         from ppcls_lite.utils import logger
 
