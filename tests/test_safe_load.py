@@ -105,6 +105,13 @@ def test_paddle_saved_state_dicts_round_trip_bit_identical(tmp_path, reference_d
         as_tensors = restricted_load(path, return_numpy=False)
         assert all(isinstance(v, paddle.Tensor) for v in as_tensors.values())
         np.testing.assert_array_equal(as_tensors["fc.bias"].numpy(), model.state_dict()["fc.bias"].numpy())
+    # numpy 1.x (which wrote PaddleClas's older files) names its module numpy.core; protocol 2 stores bytes
+    # through _codecs.encode
+    data = open(tmp_path / "model_p2.pdparams", "rb").read()
+    assert b"_codecs" in data and b"numpy._core.multiarray" in data
+    (tmp_path / "numpy1.pdparams").write_bytes(data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    old = restricted_load(tmp_path / "numpy1.pdparams")
+    assert all(old[k].tobytes() == v.numpy().tobytes() for k, v in model.state_dict().items())
     # a file in PaddleClas's published format reads the same as with paddle.load
     parity = str(reference_dir / "parity" / "MobileNetV3_small_x0_35.pdparams")
     theirs = paddle.load(parity, return_numpy=True)
