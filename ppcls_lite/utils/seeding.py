@@ -2,7 +2,8 @@
 
 The snapshot holds only plain values (ints, str, tuples, a numpy array), so a `.pdstates` file needs nothing
 but what the restricted loader (`ppcls_lite.utils.safe_load`) allows. Paddle's generator states are stored as
-{"device", "seed", "offset", "engine"} (the engine state is Paddle's own text form of the mt19937 state).
+{"device", "seed", "offset", "engine"} (the engine state is Paddle's own text form of the mt19937 state, kept
+as str rather than bytes because `paddle.load` refuses bytes values, and a `.pdstates` should stay readable by it).
 """
 from __future__ import annotations
 
