@@ -15,6 +15,7 @@ setup(
         "pillow",
         "matplotlib",
         "visualdl",
+        "safetensors",  # pickle-free weights: export --safetensors, .safetensors for Arch.pretrained
     ],
     extras_require={
         # onnx + ml_dtypes: onnxruntime.quantization (--quantize int8/fp16) imports both
