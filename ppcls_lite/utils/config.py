@@ -394,105 +394,91 @@ def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _value_problem(path, value, rule):
-    """None if `value` satisfies `rule`, else the message naming the key, the value and the valid range."""
+def _check(problems, path, value, rule) -> None:
+    """Append the message naming the key, the value and the valid range when `value` breaks `rule`."""
     test, valid = rule
     number = _to_number(value)
     whole = rule in _WHOLE_NUMBER_RULES or rule is _SIZE
-    ok = _is_real(number) and (not whole or isinstance(number, int)) and test(number)
-    return None if ok else f"{path} must be {valid}, got {value!r}"
+    if not (_is_real(number) and (not whole or isinstance(number, int)) and test(number)):
+        problems.append(f"{path} must be {valid}, got {value!r}")
 
 
-def _check_value(problems, section, key, rule, where):
-    if isinstance(section, dict) and section.get(key) is not None:
-        problem = _value_problem(f"{where}.{key}", section[key], rule)
-        if problem:
-            problems.append(problem)
+def _check_keys_of(problems, section, rules, where) -> None:
+    """_check every key of `rules` that `section` (a mapping, or anything else: skipped) sets."""
+    if isinstance(section, dict):
+        for key, rule in rules.items():
+            if section.get(key) is not None:
+                _check(problems, f"{where}.{key}", section[key], rule)
 
 
-def _check_size(problems, value, where):
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            problems.append(f"{where} must be {_SIZE[1]}, got {value!r}")
-            return
-        for i, v in enumerate(value):
-            problem = _value_problem(f"{where}.{i}", v, _SIZE)
-            if problem:
-                problems.append(problem)
-    elif value is not None:
-        problem = _value_problem(where, value, _SIZE)
-        if problem:
-            problems.append(problem)
+def _check_each(problems, values, rule, where) -> None:
+    """A list (each item, paths `where.0`, `where.1`, ...) or a single value."""
+    if isinstance(values, (list, tuple)):
+        for i, value in enumerate(values):
+            _check(problems, f"{where}.{i}", value, rule)
+    elif values is not None:
+        _check(problems, where, values, rule)
 
 
-def _check_range_pair(problems, params, key, where, upper):
+def _check_size(problems, value, where) -> None:
+    if isinstance(value, (list, tuple)) and len(value) != 2:
+        problems.append(f"{where} must be {_SIZE[1]}, got {value!r}")
+    else:
+        _check_each(problems, value, _SIZE, where)
+
+
+def _check_range_pair(problems, params, key, where, upper) -> None:
     """RandCropImage scale/ratio: [low, high] with 0 < low <= high (<= upper when given)."""
     value = params.get(key)
     if value is None:
         return
-    pair = [_to_number(v) for v in value] if isinstance(value, (list, tuple)) else None
-    valid = f"a list [low, high] with 0 < low <= high{f' <= {upper}' if upper else ''}"
-    if not (pair and len(pair) == 2 and all(_is_real(v) for v in pair) and 0 < pair[0] <= pair[1]
+    pair = [_to_number(v) for v in value] if isinstance(value, (list, tuple)) else []
+    if not (len(pair) == 2 and all(_is_real(v) for v in pair) and 0 < pair[0] <= pair[1]
             and (upper is None or pair[1] <= upper)):
-        problems.append(f"{where}.{key} must be {valid}, got {value!r}")
+        bound = f" <= {upper}" if upper is not None else ""
+        problems.append(f"{where}.{key} must be a list [low, high] with 0 < low <= high{bound}, got {value!r}")
 
 
-def _check_ops(problems, ops, where):
-    if not isinstance(ops, list):
-        return
-    for i, item in enumerate(ops):
-        if not (isinstance(item, dict) and len(item) == 1):
-            continue
-        name, params = next(iter(item.items()))
-        if not isinstance(params, dict):
-            continue
+def _check_ops(problems, ops, where) -> None:
+    for i, name, params in iter_named_list(ops or [], where):
         op_where = f"{where}.{i}.{name}"
         if name == "OpSampler":  # {OpSampler: {MixupOperator: {alpha, prob}, ...}}: check each inner op
             for inner, inner_params in params.items():
-                if isinstance(inner_params, dict):
-                    for key, rule in OP_VALUE_RULES.get(inner, {}).items():
-                        _check_value(problems, inner_params, key, rule, f"{op_where}.{inner}")
-                    _check_value(problems, inner_params, "prob", _PROBABILITY, f"{op_where}.{inner}")
+                rules = {**OP_VALUE_RULES.get(inner, {}), "prob": _PROBABILITY}
+                _check_keys_of(problems, inner_params, rules, f"{op_where}.{inner}")
             continue
         for key, rule in OP_VALUE_RULES.get(name, {}).items():
             if rule is _SIZE:
                 _check_size(problems, params.get(key), f"{op_where}.{key}")
             else:
-                _check_value(problems, params, key, rule, op_where)
+                _check_keys_of(problems, params, {key: rule}, op_where)
         if name in ("RandCropImage", "RandomResizedCrop"):
             _check_range_pair(problems, params, "scale", op_where, upper=1)
             _check_range_pair(problems, params, "ratio", op_where, upper=None)
 
 
-def _check_lr_values(problems, lr, where="Optimizer.lr"):
-    if not isinstance(lr, dict):
-        if lr is not None:
-            problem = _value_problem(where, lr, _POSITIVE)
-            if problem:
-                problems.append(problem)
+def _check_lr_values(problems, lr, where="Optimizer.lr") -> None:
+    if not isinstance(lr, dict):  # a bare number: a constant rate
+        _check_each(problems, lr, _POSITIVE, where)
         return
-    for key, rule in LR_VALUE_RULES.items():
-        _check_value(problems, lr, key, rule, where)
+    _check_keys_of(problems, lr, LR_VALUE_RULES, where)
     for key, rule in LR_LIST_RULES.items():
-        values = lr.get(key)
-        if isinstance(values, list):
-            for i, value in enumerate(values):
-                problem = _value_problem(f"{where}.{key}.{i}", value, rule)
-                if problem:
-                    problems.append(problem)
-        elif values is not None:
-            problems.append(f"{where}.{key} must be a list of numbers {rule[1]}, got {values!r}")
+        if lr.get(key) is not None and not isinstance(lr[key], (list, tuple)):
+            problems.append(f"{where}.{key} must be a list of numbers {rule[1]}, got {lr[key]!r}")
+        else:
+            _check_each(problems, lr.get(key), rule, f"{where}.{key}")
     peak, eta_min = _to_number(lr.get("learning_rate")), _to_number(lr.get("eta_min"))
-    if _is_real(peak) and _is_real(eta_min) and 0 <= eta_min and peak > 0 and eta_min > peak:
+    if _is_real(peak) and _is_real(eta_min) and 0 < peak < eta_min:
         problems.append(f"{where}.eta_min must be in [0, learning_rate] = [0, {peak}], got {lr['eta_min']!r}")
 
 
 def check_values(config: dict) -> None:
-    """Raise one ConfigError listing every value out of its valid range (key path, value, range)."""
+    """Raise one ConfigError listing every value out of its valid range (key path, value, range).
+
+    Runs after the key and list-shape checks of validate_config, so the lists it walks are well formed."""
     problems = []
     g = config.get("Global") or {}
-    for key, rule in GLOBAL_VALUE_RULES.items():
-        _check_value(problems, g, key, rule, "Global")
+    _check_keys_of(problems, g, GLOBAL_VALUE_RULES, "Global")
     if g.get("seed") is not None and (isinstance(g["seed"], bool) or not isinstance(g["seed"], int)):
         problems.append(f"Global.seed must be a whole number, got {g['seed']!r}")
     shape = g.get("image_shape")
@@ -500,60 +486,41 @@ def check_values(config: dict) -> None:
                                   and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
         problems.append(f"Global.image_shape must be a list [channels, height, width] of whole numbers >= 1, "
                         f"got {shape!r}")
-    arch = config.get("Arch")
-    if isinstance(arch, dict):
-        _check_value(problems, arch, "class_num", _COUNT, "Arch")
-    _check_value(problems, g.get("ema"), "decay", _FRACTION, "Global.ema")
-    amp = config.get("AMP")
-    if isinstance(amp, dict):
-        _check_value(problems, amp, "scale_loss", _POSITIVE, "AMP")
-    ema = config.get("EMA")
-    if isinstance(ema, dict):
-        _check_value(problems, ema, "decay", _FRACTION, "EMA")
+    _check_keys_of(problems, g.get("ema"), {"decay": _FRACTION}, "Global.ema")
+    _check_keys_of(problems, config.get("Arch"), {"class_num": _COUNT}, "Arch")
+    _check_keys_of(problems, config.get("AMP"), {"scale_loss": _POSITIVE}, "AMP")
+    _check_keys_of(problems, config.get("EMA"), {"decay": _FRACTION}, "EMA")
     opt = config.get("Optimizer")
     if isinstance(opt, dict):
-        for key, rule in OPTIMIZER_VALUE_RULES.items():
-            _check_value(problems, opt, key, rule, "Optimizer")
-        for sub in ("regularizer", "grad_clip"):
-            rule = _NON_NEGATIVE if sub == "regularizer" else _POSITIVE
-            _check_value(problems, opt.get(sub), "coeff" if sub == "regularizer" else "clip_norm", rule,
-                         f"Optimizer.{sub}")
+        _check_keys_of(problems, opt, OPTIMIZER_VALUE_RULES, "Optimizer")
+        _check_keys_of(problems, opt.get("regularizer"), {"coeff": _NON_NEGATIVE}, "Optimizer.regularizer")
+        _check_keys_of(problems, opt.get("grad_clip"), {"clip_norm": _POSITIVE}, "Optimizer.grad_clip")
         _check_lr_values(problems, opt.get("lr"))
     for mode, section in (config.get("DataLoader") or {}).items():
         if not isinstance(section, dict):
             continue
         where = f"DataLoader.{mode}"
-        _check_value(problems, section.get("sampler"), "batch_size", _COUNT, f"{where}.sampler")
-        _check_value(problems, section.get("loader"), "num_workers", _NON_NEGATIVE_COUNT, f"{where}.loader")
+        _check_keys_of(problems, section.get("sampler"), {"batch_size": _COUNT}, f"{where}.sampler")
+        _check_keys_of(problems, section.get("loader"), {"num_workers": _NON_NEGATIVE_COUNT}, f"{where}.loader")
         dataset = section.get("dataset")
         if isinstance(dataset, dict):
             for ops_key in ("transform_ops", "batch_transform_ops"):
                 _check_ops(problems, dataset.get(ops_key), f"{where}.dataset.{ops_key}")
     infer = config.get("Infer")
     if isinstance(infer, dict):
-        _check_value(problems, infer, "batch_size", _COUNT, "Infer")
+        _check_keys_of(problems, infer, {"batch_size": _COUNT}, "Infer")
         _check_ops(problems, infer.get("transforms"), "Infer.transforms")
-        _check_value(problems, infer.get("PostProcess"), "topk", _COUNT, "Infer.PostProcess")
-    for section_name, rules in (("Loss", LOSS_VALUE_RULES), ("Metric", {})):
-        for mode, items in (config.get(section_name) or {}).items():
-            for i, item in enumerate(items if isinstance(items, list) else []):
-                if not (isinstance(item, dict) and len(item) == 1):
-                    continue
-                name, params = next(iter(item.items()))
-                if not isinstance(params, dict):
-                    continue
-                where = f"{section_name}.{mode}.{i}.{name}"
-                for key, rule in rules.items():
-                    _check_value(problems, params, key, rule, where)
-                topk = params.get("topk", params.get("k")) if section_name == "Metric" else None
-                for j, k in enumerate(topk if isinstance(topk, list) else [] if topk is None else [topk]):
-                    problem = _value_problem(f"{where}.topk" + (f".{j}" if isinstance(topk, list) else ""), k,
-                                             _COUNT)
-                    if problem:
-                        problems.append(problem)
+        _check_keys_of(problems, infer.get("PostProcess"), {"topk": _COUNT}, "Infer.PostProcess")
+    for mode, items in (config.get("Loss") or {}).items():
+        for i, name, params in iter_named_list(items or [], f"Loss.{mode}"):
+            _check_keys_of(problems, params, LOSS_VALUE_RULES, f"Loss.{mode}.{i}.{name}")
+    for mode, items in (config.get("Metric") or {}).items():
+        for i, name, params in iter_named_list(items or [], f"Metric.{mode}"):
+            key = "k" if "k" in params and "topk" not in params else "topk"  # `k`: the older Topk spelling
+            _check_each(problems, params.get(key), _COUNT, f"Metric.{mode}.{i}.{name}.{key}")
     if problems:
-        raise ConfigError(("; ".join(problems) if len(problems) == 1 else
-                           f"{len(problems)} values are out of range:\n  " + "\n  ".join(problems)))
+        raise ConfigError(problems[0] if len(problems) == 1 else
+                          f"{len(problems)} values are out of range:\n  " + "\n  ".join(problems))
 
 
 def validate_config(config: dict) -> None:
