@@ -220,13 +220,13 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     settings = build_settings(config, mode)
+    set_device(settings.device)
     rank = paddle.distributed.get_rank()
     moved_to = None
     if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet
         moved_to = protect_run_dir(settings, overwrite, is_main=rank == 0)
     elif overwrite:
         raise ValueError("overwrite only applies to training")
-    set_device(settings.device)
     world_size = _init_distributed()
     seed_everything(settings.seed)
 
