@@ -196,3 +196,24 @@ def test_a_mirror_serving_a_crafted_pickle_runs_nothing(server, tmp_path):
         build_model({"name": NAME, "class_num": 10, "pretrained": True})
     assert "deleted" in str(info.value) and not marker.exists()
     assert not _cached().exists() and not Path(str(_cached()) + ".part").exists()
+
+
+def test_two_concurrent_downloads_of_one_file_fetch_it_once(server, imagenet_weights):
+    import threading
+
+    server.routes[URL_PATH] = Route(imagenet_weights[1])
+    paths, errors = [], []
+
+    def fetch():
+        try:
+            paths.append(dl.download_weights(MODEL_URLS[NAME], progress=False))
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]  # e.g. two training ranks on one machine
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and paths == [str(_cached())] * 2
+    assert len(server.requests) == 1 and _cached().read_bytes() == imagenet_weights[1]
