@@ -679,6 +679,9 @@ def parse_args(description=None, extra_args=None, argv=None) -> argparse.Namespa
         help="override a config value, repeatable: -o Global.epochs=3 "
              "-o DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=96",
     )
+    # Acted on by utils.cli.run_cli (which takes it out of argv first); listed here so that --help shows it.
+    parser.add_argument("--debug", action="store_true",
+                        help="print the full traceback of an error instead of one line (or set PPCLS_LITE_DEBUG=1)")
     if extra_args is not None:
         extra_args(parser)
     return parser.parse_args(argv)
