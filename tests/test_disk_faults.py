@@ -221,6 +221,16 @@ def test_train_disk_full_at_second_epoch_keeps_first_epoch(reference, mounts, tm
 
 
 @pytest.mark.slow
+def test_train_on_a_disk_full_from_the_start(reference, mounts, tmp_path):
+    disk = mounts["tmpfs"](tmp_path / "full disk", 16 * PAGE)
+    fill_disk(disk)
+    proc = run_train(reference["config_at"](disk / "out", "full_from_start"), check=False, env=NO_DEBUG)
+    run = disk / "out" / TINY_ARCH
+    assert_one_clear_line(proc, run, "No space left on device")
+    assert not [n for n in os.listdir(run) if n.endswith(".tmp")], os.listdir(run)
+
+
+@pytest.mark.slow
 def test_train_read_only_output_dir(reference, mounts, tmp_path):
     """Resuming a run whose folder became read-only: one line naming the file, the checkpoints untouched."""
     source = tmp_path / "runs"

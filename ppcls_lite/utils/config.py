@@ -18,6 +18,7 @@ intermediate path component must exist.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import difflib
 import math
@@ -27,6 +28,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from ppcls_lite.utils.cli import os_error_naming
 
 # ---------------------------------------------------------------------------------------------------------
 # Schema. ANY marks a free-form value: any structure below it; `-o` may add a new final key to its dicts.
@@ -663,8 +666,13 @@ def save_config(config: dict, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(config_to_text(config), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(config_to_text(config), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # full or read-only disk: no temp file left, and the error names config.yaml
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise os_error_naming(exc, path) from exc
 
 
 def parse_args(description=None, extra_args=None, argv=None) -> argparse.Namespace:
