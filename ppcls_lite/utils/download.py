@@ -194,19 +194,15 @@ def download(url: str, cache_dir: str, validate: Optional[Callable[[str], None]]
         if cached:
             return cached
         part = target + ".part"
-        last_error = None
         for attempt in range(retries + 1):
             try:
                 _fetch(source, part, progress)
                 break
             except Exception as err:  # noqa: BLE001 - classified below
-                last_error = err
                 if not _is_transient(err) or attempt == retries:
                     raise DownloadError(f"cannot download {source}: {_describe(err)}. Cache path: {target}. "
                                         f"{_manual_hint(source, target)}.") from err
-                time.sleep(min(0.2 * 2 ** attempt, 2.0))
-        else:  # pragma: no cover - the loop always breaks or raises
-            raise DownloadError(f"cannot download {source}: {last_error}")
+                time.sleep(min(0.2 * 2 ** attempt, 2.0))  # the next attempt resumes the .part
         _check_or_delete(part, source, validate, target)
         digest = file_sha256(part)
         os.replace(part, target)
