@@ -2,6 +2,7 @@
 as `-o` takes it, the value and the valid range."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ppcls_lite.utils.config import ConfigError, get_config
@@ -118,3 +119,22 @@ def test_train_tool_rejects_a_bad_value_before_making_the_run_folder(tmp_path):
     assert "Optimizer.lr.learning_rate must be > 0, got -1" in text, text[-2000:]
     assert "Traceback" not in text
     assert not out.exists()  # nothing was written
+
+
+def test_data_section_typos_are_rejected_with_a_suggestion(tmp_path):
+    from ppcls_lite.data import build_dataloader
+
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "list.txt").write_text("a.png 0\n")
+    dataset = {"name": "ImageNetDataset", "image_root": str(tmp_path), "cls_label_path": str(tmp_path / "list.txt")}
+    cases = [({"dataset": {**dataset, "delimter": " "}}, r"unknown keys \['delimter'\].*Did you mean 'delimiter'"),
+             ({"dataset": {**dataset, "name": "ImageNetDatset"}}, "Did you mean 'ImageNetDataset'"),
+             ({"dataset": dataset, "sampler": {"batch_size": 2, "drop_lst": True}}, "Did you mean 'drop_last'"),
+             ({"dataset": dataset, "sampler": {"name": "BatchSampler", "batch_size": 2, "rank": 0}},
+              r"unknown keys \['rank'\] for BatchSampler"),
+             ({"dataset": dataset, "loader": {"num_worker": 2}}, "Did you mean 'num_workers'")]
+    for section, match in cases:
+        with pytest.raises(ValueError, match=match):
+            build_dataloader({"Train": section}, "Train", class_num=1)

@@ -224,13 +224,14 @@ def build_dataset(dataset_config, class_num=None, where="DataLoader.Train.datase
     params = dict(dataset_config)
     name = params.pop("name", None)
     if name not in DATASETS:
-        raise ValueError(f"{where}.name: unknown dataset {name!r}; valid: {sorted(DATASETS)}")
+        raise ValueError(f"{where}.name: unknown dataset {name!r}; valid: {sorted(DATASETS)}."
+                         f"{did_you_mean(name, DATASETS)}")
     batch_op_list = params.pop("batch_transform_ops", None)
     accepted = [p for p in inspect.signature(DATASETS[name].__init__).parameters if p not in ("self", "class_num")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown} for {name}; valid keys: "
-                         f"{['name'] + accepted + ['batch_transform_ops']}")
+                         f"{['name'] + accepted + ['batch_transform_ops']}.{did_you_mean(unknown[0], accepted)}")
     dataset = DATASETS[name](class_num=class_num, **params)
     # Soft targets need the model's class count: the class_num argument or the op's own `class_num`.
     batch_ops = create_batch_operators(batch_op_list, class_num) if batch_op_list else []
