@@ -74,8 +74,8 @@ def test_config_loads_and_builds(path, monkeypatch):
                                     *(config["Optimizer"]["lr"].get("values") or [0]))
     for mode in ("Train", "Eval"):
         ops = config["DataLoader"][mode]["dataset"]["transform_ops"]
-        assert len(create_operators(ops, f"DataLoader.{mode}.dataset.transform_ops")) == len(ops)
-    assert len(create_operators(config["Infer"]["transforms"], "Infer.transforms")) == len(config["Infer"]["transforms"])
+        assert len(create_operators(ops)) == len(ops)
+    assert len(create_operators(config["Infer"]["transforms"])) == len(config["Infer"]["transforms"])
     # what the copies use that has no effect here is said, once each
     assert len(warnings) == len(set(warnings))
     if config["Global"].get("use_dali"):
@@ -205,3 +205,35 @@ def test_mobilenetv3_ultra_with_no_effect_keys_warns_once(tmp_path, log_lines):
     assert log.count("Global.use_dali has no effect here") == 1
     total = len(lrs)  # 5 warm-up epochs clamped to the 2-epoch run: linear from 0 towards 1.3
     np.testing.assert_allclose(lrs, 1.3 * np.arange(total) / total, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_cifar100_fine_tune_with_global_ema_trains_with_ema(tmp_path, log_lines):
+    # PaddleClas's older `Global.ema: {enable: True, decay: 0.999}` turns EMA on: the checkpoints carry EMA weights
+    path = COPIES / "quick_start/professional/MobileNetV3_large_x1_0_CIFAR100_finetune_ema.yaml"
+    config, lrs, log = _train(path, tmp_path, log_lines)
+    assert config["EMA"] == {"decay": 0.999} and log.count("EMA.decay set to 0.999") == 1
+    from ppcls_lite.engine.checkpoint import load_checkpoint
+
+    _, _, states = load_checkpoint(str(tmp_path / "output" / config["Arch"]["name"] / "latest"))
+    assert states["ema"]  # the EMA average was saved with the run
+    t = np.arange(len(lrs))
+    np.testing.assert_allclose(lrs, 0.04 * (1 + np.cos(np.pi * t / len(lrs))) / 2, rtol=1e-6)
+
+
+def test_imagenet_dataset_relabel_maps_sparse_labels_to_0_n(tmp_path):
+    import cv2
+
+    from ppcls_lite.data.dataset import ImageNetDataset
+
+    lines = []
+    for i, label in enumerate([7, 3, 7, 12]):  # PaddleClas relabel: 3 -> 0, 7 -> 1, 12 -> 2
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((8, 8, 3), 40 * i, np.uint8))
+        lines.append(f"{i}.png {label}")
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    dataset = ImageNetDataset(str(tmp_path), str(tmp_path / "list.txt"), relabel=True)
+    assert [label for _, label in dataset.samples] == [1, 0, 1, 2] and dataset.class_num == 3
+    with pytest.raises(ValueError, match="3 distinct labels but class_num is 2"):
+        ImageNetDataset(str(tmp_path), str(tmp_path / "list.txt"), relabel=True, class_num=2)
+    with pytest.raises(ValueError, match="label 7 is outside"):  # without relabel, labels must fit class_num
+        ImageNetDataset(str(tmp_path), str(tmp_path / "list.txt"), class_num=3)

@@ -12,7 +12,7 @@ class ImageNetDataset(CommonDataset):
     """
 
     def __init__(self, image_root, cls_label_path, transform_ops=None, class_num=None, delimiter=None,
-                 skip_bad_images=False):
+                 skip_bad_images=False, relabel=False):
         super().__init__(transform_ops, skip_bad_images)
         self.image_root = image_root
         self.cls_label_path = cls_label_path
@@ -26,10 +26,22 @@ class ImageNetDataset(CommonDataset):
         self.label_names = read_label_names(label_list) if os.path.isfile(label_list) else None
         if class_num is None and self.label_names is not None:
             class_num = len(self.label_names)
-        self._read_list(delimiter, class_num)
+        if relabel:  # PaddleClas: labels that do not start at 0 or have gaps become 0..n-1 (ascending order)
+            self._read_list(delimiter, None)
+            self._relabel(class_num)
+        else:
+            self._read_list(delimiter, class_num)
         self.class_num = class_num if class_num is not None else (
             max(label for _, label in self.samples) + 1 if self.samples else 0)
         self.check_files_exist(f"ImageNetDataset({cls_label_path})")
+
+    def _relabel(self, class_num):
+        old_labels = sorted({label for _, label in self.samples})
+        if class_num is not None and len(old_labels) > class_num:
+            raise ValueError(f"{self.cls_label_path}: relabel found {len(old_labels)} distinct labels but class_num "
+                             f"is {class_num}; set Arch.class_num to {len(old_labels)}")
+        new_label = {old: new for new, old in enumerate(old_labels)}
+        self.samples = [(path, new_label[label]) for path, label in self.samples]
 
     def _read_list(self, delimiter, class_num):
         self.sources = []
