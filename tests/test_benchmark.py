@@ -62,7 +62,7 @@ def test_infer_benchmark_writes_csv(tmp_path):
     columns, rows = _read_csv(out)
     assert columns == bench.CSV_COLUMNS
     engines = {"paddle_dygraph", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime",
-               "predictor_decode", "predictor_preprocess", "predictor_onnxruntime", "predictor_onnxruntime_decoded",
+               "jpeg_decode", "predictor_decode", "predictor_preprocess", "predictor_onnxruntime", "predictor_onnxruntime_decoded",
                "predictor_paddle"}
     folder = {("predictor_onnxruntime_folder", "1"), ("predictor_onnxruntime_folder_prefetch", "1")}
     assert {(r["engine"], r["batch_size"]) for r in rows} == {(e, b) for e in engines for b in ("1", "2")} | folder
@@ -70,6 +70,7 @@ def test_infer_benchmark_writes_csv(tmp_path):
         assert row["model"] == "MobileNetV3_small_x0_35" and row["image_size"] == "32" and row["runs"] == "2"
         assert 0 < float(row["p50_ms"]) <= float(row["p90_ms"]) and float(row["throughput_ips"]) > 0
     assert "predictor end-to-end / bare onnxruntime" in proc.stdout  # the speed-target ratios are printed
+    assert "predictor end-to-end / (JPEG decode + bare onnxruntime)" in proc.stdout
 
 
 @pytest.mark.slow
@@ -120,3 +121,30 @@ def test_data_benchmark_writes_csv(tmp_path, tiny_dataset):
     assert columns == bench.CSV_COLUMNS
     assert [(r["benchmark"], r["engine"], r["batch_size"]) for r in rows] == [("data", "Train_loader_workers_0", "3")]
     assert float(rows[0]["throughput_ips"]) > 0
+
+
+@pytest.mark.slow
+def test_variants_benchmark_times_every_phone_file(tmp_path):
+    pytest.importorskip("MNN", reason="the [mobile] extra (MNN) is not installed")
+    bench = _load_benchmark_module()
+    out = tmp_path / "variants.csv"
+    proc = subprocess.run([sys.executable, str(BENCHMARK), "variants", "--skip_quick_start",
+                           "--models", "MobileNetV3_small_x0_35", "--size", "32", "--runs", "2", "--warmup", "1",
+                           "--threads", "1", "--batch_sizes", "1", "2", "--calib_images", "4", "--csv", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    columns, rows = _read_csv(out)
+    assert columns == bench.VARIANT_COLUMNS
+    files = {("onnxruntime", "fp32"): "model.onnx", ("onnxruntime", "fp16"): "model_fp16.onnx",
+             ("onnxruntime", "int8"): "model_int8.onnx", ("mnn", "fp32"): "model.mnn",
+             ("mnn", "fp16"): "model_fp16.mnn", ("mnn", "int8"): "model_int8.mnn"}
+    assert {(r["backend"], r["precision"], r["batch_size"]) for r in rows} == {
+        (b, p, bs) for (b, p) in files for bs in ("1", "2")}
+    sizes = {}
+    for row in rows:
+        assert row["file"] == files[(row["backend"], row["precision"])]
+        assert float(row["p50_ms"]) > 0 and row["threads"] == "1" and row["top1"] == ""  # random weights: no accuracy
+        sizes[row["file"]] = float(row["size_mb"])
+    assert sizes["model_int8.onnx"] < sizes["model.onnx"] / 2.5
+    assert "| MobileNetV3_small_x0_35 (32 px, random weights) | onnxruntime | int8 |" in proc.stdout
+    assert "int8 / fp32 onnxruntime size 1/" in proc.stdout

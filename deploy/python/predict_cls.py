@@ -49,6 +49,7 @@ RUNTIME_DEFAULTS = {
     "precision": "fp32",  # fp32 | fp16 | int8: which exported model file (inference.yml Global.variants);
                           # with --backend paddle only fp32, or fp16 with TensorRT
     "prefetch": False,  # read + preprocess the next images in a background thread while the model runs
+    "opencv_threads": 1,  # OpenCV's own pool (decode, resize): 1 leaves the cores to the backend; None: default
 }
 
 
@@ -393,7 +394,8 @@ class Predictor:
     """Exported model + its preprocessing + top-k. Everything is read from `model_dir/inference.yml`."""
 
     def __init__(self, model_dir, backend="paddle", batch_size=1, topk=None, threads=None, enable_mkldnn=True,
-                 use_gpu=False, gpu_id=0, gpu_mem=1000, use_tensorrt=False, precision="fp32", prefetch=False):
+                 use_gpu=False, gpu_id=0, gpu_mem=1000, use_tensorrt=False, precision="fp32", prefetch=False,
+                 opencv_threads=1):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if int(batch_size) < 1:
@@ -412,6 +414,10 @@ class Predictor:
         self.backend_name = backend
         self.skipped = []  # (file, reason) of images the last predict_files() call could not read
         self.precision = precision
+        if opencv_threads is not None:
+            # OpenCV's worker threads would compete with the backend's for the same cores (docs/BENCHMARK.md).
+            import cv2
+            cv2.setNumThreads(int(opencv_threads))
         self.model_file = model_variant_file(self.model_dir, info, backend, precision, use_tensorrt)
         if backend == "paddle":
             self.backend = PaddleBackend(self.model_file, self.model_dir / info["params_file"],
@@ -598,6 +604,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int)
     parser.add_argument("--topk", type=int, help="classes per image (default: the exported Infer.PostProcess.topk)")
     parser.add_argument("--threads", type=int, help="CPU threads of the backend (default: all cores, at most 8)")
+    parser.add_argument("--opencv_threads", type=int, help="OpenCV threads for decoding/resizing (default 1)")
     parser.add_argument("--enable_mkldnn", type=_str2bool, help="oneDNN for Paddle Inference on CPU (default true)")
     parser.add_argument("--use_gpu", type=_str2bool)
     parser.add_argument("--gpu_id", type=int)

@@ -12,7 +12,8 @@ tools/export_model.py's code, then times, at each batch size (default 1 and 8):
   paddle_dygraph          model(x) in eager mode (no_grad, eval)
   paddle_inference        Paddle Inference predictor, oneDNN on  (paddle_inference_no_onednn: oneDNN off)
   onnxruntime             a bare onnxruntime session on the same export (CPU provider)
-  predictor_decode        read the file + DecodeImage only (the JPEG decode)
+  jpeg_decode             read the file + cv2.imdecode + cv2.cvtColor to RGB: the bare decode (yardstick)
+  predictor_decode        read the file + the predictor's DecodeImage only
   predictor_preprocess    what the predictor does before inference: read file + decode + resize/crop/normalise
   predictor_<backend>     deploy/python/predict_cls.py end to end: read + decode + preprocess + infer + top-k
   predictor_onnxruntime_decoded   the same from an already decoded image (resize .. top-k): the predictor's
@@ -34,6 +35,7 @@ Results: a table on stdout, and a CSV (--csv FILE) with the columns of CSV_COLUM
 """
 import argparse
 import csv
+import json
 import os
 import platform
 import statistics
@@ -166,19 +168,24 @@ def default_image():
         return None
 
 
-def export_for_benchmark(model_name, size, save_dir):
-    """Random-weight export of `model_name` at size x size with the ImageNet inference preprocessing."""
-    from ppcls_lite.arch import build_model
-    from ppcls_lite.export import export_model, normalize_transform_ops
-
-    ops = normalize_transform_ops([
+def imagenet_inference_ops(size):
+    """PaddleClas's ImageNet inference preprocessing scaled to `size` (resize short side, centre crop)."""
+    return [
         {"DecodeImage": {"to_rgb": True, "channel_first": False}},
         {"ResizeImage": {"resize_short": int(round(size * 256 / 224))}},
         {"CropImage": {"size": size}},
         {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
                             "order": ""}},
         {"ToCHWImage": None},
-    ])
+    ]
+
+
+def export_for_benchmark(model_name, size, save_dir):
+    """Random-weight export of `model_name` at size x size with the ImageNet inference preprocessing."""
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.export import export_model, normalize_transform_ops
+
+    ops = normalize_transform_ops(imagenet_inference_ops(size))
     model = build_model({"name": model_name, "class_num": 1000})
     model.eval()
     export_model(model, save_dir, (size, size), ops, class_num=1000, topk=5, model_name=model_name, onnx=True)
@@ -187,6 +194,7 @@ def export_for_benchmark(model_name, size, save_dir):
 
 def infer_engines(model_dir, info, image, batch_size, threads, model=None):
     """{engine name: zero-argument callable running one batch} for the rows listed in the module docstring."""
+    import cv2
     import numpy as np
     import onnxruntime as ort
     import paddle
@@ -220,6 +228,8 @@ def infer_engines(model_dir, info, image, batch_size, threads, model=None):
     engines["onnxruntime"] = lambda: session.run(None, {session.get_inputs()[0].name: batch})[0]
 
     decode = reference.ops[0]  # DecodeImage as exported
+    engines["jpeg_decode"] = lambda: [cv2.cvtColor(cv2.imdecode(np.fromfile(f, np.uint8), cv2.IMREAD_COLOR),
+                                                   cv2.COLOR_BGR2RGB) for f in files]
     engines["predictor_decode"] = lambda: [decode(open(f, "rb").read()) for f in files]
     engines["predictor_preprocess"] = lambda: [reference.preprocess(open(f, "rb").read()) for f in files]
     engines["predictor_onnxruntime"] = lambda: reference.predict_files(files)
@@ -264,6 +274,8 @@ def bench_infer(args):
             print(f"exporting {args.model} at {args.size}px (random weights) to {model_dir} ...")
             model = export_for_benchmark(args.model, args.size, model_dir)
         image = args.image or default_image() or synthetic_image(tmp)
+        if args.photo_size:
+            image = resized_photo(image, args.photo_size, tmp)
         print(f"image: {image}")
         info = predict_cls.load_inference_config(model_dir)["Global"]
         model_name = info.get("model_name") or args.model
@@ -308,6 +320,22 @@ def print_ratios(rows):
             if row:
                 print(f"batch {bs}: {label}: p50 {row['p50_ms'] / ort_row['p50_ms']:.2f}, "
                       f"min {row['min_ms'] / ort_row['min_ms']:.2f}")
+        end_to_end, decode = by_key.get(("predictor_onnxruntime", bs)), by_key.get(("jpeg_decode", bs))
+        if end_to_end and decode:
+            print(f"batch {bs}: predictor end-to-end / (JPEG decode + bare onnxruntime) (target <= 1.10): p50 "
+                  f"{end_to_end['p50_ms'] / (decode['p50_ms'] + ort_row['p50_ms']):.2f}, min "
+                  f"{end_to_end['min_ms'] / (decode['min_ms'] + ort_row['min_ms']):.2f}")
+
+
+def resized_photo(image, size, directory):
+    """`image` resized to `size` ('640x480': width x height) and saved as a quality-90 JPEG in `directory`."""
+    import cv2
+
+    width, height = (int(v) for v in size.lower().split("x"))
+    photo = cv2.resize(cv2.imread(str(image)), (width, height), interpolation=cv2.INTER_AREA)
+    path = str(Path(directory) / f"photo_{width}x{height}.jpg")
+    cv2.imwrite(path, photo, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return path
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -417,13 +445,179 @@ def bench_data(args):
 
 
 # --------------------------------------------------------------------------------------------------------
+# variants: the phone files (fp32 / fp16 / int8 x onnxruntime / MNN)
+
+QUICK_START_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
+VARIANT_COLUMNS = ["model", "backend", "precision", "file", "size_mb", "threads", "batch_size", "runs", "p50_ms",
+                   "min_ms", "top1", "top1_agreement", "load_1m"]
+PRECISION_ORDER = ("fp32", "fp16", "int8")
+
+
+def _quick_start_weights(args, tmp):
+    """--quick_start_weights, or train the quick-start model with the README command into `tmp`."""
+    if args.quick_start_weights:
+        return args.quick_start_weights
+    out = Path(tmp) / "quick_start_train"
+    print(f"training the quick-start model (README command) into {out} ...", flush=True)
+    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "train.py"), "-c", str(QUICK_START_CONFIG),
+                    "-o", f"Global.output_dir={out}/"], check=True, cwd=REPO_ROOT)
+    return str(out / "MobileNetV3_small_x0_5" / "best_model")
+
+
+def variant_models(args, tmp):
+    """[(label, config, weights are trained)] for the variants table: the quick-start model and --model."""
+    import copy
+
+    from ppcls_lite.utils.config import get_config
+
+    base = get_config(str(QUICK_START_CONFIG))
+    # The config's data paths are relative to the repository root; the benchmark may run from anywhere.
+    for mode in ("Train", "Eval"):
+        dataset = base["DataLoader"][mode]["dataset"]
+        for key in ("image_root", "cls_label_path"):
+            dataset[key] = str(REPO_ROOT / dataset[key])
+    post = base["Infer"]["PostProcess"]
+    post["class_id_map_file"] = str(REPO_ROOT / post["class_id_map_file"])
+    models = []
+    if not args.skip_quick_start:
+        quick = copy.deepcopy(base)
+        quick["Global"]["pretrained_model"] = _quick_start_weights(args, tmp)
+        models.append(("quick start (MobileNetV3_small_x0_5, 56 px)", quick, True))
+    for name in args.models:
+        other = copy.deepcopy(base)  # the shipped Train list calibrates INT8 (through this model's preprocessing)
+        other["Global"]["pretrained_model"] = None
+        other["Arch"] = {"name": name, "class_num": 1000}
+        other["Infer"]["transforms"] = imagenet_inference_ops(args.size)
+        other["Infer"]["PostProcess"] = {"name": "Topk", "topk": 5}
+        models.append((f"{name} ({args.size} px, random weights)", other, False))
+    return models
+
+
+def _variant_engines(model_dir, info, threads):
+    """{(backend, precision): (file name, run(batch))} for every exported ONNX/MNN file."""
+    import predict_cls
+
+    engines = {}
+    for backend, files in (info.get("variants") or {}).items():
+        for precision in PRECISION_ORDER:
+            if precision not in files:
+                continue
+            path = predict_cls.model_variant_file(model_dir, info, backend, precision)
+            if backend == "mnn":
+                runner = predict_cls.MnnBackend(path, threads=threads, precision=precision)
+            else:
+                runner = predict_cls.OnnxRuntimeBackend(path, threads=threads)
+            engines[(backend, precision)] = (path.name, runner.run)
+    return engines
+
+
+def bench_variants(args):
+    """Size, latency (batch sizes x threads) and accuracy of every phone file of each model."""
+    import numpy as np
+
+    from ppcls_lite.export import export_from_config
+    from ppcls_lite.export.variants import dataset_samples, preprocess_files, read_inference_config
+
+    print(machine_description(",".join(map(str, args.threads))))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ppcls_bench_variants_") as tmp:
+        for label, config, trained in variant_models(args, tmp):
+            model_dir = Path(tmp) / f"export_{len(rows)}"
+            print(f"{label}: exporting fp32/fp16/int8 ONNX and MNN to {model_dir} ...", flush=True)
+            export_from_config(config, save_dir=str(model_dir), onnx=True, allow_random=not trained,
+                               quantize=("int8", "fp16"), mnn=True, calib_images=args.calib_images,
+                               verify_report=trained)  # accuracy only means something for trained weights
+            info = read_inference_config(model_dir)["Global"]
+            accuracy = {}
+            if trained:
+                report = json.loads((model_dir / "export_report.json").read_text(encoding="utf-8"))
+                accuracy = {(r["backend"], r["precision"]): r for r in report["variants"] if r["input"] == "float32"}
+            val = [path for path, _ in dataset_samples(config, "Eval", limit=max(args.batch_sizes))]
+            images = preprocess_files(model_dir, val).astype(np.float32)
+            for threads in args.threads:
+                engines = _variant_engines(model_dir, info, threads)
+                for batch_size in args.batch_sizes:
+                    batch = np.ascontiguousarray(np.resize(images, (batch_size, *images.shape[1:])))
+                    calls = {key: (lambda run=run: run(batch)) for key, (_, run) in engines.items()}
+                    load = load_1m()
+                    print(f"  {threads} thread(s), batch {batch_size}: timing {len(calls)} files", flush=True)
+                    for key, times in time_interleaved(calls, args.runs, args.warmup).items():
+                        backend, precision = key
+                        name = engines[key][0]
+                        acc = accuracy.get(key, {})
+                        rows.append({"model": label, "backend": backend, "precision": precision, "file": name,
+                                     "size_mb": (model_dir / name).stat().st_size / 1e6, "threads": threads,
+                                     "batch_size": batch_size, "runs": len(times),
+                                     "p50_ms": 1e3 * percentile(times, 50), "min_ms": 1e3 * min(times),
+                                     "top1": acc.get("top1", ""), "top1_agreement": acc.get("top1_agreement", ""),
+                                     "load_1m": load})
+    print_variants_markdown(rows)
+    print_variant_targets(rows)
+    if args.csv:
+        path = Path(args.csv)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=VARIANT_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+        print(f"wrote {path}")
+    return rows
+
+
+def _cell(value, fmt):
+    return format(value, fmt) if isinstance(value, (int, float)) and value != "" else "n/a"
+
+
+def print_variants_markdown(rows):
+    """One line per model file: size, p50 latency for each (threads, batch), accuracy (docs/BENCHMARK.md)."""
+    settings = sorted({(r["threads"], r["batch_size"]) for r in rows})
+    head = " | ".join(f"p50 ms b{b} t{t}" for t, b in settings)
+    print(f"| model | backend | precision | file | MB | {head} | top-1 | agreement with fp32 |")
+    print("|---|---|---|---|---|" + "---|" * len(settings) + "---|---|")
+    seen = []
+    for r in rows:
+        key = (r["model"], r["backend"], r["precision"])
+        if key in seen:
+            continue
+        seen.append(key)
+        same = {(x["threads"], x["batch_size"]): x for x in rows if (x["model"], x["backend"], x["precision"]) == key}
+        times = " | ".join(_cell(same[s]["p50_ms"], ".2f") if s in same else "" for s in settings)
+        top1 = _cell(r["top1"], ".3f")
+        agree = _cell(r["top1_agreement"], ".3f")
+        print(f"| {r['model']} | {r['backend']} | {r['precision']} | {r['file']} | {r['size_mb']:.2f} | {times} | "
+              f"{top1} | {agree} |")
+
+
+def print_variant_targets(rows):
+    """The phone targets as ratios within this run: INT8 size and speed against fp32 onnxruntime, top-1 drop."""
+    by_key = {(r["model"], r["backend"], r["precision"], r["threads"], r["batch_size"]): r for r in rows}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        fp32 = next(r for r in rows if r["model"] == model and r["backend"] == "onnxruntime"
+                    and r["precision"] == "fp32")
+        int8 = next((r for r in rows if r["model"] == model and r["backend"] == "onnxruntime"
+                     and r["precision"] == "int8"), None)
+        if int8 is None:
+            continue
+        line = f"{model}: int8 / fp32 onnxruntime size 1/{fp32['size_mb'] / int8['size_mb']:.2f}"
+        for (m, backend, precision, threads, batch), row in sorted(by_key.items(), key=lambda kv: kv[0][3:]):
+            if (m, backend, precision) == (model, "onnxruntime", "int8"):
+                base = by_key[(model, "onnxruntime", "fp32", threads, batch)]
+                line += (f"; speed-up b{batch} t{threads}: p50 {base['p50_ms'] / row['p50_ms']:.2f}, "
+                         f"min {base['min_ms'] / row['min_ms']:.2f}")
+        if isinstance(int8["top1"], float) and isinstance(fp32["top1"], float):
+            line += f"; top-1 {fp32['top1']:.3f} -> {int8['top1']:.3f} ({100 * (int8['top1'] - fp32['top1']):+.1f} points)"
+        print(line)
+
+
+# --------------------------------------------------------------------------------------------------------
 
 
 def bench_all(args):
     """The figures of docs/BENCHMARK.md in one run: infer (all engines, batch 1 and 8) + train (both modes)."""
     infer_args = argparse.Namespace(model=args.model, model_dir=None, size=args.size, batch_sizes=[1, 8],
-                                    image=args.image, engines=None, runs=args.runs, warmup=args.warmup,
-                                    threads=args.threads, csv=None)
+                                    image=args.image, photo_size=None, engines=None, runs=args.runs,
+                                    warmup=args.warmup, threads=args.threads, csv=None)
     rows = bench_infer(infer_args)
     for config in args.train_configs:
         train_args = argparse.Namespace(config=config, override=[], mode="both", batch_size=None, size=None,
@@ -446,6 +640,7 @@ def parse_args(argv=None):
     infer.add_argument("--size", type=int, default=224, help="input side in pixels")
     infer.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
     infer.add_argument("--image", help="image for the end-to-end rows (default: matplotlib's grace_hopper.jpg)")
+    infer.add_argument("--photo_size", help="resize the image to WIDTHxHEIGHT and save it as JPEG first, e.g. 640x480")
     infer.add_argument("--engines", help="comma-separated subset of the engines (default: all)")
     infer.add_argument("--runs", type=int, default=50)
     infer.add_argument("--warmup", type=int, default=5)
@@ -478,6 +673,21 @@ def parse_args(argv=None):
     everything.add_argument("--train_steps", type=int, default=20)
     everything.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
 
+    variants = sub.add_parser("variants", help="phone files: fp32/fp16/int8 x onnxruntime/MNN size, latency, "
+                                               "accuracy (docs/BENCHMARK.md 'Phone files')")
+    variants.add_argument("--quick_start_weights", help="trained quick-start checkpoint PREFIX (default: train it "
+                                                        "now with the README command, ~3-5 min)")
+    variants.add_argument("--skip_quick_start", action="store_true", help="only the --models (random weights)")
+    variants.add_argument("--models", nargs="*", default=["MobileNetV3_large_x1_0"],
+                          help="models exported with random weights (speed and size only)")
+    variants.add_argument("--size", type=int, default=224, help="input side of --models")
+    variants.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
+    variants.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    variants.add_argument("--calib_images", type=int, default=256)
+    variants.add_argument("--runs", type=int, default=30)
+    variants.add_argument("--warmup", type=int, default=3)
+    variants.add_argument("--csv", help="also write the results to this CSV file")
+
     for p in (infer, train, everything):
         p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads (default: all)")
         p.add_argument("--csv", help="also write the results to this CSV file")
@@ -491,7 +701,8 @@ def main(argv=None):
     args = parse_args(argv)
     # Thread pools of the math libraries are sized when they load, so set this before importing paddle.
     if getattr(args, "threads", None):
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    handler = {"infer": bench_infer, "train": bench_train, "data": bench_data, "all": bench_all}[args.command]
+        os.environ["OMP_NUM_THREADS"] = str(max(args.threads) if isinstance(args.threads, list) else args.threads)
+    handler = {"infer": bench_infer, "train": bench_train, "data": bench_data, "all": bench_all,
+               "variants": bench_variants}[args.command]
     result = handler(args)
     return result if isinstance(result, int) else 0
