@@ -21,6 +21,7 @@ BAD_VALUES = [
     ("Optimizer.lr.eta_min=0.5", "Optimizer.lr.eta_min", "in [0, learning_rate] = [0, 0.1]"),
     ("Optimizer.lr.warmup_epoch=-1", "Optimizer.lr.warmup_epoch", ">= 0"),
     ("Optimizer.lr.warmup_start_lr=-1e-4", "Optimizer.lr.warmup_start_lr", ">= 0"),
+    ("Optimizer.lr.warmup_start_lr=0.2", "Optimizer.lr.warmup_start_lr", "in [0, learning_rate) = [0, 0.1)"),
     ("Optimizer.lr.gamma=0", "Optimizer.lr.gamma", "> 0"),
     ("Optimizer.lr.values=[0.1, -0.01]", "Optimizer.lr.values.1", ">= 0"),
     ("Optimizer.momentum=-3", "Optimizer.momentum", "in [0, 1)"),
@@ -71,6 +72,7 @@ BAD_VALUES = [
 # How the value appears in the message when it is not the override text itself (YAML parsed it).
 SHOWN = {
     "Optimizer.lr.learning_rate=fast": "'fast'",
+    "Optimizer.lr.warmup_start_lr=0.2": "0.2",
     "Optimizer.lr.values=[0.1, -0.01]": "-0.01",
     "Optimizer.lr.warmup_start_lr=-1e-4": "-0.0001",
     "Optimizer.regularizer.coeff=-1e-4": "-0.0001",
@@ -98,6 +100,19 @@ def test_every_bad_value_is_listed_at_once():
     message = str(info.value)
     assert "3 values are out of range" in message
     assert all(k in message for k in ("Optimizer.lr.eta_min", "Optimizer.momentum", "Global.epochs"))
+
+
+def test_schedule_shape_is_checked_at_load_time(tmp_path):
+    piecewise = ["Optimizer.lr.name=Piecewise", "Optimizer.lr.decay_epochs=[30, 60]",
+                 "Optimizer.lr.values=[0.1, 0.01]", "Optimizer.lr.warmup_epoch=0"]
+    with pytest.raises(ConfigError, match=r"Optimizer.lr.values must have one more entry than decay_epochs "
+                                          r"\(2 boundaries\), got 2 values"):
+        get_config(RECIPE, piecewise)
+    with pytest.raises(ConfigError, match=r"warmup_start_lr must be in \[0, values\[0\]\) = \[0, 0.1\)"):
+        get_config(RECIPE, piecewise[:2] + ["Optimizer.lr.values=[0.1, 0.01, 0.001]",
+                                            "Optimizer.lr.warmup_epoch=1", "Optimizer.lr.warmup_start_lr=0.5"])
+    # no warm-up: warmup_start_lr is not used, so it is not compared
+    assert get_config(RECIPE, ["Optimizer.lr.warmup_epoch=0", "Optimizer.lr.warmup_start_lr=0.5"])
 
 
 def test_paddleclas_values_and_edges_pass():

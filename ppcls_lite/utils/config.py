@@ -473,6 +473,20 @@ def _check_lr_values(problems, lr, where="Optimizer.lr") -> None:
     peak, eta_min = _to_number(lr.get("learning_rate")), _to_number(lr.get("eta_min"))
     if _is_real(peak) and _is_real(eta_min) and 0 < peak < eta_min:
         problems.append(f"{where}.eta_min must be in [0, learning_rate] = [0, {peak}], got {lr['eta_min']!r}")
+    values, boundaries = lr.get("values"), lr.get("decay_epochs")
+    if isinstance(values, list) and isinstance(boundaries, list) and len(values) != len(boundaries) + 1:
+        problems.append(f"{where}.values must have one more entry than decay_epochs ({len(boundaries)} boundaries), "
+                        f"got {len(values)} values")
+    # The warm-up climbs to the schedule's first rate (as the LR builders do).
+    target_key = {"Piecewise": "values", "OneCycleLR": "max_learning_rate",
+                  "Cyclic": "base_learning_rate"}.get(lr.get("name"), "learning_rate")
+    target = lr.get(target_key)
+    if target_key == "values":
+        target_key, target = "values[0]", (target[0] if isinstance(target, list) and target else None)
+    target, start, warmup = (_to_number(v) for v in (target, lr.get("warmup_start_lr"), lr.get("warmup_epoch")))
+    if all(_is_real(v) for v in (target, start, warmup)) and warmup > 0 and 0 <= start and 0 < target <= start:
+        problems.append(f"{where}.warmup_start_lr must be in [0, {target_key}) = [0, {target}) (the warm-up climbs "
+                        f"to {target_key}), got {lr['warmup_start_lr']!r}")
 
 
 def check_values(config: dict) -> None:
