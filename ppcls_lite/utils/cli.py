@@ -24,7 +24,7 @@ _ADVICE = {
     errno.EPERM: "the operation is not permitted there: change its permissions or write to another place",
     errno.EIO: "the device reported an I/O error: check the disk (dmesg) or write to another place",
     errno.EFBIG: "the file is too large for that file system: write to another place",
-    errno.ENOENT: "check the path (a folder in it does not exist)",
+    errno.ENOENT: "check the path: it, or a folder in it, does not exist",
     errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
     errno.EISDIR: "it is a folder: give a file name",
 }
