@@ -48,6 +48,17 @@ def test_os_error_with_path_is_one_line(capsys):
     assert "free space" in err and "-o Global.output_dir=DIR" in err
 
 
+def test_real_missing_file_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "no such folder" / "list.txt"
+
+    def main(argv):
+        open(missing, encoding="utf-8")
+
+    assert cli.run_cli(main, []) == 1
+    assert capsys.readouterr().err == (f"error: {missing}: No such file or directory [ENOENT]; check the path: it, "
+                                       f"or a folder in it, does not exist\n")
+
+
 def test_disk_fault_without_path_is_one_line(capsys):
     assert cli.run_cli(_raiser(OSError(errno.EROFS, os.strerror(errno.EROFS))), []) == 1
     err = capsys.readouterr().err
