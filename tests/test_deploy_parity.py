@@ -105,7 +105,7 @@ def test_predictor_matches_tools_infer(tmp_path, reference_dir, name):
     infer_out = tmp_path / "infer.jsonl"
     _run(["tools/infer.py", "-c", str(config_path), *overrides, "-o", f"Infer.infer_imgs={listing}",
           "--output", str(infer_out)])
-    expected = {str(Path(r["file"]).resolve()): r for r in map(json.loads, infer_out.read_text().splitlines())}
+    expected = {str(Path(r["file_name"]).resolve()): r for r in map(json.loads, infer_out.read_text().splitlines())}
     assert sorted(expected) == sorted(files), "tools/infer.py did not predict every image of the subset"
     top1 = {r["class_ids"][0] for r in expected.values()}
     assert len(top1) >= 2, f"the briefly trained {name} predicts one class for all images; the check would be weak"
@@ -113,11 +113,11 @@ def test_predictor_matches_tools_infer(tmp_path, reference_dir, name):
     for backend in ("paddle", "onnxruntime"):
         predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=8, threads=1)
         results = predictor.predict_files(predict_cls.collect_inputs(str(listing)))
-        assert len(results) == len(files) and not predictor.skipped
+        assert len(results) == len(files) and not predictor.failures
         for result in results:
-            ref = expected[str(Path(result["file"]).resolve())]
-            assert result["class_ids"][0] == ref["class_ids"][0], f"{backend}: top-1 differs on {result['file']}"
+            ref = expected[str(Path(result["file_name"]).resolve())]
+            assert result["class_ids"][0] == ref["class_ids"][0], f"{backend}: top-1 differs on {result['file_name']}"
             k = min(len(result["scores"]), len(ref["scores"]))
             np.testing.assert_allclose(result["scores"][:k], ref["scores"][:k], atol=TOLERANCE[backend],
-                                       err_msg=f"{backend}: {result['file']}")
+                                       err_msg=f"{backend}: {result['file_name']}")
             assert result["label_names"][:1] == ref["label_names"][:1]

@@ -167,7 +167,7 @@ def test_topk_postprocess_and_shipped_label_fallback(tmp_path):
     label_file = tmp_path / "labels.txt"
     label_file.write_text("0 cat\n1 big dog\n2 bird\n")
     results = Topk(topk=5, class_id_map_file=str(label_file))(np.array([[0.1, 0.7, 0.2]]), ["a.png"])
-    assert results == [{"file": "a.png", "class_ids": [1, 2, 0], "scores": [0.7, 0.2, 0.1],
+    assert results == [{"file_name": "a.png", "class_ids": [1, 2, 0], "scores": [0.7, 0.2, 0.1],
                         "label_names": ["big dog", "bird", "cat"]}]
     topk = Topk(topk=1, class_id_map_file="ppcls/utils/imagenet1k_label_list.txt")  # PaddleClas's path
     assert topk.class_id_map[0].startswith("tench")
@@ -190,10 +190,10 @@ def test_collect_infer_inputs_image_folder_and_list(tiny_dataset):
 
 
 def test_write_predictions_csv_and_jsonl(tmp_path):
-    results = [{"file": "a.png", "class_ids": [2, 0], "scores": [0.9, 0.05], "label_names": ["bird", "cat"]}]
+    results = [{"file_name": "a.png", "class_ids": [2, 0], "scores": [0.9, 0.05], "label_names": ["bird", "cat"]}]
     write_predictions(results, tmp_path / "p.csv")
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
-    assert rows == [{"file": "a.png", "class_ids": "2 0", "scores": "0.9 0.05", "label_names": "bird cat"}]
+    assert rows == [{"file_name": "a.png", "class_ids": "2 0", "scores": "0.9 0.05", "label_names": "bird cat"}]
     write_predictions(results, tmp_path / "p.jsonl")
     assert [json.loads(line) for line in open(tmp_path / "p.jsonl")] == results
     with pytest.raises(ValueError, match=r"\.csv or \.jsonl"):

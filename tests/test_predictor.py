@@ -100,7 +100,7 @@ def test_preprocess_is_bit_identical_to_training_ops(images, variant):
 
 
 def test_corrupt_and_empty_images_raise_read_errors():
-    decode = predict_cls.DecodeImage()
+    decode = predict_cls.build_preprocess([{"DecodeImage": {}}])[0]
     with pytest.raises(predict_cls.ImageReadError):
         decode(b"")
     with pytest.raises(predict_cls.ImageReadError):
@@ -133,7 +133,7 @@ def test_missing_model_dir_message(tmp_path):
 def test_predictions_match_dygraph_model(model_dir, parity_model, images, backend):
     predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
     results = predictor.predict_files(images)
-    assert [r["file"] for r in results] == images
+    assert [r["file_name"] for r in results] == images
     ops = create_operators(INFER_OPS)
     batch = np.stack([transform(Path(p).read_bytes(), ops) for p in images])
     with paddle.no_grad():
@@ -153,7 +153,7 @@ def test_batching_gives_the_same_results_as_batch_1(model_dir, images, backend):
     many = predict_cls.Predictor(model_dir, backend=backend, batch_size=4, threads=1).predict_files(images)
     assert len(one) == len(many) == len(images)  # 5 images: one full batch of 4 and a partial batch of 1
     for a, b in zip(one, many):
-        assert a["file"] == b["file"] and a["class_ids"] == b["class_ids"]
+        assert a["file_name"] == b["file_name"] and a["class_ids"] == b["class_ids"]
         np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-6)
 
 
@@ -166,8 +166,9 @@ def test_corrupt_image_is_reported_and_skipped(model_dir, images, tmp_path, back
     paths = [images[0], str(bad), images[1], str(missing), images[2]]
     predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
     results = predictor.predict_files(paths)
-    assert [r["file"] for r in results] == [images[0], images[1], images[2]]
-    assert [s[0] for s in predictor.skipped] == [str(bad), str(missing)]
+    assert [r["file_name"] for r in results] == [images[0], images[1], images[2]]
+    assert [s[0] for s in predictor.failures] == [str(bad), str(missing)]
+    assert "file not found" in predictor.failures[1][1]
     assert str(bad) in capsys.readouterr().err
     # in-memory API: decoded arrays give the same answer as the file
     rgb = cv2.cvtColor(cv2.imread(images[0]), cv2.COLOR_BGR2RGB)
@@ -186,22 +187,22 @@ def test_cli_writes_csv_and_jsonl(model_dir, images, tmp_path, backend, suffix):
                                "--topk", "2", "--output", str(out)], capture_output=True, text=True, cwd=tmp_path)
     finally:
         (root / "zz_corrupt.png").unlink()
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "zz_corrupt.png" in proc.stderr and "skipped" in proc.stderr
+    assert proc.returncode == predict_cls.EXIT_SOME_FAILED == 3, proc.stderr[-2000:]
+    assert "cannot predict" in proc.stderr and "zz_corrupt.png" in proc.stderr
     if suffix == ".csv":
         with open(out, newline="") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
-        assert reader.fieldnames == ["file", "class_ids", "scores", "label_names"]
+        assert reader.fieldnames == ["file_name", "class_ids", "scores", "label_names"]
         ids = [[int(v) for v in r["class_ids"].split()] for r in rows]
         scores = [[float(v) for v in r["scores"].split()] for r in rows]
     else:
         rows = [json.loads(line) for line in out.read_text().splitlines()]
-        assert all(list(r) == ["file", "class_ids", "scores", "label_names"] for r in rows)
+        assert all(list(r) == ["file_name", "class_ids", "scores", "label_names"] for r in rows)
         ids = [r["class_ids"] for r in rows]
         scores = [r["scores"] for r in rows]
         assert rows[0]["label_names"] == [LABELS[i] for i in ids[0]]
-    assert [r["file"] for r in rows] == images  # the corrupt image is left out, the others are all there
+    assert [r["file_name"] for r in rows] == images  # the corrupt image is left out, the others are all there
     assert all(len(i) == 2 for i in ids)
     assert all(s[0] >= s[1] for s in scores)
 
@@ -263,9 +264,9 @@ def test_prefetch_gives_the_same_results_and_skips(model_dir, images, tmp_path):
     plain = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1)
     ahead = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1, prefetch=True)
     expected, got = plain.predict_files(paths), ahead.predict_files(paths)
-    assert [r["file"] for r in got] == [r["file"] for r in expected] == images
+    assert [r["file_name"] for r in got] == [r["file_name"] for r in expected] == images
     assert [r["class_ids"] for r in got] == [r["class_ids"] for r in expected]
-    assert [s[0] for s in ahead.skipped] == [str(bad)]
+    assert [s[0] for s in ahead.failures] == [str(bad)]
 
 
 def test_cli_user_error_is_one_line(tmp_path):

@@ -80,9 +80,9 @@ def test_infer_csv_and_jsonl_agree_with_eval(trained, tmp_path):
                         "-o", f"Infer.infer_imgs={data / 'val_list.txt'}", "--output", out)
         assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader(open(out_csv)))
-    assert list(rows[0]) == ["file", "class_ids", "scores", "label_names"] and len(rows) == 9
+    assert list(rows[0]) == ["file_name", "class_ids", "scores", "label_names"] and len(rows) == 9
     records = [json.loads(line) for line in open(out_jsonl)]
-    assert [r["file"] for r in records] == [r["file"] for r in rows]
+    assert [r["file_name"] for r in records] == [r["file_name"] for r in rows]
     names = ["circle", "square", "stripes"]
     labels = {str(data / line.split()[0]): int(line.split()[1]) for line in open(data / "val_list.txt")}
     correct = 0
@@ -91,7 +91,7 @@ def test_infer_csv_and_jsonl_agree_with_eval(trained, tmp_path):
         assert 0.0 <= sum(rec["scores"]) <= 1.0 + 1e-4  # softmax probabilities of the top-2
         assert rec["label_names"] == [names[i] for i in rec["class_ids"]]
         assert row["class_ids"] == " ".join(map(str, rec["class_ids"]))
-        correct += rec["class_ids"][0] == labels[rec["file"]]
+        correct += rec["class_ids"][0] == labels[rec["file_name"]]
     assert correct / len(records) == pytest.approx(eval_top1, abs=1e-4)  # infer's top-1 agrees with eval
 
 
@@ -102,7 +102,7 @@ def test_infer_single_image_and_folder(trained):
                     "-o", f"Infer.infer_imgs={data / 'square' / '1.png'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
-    assert len(lines) == 1 and lines[0]["file"].endswith("1.png")
+    assert len(lines) == 1 and lines[0]["file_name"].endswith("1.png")
     proc = run_tool("infer.py", "-c", config, "-o", f"Global.pretrained_model={run / 'best_model'}",
                     "-o", f"Infer.infer_imgs={data}")
     assert len([l for l in proc.stdout.splitlines() if l.startswith("{")]) == 18

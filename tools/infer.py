@@ -4,9 +4,10 @@
         [--output FILE.csv|FILE.jsonl]
 
 Infer.infer_imgs is one image, a folder (searched recursively for images) or a list file (`path [label]`
-lines, paths relative to the list file). Prints one JSON line per image: file, class_ids, scores (softmax
-probabilities of the top-k classes), label_names. --output writes the same as CSV (lists joined by spaces)
-or JSON lines.
+lines, paths relative to the list file). Prints one JSON line per image: file_name, class_ids, scores
+(softmax probabilities of the top-k classes), label_names. --output writes the same as CSV (lists joined by
+spaces) or JSON lines. An input that cannot be read is reported with its path and reason, the others are
+still predicted and written, and the exit status is 3.
 """
 import os
 import sys
@@ -14,6 +15,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls_lite.engine import build_engine  # noqa: E402
+from ppcls_lite.pipeline import EXIT_SOME_FAILED, check_output_path  # noqa: E402
 from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
@@ -25,11 +27,13 @@ def add_flags(parser):
 
 def main(argv=None):
     args = parse_args("Classify images (ppcls_lite)", add_flags, argv)
-    if args.output and not args.output.lower().endswith((".csv", ".jsonl", ".json")):
-        raise ValueError(f"--output {args.output}: use a .csv or .jsonl file name")
+    if args.output:
+        check_output_path(args.output)
     config = get_config(args.config, args.override)
     with writes_to(args.output):  # a write that hits a full disk names no file
-        build_engine(config, "infer").infer(output=args.output)
+        engine = build_engine(config, "infer")
+        engine.infer(output=args.output)
+    return EXIT_SOME_FAILED if engine.infer_failures else 0
 
 
 if __name__ == "__main__":

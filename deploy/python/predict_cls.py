@@ -4,36 +4,62 @@
         [--backend paddle|onnxruntime|mnn] [--batch_size N] [--topk K] [--threads N] [--output FILE.csv|FILE.jsonl]
 
 Needs only the exported directory, numpy, opencv-python, pyyaml and one backend (paddlepaddle's Paddle
-Inference or onnxruntime); Pillow only for models exported with `backend: pil` ops. It does not import
-ppcls_lite: the preprocessing below re-implements the inference ops listed in DIR/inference.yml with the same
-OpenCV/PIL calls as ppcls_lite/data/preprocess/ops.py, so it produces the same input tensors as tools/infer.py.
+Inference, onnxruntime or MNN); Pillow only for models exported with `backend: pil` ops. It does not import
+ppcls_lite or paddle (except for the paddle backend): decoding, the preprocessing ops, input collection,
+top-k and result files come from the shared `pipeline` package that training and tools/infer.py use. It is
+loaded from `pipeline/` next to this script (tools/export_model.py copies it, and this script, into the
+export folder), else from the source tree (`../../ppcls_lite/pipeline`). See docs/DEPLOY.md.
 
 As a library:
 
     from predict_cls import Predictor
     predictor = Predictor("inference/", backend="onnxruntime", batch_size=8)
-    results = predictor.predict_files(["a.jpg", "b.png"])   # [{"file", "class_ids", "scores", "label_names"}]
-    predictor.skipped                                         # [(file, reason)] of images that could not be read
+    results = predictor.predict_files(["a.jpg", "b.png"])  # [{"file_name", "class_ids", "scores", "label_names"}]
+    predictor.failures                                      # [(file, reason)] of inputs that could not be predicted
+
+Exit status: 0 all inputs predicted, 3 some inputs could not be read (each named on stderr; the others are
+predicted and written), 1 a usage or model error (one line on stderr).
 """
 import argparse
-import csv
+import importlib.util
 import itertools
-import json
 import os
 import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+PIPELINE_MODULE = "ppcls_pipeline"  # the name the shared package is loaded under (never `ppcls_lite`)
+
+
+def _load_pipeline():
+    """Import the shared preprocessing package from `pipeline/` beside this script or from the source tree."""
+    here = Path(__file__).resolve().parent
+    candidates = [here / "pipeline", here.parent.parent / "ppcls_lite" / "pipeline"]
+    for folder in candidates:
+        init = folder / "__init__.py"
+        if init.is_file():
+            spec = importlib.util.spec_from_file_location(PIPELINE_MODULE, init,
+                                                          submodule_search_locations=[str(folder)])
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[PIPELINE_MODULE] = module
+            spec.loader.exec_module(module)
+            return module
+    raise ImportError(f"the preprocessing package was not found (looked in {', '.join(map(str, candidates))}); "
+                      f"run the predict_cls.py that tools/export_model.py copied into the export folder, or the "
+                      f"one in deploy/python of a ppcls_lite checkout")
+
+
+pipeline = sys.modules.get(PIPELINE_MODULE) or _load_pipeline()
+
 BACKENDS = ("paddle", "onnxruntime", "mnn")
 PRECISIONS = ("fp32", "fp16", "int8")
-RESULT_COLUMNS = ("file", "class_ids", "scores", "label_names")
-SCORE_DECIMALS = 5  # tools/infer.py rounds scores the same way in its output files
+RESULT_COLUMNS = pipeline.RESULT_KEYS
+IMAGE_EXTENSIONS = pipeline.IMAGE_EXTENSIONS
+EXIT_SOME_FAILED = pipeline.EXIT_SOME_FAILED
 
 # Runtime settings and their defaults; deploy/configs/inference_cls.yaml and the command line override them.
 RUNTIME_DEFAULTS = {
@@ -53,181 +79,16 @@ RUNTIME_DEFAULTS = {
 }
 
 
-class ImageReadError(ValueError):
-    """An input image could not be read or decoded."""
-
-
-# What an unreadable input may raise: missing file, undecodable data, cv2 rejecting a degenerate image.
-READ_ERRORS = (OSError, ValueError, cv2.error)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Preprocessing: the inference ops of ppcls_lite/data/preprocess/ops.py, same library calls, same rounding.
-
-_CV2_INTERP = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
-               "bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
-_PIL_INTERP_NAMES = {"nearest": "NEAREST", "bilinear": "BILINEAR", "area": "BOX", "bicubic": "BICUBIC",
-                     "lanczos": "LANCZOS"}
-
-
-def _pil():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("this model's preprocessing uses backend: pil; install Pillow (pip install pillow)") from None
-    return Image
-
-
-def _pair(size):
-    return (int(size), int(size)) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
-
-
-class DecodeImage:
-    """File bytes -> HWC uint8, 3 channels, RGB if to_rgb else BGR."""
-
-    def __init__(self, to_rgb=True, channel_first=False, backend="cv2"):
-        if channel_first:
-            raise ValueError("DecodeImage.channel_first=True is not supported; re-export with channel_first: False")
-        self.to_rgb = to_rgb
-        self.backend = backend
-
-    @staticmethod
-    def _decode_pil(data):
-        import io
-        try:
-            with _pil().open(io.BytesIO(data)) as img:
-                img.load()  # full decode: truncated files fail here
-                return np.asarray(img.convert("RGB"))
-        except ImportError:
-            raise
-        except Exception as exc:
-            raise ImageReadError(f"cannot decode image ({type(exc).__name__}: {exc})") from None
-
-    @staticmethod
-    def _decode_cv2(data):
-        arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is None:
-            raise ImageReadError("cannot decode image (OpenCV could not read the data)")
-        if arr.dtype != np.uint8:  # 16-bit PNG/TIFF
-            arr = (arr / (65535.0 if arr.dtype == np.uint16 else arr.max() or 1) * 255).astype(np.uint8)
-        if arr.ndim == 2:
-            return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
-        if arr.shape[2] == 4:
-            return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
-        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
-
-    def __call__(self, img):
-        if isinstance(img, np.ndarray):  # already decoded (RGB, HWC): only fix channels
-            arr = img
-        else:
-            data = bytes(img)
-            if not data:
-                raise ImageReadError("cannot decode image (the file is empty)")
-            if self.backend == "pil":
-                arr = self._decode_pil(data)
-            else:
-                arr = self._decode_cv2(data)
-                if _looks_truncated(data):
-                    self._decode_pil(data)  # OpenCV decodes truncated files with grey rows; PIL refuses them
-        if arr.ndim == 2:
-            arr = np.stack([arr] * 3, axis=-1)
-        if not self.to_rgb:
-            arr = arr[:, :, ::-1]
-        return np.ascontiguousarray(arr)
-
-
-def _looks_truncated(data):
-    if data[:3] == b"\xff\xd8\xff":
-        return b"\xff\xd9" not in data[-64:]
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-32:]
-    return False
-
-
-class ResizeImage:
-    """Short side to `resize_short` (aspect kept, sizes rounded), or to `size` [w, h]."""
-
-    def __init__(self, size=None, resize_short=None, interpolation="bilinear", backend="cv2"):
-        self.size = None if size is None else _pair(size)
-        self.resize_short = resize_short
-        self.interpolation = interpolation or "bilinear"
-        self.backend = backend or "cv2"
-        if self.interpolation not in _CV2_INTERP:
-            raise ValueError(f"ResizeImage.interpolation={interpolation!r}; use one of {sorted(_CV2_INTERP)}")
-
-    def __call__(self, img):
-        img_h, img_w = img.shape[:2]
-        if self.resize_short is not None:
-            percent = float(self.resize_short) / min(img_w, img_h)
-            w, h = int(round(img_w * percent)), int(round(img_h * percent))
-        else:
-            w, h = self.size
-        if self.backend == "pil":
-            image = _pil()
-            resample = getattr(image, _PIL_INTERP_NAMES[self.interpolation])
-            return np.asarray(image.fromarray(img).resize((w, h), resample))
-        return cv2.resize(img, (w, h), interpolation=_CV2_INTERP[self.interpolation])
-
-
-class CropImage:
-    """Centre crop to `size` [w, h]."""
-
-    def __init__(self, size):
-        self.w, self.h = _pair(size)
-
-    def __call__(self, img):
-        img_h, img_w = img.shape[:2]
-        if img_w < self.w or img_h < self.h:
-            raise ImageReadError(f"image is {img_w}x{img_h} after resizing, smaller than the {self.w}x{self.h} crop")
-        x0, y0 = (img_w - self.w) // 2, (img_h - self.h) // 2
-        return img[y0:y0 + self.h, x0:x0 + self.w]
-
-
-class NormalizeImage:
-    """(img * scale - mean) / std in float32, computed exactly like the training op.
-
-    For uint8 input the 256 possible results per channel are computed once with those same float32
-    operations and applied as a lookup table (cv2.LUT): bit-identical and ~4x faster than the arithmetic.
-    """
-
-    def __init__(self, scale=1.0 / 255.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), order=""):
-        self.order = order or ""
-        shape = (3, 1, 1) if self.order == "chw" else (1, 1, 3)
-        self.scale = np.float32(scale)
-        self.mean = np.array(mean, dtype=np.float32).reshape(shape)
-        self.std = np.array(std, dtype=np.float32).reshape(shape)
-        levels = np.arange(256, dtype=np.uint8).reshape(1, 256, 1).repeat(3, axis=2)  # HWC "image" of all levels
-        mean_hwc, std_hwc = self.mean.reshape(1, 1, 3), self.std.reshape(1, 1, 3)
-        self.lut = ((levels.astype(np.float32) * self.scale - mean_hwc) / std_hwc).astype(np.float32)
-
-    def __call__(self, img):
-        if img.dtype == np.uint8 and img.ndim == 3:
-            if self.order == "chw":
-                return np.stack([self.lut[0, img[c], c] for c in range(3)])
-            return cv2.LUT(np.ascontiguousarray(img), self.lut)
-        return ((img.astype(np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
-
-
-class ToCHWImage:
-    """HWC -> CHW. Returns a view; the copy happens once when the batch is assembled."""
-
-    def __call__(self, img):
-        return img.transpose((2, 0, 1))
-
-
-PREPROCESS_OPS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage)}
+ImageReadError = pipeline.ImageDecodeError  # an input image could not be read or decoded
+READ_ERRORS = pipeline.READ_ERRORS
 
 
 def build_preprocess(transform_ops):
-    """`PreProcess.transform_ops` of inference.yml -> list of callables."""
-    ops = []
-    for entry in transform_ops:
-        (name, params), = entry.items()
-        if name not in PREPROCESS_OPS:
-            raise ValueError(f"inference.yml: preprocessing op {name} is not supported by this predictor "
-                             f"(supported: {sorted(PREPROCESS_OPS)}); re-export with tools/export_model.py")
-        ops.append(PREPROCESS_OPS[name](**dict(params or {})))
-    return ops
+    """`PreProcess.transform_ops` of inference.yml -> list of op objects (the shared pipeline's ops)."""
+    try:
+        return pipeline.create_operators(transform_ops, what="inference.yml PreProcess.transform_ops")
+    except ValueError as exc:
+        raise ValueError(f"{exc}; re-export the model with tools/export_model.py") from None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -333,7 +194,11 @@ class MnnBackend:
         config = {"backend": "CPU", "numThread": int(threads or _default_threads()),
                   "precision": "low" if precision == "fp16" else "high"}
         runtime = MNN.nn.create_runtime_manager((config,))
-        self.module = MNN.nn.load_module_from_file(str(mnn_file), [], [], runtime_manager=runtime)
+        try:
+            self.module = MNN.nn.load_module_from_file(str(mnn_file), [], [], runtime_manager=runtime)
+        except (SystemError, RuntimeError) as exc:  # MNN prints its reason on stderr and raises a bare error
+            raise ValueError(f"MNN could not load {mnn_file} ({exc}); re-export it with tools/export_model.py "
+                             f"--mnn") from None
 
     def run(self, batch):
         expr = self._expr
@@ -412,13 +277,15 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.prefetch = bool(prefetch)  # read/preprocess the next images in a thread while the model runs
         self.backend_name = backend
-        self.skipped = []  # (file, reason) of images the last predict_files() call could not read
+        self.failures = []  # (file, reason) of inputs the last predict_files() call could not predict
         self.precision = precision
         if opencv_threads is not None:
             # OpenCV's worker threads would compete with the backend's for the same cores (docs/BENCHMARK.md).
             import cv2
             cv2.setNumThreads(int(opencv_threads))
         self.model_file = model_variant_file(self.model_dir, info, backend, precision, use_tensorrt)
+        self.verify_model_files([self.model_file] + ([self.model_dir / info["params_file"]] if backend == "paddle"
+                                                     else []))
         if backend == "paddle":
             self.backend = PaddleBackend(self.model_file, self.model_dir / info["params_file"],
                                          threads=threads, enable_mkldnn=enable_mkldnn, use_gpu=use_gpu,
@@ -431,12 +298,21 @@ class Predictor:
             self.backend = OnnxRuntimeBackend(self.model_file, threads=threads, use_gpu=use_gpu,
                                               use_tensorrt=use_tensorrt, gpu_id=gpu_id)
 
+    @property
+    def skipped(self):
+        """Older name of `failures`."""
+        return self.failures
+
+    def verify_model_files(self, paths):
+        """Check the files the backend loads against the sha256 recorded in inference.yml (a changed file is an
+        error naming it; exports without checksums are accepted)."""
+        recorded = self.config["Global"].get("sha256") or {}
+        pipeline.verify_checksums(self.model_dir, [Path(p).name for p in paths], recorded)
+
     # -- steps ------------------------------------------------------------------------------------------
     def preprocess(self, image):
-        """Encoded bytes (as read from a file) or a decoded HWC uint8 RGB array -> float32 array [C, H, W]
-        (possibly a non-contiguous view)."""
-        for op in self.ops:
-            image = op(image)
+        """Encoded bytes (as read from a file) or a decoded HWC uint8 RGB array -> float32 array [C, H, W]."""
+        image = pipeline.to_chw_float32(pipeline.transform(image, self.ops))
         if tuple(image.shape) != self.input_shape:
             raise ImageReadError(f"preprocessing gave shape {tuple(image.shape)} but the model expects "
                                  f"{self.input_shape}; check PreProcess in {self.model_dir / 'inference.yml'}")
@@ -448,30 +324,20 @@ class Predictor:
         return out if self.outputs_probabilities else softmax(out)
 
     def postprocess(self, probs, files):
-        k = min(self.topk, probs.shape[-1])
-        results = []
-        for file, row in zip(files, probs):
-            ids = np.argsort(-row, kind="stable")[:k]  # same ordering rule as tools/infer.py
-            names = ([self.label_list[i] if i < len(self.label_list) else "" for i in ids]
-                     if self.label_list else [])
-            results.append({"file": file, "class_ids": [int(i) for i in ids],
-                            "scores": [float(row[i]) for i in ids], "label_names": names})
-        return results
+        return pipeline.topk_results(probs, files, self.topk, self.label_list)
 
-    def _run_batch(self, tensors, files):
-        batch = np.empty((len(tensors), *self.input_shape), dtype=np.float32)
-        for i, tensor in enumerate(tensors):
-            batch[i] = tensor  # the single copy (and HWC->CHW transpose) per image
-        return self.postprocess(self.infer(batch), files)
+    def _probabilities(self, tensors):
+        return self.infer(pipeline.stack_batch(tensors, self.input_shape))
 
     # -- public API -------------------------------------------------------------------------------------
     def predict(self, images, names=None):
-        """Images as encoded bytes or decoded HWC uint8 RGB arrays -> one result dict per image, in order."""
-        names = list(names) if names is not None else [None] * len(images)
-        results = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            results += self._run_batch([self.preprocess(img) for img in chunk], names[start:start + len(chunk)])
+        """Images as encoded bytes or decoded HWC uint8 RGB arrays -> one result dict per image, in order.
+        Non-finite model outputs raise NonFiniteOutputError."""
+        names = [str(n) for n in names] if names is not None else [str(i) for i in range(len(images))]
+        loaded = ((name, self.preprocess(img)) for name, img in zip(names, images))
+        results, failures = pipeline.predict_loaded(loaded, self._probabilities, self.postprocess, self.batch_size)
+        if failures:
+            raise pipeline.NonFiniteOutputError("; ".join(f"{name}: {reason}" for name, reason in failures))
         return results
 
     def load_file(self, path):
@@ -483,11 +349,7 @@ class Predictor:
         """Yield (path, tensor or exception) in order. With `prefetch`, a background thread reads and preprocesses
         up to 2 batches ahead while the backend runs (OpenCV and the backends release the GIL)."""
         if not self.prefetch:
-            for path in paths:
-                try:
-                    yield path, self.load_file(path)
-                except READ_ERRORS as exc:
-                    yield path, exc
+            yield from pipeline.load_each(paths, self.load_file)
             return
         ahead = 2 * self.batch_size
         paths = iter(paths)
@@ -503,23 +365,16 @@ class Predictor:
                 except READ_ERRORS as exc:
                     yield path, exc
 
-    def predict_files(self, paths):
-        """Image files -> result dicts (key `file` = the path as given). Unreadable images are reported on
-        stderr, listed in `self.skipped` and left out; the others are still predicted."""
-        self.skipped = []
-        results, tensors, files = [], [], []
-        for path, loaded in self._loaded(paths):
-            if isinstance(loaded, Exception):
-                self.skipped.append((str(path), str(loaded)))
-                print(f"skipped {path}: {loaded}", file=sys.stderr)
-                continue
-            tensors.append(loaded)
-            files.append(str(path))
-            if len(tensors) == self.batch_size:
-                results += self._run_batch(tensors, files)
-                tensors, files = [], []
-        if tensors:
-            results += self._run_batch(tensors, files)
+    def predict_files(self, paths, on_result=None):
+        """Image files -> result dicts (`file_name` = the path as given). An input that cannot be read, or whose
+        scores are not finite, is reported on stderr with its reason, listed in `self.failures` and left out;
+        the others are still predicted. `on_result(result)` is called as each result is ready."""
+        def report(path, reason):
+            print(pipeline.format_failure(path, reason), file=sys.stderr, flush=True)
+
+        results, self.failures = pipeline.predict_loaded(self._loaded(paths), self._probabilities,
+                                                         self.postprocess, self.batch_size, on_result=on_result,
+                                                         on_failure=report)
         return results
 
 
@@ -530,56 +385,11 @@ class Predictor:
 def collect_inputs(source):
     """An image file, a folder (searched recursively, sorted) or a list file (`path [label]` per line,
     relative paths taken from the list file's folder) -> list of image paths."""
-    path = Path(source)
-    if path.is_dir():
-        return sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not path.is_file():
-        raise FileNotFoundError(f"--input {source}: no such image, folder or list file")
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return [str(path)]
-    files = []
-    with open(path, "r", encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            name = line.split()[0]
-            files.append(name if os.path.isabs(name) else str(path.parent / name))
-    if not files:
-        raise ValueError(f"--input {source}: the list file names no images ('path [label]' per line)")
-    return files
+    return pipeline.collect_inputs(source, what="--input")
 
 
-def format_row(result):
-    """A result dict -> CSV row strings (lists joined by spaces, scores rounded like tools/infer.py)."""
-    return {
-        "file": result["file"],
-        "class_ids": " ".join(str(i) for i in result["class_ids"]),
-        "scores": " ".join(str(round(s, SCORE_DECIMALS)) for s in result["scores"]),
-        "label_names": " ".join(result["label_names"]),
-    }
-
-
-def write_results(results, output):
-    """Write to FILE.csv (header file,class_ids,scores,label_names) or FILE.jsonl (one JSON object per image)."""
-    output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".json"):
-        raise ValueError(f"--output {output}: use a .csv or .jsonl file name")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        if suffix == ".csv":
-            writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-            writer.writeheader()
-            for result in results:
-                writer.writerow(format_row(result))
-        else:
-            for result in results:
-                row = {key: result[key] for key in RESULT_COLUMNS}
-                row["scores"] = [round(s, SCORE_DECIMALS) for s in row["scores"]]
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, output)
+format_row = pipeline.format_row
+write_results = pipeline.write_results
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -638,21 +448,19 @@ def runtime_settings(args):
 def main(argv=None):
     args = parse_args(argv)
     settings = runtime_settings(args)
-    files = collect_inputs(args.input)
+    if args.output:
+        pipeline.check_output_path(args.output)
     predictor = Predictor(args.model_dir, **settings)
-    results = predictor.predict_files(files)
-    if not args.quiet:
-        for result in results:
-            row = format_row(result)
-            print(f"{row['file']}\tclass_ids: [{row['class_ids']}]\tscores: [{row['scores']}]"
-                  f"\tlabel_names: [{row['label_names']}]")
+    files = collect_inputs(args.input)
+    show = None if args.quiet else (lambda result: print(pipeline.format_line(result), flush=True))
+    results = predictor.predict_files(files, on_result=show)
     if args.output:
         write_results(results, args.output)
         print(f"wrote {len(results)} predictions to {args.output}", file=sys.stderr)
-    if predictor.skipped:
-        print(f"{len(predictor.skipped)} of {len(files)} images could not be read (listed above as 'skipped')",
-              file=sys.stderr)
-    return 0 if results or not files else 1
+    if predictor.failures:
+        print(pipeline.format_summary(predictor.failures, len(files)), file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return 0
 
 
 if __name__ == "__main__":

@@ -64,7 +64,6 @@ from ppcls_lite.utils import logger
 from ppcls_lite.utils.ema import ModelEMA
 from ppcls_lite.utils.seeding import get_rng_state, set_rng_state
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 class NonFiniteLossError(ValueError):
@@ -719,38 +718,35 @@ class Engine:
     def infer(self, output=None):
         """Classify Infer.infer_imgs (an image, a folder searched recursively, or a `path [label]` list file).
 
-        Returns a list of {"file", "class_ids", "scores" (softmax probabilities), "label_names"}; prints one
-        JSON line per image and writes `output` (.csv or .jsonl) when given.
+        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"}; prints one
+        JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
+        reported with its path and reason and listed in `self.infer_failures`; the others are still predicted.
         """
-        from ppcls_lite.data.preprocess import transform
+        from ppcls_lite import pipeline
 
         s = self.settings
+        if output:
+            pipeline.check_output_path(output)
         if not self.weights_loaded:
             logger.warning("no weights loaded (Global.pretrained_model is not set): predictions are random")
         files = collect_infer_inputs(s.infer_imgs)
         self.model.eval()
-        results = []
-        batch_size = max(int(s.infer_batch_size or 1), 1)
-        for start in range(0, len(files), batch_size):
-            chunk = files[start:start + batch_size]
-            arrays = []
-            for path in chunk:
-                with open(path, "rb") as f:
-                    data = f.read()
-                img = np.asarray(transform(data, self.infer_ops))
-                if img.ndim == 3 and img.shape[-1] in (1, 3) and img.shape[0] not in (1, 3):
-                    img = img.transpose((2, 0, 1))  # HWC -> CHW when the ops did not end with ToCHWImage
-                arrays.append(img.astype("float32"))
+
+        def probabilities(tensors):
             with self._autocast(training=False):
-                logits = _logits_of(self.model(paddle.to_tensor(np.stack(arrays)))).astype("float32")
-            probs = F.softmax(logits, axis=-1).numpy()
-            batch_results = self.postprocess(probs, chunk)
-            for item in batch_results:
-                print(json.dumps(item, ensure_ascii=False))
-            results.extend(batch_results)
+                logits = _logits_of(self.model(paddle.to_tensor(pipeline.stack_batch(tensors)))).astype("float32")
+            return F.softmax(logits, axis=-1).numpy()
+
+        loaded = pipeline.load_each(files, lambda p: pipeline.load_file(p, self.infer_ops, pipeline.to_chw_float32))
+        results, self.infer_failures = pipeline.predict_loaded(
+            loaded, probabilities, self.postprocess, max(int(s.infer_batch_size or 1), 1),
+            on_result=lambda r: print(pipeline.format_line(r), flush=True),
+            on_failure=lambda path, reason: logger.error(pipeline.format_failure(path, reason)))
         if output:
-            write_predictions(results, output)
+            pipeline.write_results(results, output)
             logger.info(f"wrote {len(results)} predictions to {output}")
+        if self.infer_failures:
+            logger.error(pipeline.format_summary(self.infer_failures, len(files)))
         return results
 
     # ------------------------------------------------------------------ logging outputs
@@ -825,50 +821,13 @@ class MetricsCSV:
 def collect_infer_inputs(infer_imgs):
     """Files for Infer.infer_imgs: one image, a folder (recursive, image extensions, sorted) or a list file
     (`path [label]` per line, paths relative to the list file's folder)."""
-    if not infer_imgs:
-        raise ValueError("Infer.infer_imgs is not set: pass -o Infer.infer_imgs=IMAGE|FOLDER|LIST_FILE")
-    path = Path(str(infer_imgs))
-    if path.is_dir():
-        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise FileNotFoundError(f"Infer.infer_imgs={infer_imgs}: no images ({', '.join(IMAGE_EXTENSIONS)}) in "
-                                    f"this folder or below")
-        return files
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_EXTENSIONS:
-            return [str(path)]
-        files = []
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                rel = line.split()[0]
-                full = Path(rel) if os.path.isabs(rel) else path.parent / rel
-                if not full.is_file():
-                    raise FileNotFoundError(f"{path}, line {line_no}: image {full} does not exist (paths in a list "
-                                            f"file are relative to the list file's folder)")
-                files.append(str(full))
-        if not files:
-            raise ValueError(f"Infer.infer_imgs={infer_imgs}: the list file has no image lines")
-        return files
-    raise FileNotFoundError(f"Infer.infer_imgs={infer_imgs} does not exist (give an image, a folder or a list file)")
+    from ppcls_lite.pipeline import collect_inputs
+
+    return collect_inputs(infer_imgs, what="Infer.infer_imgs")
 
 
 def write_predictions(results, output):
     """Write predictions as CSV (lists joined by spaces) or JSON lines, chosen by the file extension."""
-    output = str(output)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    if output.lower().endswith(".csv"):
-        with open(output, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", "class_ids", "scores", "label_names"])
-            for r in results:
-                writer.writerow([r["file"], " ".join(map(str, r["class_ids"])), " ".join(map(str, r["scores"])),
-                                 " ".join(r["label_names"])])
-    elif output.lower().endswith((".jsonl", ".json")):
-        with open(output, "w", encoding="utf-8") as f:
-            for r in results:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    else:
-        raise ValueError(f"--output {output}: use a .csv or .jsonl file name")
+    from ppcls_lite.pipeline import write_results
+
+    write_results(results, output)

@@ -2,9 +2,7 @@
 import os
 from pathlib import Path
 
-import numpy as np
-
-from ppcls_lite.data.dataset.common import read_label_names
+from ppcls_lite.pipeline import read_label_names, topk_results
 from ppcls_lite.utils import logger
 
 SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "utils" / "imagenet1k_label_list.txt"
@@ -30,28 +28,22 @@ def resolve_class_id_map_file(path):
 
 class Topk:
     """Top-k classes per image. Call with probabilities [N, C] and the file names; returns a list of dicts
-    `{"file", "class_ids", "scores", "label_names"}` (label_names empty when no map file is given)."""
+    `{"file_name", "class_ids", "scores", "label_names"}` (label_names empty when no map file is given)."""
 
-    def __init__(self, topk=1, class_id_map_file=None):
+    def __init__(self, topk=1, class_id_map_file=None, delimiter=None):
         self.topk = int(topk)
         if self.topk < 1:
             raise ValueError(f"Infer.PostProcess.topk must be >= 1, got {topk!r}")
+        if delimiter is not None:  # PaddleClas splits `id name` at this delimiter; names here may hold spaces
+            logger.warning(f"Infer.PostProcess.delimiter={delimiter!r} has no effect here: label files are "
+                           f"split at the first whitespace")
         path = resolve_class_id_map_file(class_id_map_file)
         self.class_id_map = read_class_id_map(path) if path else None
+        self.label_names = ([self.class_id_map.get(i, "") for i in range(max(self.class_id_map) + 1)]
+                            if self.class_id_map else None)
 
     def __call__(self, probs, files):
-        probs = np.asarray(probs)
-        k = min(self.topk, probs.shape[-1])
-        results = []
-        for file, row in zip(files, probs):
-            ids = np.argsort(-row, kind="stable")[:k]
-            results.append({
-                "file": str(file),
-                "class_ids": [int(i) for i in ids],
-                "scores": [round(float(row[i]), 5) for i in ids],
-                "label_names": [self.class_id_map.get(int(i), "") for i in ids] if self.class_id_map else [],
-            })
-        return results
+        return topk_results(probs, files, self.topk, self.label_names)
 
 
 def build_postprocess(postprocess_config):

@@ -4,8 +4,8 @@ The exported directory is everything `deploy/python/predict_cls.py` needs; see d
 """
 from .exporter import (INFERENCE_OPS, ExportError, build_inference_config, export_from_config, export_model,
                        export_onnx, input_size_from_transforms, normalize_transform_ops, run_paddle_inference,
-                       verify_onnx)
+                       verify_onnx, write_checksums)
 
 __all__ = ["INFERENCE_OPS", "ExportError", "build_inference_config", "export_from_config", "export_model",
            "export_onnx", "input_size_from_transforms", "normalize_transform_ops", "run_paddle_inference",
-           "verify_onnx"]
+           "verify_onnx", "write_checksums"]

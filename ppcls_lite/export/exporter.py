@@ -19,11 +19,11 @@ import numpy as np
 import paddle
 import yaml
 
+from ppcls_lite.pipeline import INFERENCE_OPERATORS, describe_operators, model_files, sha256_file
 from ppcls_lite.utils import logger
 
-# Preprocessing ops the standalone predictor re-implements; anything else in Infer.transforms cannot be exported.
-INFERENCE_OPS = ("DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage")
-INTERPOLATIONS = ("nearest", "bilinear", "area", "bicubic", "lanczos")
+# The predictor runs the shared pipeline's ops; random training ops cannot be exported.
+INFERENCE_OPS = tuple(INFERENCE_OPERATORS)
 INFERENCE_YML = "inference.yml"
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "x"
@@ -40,85 +40,33 @@ class ExportError(ValueError):
 # Preprocessing ops -> explicit, self-contained description
 
 
-def _parse_scale(scale):
-    """'1.0/255.0' / 0.00392 / None -> float (same rule as the training ops' NormalizeImage)."""
-    from ppcls_lite.data.preprocess import parse_scale
-    return float(parse_scale(scale))
-
-
-def _size_pair(op, size):
-    if isinstance(size, int):
-        return [size, size]
-    if isinstance(size, (list, tuple)) and len(size) == 2:
-        return [int(size[0]), int(size[1])]
-    raise ExportError(f"Infer.transforms {op}.size must be an int or [width, height], got {size!r}")
-
-
-def _check_interpolation(op, value):
-    value = value or "bilinear"
-    if value not in INTERPOLATIONS:
-        raise ExportError(f"Infer.transforms {op}.interpolation={value!r} cannot be exported (prediction must be "
-                          f"deterministic); use one of {list(INTERPOLATIONS)}")
-    return value
-
-
-def _check_backend(op, value):
-    value = value or "cv2"
-    if value not in ("cv2", "pil"):
-        raise ExportError(f"Infer.transforms {op}.backend={value!r}; use 'cv2' or 'pil'")
-    return value
-
-
 def normalize_transform_ops(op_list):
     """`Infer.transforms` -> list of `{OpName: {every parameter spelled out}}` that the predictor applies as is.
 
-    Defaults are written explicitly (interpolation, backend, scale as a float, ...) so the exported directory
-    does not depend on the training code's defaults. A missing final ToCHWImage is appended (the dataset
-    transposes HWC output the same way).
+    The ops are built with the training code's registry and then describe themselves (`inference_params()`),
+    so defaults are written explicitly and the exported directory does not depend on the defaults of the
+    code that reads it. A missing final ToCHWImage is appended (the dataset transposes HWC output the same way).
     """
+    from ppcls_lite.data.preprocess import create_operators
+
     if not op_list:
         raise ExportError("Infer.transforms is empty; the export needs the inference preprocessing, e.g. "
                           "DecodeImage, ResizeImage(resize_short), CropImage(size), NormalizeImage, ToCHWImage")
-    ops = []
-    for i, entry in enumerate(op_list):
-        if isinstance(entry, str):
-            entry = {entry: None}
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise ExportError(f"Infer.transforms entry #{i} must be a one-key dict like {{CropImage: {{size: 224}}}}, "
-                              f"got {entry!r}")
-        (name, params), = entry.items()
-        params = dict(params or {})
-        if name not in INFERENCE_OPS:
-            raise ExportError(f"Infer.transforms entry #{i} is {name}, which has no place in inference (random or "
-                              f"unsupported); the exported preprocessing may use only {list(INFERENCE_OPS)}")
-        if name == "DecodeImage":
-            if params.get("channel_first"):
-                raise ExportError("Infer.transforms DecodeImage.channel_first=True is not supported by the "
-                                  "deploy predictor; use channel_first: False and a final ToCHWImage")
-            op = {"to_rgb": bool(params.get("to_rgb", True)), "channel_first": False,
-                  "backend": _check_backend(name, params.get("backend"))}
-        elif name == "ResizeImage":
-            if (params.get("size") is None) == (params.get("resize_short") is None):
-                raise ExportError("Infer.transforms ResizeImage needs exactly one of size or resize_short")
-            op = ({"resize_short": int(params["resize_short"])} if params.get("resize_short") is not None
-                  else {"size": _size_pair(name, params["size"])})
-            op["interpolation"] = _check_interpolation(name, params.get("interpolation"))
-            op["backend"] = _check_backend(name, params.get("backend"))
-        elif name == "CropImage":
-            op = {"size": _size_pair(name, params.get("size"))}
-        elif name == "NormalizeImage":
-            if params.get("output_fp16"):
-                raise ExportError("Infer.transforms NormalizeImage.output_fp16=True is not supported for export")
-            order = params.get("order", "") or ""
-            if order not in ("", "hwc", "chw"):
-                raise ExportError(f"Infer.transforms NormalizeImage.order={order!r}; use '' (HWC) or 'chw'")
-            op = {"scale": _parse_scale(params.get("scale")),
-                  "mean": [float(v) for v in params.get("mean", [0.485, 0.456, 0.406])],
-                  "std": [float(v) for v in params.get("std", [0.229, 0.224, 0.225])],
-                  "order": order}
-        else:  # ToCHWImage
-            op = {}
-        ops.append({name: op})
+    try:
+        ops = describe_operators(create_operators(op_list, what="Infer.transforms"))
+    except ValueError as exc:
+        raise ExportError(f"Infer.transforms: {exc}") from None
+    for op in ops:
+        (name, params), = op.items()
+        if params.get("interpolation") == "random":
+            raise ExportError(f"Infer.transforms {name}.interpolation='random' cannot be exported (prediction must "
+                              f"be deterministic); use one of nearest, bilinear, area, bicubic, lanczos")
+        if params.get("channel_first"):
+            raise ExportError("Infer.transforms DecodeImage.channel_first=True is not supported for export; use "
+                              "channel_first: False and a final ToCHWImage")
+        if params.get("output_fp16") or params.get("channel_num", 3) != 3:
+            raise ExportError("Infer.transforms NormalizeImage: output_fp16 / channel_num 4 cannot be exported "
+                              "(the model takes 3-channel float32 input)")
     if "DecodeImage" not in ops[0]:
         raise ExportError("Infer.transforms must start with DecodeImage (the predictor reads image files)")
     if not any("ToCHWImage" in op for op in ops):
@@ -179,6 +127,36 @@ def build_inference_config(transform_ops, input_shape, class_num, topk=1, label_
         "PreProcess": {"transform_ops": copy.deepcopy(transform_ops)},
         "PostProcess": {"Topk": {"topk": int(topk)}, "label_list": label_list},
     }
+
+
+def _checksums(save_dir):
+    return {name: sha256_file(Path(save_dir) / name) for name in model_files(save_dir)}
+
+
+def write_checksums(save_dir):
+    """(Re)hash every model file present in `save_dir` (inference.json/.pdiparams, *.onnx, *.mnn) into
+    inference.yml's `Global.sha256`; the predictor checks the files its backend loads. Returns the mapping."""
+    path = Path(save_dir) / INFERENCE_YML
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["Global"]["sha256"] = _checksums(save_dir)
+    _write_yaml(path, config)
+    return config["Global"]["sha256"]
+
+
+PIPELINE_SOURCE = Path(__file__).resolve().parents[1] / "pipeline"
+PREDICTOR_SOURCE = Path(__file__).resolve().parents[2] / "deploy" / "python" / "predict_cls.py"
+
+
+def copy_pipeline(save_dir):
+    """Copy the shared preprocessing package (and, from a source checkout, the predictor script) into the export
+    folder, so `python DIR/predict_cls.py --model_dir DIR` runs the same code that trained the model."""
+    import shutil
+
+    target = Path(save_dir) / "pipeline"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(PIPELINE_SOURCE, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if PREDICTOR_SOURCE.is_file():
+        shutil.copy2(PREDICTOR_SOURCE, Path(save_dir) / PREDICTOR_SOURCE.name)
 
 
 class _ReadableDumper(yaml.SafeDumper):
@@ -288,6 +266,8 @@ def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, 
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file="inference.pdiparams",
                                     onnx_file=onnx_file, weights=weights)
+    copy_pipeline(save_dir)
+    config["Global"]["sha256"] = _checksums(save_dir)
     _write_yaml(save_dir / INFERENCE_YML, config)  # last: a directory with inference.yml is complete
     return config
 
@@ -439,6 +419,7 @@ def export_from_config(config, save_dir=None, onnx=False, allow_random=False, op
         from .variants import write_variants
         write_variants(save_dir, config, quantize=quantize, mnn=mnn, onnx_input=onnx_input,
                        calib_images=calib_images)
+        write_checksums(save_dir)  # the variant files too
         result = yaml.safe_load((Path(save_dir) / INFERENCE_YML).read_text(encoding="utf-8"))
     if verify_report:
         from .verify import verify_from_config

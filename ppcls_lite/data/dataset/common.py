@@ -5,9 +5,9 @@ import os
 import numpy as np
 from paddle.io import Dataset
 
-from ..preprocess import ImageDecodeError, create_operators, transform
+from ppcls_lite.pipeline import IMAGE_EXTENSIONS, read_label_names, read_text_lines, split_list_line
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from ..preprocess import ImageDecodeError, create_operators, transform
 MAX_LISTED = 20  # how many bad/missing files an error message lists before "... and N more"
 
 
@@ -39,25 +39,6 @@ def format_file_list(files, total=None):
     shown = "\n  ".join(str(f) for f in files[:MAX_LISTED])
     more = f"\n  ... and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
     return f"  {shown}{more}"
-
-
-def read_label_names(path):
-    """`label_list.txt` (`id name` per line; names may contain spaces) -> list of names indexed by id."""
-    names = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
-            try:
-                idx = int(parts[0])
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: expected `id name`, got {line!r}") from None
-            names[idx] = parts[1] if len(parts) > 1 else str(idx)
-    if sorted(names) != list(range(len(names))):
-        raise ValueError(f"{path}: class ids must be 0..{len(names) - 1} without gaps")
-    return [names[i] for i in range(len(names))]
 
 
 def is_hwc(img):

@@ -1,7 +1,7 @@
 """ImageNetDataset: a list file of `relative/path.jpg label` lines under `image_root` (PaddleClas format)."""
 import os
 
-from .common import CommonDataset, read_label_names
+from .common import CommonDataset, read_label_names, read_text_lines, split_list_line
 
 
 class ImageNetDataset(CommonDataset):
@@ -45,26 +45,22 @@ class ImageNetDataset(CommonDataset):
 
     def _read_list(self, delimiter, class_num):
         self.sources = []
-        with open(self.cls_label_path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                where = f"{self.cls_label_path}:{lineno}"
-                # Split the label off the right so file names containing spaces still work.
-                parts = line.rsplit(delimiter, 1)
-                if len(parts) != 2 or not parts[0].strip():
-                    raise ValueError(f"{where}: expected `relative/path.jpg label`, got {line!r}")
-                rel, label_text = parts[0].strip(), parts[1].strip()
-                try:
-                    label = int(label_text)
-                except ValueError:
-                    raise ValueError(f"{where}: label {label_text!r} is not an integer (line {line!r})") from None
-                if label < 0 or (class_num is not None and label >= class_num):
-                    bound = f"[0, {class_num})" if class_num is not None else ">= 0"
-                    raise ValueError(f"{where}: label {label} is outside {bound}; check the list file or "
-                                     "Arch.class_num")
-                self.samples.append((os.path.join(self.image_root, rel), label))
-                self.sources.append(where)
+        for lineno, line in read_text_lines(self.cls_label_path):
+            where = f"{self.cls_label_path}:{lineno}"
+            # The label is split off at the last whitespace, so file names containing spaces still work.
+            rel, label_text = split_list_line(line, delimiter)
+            if label_text is None:
+                raise ValueError(f"{where}: expected `relative/path.jpg label` with an integer label last, "
+                                 f"got {line!r}")
+            try:
+                label = int(label_text)
+            except ValueError:
+                raise ValueError(f"{where}: label {label_text!r} is not an integer (line {line!r})") from None
+            if label < 0 or (class_num is not None and label >= class_num):
+                bound = f"[0, {class_num})" if class_num is not None else ">= 0"
+                raise ValueError(f"{where}: label {label} is outside {bound}; check the list file or "
+                                 "Arch.class_num")
+            self.samples.append((os.path.join(self.image_root, rel), label))
+            self.sources.append(where)
         if not self.samples:
             raise ValueError(f"{self.cls_label_path}: the list file has no samples")

@@ -13,6 +13,8 @@ import random
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from .ops import RandomOperator
+
 # (operation, probability, magnitude level) pairs: the ImageNet policy from the paper.
 IMAGENET_POLICY = [
     (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
@@ -105,7 +107,7 @@ OPERATIONS = {
 }
 
 
-class AutoAugment:
+class AutoAugment(RandomOperator):
     """AutoAugment, ImageNet policy. Takes no parameters in PaddleClas configs (`- AutoAugment:`)."""
 
     def __init__(self, policy=None):

@@ -1,0 +1,20 @@
+"""The one image pipeline of ppcls_lite: decoding, the deterministic ops, input collection, list parsing,
+top-k and result files. Training, eval, infer, export and the deploy predictor all use it.
+
+It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively,
+so tools/export_model.py copies this folder next to the exported model as `pipeline/`, and
+deploy/python/predict_cls.py loads it from there (or from the source tree) without paddle or an installed
+ppcls_lite.
+"""
+from .checksums import ChecksumError, model_files, sha256_file, verify_checksums
+from .decode import DECODE_BACKENDS, IMAGE_EXTENSIONS, ImageDecodeError, decode_image, looks_truncated
+from .inputs import (collect_inputs, is_image_file, list_line_path, read_label_names, read_text_lines, scan_images,
+                     split_list_line)
+from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropImage, DecodeImage,
+                  NormalizeImage, Operator, Resizer, ResizeImage, ToCHWImage, check_choice, create_operators,
+                  describe_operators, no_effect_warning, parse_scale, size_pair, to_chw_float32, transform)
+from .results import (EXIT_SOME_FAILED, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS, NonFiniteOutputError,
+                      ResultWriteError, check_output_path, format_line, format_row, split_finite, topk_results,
+                      write_results)
+from .runner import (READ_ERRORS, failure_reason, format_failure, format_summary, load_each, load_file,
+                     predict_loaded, stack_batch)

@@ -1,0 +1,125 @@
+"""The decode policy: encoded file bytes -> HWC uint8 array, 3 channels, the same way for every caller.
+
+- EXIF orientation is applied (a phone photo comes out the way it is shown).
+- Greyscale and palette images become RGB; CMYK JPEGs are converted by the decoder's colour transform.
+- Alpha is discarded: the stored colour channels are kept as they are (no compositing), as OpenCV's and
+  PaddleClas's colour decoding do.
+- 16-bit images keep their full depth until one conversion to 8 bits, v8 = round(v16 / 257), so 65535 -> 255.
+- GIF: the first frame. WEBP, BMP, TIFF, PPM/PGM are read like PNG/JPEG.
+- Empty, truncated and non-image data raise ImageDecodeError with the reason.
+
+`backend="cv2"` decodes with OpenCV (IMREAD_ANYCOLOR | IMREAD_ANYDEPTH, which applies EXIF orientation and
+keeps 16-bit data); `backend="pil"` decodes with Pillow (first frame, ImageOps.exif_transpose). Pillow reduces
+16-bit colour PNGs to their high byte, so those are decoded by OpenCV in both backends.
+"""
+import io
+
+import cv2
+import numpy as np
+
+# Suffixes that folder scans and ImageFolderDataset treat as images.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
+DECODE_BACKENDS = ("cv2", "pil")
+_CV2_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+
+
+class ImageDecodeError(ValueError):
+    """The bytes of an image could not be decoded (corrupt, truncated, empty or not an image)."""
+
+
+def import_pil():
+    """Pillow, imported on first use so that cv2-only pipelines run without it."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise ImportError("this preprocessing uses backend: pil; install Pillow (pip install pillow)") from None
+    return Image, ImageOps
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale a decoded array of any depth to uint8: integers by their full range, floats from [0, 1]."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)  # round(v / 257) in integers
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        top = float(np.iinfo(arr.dtype).max)
+        return np.round(np.clip(arr, 0, top) / top * 255.0).astype(np.uint8)
+    raise ImageDecodeError(f"cannot decode image (unsupported pixel type {arr.dtype})")
+
+
+def to_rgb3(arr: np.ndarray, bgr: bool) -> np.ndarray:
+    """1-, 3- or 4-channel uint8 -> 3-channel RGB (alpha dropped)."""
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] == 1:
+        return np.repeat(arr, 3, axis=2)
+    if arr.shape[2] == 2:  # grey + alpha
+        return np.repeat(arr[:, :, :1], 3, axis=2)
+    arr = arr[:, :, :3]
+    return arr[:, :, ::-1] if bgr else arr
+
+
+def looks_truncated(data: bytes) -> bool:
+    """JPEG/PNG files missing their end marker; OpenCV decodes those anyway (grey rows at the bottom)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return b"\xff\xd9" not in data[-64:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-32:]
+    return False
+
+
+def _is_16bit_png(data: bytes) -> bool:
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16
+
+
+def _decode_cv2(data: bytes) -> np.ndarray:
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _CV2_FLAGS)
+    if arr is None:
+        raise ImageDecodeError("cannot decode image (not an image, or a format OpenCV cannot read)")
+    return to_rgb3(to_uint8(arr), bgr=True)
+
+
+def _decode_pil(data: bytes) -> np.ndarray:
+    Image, ImageOps = import_pil()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.seek(0)  # GIF / animated WEBP: the first frame
+            img.load()  # full decode: truncated files fail here
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+                arr = np.asarray(img)
+                if img.mode.startswith("I;16"):
+                    arr = arr.astype(np.uint16)
+                elif img.mode == "I":  # 16-bit greyscale PNGs open as 32-bit "I" holding 0..65535
+                    arr = np.clip(arr, 0, 65535).astype(np.uint16)
+                return to_rgb3(to_uint8(arr), bgr=False)
+            if img.mode in ("P", "PA") and "transparency" in img.info:
+                img = img.convert("RGBA")  # palette transparency: keep the colours, drop alpha below
+            return np.asarray(img.convert("RGB"))
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # Pillow raises several types for bad data
+        raise ImageDecodeError(f"cannot decode image ({type(exc).__name__}: {exc})") from None
+
+
+def decode_image(data: bytes, backend: str = "cv2") -> np.ndarray:
+    """Encoded bytes -> HWC uint8 RGB array following the decode policy above."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode_image expects the raw bytes of an image file, got {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise ImageDecodeError("cannot decode image (the file is empty)")
+    if backend not in DECODE_BACKENDS:
+        raise ValueError(f"DecodeImage: backend={backend!r} is not valid; use one of {list(DECODE_BACKENDS)}")
+    if backend == "pil" and not _is_16bit_png(data):
+        return _decode_pil(data)
+    arr = _decode_cv2(data)
+    if looks_truncated(data):
+        try:
+            _decode_pil(data)  # Pillow refuses truncated files that OpenCV pads with grey
+        except ImportError:
+            raise ImageDecodeError("cannot decode image (the file is truncated: no end marker)") from None
+    return arr

@@ -1,0 +1,315 @@
+"""The deterministic (inference) image ops with PaddleClas names and parameters, and the base they share with
+the random training ops of ppcls_lite.data.preprocess.
+
+Convention: every op takes and returns a numpy array. Until NormalizeImage the array is HWC uint8 (RGB when
+DecodeImage has `to_rgb: True`); NormalizeImage returns float32 in the same layout; ToCHWImage transposes.
+`backend: pil` chooses Pillow for decoding/resampling (PaddleClas's PIL-based recipes); the array
+convention stays the same so ops can be mixed freely.
+
+Each op describes itself for inference.yml with `inference_params()`: every parameter spelled out, so an
+exported directory does not depend on the defaults of the code that reads it.
+"""
+import logging
+import numbers
+import random
+import sys
+
+import cv2
+import numpy as np
+
+from .decode import DECODE_BACKENDS, decode_image, import_pil
+
+# Interpolation names accepted by ResizeImage / RandCropImage ('random' picks one of the real ones each call).
+# PaddleClas's PIL names 'box' and 'hamming' are accepted too ('box' is what 'area' means for Pillow).
+CV2_INTERPOLATIONS = {
+    "nearest": cv2.INTER_NEAREST,
+    "bilinear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "bicubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+PIL_INTERPOLATIONS = {"nearest": "NEAREST", "bilinear": "BILINEAR", "area": "BOX", "box": "BOX",
+                      "bicubic": "BICUBIC", "lanczos": "LANCZOS", "hamming": "HAMMING"}
+INTERPOLATIONS = tuple(CV2_INTERPOLATIONS)
+
+_logger = logging.getLogger("ppcls_lite.pipeline")
+
+
+def no_effect_warning(op: str, key: str, value) -> None:
+    """One line for a PaddleClas parameter that is accepted but changes nothing here."""
+    message = f"{op}: {key}={value!r} has no effect here (accepted for PaddleClas configs)"
+    project_logger = sys.modules.get("ppcls_lite.utils.logger")  # never imported from here: the predictor
+    (project_logger or _logger).warning(message)                 # must run without ppcls_lite
+
+
+def check_choice(op: str, key: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{op}: {key}={value!r} is not valid; use one of {sorted(choices)}")
+
+
+def size_pair(op: str, key: str, size) -> tuple:
+    """An int gives a square (w, h); a list/tuple is taken as [w, h] like PaddleClas."""
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        return int(size), int(size)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    raise ValueError(f"{op}: {key} must be an int or [width, height], got {size!r}")
+
+
+def parse_scale(scale) -> float:
+    """`1.0/255.0`, `0.00392` or a number -> float, without evaluating arbitrary code."""
+    if scale is None:
+        return 1.0 / 255.0
+    if isinstance(scale, numbers.Number):
+        return float(scale)
+    if isinstance(scale, str):
+        parts = scale.replace(" ", "").split("/")
+        try:
+            if len(parts) == 1:
+                return float(parts[0])
+            if len(parts) == 2:
+                return float(parts[0]) / float(parts[1])
+        except (ValueError, ZeroDivisionError):
+            pass
+    raise ValueError(f"NormalizeImage: scale must be a number or a fraction like '1.0/255.0', got {scale!r}")
+
+
+class Operator:
+    """Base of every image op. `deterministic` ops may be exported; `inference_params()` lists every parameter."""
+
+    deterministic = True
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def inference_params(self) -> dict:
+        """Every parameter of this op, as plain YAML values, such that `type(self)(**params)` rebuilds it."""
+        raise NotImplementedError(f"{self.name} cannot be described for inference.yml")
+
+    def to_config(self) -> dict:
+        return {self.name: self.inference_params()}
+
+    def __call__(self, img):
+        raise NotImplementedError
+
+
+class Resizer:
+    """Resize an HWC uint8 array with cv2 or Pillow, with a fixed or a random interpolation."""
+
+    def __init__(self, op: str, interpolation=None, backend="cv2"):
+        backend = (backend or "cv2").lower()
+        check_choice(op, "backend", backend, DECODE_BACKENDS)
+        interpolation = (interpolation or "bilinear").lower()
+        names = PIL_INTERPOLATIONS if backend == "pil" else CV2_INTERPOLATIONS
+        check_choice(op, "interpolation", interpolation, list(names) + ["random"])
+        self.backend = backend
+        self.interpolation = interpolation
+
+    def __call__(self, img: np.ndarray, w: int, h: int) -> np.ndarray:
+        name = self.interpolation
+        if name == "random":
+            name = random.choice(sorted(CV2_INTERPOLATIONS))
+        if self.backend == "cv2":
+            return cv2.resize(img, (w, h), interpolation=CV2_INTERPOLATIONS[name])
+        Image, _ = import_pil()
+        resample = getattr(Image.Resampling, PIL_INTERPOLATIONS[name])
+        return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((w, h), resample))
+
+
+class DecodeImage(Operator):
+    """Bytes (as read from the file) -> HWC uint8 array with 3 channels (see decode.py for the policy).
+
+    `to_rgb` gives RGB order (else BGR), `channel_first` returns CHW. `to_np` is accepted for PaddleClas
+    configs (the result is always numpy). A decoded HWC RGB array passes through (only channels are fixed).
+    """
+
+    def __init__(self, to_rgb=True, to_np=True, channel_first=False, backend="cv2"):
+        check_choice("DecodeImage", "backend", backend, DECODE_BACKENDS)
+        if not to_np:
+            no_effect_warning("DecodeImage", "to_np", to_np)
+        self.to_rgb = bool(to_rgb)
+        self.channel_first = bool(channel_first)
+        self.backend = backend
+
+    def inference_params(self):
+        return {"to_rgb": self.to_rgb, "channel_first": self.channel_first, "backend": self.backend}
+
+    def __call__(self, img):
+        if isinstance(img, np.ndarray):
+            arr = img if img.ndim == 3 and img.shape[2] == 3 else np.stack([img] * 3, axis=-1)
+        else:
+            arr = decode_image(img, self.backend)
+        if not self.to_rgb:
+            arr = arr[:, :, ::-1]
+        if self.channel_first:
+            arr = arr.transpose((2, 0, 1))
+        return np.ascontiguousarray(arr)
+
+
+class ResizeImage(Operator):
+    """Resize so the short side equals `resize_short` (aspect kept, sizes rounded), or to `size` ([w, h] or int).
+
+    PaddleClas's `return_numpy` is accepted; the result is always a numpy array.
+    """
+
+    def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2", return_numpy=True):
+        if resize_short is not None and int(resize_short) <= 0:
+            resize_short = None  # PaddleClas: resize_short <= 0 means "use size"
+        if (size is None) == (resize_short is None):
+            raise ValueError("ResizeImage: give exactly one of `size` or `resize_short`")
+        if not return_numpy:
+            no_effect_warning("ResizeImage", "return_numpy", return_numpy)
+        self.size = None if size is None else size_pair("ResizeImage", "size", size)
+        self.resize_short = None if resize_short is None else int(resize_short)
+        self.resize = Resizer("ResizeImage", interpolation, backend)
+
+    def inference_params(self):
+        params = ({"resize_short": self.resize_short} if self.resize_short is not None
+                  else {"size": list(self.size)})
+        return {**params, "interpolation": self.resize.interpolation, "backend": self.resize.backend}
+
+    def __call__(self, img):
+        img_h, img_w = img.shape[:2]
+        if self.resize_short is not None:
+            percent = float(self.resize_short) / min(img_w, img_h)
+            w, h = int(round(img_w * percent)), int(round(img_h * percent))
+        else:
+            w, h = self.size
+        return self.resize(img, w, h)
+
+
+class CropImage(Operator):
+    """Centre crop to `size` (int or [w, h])."""
+
+    def __init__(self, size):
+        self.w, self.h = size_pair("CropImage", "size", size)
+
+    def inference_params(self):
+        return {"size": [self.w, self.h]}
+
+    def __call__(self, img):
+        img_h, img_w = img.shape[:2]
+        if img_w < self.w or img_h < self.h:
+            raise ValueError(
+                f"CropImage: image is {img_w}x{img_h}, smaller than the crop {self.w}x{self.h}; "
+                "resize it first (ResizeImage resize_short >= crop size)")
+        x0 = (img_w - self.w) // 2
+        y0 = (img_h - self.h) // 2
+        return img[y0:y0 + self.h, x0:x0 + self.w]
+
+
+class NormalizeImage(Operator):
+    """(img * scale - mean) / std as float32. `order` is the layout of the input: '' or 'hwc', or 'chw'.
+
+    For uint8 input the 256 possible results per channel are computed once with the same float32 operations
+    and applied as a lookup table: bit-identical to the arithmetic and several times faster.
+    `channel_num: 4` appends a zero channel (PaddleClas's 4-channel input), `output_fp16` gives float16.
+    """
+
+    def __init__(self, scale=None, mean=None, std=None, order="", output_fp16=False, channel_num=3):
+        order = order or ""
+        check_choice("NormalizeImage", "order", order, ("", "hwc", "chw"))
+        check_choice("NormalizeImage", "channel_num", channel_num, (3, 4))
+        self.scale_value = parse_scale(scale)  # kept as given for inference.yml; the arithmetic is float32
+        self.scale = np.float32(self.scale_value)
+        mean = [0.485, 0.456, 0.406] if mean is None else [float(v) for v in mean]
+        std = [0.229, 0.224, 0.225] if std is None else [float(v) for v in std]
+        self.mean_values, self.std_values = mean, std
+        shape = (3, 1, 1) if order == "chw" else (1, 1, 3)
+        self.order = order
+        self.mean = np.array(mean, dtype=np.float32).reshape(shape)
+        self.std = np.array(std, dtype=np.float32).reshape(shape)
+        self.output_fp16 = bool(output_fp16)
+        self.channel_num = int(channel_num)
+        levels = np.arange(256, dtype=np.float32).reshape(1, 256, 1).repeat(3, axis=2)
+        self._lut = (levels * self.scale - self.mean.reshape(1, 1, 3)) / self.std.reshape(1, 1, 3)
+
+    def inference_params(self):
+        return {"scale": self.scale_value, "mean": list(self.mean_values), "std": list(self.std_values),
+                "order": self.order,
+                "output_fp16": self.output_fp16, "channel_num": self.channel_num}
+
+    def __call__(self, img):
+        axis = 0 if self.order == "chw" else -1
+        if img.ndim != 3 or img.shape[axis] != 3:
+            raise ValueError(
+                f"NormalizeImage(order={self.order!r}) expects a 3-channel "
+                f"{'CHW' if axis == 0 else 'HWC'} array, got shape {img.shape}")
+        if img.dtype == np.uint8:
+            if self.order == "chw":
+                out = np.stack([self._lut[0, img[c], c] for c in range(3)])
+            else:
+                out = cv2.LUT(np.ascontiguousarray(img), self._lut)
+        else:
+            out = (img.astype(np.float32) * self.scale - self.mean) / self.std
+        if self.channel_num == 4:
+            out = np.concatenate([out, np.zeros_like(out[:1] if axis == 0 else out[..., :1])], axis=axis)
+        return out.astype(np.float16 if self.output_fp16 else np.float32)
+
+
+class ToCHWImage(Operator):
+    """HWC -> CHW."""
+
+    def inference_params(self):
+        return {}
+
+    def __call__(self, img):
+        return np.ascontiguousarray(img.transpose((2, 0, 1)))
+
+
+INFERENCE_OPERATORS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, CropImage, NormalizeImage,
+                                                      ToCHWImage)}
+
+
+def create_operators(op_list, registry=None, what="transform_ops") -> list:
+    """List of one-key dicts `{OpName: {param: value}}` (params may be None) -> list of op objects."""
+    registry = INFERENCE_OPERATORS if registry is None else registry
+    if op_list is None:
+        return []
+    if not isinstance(op_list, (list, tuple)):
+        raise ValueError(f"{what} must be a list of {{OpName: params}} entries, got {type(op_list).__name__}")
+    ops = []
+    for i, entry in enumerate(op_list):
+        if isinstance(entry, str):  # `- ToCHWImage` written without a colon
+            entry = {entry: None}
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ValueError(f"{what} op #{i} must be a one-key dict like {{ResizeImage: {{resize_short: 256}}}}, "
+                             f"got {entry!r}")
+        (name, params), = entry.items()
+        if name not in registry:
+            raise ValueError(f"unknown transform op {name!r} ({what} entry #{i}); valid ops: {sorted(registry)}")
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"{what} op {name} (entry #{i}): parameters must be a mapping, got {params!r}")
+        try:
+            ops.append(registry[name](**dict(params or {})))
+        except TypeError as exc:
+            raise ValueError(f"bad parameters for transform op {name} ({what} entry #{i}): {exc}") from None
+    return ops
+
+
+def describe_operators(ops) -> list:
+    """Op objects -> `[{OpName: {every parameter}}]` for inference.yml (deterministic ops only)."""
+    described = []
+    for op in ops:
+        if not getattr(op, "deterministic", False):
+            raise ValueError(f"{op.name} is a random training op and has no place in inference preprocessing; "
+                             f"use only {sorted(INFERENCE_OPERATORS)}")
+        described.append(op.to_config())
+    return described
+
+
+def transform(data, ops):
+    """Apply ops in order."""
+    for op in ops or []:
+        data = op(data)
+    return data
+
+
+def to_chw_float32(img: np.ndarray) -> np.ndarray:
+    """The model input of one image: CHW float32 (HWC output of ops without a final ToCHWImage is transposed)."""
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] in (1, 3) and img.shape[0] not in (1, 3):
+        img = img.transpose((2, 0, 1))
+    return np.ascontiguousarray(img, dtype=np.float32)
+

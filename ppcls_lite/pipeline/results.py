@@ -1,0 +1,106 @@
+"""Top-k post-processing, per-input failures and result files, shared by tools/infer.py and the predictor.
+
+A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys). CSV files have the
+header `file_name,class_ids,scores,label_names` with lists joined by spaces; JSON lines carry the same keys.
+"""
+import csv
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+RESULT_KEYS = ("file_name", "class_ids", "scores", "label_names")
+SCORE_DECIMALS = 5
+OUTPUT_SUFFIXES = (".csv", ".jsonl", ".json")
+# Exit status of tools/infer.py and the predictor when some inputs could not be predicted.
+EXIT_SOME_FAILED = 3
+
+
+class NonFiniteOutputError(ValueError):
+    """The model returned NaN or infinite scores."""
+
+
+class ResultWriteError(OSError, ValueError):
+    """The result file could not be written; the message names the path and the reason (a ValueError too, so
+    the command-line tools report it as a one-line user error)."""
+
+
+def topk_results(probs, files, topk=1, label_names=None) -> list:
+    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score (ties: lower id)."""
+    probs = np.asarray(probs)
+    k = min(int(topk), probs.shape[-1])
+    results = []
+    for file, row in zip(files, probs):
+        ids = np.argsort(-row, kind="stable")[:k]
+        results.append({
+            "file_name": str(file),
+            "class_ids": [int(i) for i in ids],
+            "scores": [round(float(row[i]), SCORE_DECIMALS) for i in ids],
+            "label_names": ([label_names[i] if i < len(label_names) else "" for i in ids] if label_names else []),
+        })
+    return results
+
+
+def split_finite(probs, files):
+    """(finite rows, their files, [(file, reason)] for rows with NaN/inf scores)."""
+    probs = np.asarray(probs)
+    ok = np.isfinite(probs).all(axis=-1)
+    bad = [(str(f), "the model returned non-finite scores (NaN/inf); the model files may be damaged, re-export "
+                    "them") for f, good in zip(files, ok) if not good]
+    return probs[ok], [f for f, good in zip(files, ok) if good], bad
+
+
+def check_output_path(output) -> str:
+    """The suffix of a result file name, or a ValueError saying what to use."""
+    suffix = Path(str(output)).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--output {output}: use a .csv or .jsonl file name")
+    return suffix
+
+
+def format_row(result) -> dict:
+    """A result dict -> CSV cells (lists joined by spaces)."""
+    return {
+        "file_name": result["file_name"],
+        "class_ids": " ".join(str(i) for i in result["class_ids"]),
+        "scores": " ".join(str(s) for s in result["scores"]),
+        "label_names": " ".join(result["label_names"]),
+    }
+
+
+def format_line(result) -> str:
+    """One line for the terminal: the result as JSON."""
+    return json.dumps({key: result[key] for key in RESULT_KEYS}, ensure_ascii=False)
+
+
+def write_results(results, output) -> None:
+    """Write FILE.csv or FILE.jsonl through a temporary file (an existing file is replaced only when complete).
+
+    Any OS error (unwritable folder, disk full) becomes a ResultWriteError naming the path and the reason."""
+    output = Path(str(output))
+    suffix = check_output_path(output)
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            if suffix == ".csv":
+                writer = csv.DictWriter(f, fieldnames=RESULT_KEYS)
+                writer.writeheader()
+                for result in results:
+                    writer.writerow(format_row(result))
+            else:
+                for result in results:
+                    f.write(format_line(result) + "\n")
+        os.replace(tmp, output)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        code = f" [{errno.errorcode.get(exc.errno, exc.errno)}]" if exc.errno else ""
+        error = ResultWriteError(f"cannot write {output}: {reason}{code}")
+        error.errno = exc.errno
+        raise error from None
