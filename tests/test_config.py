@@ -216,8 +216,9 @@ def test_older_paddleclas_global_keys_keep_their_meaning(tmp_path, minimal, monk
     assert "EMA" not in get_config(minimal, ["Global.ema={enable: False, decay: 0.999}"])
 
     messages.clear()
-    get_config(minimal, ["Global.distributed=True", "Global.eval_mode=classification"])
-    assert len(messages) == 1 and "Global.distributed has no effect here" in messages[0]
+    get_config(minimal, ["Global.distributed=True", "Global.eval_mode=classification", "Global.start_eval_epoch=3"])
+    assert len(messages) == 2 and "Global.distributed has no effect here" in messages[0]
+    assert "Global.start_eval_epoch has no effect here" in messages[1]
     with pytest.raises(ConfigError, match="eval_mode='retrieval' is not supported"):
         get_config(minimal, ["Global.eval_mode=retrieval"])
 

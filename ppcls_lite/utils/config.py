@@ -57,6 +57,7 @@ IGNORED_GLOBAL_KEYS = {
     "use_dali": "NVIDIA DALI data loading is not supported; the normal DataLoader is used",
     "use_multilabel": "multi-label training is not supported; single-label classification is used",
     "distributed": "data parallelism follows the launcher (python -m paddle.distributed.launch), not this key",
+    "start_eval_epoch": "evaluation runs every Global.eval_interval epochs from the first one",
 }
 # PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num), `ema`
 # (its older place for the EMA section: {enable, decay}) and `eval_mode` (only "classification" exists here).
