@@ -50,6 +50,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -741,12 +742,12 @@ class Engine:
         results, self.infer_failures = pipeline.predict_loaded(
             loaded, probabilities, self.postprocess, max(int(s.infer_batch_size or 1), 1),
             on_result=lambda r: print(pipeline.format_line(r), flush=True),
-            on_failure=lambda path, reason: logger.error(pipeline.format_failure(path, reason)))
+            on_failure=lambda path, reason: print(pipeline.format_failure(path, reason), file=sys.stderr, flush=True))
         if output:
             pipeline.write_results(results, output)
             logger.info(f"wrote {len(results)} predictions to {output}")
         if self.infer_failures:
-            logger.error(pipeline.format_summary(self.infer_failures, len(files)))
+            print(pipeline.format_summary(self.infer_failures, len(files)), file=sys.stderr, flush=True)
         return results
 
     # ------------------------------------------------------------------ logging outputs

@@ -52,11 +52,26 @@ def split_finite(probs, files):
     return probs[ok], [f for f, good in zip(files, ok) if good], bad
 
 
+def _write_error(output, code, detail="") -> "ResultWriteError":
+    error = ResultWriteError(f"cannot write {output}: {os.strerror(code)} [{errno.errorcode.get(code, code)}]{detail}")
+    error.errno = code
+    return error
+
+
 def check_output_path(output) -> str:
-    """The suffix of a result file name, or a ValueError saying what to use."""
-    suffix = Path(str(output)).suffix.lower()
+    """The suffix of a result file name (a ValueError saying what to use otherwise); checked before any work is
+    done: the nearest existing folder above it must be a writable folder."""
+    output = Path(str(output))
+    suffix = output.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {output}: use a .csv or .jsonl file name")
+    parent = output.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise _write_error(output, errno.ENOTDIR, f" ({parent} is a file, not a folder)")
+    if not os.access(parent, os.W_OK):
+        raise _write_error(output, errno.EACCES, f" (the folder {parent} is not writable)")
     return suffix
 
 
@@ -99,8 +114,6 @@ def write_results(results, output) -> None:
             tmp.unlink()
         except OSError:
             pass
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        code = f" [{errno.errorcode.get(exc.errno, exc.errno)}]" if exc.errno else ""
-        error = ResultWriteError(f"cannot write {output}: {reason}{code}")
-        error.errno = exc.errno
-        raise error from None
+        if not exc.errno:
+            raise ResultWriteError(f"cannot write {output}: {exc}") from None
+        raise _write_error(output, exc.errno) from None

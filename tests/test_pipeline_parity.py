@@ -1,0 +1,310 @@
+"""One image pipeline: the same files give the same input tensors and predictions through training's Eval loader,
+tools/infer.py, and the exported predictor on both backends (the export folder's own copy, run where neither
+paddle nor ppcls_lite can be imported).
+
+The files are what users bring, generated here: 640x480 phone JPEGs with EXIF orientations 1, 3, 6, 8, a CMYK and a
+greyscale JPEG, 16-bit colour and greyscale PNGs, palette and RGBA PNGs, a GIF and a WEBP, in folders and with file
+names that contain spaces and Chinese characters, listed in a UTF-8 list file with a BOM and CRLF line ends.
+"""
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import INFER_OPS_32PX
+from test_engine import tiny_config, write_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PREDICT_SCRIPT = REPO_ROOT / "deploy" / "python" / "predict_cls.py"
+sys.path.insert(0, str(PREDICT_SCRIPT.parent))
+import predict_cls  # noqa: E402
+
+ARCH = "MobileNetV3_small_x0_35"
+TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3}
+# A viewer's rotation for each EXIF orientation, applied to the stored pixels.
+DISPLAY = {1: lambda a: a, 3: lambda a: np.rot90(a, 2), 6: lambda a: np.rot90(a, -1), 8: lambda a: np.rot90(a, 1)}
+
+
+def _photo(seed, h=480, w=640):
+    """Smooth colours plus a bright vertical bar left of centre: rotations change what a 32 px crop shows."""
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (31, 31), 10)
+    img[:, w // 2 - 60:w // 2 - 20] = (240, 230, 30)
+    return img
+
+
+def _save(img, path, fmt, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    path.write_bytes(buf.getvalue())
+
+
+def _orientation_jpeg(rgb, orientation, path):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    _save(Image.fromarray(rgb), path, "JPEG", quality=92, exif=exif)
+
+
+def make_awkward_files(root):
+    """Write the files; returns {relative path: label}."""
+    phone = _photo(0)
+    files = {}
+    for i, orientation in enumerate((1, 3, 6, 8)):
+        rel = f"手机 photos/IMG 竖 {orientation}.jpg"
+        _orientation_jpeg(phone, orientation, root / rel)
+        files[rel] = i
+    # the orientation-6 photo rotated by hand and stored losslessly: must give the same tensor as the JPEG
+    stored = cv2.cvtColor(cv2.imread(str(root / "手机 photos/IMG 竖 1.jpg")), cv2.COLOR_BGR2RGB)
+    _save(Image.fromarray(np.ascontiguousarray(DISPLAY[6](stored))), root / "hand rotated/旋转 6.png", "PNG")
+    files["hand rotated/旋转 6.png"] = 2
+    other = _photo(1)
+    _save(Image.fromarray(other).convert("CMYK"), root / "misc/cmyk 印刷.jpg", "JPEG", quality=92)
+    _save(Image.fromarray(other).convert("L"), root / "misc/grey 灰.jpg", "JPEG", quality=92)
+    deep = (cv2.GaussianBlur(np.random.default_rng(2).integers(0, 65536, (300, 400, 3)).astype(np.float32),
+                             (31, 31), 10)).astype(np.uint16)
+    (root / "misc").mkdir(exist_ok=True)
+    cv2.imencode(".png", deep)[1].tofile(str(root / "misc/depth 16.png"))
+    cv2.imencode(".png", deep[..., 0])[1].tofile(str(root / "misc/grey 16.png"))
+    _save(Image.fromarray(other).convert("P", palette=Image.Palette.ADAPTIVE), root / "misc/palette 调色板.png", "PNG")
+    alpha = np.linspace(0, 255, 640, dtype=np.uint8)[None, :].repeat(480, axis=0)
+    _save(Image.fromarray(np.dstack([_photo(3), alpha]), "RGBA"), root / "misc/rgba 透明.png", "PNG")
+    frames = [Image.fromarray(_photo(4)).convert("P"), Image.fromarray(_photo(5)).convert("P")]
+    _save(frames[0], root / "misc/动画 anim.gif", "GIF", save_all=True, append_images=frames[1:])
+    _save(Image.fromarray(_photo(6)), root / "misc/web p.webp", "WEBP", quality=90)
+    for i, rel in enumerate(["misc/cmyk 印刷.jpg", "misc/grey 灰.jpg", "misc/depth 16.png", "misc/grey 16.png",
+                             "misc/palette 调色板.png", "misc/rgba 透明.png", "misc/动画 anim.gif", "misc/web p.webp"]):
+        files[rel] = i % 10
+    return files
+
+
+def _recalibrated_weights(files, root, out):
+    """The stored parity weights with BatchNorm statistics taken from these images (momentum 0, one batch), so
+    the predictions differ from image to image. Returns the weights prefix."""
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.pipeline import create_operators, load_file, to_chw_float32
+    from ppcls_lite.utils.save_load import load_pretrained
+
+    ops = create_operators(INFER_OPS_32PX)
+    batch = np.stack([load_file(root / rel, ops, to_chw_float32) for rel in files])
+    model = build_model({"name": ARCH, "class_num": 10})
+    load_pretrained(model, str(REPO_ROOT.parent / "shared" / "reference" / "parity" / ARCH))
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            layer._momentum = 0.0
+    model.train()
+    with paddle.no_grad():
+        model(paddle.to_tensor(batch))
+    paddle.save(model.state_dict(), f"{out}.pdparams")
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, reference_dir):
+    pytest.importorskip("paddle2onnx")
+    pytest.importorskip("onnxruntime")
+    root = tmp_path_factory.mktemp("parity") / "用户 data"
+    files = make_awkward_files(root)
+    listing = root / "eval list.txt"
+    listing.write_bytes(b"\xef\xbb\xbf" + "".join(f"{rel} {label}\r\n" for rel, label in files.items())
+                        .encode("utf-8"))
+    labels = root / "label_list.txt"
+    labels.write_bytes(b"\xef\xbb\xbf" + "".join(f"{i} 类别 {i}\r\n" for i in range(10)).encode("utf-8"))
+    weights = _recalibrated_weights(files, root, root.parent / "weights")
+    config = tiny_config(root, root.parent / "out", arch=ARCH, class_num=10)
+    eval_section = config["DataLoader"]["Eval"]
+    eval_section["dataset"].update(cls_label_path=str(listing), transform_ops=INFER_OPS_32PX)
+    config["DataLoader"]["Train"] = eval_section
+    config["Global"].update(pretrained_model=str(weights), save_inference_dir=str(root.parent / "inference"))
+    config["Infer"].update(infer_imgs=str(listing), transforms=INFER_OPS_32PX,
+                           PostProcess={"name": "Topk", "topk": 3, "class_id_map_file": str(labels)})
+    config_path = write_config(config, root.parent / "config.yaml")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "export_model.py"), "-c", config_path, "--onnx"],
+                          capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    paths = [str(root / rel) for rel in files]
+    return {"root": root, "files": files, "paths": paths, "listing": listing, "config": config_path,
+            "model_dir": root.parent / "inference", "env": env}
+
+
+def _loader_tensors(config_path):
+    """What training's Eval loader feeds the model, in list order."""
+    from ppcls_lite.data import build_dataloader
+    from ppcls_lite.utils.config import get_config
+
+    config = get_config(config_path)
+    loader = build_dataloader(config["DataLoader"], "Eval", "cpu", 0, 10)
+    return np.concatenate([np.asarray(images) for images, _ in loader])
+
+
+def _infer_tensors(config_path, paths):
+    """What tools/infer.py feeds the model: the infer ops that build_engine makes, read the way Engine.infer reads."""
+    from ppcls_lite.engine import build_engine
+    from ppcls_lite.pipeline import load_file, to_chw_float32
+    from ppcls_lite.utils.config import get_config
+
+    engine = build_engine(get_config(config_path), "infer")
+    return np.stack([load_file(p, engine.infer_ops, to_chw_float32) for p in paths])
+
+
+# Run by the export folder's own predict_cls.py + pipeline/, with paddle and ppcls_lite unimportable.
+ISOLATED = r"""
+import importlib.abc, runpy, sys
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("paddle", "ppcls_lite"):
+            raise ImportError("blocked in this test: " + name)
+sys.meta_path.insert(0, Blocker())
+model_dir, tensors_out = sys.argv[1], sys.argv[2]
+sys.path.insert(0, model_dir)
+import numpy as np
+import predict_cls
+assert predict_cls.pipeline.__file__.startswith(model_dir), predict_cls.pipeline.__file__
+paths = predict_cls.collect_inputs(sys.argv[3])
+predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=1)
+np.save(tensors_out, np.stack([predictor.load_file(p) for p in paths]))
+sys.argv = ["predict_cls.py", "--model_dir", model_dir, "--input", sys.argv[3], "--backend", "onnxruntime",
+            "--batch_size", "4", "--threads", "1", "--output", sys.argv[4]]
+runpy.run_path(model_dir + "/predict_cls.py", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_same_tensors_and_predictions_everywhere(setup, tmp_path):
+    paths = setup["paths"]
+    loader = _loader_tensors(setup["config"])
+    infer = _infer_tensors(setup["config"], paths)
+    assert loader.shape == (len(paths), 3, 32, 32) and loader.dtype == np.float32
+    np.testing.assert_array_equal(infer, loader)
+
+    # the export folder on its own, copied to another place, without paddle or ppcls_lite
+    deployed = tmp_path / "部署 folder"
+    shutil.copytree(setup["model_dir"], deployed)
+    assert (deployed / "pipeline" / "decode.py").is_file() and (deployed / "predict_cls.py").is_file()
+    out = tmp_path / "onnx preds.jsonl"
+    proc = subprocess.run([sys.executable, "-c", ISOLATED, str(deployed), str(tmp_path / "t.npy"),
+                           str(setup["listing"]), str(out)], capture_output=True, text=True,
+                          cwd=tmp_path, env=setup["env"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), loader)
+    onnx_results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+    # the repo's predictor with Paddle Inference, in this process
+    predictor = predict_cls.Predictor(setup["model_dir"], backend="paddle", batch_size=4, threads=1)
+    np.testing.assert_array_equal(np.stack([predictor.load_file(p) for p in paths]), loader)
+    paddle_results = predictor.predict_files(paths)
+
+    infer_out = tmp_path / "infer.jsonl"
+    proc = subprocess.run([sys.executable, "tools/infer.py", "-c", setup["config"], "--output", str(infer_out)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, env=setup["env"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = [json.loads(line) for line in infer_out.read_text(encoding="utf-8").splitlines()]
+    assert [r["file_name"] for r in expected] == paths
+    assert len({r["class_ids"][0] for r in expected}) >= 2, "all images get one class: the check would be weak"
+    for backend, results in (("paddle", paddle_results), ("onnxruntime", onnx_results)):
+        assert [r["file_name"] for r in results] == paths
+        for got, ref in zip(results, expected):
+            assert list(got) == ["file_name", "class_ids", "scores", "label_names"]
+            assert got["class_ids"][0] == ref["class_ids"][0], f"{backend}: top-1 differs on {got['file_name']}"
+            np.testing.assert_allclose(got["scores"], ref["scores"], atol=TOLERANCE[backend])
+            assert got["label_names"][0] == ref["label_names"][0] == f"类别 {ref['class_ids'][0]}"
+
+
+@pytest.mark.slow
+def test_orientation_is_really_applied(setup):
+    predictor = predict_cls.Predictor(setup["model_dir"], backend="onnxruntime", threads=1)
+    root = setup["root"]
+    tensor = {o: predictor.load_file(root / f"手机 photos/IMG 竖 {o}.jpg") for o in (1, 3, 6, 8)}
+    hand = predictor.load_file(root / "hand rotated/旋转 6.png")
+    np.testing.assert_array_equal(tensor[6], hand)  # the EXIF-6 JPEG is the hand-rotated photo
+    # the bar left of centre: vertical in the stored photo, horizontal after the 90 degree turns
+    for o in (1, 3):
+        assert np.abs(tensor[o] - tensor[6]).mean() > 0.3
+    column_spread = {o: tensor[o][0].mean(axis=0).std() for o in tensor}  # varies across columns: vertical bar
+    row_spread = {o: tensor[o][0].mean(axis=1).std() for o in tensor}
+    assert column_spread[1] > 2 * row_spread[1] and column_spread[3] > 2 * row_spread[3]
+    assert row_spread[6] > 2 * column_spread[6] and row_spread[8] > 2 * column_spread[8]
+    results = predictor.predict([(root / "hand rotated/旋转 6.png").read_bytes(),
+                                 (root / "手机 photos/IMG 竖 6.jpg").read_bytes()])
+    assert results[0]["class_ids"] == results[1]["class_ids"] and results[0]["scores"] == results[1]["scores"]
+
+
+@pytest.mark.slow
+def test_infer_reports_each_unreadable_input_and_predicts_the_rest(setup, tmp_path):
+    folder = tmp_path / "mixed 混合"
+    shutil.copytree(setup["root"] / "misc", folder)
+    good = sorted(str(p) for p in folder.iterdir())
+    jpeg = (folder / "grey 灰.jpg").read_bytes()
+    (folder / "truncated 截断.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.webp").write_bytes(b"this is not an image")
+    out = tmp_path / "preds.csv"
+    proc = subprocess.run([sys.executable, "tools/infer.py", "-c", setup["config"], "-o", f"Infer.infer_imgs={folder}",
+                           "--output", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, env=setup["env"])
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    for name, reason in (("truncated 截断.jpg", "truncated"), ("empty.png", "empty"),
+                         ("text.webp", "cannot decode")):
+        line = next(l for l in proc.stderr.splitlines() if f"cannot predict {folder / name}" in l)
+        assert reason in line
+    assert "3 of 11 inputs could not be predicted" in proc.stderr
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "file_name,class_ids,scores,label_names" and len(rows) == 1 + len(good)
+    assert sorted(r.split(",")[0] for r in rows[1:]) == good
+
+
+@pytest.mark.slow
+def test_changed_model_file_and_non_finite_outputs(setup, tmp_path):
+    model_dir = tmp_path / "inference"
+    shutil.copytree(setup["model_dir"], model_dir)
+    info = yaml.safe_load((model_dir / "inference.yml").read_text(encoding="utf-8"))["Global"]
+    assert set(info["sha256"]) >= {"inference.json", "inference.pdiparams", "model.onnx"}
+    onnx = bytearray((model_dir / "model.onnx").read_bytes())
+    onnx[-300:-100] = bytes(200)  # 200 bytes of the weights overwritten
+    (model_dir / "model.onnx").write_bytes(bytes(onnx))
+    proc = subprocess.run([sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(model_dir), "--input",
+                           setup["paths"][0], "--backend", "onnxruntime", "--output", str(tmp_path / "p.jsonl")],
+                          capture_output=True, text=True, env=setup["env"])
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ")
+    assert str(model_dir / "model.onnx") in proc.stderr and "changed since it was exported" in proc.stderr
+    assert not (tmp_path / "p.jsonl").exists()
+    # the Paddle model still loads; a NaN bias makes every score NaN: reported per input, nothing written
+    import ppcls_lite.export as export
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.utils.save_load import load_pretrained
+
+    model = build_model({"name": ARCH, "class_num": 10})
+    load_pretrained(model, str(Path(yaml.safe_load(open(setup["config"]))["Global"]["pretrained_model"])))
+    model.fc.bias.set_value(np.full([10], np.nan, dtype=np.float32))
+    nan_dir = tmp_path / "nan model"
+    export.export_model(model, nan_dir, (32, 32), export.normalize_transform_ops(INFER_OPS_32PX), class_num=10)
+    out = tmp_path / "nan.jsonl"
+    proc = subprocess.run([sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(nan_dir), "--input",
+                           str(setup["listing"]), "--threads", "1", "--output", str(out)],
+                          capture_output=True, text=True, env=setup["env"])
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert proc.stderr.count("non-finite scores") == len(setup["paths"])
+    assert out.read_text() == ""  # valid (empty) JSON lines: no NaN predictions
+
+
+@pytest.mark.slow
+def test_unwritable_output_is_one_line(setup, tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    target = blocker / "preds.csv"
+    proc = subprocess.run([sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(setup["model_dir"]), "--input",
+                           setup["paths"][0], "--backend", "onnxruntime", "--threads", "1", "--output", str(target)],
+                          capture_output=True, text=True, env=setup["env"])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write {target}: ") and "[ENOTDIR]" in last
