@@ -26,6 +26,9 @@ def test_mnn_files_are_written_and_listed(mnn_export):
     info = yaml.safe_load((model_dir / "inference.yml").read_text(encoding="utf-8"))["Global"]
     assert info["variants"]["mnn"] == {"fp32": "model.mnn", "fp16": "model_fp16.mnn", "int8": "model_int8.mnn"}
     assert info["uint8_input"]["files"]["mnn"] == "model_uint8_input.mnn"
+    import MNN.nn
+    names = MNN.nn.load_module_from_file(str(model_dir / "model.mnn"), [], []).get_info()
+    assert names["inputNames"] == ["x"] and names["outputNames"] == [info["output_name"]]  # what an app asks for
     sizes = {p: (model_dir / f).stat().st_size for p, f in info["variants"]["mnn"].items()}
     assert sizes["fp16"] < 0.6 * sizes["fp32"]
     assert sizes["int8"] < 0.4 * sizes["fp32"]

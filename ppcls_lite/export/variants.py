@@ -89,6 +89,11 @@ def _normalize_params(transform_ops):
                       "into the graph)")
 
 
+def _onnx_output_name(path):
+    from .onnx_tools import _onnx
+    return _onnx().load(str(path), load_external_data=False).graph.output[0].name
+
+
 def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32", calib_images=256) -> dict:
     """Write the variants asked for beside `save_dir/model.onnx` and list them in inference.yml.
 
@@ -137,6 +142,7 @@ def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32
                           "normalisation and the HWC->CHW transpose are in the graph",
         }
     info["variants"] = variants
+    info["output_name"] = _onnx_output_name(save_dir / ONNX_FILE)  # what an app's runtime asks for by name
     if quantization:
         info["quantization"] = quantization
     _write_yaml(save_dir / INFERENCE_YML, inference)
