@@ -1,0 +1,127 @@
+"""tools/check_dataset.py: a dataset doctor run as a user runs it, on a dataset with the usual problems."""
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import make_image_folder
+from ppcls_lite.data.check import Progress
+from test_engine import tiny_config, write_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOL = REPO_ROOT / "tools" / "check_dataset.py"
+
+
+def run_check(config, *args):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(TOOL), "-c", str(config), *args], capture_output=True, text=True,
+                          env=env, cwd=REPO_ROOT, timeout=300)
+
+
+@pytest.fixture
+def messy(tmp_path):
+    """The tiny 3-class dataset plus: a file name with spaces and Chinese characters, an empty and a truncated
+    image, a missing file, a malformed line, a label outside class_num, a repeated file within Train and a Train
+    image that is also in Eval. Lists are UTF-8 with a BOM and CRLF line ends."""
+    data = make_image_folder(tmp_path / "数据 set", per_class=6)
+    rng = np.random.default_rng(5)
+    cv2.imencode(".png", rng.integers(0, 256, (40, 56, 3), dtype=np.uint8))[1].tofile(str(data / "circle" / "圆 形 7.png"))
+    (data / "square" / "empty.png").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))[1].tobytes()
+    (data / "square" / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (data / "stripes" / "copy of 0.png").write_bytes((data / "stripes" / "0.png").read_bytes())
+    train = (data / "train_list.txt").read_text().splitlines()
+    train += ["circle/圆 形 7.png 0", "square/empty.png 1", "square/cut.jpg 1", "square/gone.png 1",
+              "square/no_label.png", "circle/0.png 7", "stripes/copy of 0.png 2", "circle/1.png 0"]
+    (data / "train_list.txt").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(train).encode("utf-8") + b"\r\n")
+    config = tiny_config(data, tmp_path / "out")
+    return data, write_config(config, tmp_path / "config.yaml"), train
+
+
+def test_reports_every_problem_with_its_list_line(messy):
+    data, config, _ = messy
+    proc = run_check(config)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    listing = data / "train_list.txt"
+    assert f"{listing}:11: {data / 'square/empty.png'}: cannot decode image (the file is empty)" in out
+    assert f"{listing}:12: {data / 'square/cut.jpg'}: cannot decode image (the file is truncated" in out
+    assert f"{listing}:13: cannot read {data / 'square/gone.png'}: file not found" in out
+    assert f"{listing}:14: expected `relative/path.jpg label`" in out
+    assert f"{listing}:15: label 7 is outside [0, 3)" in out
+    assert "readable with valid labels: 12, with errors: 5" in out  # 9 + 3 good lines (圆 形 7.png is fine)
+    assert "image sizes: width 32..56, height 32..40" in out
+    assert "class histogram (images per class): 0 circle: 5, 2 stripes: 4, 1 square: 3" in out
+    assert "imbalance ratio (largest / smallest non-empty class): 1.67" in out
+    assert f"{listing}:7 = {listing}:16" in out  # stripes/0.png and its copy
+    assert "Train files are also in Eval" in out and f"{listing}:17 = {data / 'val_list.txt'}:" in out
+    assert "summary: 5 errors" in out
+    assert "== Eval" in out and "Eval: ImageNetDataset" in out
+
+
+def test_fix_writes_clean_lists_beside_the_originals(messy):
+    data, config, original_train = messy
+    before = (data / "train_list.txt").read_bytes()
+    proc = run_check(config, "--fix")
+    assert proc.returncode == 1
+    assert (data / "train_list.txt").read_bytes() == before  # never overwritten
+    clean = data / "train_list.clean.txt"
+    kept = clean.read_text(encoding="utf-8").splitlines()
+    assert "circle/圆 形 7.png 0" in kept
+    dropped = {"square/empty.png 1", "square/cut.jpg 1", "square/gone.png 1", "square/no_label.png",
+               "circle/0.png 7", "stripes/copy of 0.png 2", "circle/1.png 0"}
+    assert not dropped & set(kept) and len(kept) == len(original_train) - len(dropped)
+    assert (data / "val_list.clean.txt").read_text().splitlines() == (data / "val_list.txt").read_text().splitlines()
+    assert f"-o DataLoader.Train.dataset.cls_label_path={clean}" in proc.stdout
+    # the cleaned lists pass; a second --fix run in the same folder works again
+    proc = run_check(config, "-o", f"DataLoader.Train.dataset.cls_label_path={clean}",
+                     "-o", f"DataLoader.Eval.dataset.cls_label_path={data / 'val_list.clean.txt'}", "--fix")
+    assert proc.returncode == 0, proc.stdout
+    assert "summary: 0 errors, 0 warnings" in proc.stdout
+    assert (data / "train_list.clean.clean.txt").read_text(encoding="utf-8").splitlines() == kept
+
+
+def test_class_folders_and_imbalance(tmp_path):
+    data = make_image_folder(tmp_path / "folders", per_class=2)
+    for i in range(2, 24):  # 24 circles against 2 squares and 2 stripes
+        cv2.imwrite(str(data / "circle" / f"extra_{i}.png"), np.full((32, 32, 3), i * 10, np.uint8))
+    config = tiny_config(data, tmp_path / "out")
+    for mode in ("Train", "Eval"):
+        config["DataLoader"][mode]["dataset"] = {"name": "ImageFolderDataset", "image_root": str(data),
+                                                 "transform_ops": config["DataLoader"][mode]["dataset"]["transform_ops"]}
+    proc = run_check(write_config(config, tmp_path / "c.yaml"), "--fix", "--no-progress")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "imbalance ratio (largest / smallest non-empty class): 12.00" in proc.stdout
+    assert "classes are imbalanced 12.0:1" in proc.stdout
+    assert "28 Train files are also in Eval" in proc.stdout  # the same folder twice
+    assert (data / "eval_list.clean.txt").read_text().count("\n") == 28
+    assert (data / "train_list.clean.txt").read_text() == ""  # every Train image is an Eval image
+
+
+def test_config_errors_are_one_line(tmp_path):
+    data = make_image_folder(tmp_path / "d")
+    config = tiny_config(data, tmp_path / "out")
+    config["DataLoader"]["Eval"]["dataset"]["cls_label_path"] = str(tmp_path / "missing.txt")
+    proc = run_check(write_config(config, tmp_path / "c.yaml"))
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "missing.txt" in proc.stderr
+
+
+def test_progress_lines_when_not_a_terminal():
+    stream = io.StringIO()
+    bar = Progress("Train", 1000, stream=stream)
+    for _ in range(1000):
+        bar.step()
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 10 and lines[0].startswith("checking Train:  10% 100/1000 images, ETA ")
+    assert lines[-1].startswith("checking Train: 100% 1000/1000")
+    quiet = io.StringIO()
+    small = Progress("Eval", 20, stream=quiet)
+    for _ in range(20):
+        small.step()
+    assert quiet.getvalue() == ""  # short runs stay quiet

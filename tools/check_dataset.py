@@ -1,0 +1,33 @@
+"""Check a config's datasets before training: unreadable images, labels vs Arch.class_num, class balance,
+duplicates within and across splits, image sizes.
+
+    python tools/check_dataset.py -c CONFIG [-o KEY=VALUE ...] [--fix]
+
+Every image of DataLoader.Train and DataLoader.Eval is decoded through the same pipeline as training.
+--fix writes a cleaned list beside each list file (train_list.clean.txt beside train_list.txt), never over it.
+Exit status 1 when errors were found (or the config is wrong), 0 otherwise.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppcls_lite.data.check import check_dataset  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+
+
+def add_flags(parser):
+    parser.add_argument("--fix", action="store_true",
+                        help="write <list>.clean.txt beside each list file without the bad lines and duplicates")
+    parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+
+
+def main(argv=None):
+    args = parse_args("Check the datasets of a config (ppcls_lite)", add_flags, argv)
+    config = get_config(args.config, args.override)
+    return check_dataset(config, fix=args.fix, progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
