@@ -131,3 +131,24 @@ def test_uint8_input_needs_an_nchw_three_channel_input():
         uint8_input_model(model, [0.5] * 3, [0.5] * 3)
     with pytest.raises(ValueError, match="no input named 'image'"):
         uint8_input_model(model, [0.5] * 3, [0.5] * 3, input_name="image")
+
+
+@pytest.mark.slow
+def test_predictor_thread_settings(uint8_export):
+    """--threads sizes onnxruntime's intra-op pool (inter-op 1); OpenCV's own pool is set to --opencv_threads."""
+    import cv2
+
+    model_dir, _ = uint8_export
+    before = cv2.getNumThreads()
+    try:
+        predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=2, opencv_threads=1)
+        options = predictor.backend.session.get_session_options()
+        assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+        assert cv2.getNumThreads() == 1
+        predict_cls.Predictor(model_dir, backend="onnxruntime", threads=1, opencv_threads=None)
+        assert cv2.getNumThreads() == 1  # None leaves OpenCV as it is
+    finally:
+        cv2.setNumThreads(before)
+    settings = predict_cls.runtime_settings(predict_cls.parse_args(
+        ["--model_dir", str(model_dir), "--input", "x.jpg", "--opencv_threads", "2", "--precision", "int8"]))
+    assert settings["opencv_threads"] == 2 and settings["precision"] == "int8"
