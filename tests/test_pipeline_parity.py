@@ -308,3 +308,33 @@ def test_unwritable_output_is_one_line(setup, tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot write {target}: ") and "[ENOTDIR]" in last
+
+
+PIL_RECIPE = [  # PaddleClas's ImageNet Eval/Infer ops (pil decode and bicubic resize), scaled down to 32 px
+    {"DecodeImage": {"to_rgb": True, "channel_first": False, "backend": "pil"}},
+    {"ResizeImage": {"resize_short": 36, "interpolation": "bicubic", "backend": "pil"}},
+    {"CropImage": {"size": 32}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                        "order": ""}},
+    {"ToCHWImage": None},
+]
+
+
+def test_pil_recipe_gives_the_same_tensors_in_training_and_the_predictor(tmp_path):
+    from ppcls_lite.data.dataset import ImageNetDataset
+    from ppcls_lite.export import normalize_transform_ops
+
+    root = tmp_path / "用户 data"
+    files = make_awkward_files(root)
+    listing = root / "list.txt"
+    listing.write_text("".join(f"{rel} {label}\n" for rel, label in files.items()), encoding="utf-8")
+    dataset = ImageNetDataset(str(root), str(listing), transform_ops=PIL_RECIPE)
+    deploy_ops = predict_cls.build_preprocess(normalize_transform_ops(PIL_RECIPE))
+    for i, rel in enumerate(files):
+        expected = dataset[i][0]
+        got = predict_cls.pipeline.transform((root / rel).read_bytes(), deploy_ops)
+        assert got.dtype == expected.dtype == np.float32 and got.shape == (3, 32, 32)
+        np.testing.assert_array_equal(got, expected, err_msg=rel)
+    rows = list(files)
+    np.testing.assert_array_equal(dataset[rows.index("手机 photos/IMG 竖 6.jpg")][0],
+                                  dataset[rows.index("hand rotated/旋转 6.png")][0])

@@ -2,7 +2,8 @@
 import hashlib
 from pathlib import Path
 
-MODEL_SUFFIXES = (".json", ".pdmodel", ".pdiparams", ".onnx", ".mnn")
+MODEL_NAMES = ("inference.json", "inference.pdmodel")  # the Paddle program (other .json files are reports)
+MODEL_SUFFIXES = (".pdiparams", ".onnx", ".mnn")
 
 
 class ChecksumError(ValueError):
@@ -20,7 +21,7 @@ def sha256_file(path) -> str:
 def model_files(model_dir) -> list:
     """Names of the model files in an export directory (inference.json/.pdiparams, *.onnx, *.mnn)."""
     return sorted(p.name for p in Path(model_dir).iterdir()
-                  if p.is_file() and p.suffix in MODEL_SUFFIXES and p.name != "inference.yml")
+                  if p.is_file() and (p.name in MODEL_NAMES or p.suffix in MODEL_SUFFIXES))
 
 
 def verify_checksums(model_dir, names, recorded) -> None:
