@@ -47,13 +47,11 @@ Behaviours worth knowing:
   effect on CPU (not even bfloat16), so on CPU AMP is switched off with a one-line warning.
 """
 import csv
-import json
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import numpy as np

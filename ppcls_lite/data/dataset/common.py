@@ -5,7 +5,8 @@ import os
 import numpy as np
 from paddle.io import Dataset
 
-from ppcls_lite.pipeline import IMAGE_EXTENSIONS, read_label_names, read_text_lines, split_list_line
+# Re-exported for the datasets and the split tool: list/label parsing lives once, in the shared pipeline.
+from ppcls_lite.pipeline import IMAGE_EXTENSIONS, read_label_names, read_text_lines, split_list_line  # noqa: F401
 
 from ..preprocess import ImageDecodeError, create_operators, transform
 MAX_LISTED = 20  # how many bad/missing files an error message lists before "... and N more"
