@@ -182,7 +182,9 @@ def test_collect_infer_inputs_image_folder_and_list(tiny_dataset):
     assert len(folder) == 18 and all(f.endswith(".png") for f in folder)
     listed = collect_infer_inputs(str(tiny_dataset / "val_list.txt"))
     assert len(listed) == 9 and all(os.path.isfile(f) for f in listed)
-    (tiny_dataset / "bad_list.txt").write_text("circle/0.png 0\nnot/there.png 1\n")
+    (tiny_dataset / "bad_list.txt").write_text("circle/0.png 0\nnot/there.png 1\n")  # reported when read
+    assert collect_infer_inputs(str(tiny_dataset / "bad_list.txt"))[1] == str(tiny_dataset / "not/there.png")
+    (tiny_dataset / "bad_list.txt").write_text("# wrong folder\nnot/there.png 1\n")
     with pytest.raises(FileNotFoundError, match=r"bad_list\.txt, line 2"):
         collect_infer_inputs(str(tiny_dataset / "bad_list.txt"))
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -338,3 +338,17 @@ def test_pil_recipe_gives_the_same_tensors_in_training_and_the_predictor(tmp_pat
     rows = list(files)
     np.testing.assert_array_equal(dataset[rows.index("手机 photos/IMG 竖 6.jpg")][0],
                                   dataset[rows.index("hand rotated/旋转 6.png")][0])
+
+
+@pytest.mark.slow
+def test_missing_file_in_a_list_is_one_failed_input(setup, tmp_path):
+    listing = tmp_path / "list with gap.txt"
+    listing.write_text(f"{setup['paths'][0]} 0\n{tmp_path / 'gone 没有.jpg'} 1\n{setup['paths'][1]} 2\n",
+                       encoding="utf-8")
+    out = tmp_path / "p.jsonl"
+    proc = subprocess.run([sys.executable, "tools/infer.py", "-c", setup["config"], "-o", f"Infer.infer_imgs={listing}",
+                           "--output", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, env=setup["env"])
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert f"cannot predict {tmp_path / 'gone 没有.jpg'}: file not found" in proc.stderr
+    assert [json.loads(line)["file_name"] for line in out.read_text(encoding="utf-8").splitlines()] == \
+        setup["paths"][:2]

@@ -87,16 +87,17 @@ def collect_inputs(source, what="--input") -> list:
         raise FileNotFoundError(f"{what}={source} does not exist (give an image, a folder or a list file)")
     if is_image_file(path.name):
         return [str(path)]
-    files = []
+    files, first_line = [], None
     for line_no, line in read_text_lines(path):
         if line.startswith("#"):
             continue
         name = list_line_path(line)
-        full = Path(name) if os.path.isabs(name) else path.parent / name
-        if not full.is_file():
-            raise FileNotFoundError(f"{path}, line {line_no}: image {full} does not exist (paths in a list file "
-                                    f"are relative to the list file's folder)")
-        files.append(str(full))
+        files.append(str(Path(name) if os.path.isabs(name) else path.parent / name))
+        first_line = first_line or line_no
     if not files:
         raise ValueError(f"{what}={source}: the list file names no images ('path [label]' per line)")
+    # A missing image is one failed input (reported when it is read); none found means a wrong folder.
+    if not any(os.path.isfile(f) for f in files):
+        raise FileNotFoundError(f"{path}, line {first_line}: image {files[0]} does not exist, nor does any other "
+                                f"image of the list (paths in a list file are relative to the list file's folder)")
     return files
