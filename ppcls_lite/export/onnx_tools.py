@@ -14,7 +14,7 @@ BATCH_AXIS = "batch"
 UINT8_INPUT_FILE = "model_uint8_input.onnx"
 
 
-def _onnx():
+def import_onnx():
     try:
         import onnx
     except ImportError:
@@ -24,7 +24,7 @@ def _onnx():
 
 def save_onnx(model, path) -> Path:
     """Check `model` with onnx.checker and write it to `path` via a temporary name."""
-    onnx = _onnx()
+    onnx = import_onnx()
     onnx.checker.check_model(model)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -51,7 +51,7 @@ def _sort_topologically(graph):
 
 
 def _constants_to_initializers(graph):
-    onnx = _onnx()
+    onnx = import_onnx()
     kept = []
     for node in graph.node:
         if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
@@ -115,7 +115,7 @@ def _name_batch_axis(graph):
 
 def clean_onnx_model(model):
     """The tidied copy of `model` (see the module docstring); the computation is unchanged."""
-    onnx = _onnx()
+    onnx = import_onnx()
     cleaned = onnx.ModelProto()
     cleaned.CopyFrom(model)
     graph = cleaned.graph
@@ -129,7 +129,7 @@ def clean_onnx_model(model):
 
 def clean_onnx_file(path) -> Path:
     """Clean the ONNX model at `path` in place."""
-    onnx = _onnx()
+    onnx = import_onnx()
     return save_onnx(clean_onnx_model(onnx.load(str(path))), path)
 
 
@@ -137,7 +137,7 @@ def uint8_input_model(model, mean, std, scale=1.0 / 255.0, input_name="x"):
     """`model` (float32 NCHW input `input_name`, normalised) -> a model whose input `input_name` is the resized
     and cropped RGB image as uint8 NHWC [batch, H, W, 3]; the graph casts, applies (x * scale - mean) / std
     per channel in float32 (the same arithmetic as NormalizeImage) and transposes to NCHW."""
-    onnx = _onnx()
+    onnx = import_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
     result = onnx.ModelProto()
@@ -180,7 +180,7 @@ def write_uint8_input_model(save_dir, normalize, source="model.onnx", target=UIN
                             input_name="x") -> Path:
     """Write `save_dir/target`: the uint8-input version of `save_dir/source`. `normalize` is the exported
     NormalizeImage op's parameters (scale, mean, std)."""
-    onnx = _onnx()
+    onnx = import_onnx()
     save_dir = Path(save_dir)
     model = uint8_input_model(onnx.load(str(save_dir / source)), normalize["mean"], normalize["std"],
                               normalize.get("scale", 1.0 / 255.0), input_name=input_name)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ppcls_lite.utils import logger
 
-from .onnx_tools import _onnx, clean_onnx_model, save_onnx
+from .onnx_tools import clean_onnx_model, import_onnx, save_onnx
 
 INT8_FILE = "model_int8.onnx"
 FP16_FILE = "model_fp16.onnx"
@@ -66,7 +66,7 @@ def quantize_int8(source, target, calibration_images, input_name="x", float_firs
     `calibration_images`: float32 [N, C, H, W], already preprocessed like the predictor's input.
     Returns a summary (calibration image count, layers kept float32).
     """
-    onnx = _onnx()
+    onnx = import_onnx()
     try:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -97,7 +97,7 @@ def quantize_int8(source, target, calibration_images, input_name="x", float_firs
 
 def convert_fp16(source, target) -> dict:
     """Write the FP16 model of the float32 ONNX model `source` to `target` (input/output stay float32)."""
-    onnx = _onnx()
+    onnx = import_onnx()
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:

@@ -90,8 +90,8 @@ def _normalize_params(transform_ops):
 
 
 def _onnx_output_name(path):
-    from .onnx_tools import _onnx
-    return _onnx().load(str(path), load_external_data=False).graph.output[0].name
+    from .onnx_tools import import_onnx
+    return import_onnx().load(str(path), load_external_data=False).graph.output[0].name
 
 
 def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32", calib_images=256) -> dict:
