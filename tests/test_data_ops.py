@@ -211,3 +211,55 @@ def test_create_operators_and_transform():
         create_operators([{"RandomCropp": {"size": 3}}])
     with pytest.raises(ValueError, match="bad parameters for transform op CropImage"):
         create_operators([{"CropImage": {"sise": 3}}])
+
+
+def test_paddleclas_parameters_keep_their_meaning(caplog):
+    img = gradient(32, 48)
+    both = ResizeImage(size=[10, 10], resize_short=16)  # PaddleClas: resize_short wins
+    assert both(img).shape == (16, 24, 3)
+    assert ResizeImage(size=[20, 10], resize_short=0)(img).shape == (10, 20, 3)  # resize_short <= 0: use size
+    assert ResizeImage(size=12, interpolation="box", backend="pil")(img).shape == (12, 12, 3)  # PIL names
+    with pytest.raises(ValueError, match="interpolation"):
+        ResizeImage(size=12, interpolation="hamming", backend="cv2")
+    random.seed(0)
+    assert ColorJitter(brightness=0.9, prob=0.0)(img) is img  # never applied
+    assert not np.array_equal(ColorJitter(brightness=0.9, prob=1.0)(img), img)
+    four = NormalizeImage(channel_num=4)(img)
+    assert four.shape == (32, 48, 4) and not four[..., 3].any()
+    assert NormalizeImage(output_fp16=True)(img).dtype == np.float16
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        DecodeImage(to_np=False)
+        RandCropImage(size=8, progress_size=[8, 16])
+        ResizeImage(size=8, return_numpy=False)
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "to_np=False has no effect" in warned and "progress_size" in warned and "return_numpy" in warned
+
+
+@pytest.mark.parametrize("entry", [
+    {"DecodeImage": {"to_rgb": False, "backend": "pil"}},
+    {"ResizeImage": {"resize_short": 20, "interpolation": "bicubic", "backend": "pil"}},
+    {"ResizeImage": {"size": [17, 9], "interpolation": "area"}},
+    {"CropImage": {"size": [20, 12]}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.3, 0.4], "order": ""}},
+    {"ToCHWImage": None},
+])
+def test_each_op_describes_itself_completely(entry):
+    """inference_params() spells out every parameter: rebuilding from it gives the same op, bit for bit."""
+    op = create_operators([entry])[0]
+    params = op.inference_params()
+    rebuilt = type(op)(**params)
+    assert rebuilt.inference_params() == params
+    data = png_bytes(gradient(32, 48))
+    arr = DecodeImage()(data)
+    sample = data if isinstance(op, DecodeImage) else arr
+    np.testing.assert_array_equal(op(sample), rebuilt(sample))
+    assert all(isinstance(v, (bool, int, float, str, list)) for v in params.values())  # plain YAML values
+
+
+def test_random_ops_refuse_to_describe_themselves():
+    for op in create_operators([{"RandCropImage": {"size": 8}}, {"RandFlipImage": {}}, {"ColorJitter": {}},
+                                {"AutoAugment": None}, {"RandomErasing": {}}]):
+        assert not op.deterministic
+        with pytest.raises(ValueError, match="random training op"):
+            op.inference_params()

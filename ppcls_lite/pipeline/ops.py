@@ -156,8 +156,10 @@ class ResizeImage(Operator):
     def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2", return_numpy=True):
         if resize_short is not None and int(resize_short) <= 0:
             resize_short = None  # PaddleClas: resize_short <= 0 means "use size"
-        if (size is None) == (resize_short is None):
-            raise ValueError("ResizeImage: give exactly one of `size` or `resize_short`")
+        if size is None and resize_short is None:
+            raise ValueError("ResizeImage: give `resize_short` (short side, aspect kept) or `size` ([w, h])")
+        if resize_short is not None:
+            size = None  # PaddleClas: resize_short wins when both are given
         if not return_numpy:
             no_effect_warning("ResizeImage", "return_numpy", return_numpy)
         self.size = None if size is None else size_pair("ResizeImage", "size", size)
