@@ -60,7 +60,7 @@ def _write_error(output, code, detail="") -> "ResultWriteError":
 
 def check_output_path(output) -> str:
     """The suffix of a result file name (a ValueError saying what to use otherwise); checked before any work is
-    done: the nearest existing folder above it must be a writable folder."""
+    done: the nearest existing path above it must be a folder. (Permissions and free space show when writing.)"""
     output = Path(str(output))
     suffix = output.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
@@ -70,8 +70,6 @@ def check_output_path(output) -> str:
         parent = parent.parent
     if not parent.is_dir():
         raise _write_error(output, errno.ENOTDIR, f" ({parent} is a file, not a folder)")
-    if not os.access(parent, os.W_OK):
-        raise _write_error(output, errno.EACCES, f" (the folder {parent} is not writable)")
     return suffix
 
 
