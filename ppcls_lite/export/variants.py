@@ -68,16 +68,16 @@ def preprocess_files(save_dir, paths, stop_before=None):
         names = [next(iter(op)) for op in transform_ops]
         transform_ops = [op for op in transform_ops[:names.index(stop_before)] if "ToCHWImage" not in op]
     ops = predict_cls.build_preprocess(transform_ops)
+    pipeline = predict_cls.pipeline  # the shared image pipeline, as the predictor loaded it
     arrays = []
     for path in paths:
         with open(path, "rb") as f:
             image = f.read()
         try:
-            for op in ops:
-                image = op(image)
+            image = pipeline.transform(image, ops)
         except predict_cls.READ_ERRORS as exc:
             raise ExportError(f"cannot read image {path}: {exc}; fix or remove it from the list") from None
-        arrays.append(np.ascontiguousarray(image))
+        arrays.append(np.ascontiguousarray(image) if stop_before else pipeline.to_chw_float32(image))
     return np.stack(arrays)
 
 
