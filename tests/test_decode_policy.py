@@ -169,3 +169,14 @@ def test_training_list_with_bom_crlf_and_spaces(tmp_path):
     dataset = ImageNetDataset(str(tmp_path), str(listing), transform_ops=ops)
     assert [(s[0], s[1]) for s in dataset.samples] == [(str(tmp_path / p), l) for p, l in files.items()]
     assert all(dataset[i][0].shape == (3, 32, 32) for i in range(len(dataset)))
+
+
+def test_decoded_arrays_follow_the_same_policy():
+    from ppcls_lite.pipeline import DecodeImage
+
+    rgb = photo(20, 30)
+    decode = DecodeImage()
+    np.testing.assert_array_equal(decode(np.dstack([rgb, np.zeros((20, 30), np.uint8)])), rgb)  # RGBA: alpha dropped
+    grey = decode(rgb[..., 0])
+    assert grey.shape == (20, 30, 3) and (grey == rgb[..., :1]).all()
+    np.testing.assert_array_equal(decode(rgb.astype(np.uint16) * 257), rgb)  # 16-bit: v / 257

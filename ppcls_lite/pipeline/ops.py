@@ -17,7 +17,7 @@ import sys
 import cv2
 import numpy as np
 
-from .decode import DECODE_BACKENDS, decode_image, import_pil
+from .decode import DECODE_BACKENDS, decode_image, import_pil, to_rgb3, to_uint8
 
 # Interpolation names accepted by ResizeImage / RandCropImage ('random' picks one of the real ones each call).
 # PaddleClas's PIL names 'box' and 'hamming' are accepted too ('box' is what 'area' means for Pillow).
@@ -137,7 +137,7 @@ class DecodeImage(Operator):
 
     def __call__(self, img):
         if isinstance(img, np.ndarray):
-            arr = img if img.ndim == 3 and img.shape[2] == 3 else np.stack([img] * 3, axis=-1)
+            arr = to_rgb3(to_uint8(img), bgr=False)  # grey, RGBA or 16-bit arrays follow the decode policy
         else:
             arr = decode_image(img, self.backend)
         if not self.to_rgb:
