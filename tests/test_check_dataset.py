@@ -103,6 +103,21 @@ def test_class_folders_and_imbalance(tmp_path):
     assert (data / "train_list.clean.txt").read_text() == ""  # every Train image is an Eval image
 
 
+def test_relabel_is_applied_before_the_label_range_check(tmp_path):
+    data = make_image_folder(tmp_path / "d", per_class=2)
+    lines = (data / "train_list.txt").read_text().splitlines()
+    (data / "train_list.txt").write_text("".join(f"{l.rsplit(' ', 1)[0]} {10 + 5 * int(l.rsplit(' ', 1)[1])}\n"
+                                                 for l in lines))  # labels 10, 15, 20
+    config = tiny_config(data, tmp_path / "out")
+    config["DataLoader"]["Train"]["dataset"]["relabel"] = True
+    proc = run_check(write_config(config, tmp_path / "c.yaml"))
+    assert proc.returncode == 0, proc.stdout
+    assert "labels: 0..2 (Arch.class_num: 3)" in proc.stdout
+    config["DataLoader"]["Train"]["dataset"]["relabel"] = False
+    proc = run_check(write_config(config, tmp_path / "c.yaml"))
+    assert proc.returncode == 1 and "label 20 is outside [0, 3)" in proc.stdout
+
+
 def test_config_errors_are_one_line(tmp_path):
     data = make_image_folder(tmp_path / "d")
     config = tiny_config(data, tmp_path / "out")

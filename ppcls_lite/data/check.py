@@ -129,6 +129,11 @@ def read_split(mode, section, class_num):
     else:
         _read_list(report, dataset_cfg, dataset_cfg.get("delimiter"))
     report.what = f"{name} {report.list_file or report.image_root}"
+    if dataset_cfg.get("relabel"):  # as the dataset does: the distinct labels become 0..n-1 in ascending order
+        new_label = {old: new for new, old in enumerate(sorted({s.label for s in report.samples
+                                                                if s.label is not None}))}
+        for sample in report.samples:
+            sample.label = new_label.get(sample.label)
     for i, sample in enumerate(report.samples):
         if sample.label is not None and not 0 <= sample.label < (class_num or sys.maxsize):
             _error(report, i, f"{sample.source}: label {sample.label} is outside [0, {class_num}) (Arch.class_num "
