@@ -140,3 +140,31 @@ def test_progress_lines_when_not_a_terminal():
     for _ in range(20):
         small.step()
     assert quiet.getvalue() == ""  # short runs stay quiet
+
+
+def test_paddleclas_quick_start_config_unchanged_but_for_paths(tmp_path):
+    """PaddleClas's flowers102 fine-tune config, only data paths and class_num overridden, on photo-size JPEGs
+    (a phone photo with EXIF orientation among them) in a folder whose name has a space and Chinese characters."""
+    from PIL import Image
+
+    data = tmp_path / "花 flowers"
+    lines = []
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        (data / "jpg").mkdir(parents=True, exist_ok=True)
+        exif = Image.Exif()
+        exif[0x0112] = 6 if i == 0 else 1
+        Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(
+            data / "jpg" / f"image {i}.jpg", quality=85, exif=exif)
+        lines.append(f"jpg/image {i}.jpg {i % 3}")
+    (data / "train_list.txt").write_text("\n".join(lines[:4]) + "\n")
+    (data / "val_list.txt").write_text("\n".join(lines[4:]) + "\n")
+    config = REPO_ROOT / "tests" / "paddleclas_configs" / "quick_start" / "MobileNetV3_large_x1_0.yaml"
+    overrides = ["-o", "Arch.class_num=3"]
+    for mode, name in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
+        overrides += ["-o", f"DataLoader.{mode}.dataset.image_root={data}",
+                      "-o", f"DataLoader.{mode}.dataset.cls_label_path={data / name}"]
+    proc = run_check(config, *overrides)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "image sizes: width 480..640, height 480..640" in proc.stdout  # the EXIF-6 photo is upright: 480x640
+    assert "image sizes: width 640..640, height 480..480" in proc.stdout  # Eval
