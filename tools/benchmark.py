@@ -5,6 +5,8 @@
     python tools/benchmark.py train -c CONFIG [-o KEY=VALUE ...] --steps 20 --threads 2 --csv out.csv
     python tools/benchmark.py data  -c CONFIG [-o KEY=VALUE ...] --batches 20 --num_workers 0 1 2
     python tools/benchmark.py all --threads 1 --csv benchmark.csv --markdown   # the docs/BENCHMARK.md figures
+    python tools/benchmark.py variants --csv variants.csv   # phone files: fp32/fp16/int8 x onnxruntime/MNN
+    python tools/benchmark.py infer --threads 2 --batch_sizes 1 --photo_size 640x480   # predictor scaling
 
 What each row measures: ppcls_lite/utils/benchmark.py and docs/BENCHMARK.md.
 """

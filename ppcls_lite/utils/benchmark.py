@@ -6,6 +6,7 @@ throughput, data loader throughput.
     python tools/benchmark.py train -c CONFIG [-o KEY=VALUE ...] --steps 20 --threads 2 --csv out.csv
     python tools/benchmark.py data  -c CONFIG [-o KEY=VALUE ...] --batches 20 --num_workers 0 1 2
     python tools/benchmark.py all --threads 2 --csv docs/benchmark.csv     # the docs/BENCHMARK.md figures
+    python tools/benchmark.py variants --csv variants.csv      # phone files (docs/BENCHMARK.md 'Phone files')
 
 infer: exports the model (random weights: speed does not depend on them) to a temporary directory with
 tools/export_model.py's code, then times, at each batch size (default 1 and 8):
@@ -30,6 +31,11 @@ the train crop size and random labels, reused every step) so the number is model
 
 data: img/s of the config's DataLoader (`--mode Train|Eval`) for each `--num_workers`, measured by
 ppcls_lite.data.bench.measure_loader_throughput (batches only, no model; p50/p90 are not recorded there).
+
+variants: exports the quick-start model (trained now with the README command, or --quick_start_weights) and
+--models (random weights) with --quantize int8 fp16 --mnn, then times every ONNX/MNN file with the
+predictor's backend classes at each thread count and batch size (interleaved), and takes top-1 and the
+agreement with the fp32 model from --verify (trained weights only). CSV columns: VARIANT_COLUMNS.
 
 Results: a table on stdout, and a CSV (--csv FILE) with the columns of CSV_COLUMNS.
 """
