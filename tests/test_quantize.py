@@ -166,3 +166,15 @@ def test_calibration_image_that_cannot_be_read_names_the_file(tmp_path, referenc
     assert proc.returncode == 1
     assert "0.png" in proc.stderr and "error:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_int8_without_a_train_list_says_which_section_is_missing(tmp_path, reference_dir):
+    config_path, _ = tiny_export_config(tmp_path, reference_dir)
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    del config["DataLoader"]["Train"]
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    proc = run_export(config_path, "--quantize", "int8")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--quantize int8 (calibration)" in proc.stderr and "DataLoader.Train.dataset" in proc.stderr
+    assert (tmp_path / "inference" / "model.onnx").is_file()  # the float32 export is kept

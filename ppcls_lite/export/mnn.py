@@ -15,13 +15,15 @@ from pathlib import Path
 
 from ppcls_lite.utils import logger
 
+from .exporter import ExportError
+
 MNN_FILES = {"fp32": "model.mnn", "fp16": "model_fp16.mnn", "int8": "model_int8.mnn"}
 BIZ_CODE = "ppcls_lite"
 # argv[0] is the program name the converter's option parser expects.
 _CONVERT = "import sys, _tools; sys.exit(0 if _tools.mnnconvert(['mnnconvert'] + sys.argv[1:]) else 1)"
 
 
-class MNNConvertError(RuntimeError):
+class MNNConvertError(ExportError):
     """MNN's converter failed; the message carries its output."""
 
 
@@ -39,7 +41,7 @@ def convert_onnx_to_mnn(onnx_file, mnn_file, precision="fp32") -> Path:
     if precision not in MNN_FILES:
         raise ValueError(f"MNN precision must be one of {sorted(MNN_FILES)}, got {precision!r}")
     if not mnn_available():
-        raise ImportError("--mnn needs the MNN package: pip install -e .[mobile] (PyPI: MNN)")
+        raise ExportError("--mnn needs the MNN package: pip install -e .[mobile] (PyPI: MNN)")
     mnn_file = Path(mnn_file)
     tmp = mnn_file.with_name(mnn_file.name + ".tmp")
     args = ["-f", "ONNX", "--modelFile", str(onnx_file), "--MNNModel", str(tmp), "--bizCode", BIZ_CODE]

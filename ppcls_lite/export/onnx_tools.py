@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .exporter import ExportError
+
 BATCH_AXIS = "batch"
 UINT8_INPUT_FILE = "model_uint8_input.onnx"
 
@@ -18,7 +20,7 @@ def import_onnx():
     try:
         import onnx
     except ImportError:
-        raise ImportError("ONNX export tools need the onnx package: pip install -e .[deploy]") from None
+        raise ExportError("ONNX export tools need the onnx package: pip install -e .[deploy]") from None
     return onnx
 
 

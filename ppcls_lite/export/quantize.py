@@ -22,6 +22,7 @@ import numpy as np
 
 from ppcls_lite.utils import logger
 
+from .exporter import ExportError
 from .onnx_tools import clean_onnx_model, import_onnx, save_onnx
 
 INT8_FILE = "model_int8.onnx"
@@ -71,7 +72,7 @@ def quantize_int8(source, target, calibration_images, input_name="x", float_firs
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:
-        raise ImportError(f"--quantize int8 needs onnxruntime with its quantization tools and onnx "
+        raise ExportError(f"--quantize int8 needs onnxruntime with its quantization tools and onnx "
                           f"(pip install -e .[deploy]): {exc}") from None
     if len(calibration_images) == 0:
         raise ValueError("INT8 quantization needs at least one calibration image")
@@ -101,7 +102,7 @@ def convert_fp16(source, target) -> dict:
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:
-        raise ImportError(f"--quantize fp16 needs onnxruntime's float16 converter (onnxruntime.transformers) "
+        raise ExportError(f"--quantize fp16 needs onnxruntime's float16 converter (onnxruntime.transformers) "
                           f"and onnx: pip install -e .[deploy] ({exc})") from None
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
     target = Path(target)

@@ -42,14 +42,16 @@ def read_inference_config(save_dir) -> dict:
     return yaml.safe_load((Path(save_dir) / INFERENCE_YML).read_text(encoding="utf-8"))
 
 
-def dataset_samples(config, mode, class_num=None, limit=None):
+def dataset_samples(config, mode, class_num=None, limit=None, purpose="this step"):
     """[(image path, label)] of `DataLoader.<mode>.dataset` (the config's own list/folder parsing), `limit`
-    of them spread evenly over the list (lists are often sorted by class)."""
+    of them spread evenly over the list (lists are often sorted by class). `purpose` names the option that
+    needs them in the error for a config without that section."""
     from ppcls_lite.data.loader import build_dataset
 
     section = (((config.get("DataLoader") or {}).get(mode) or {}).get("dataset"))
     if not section:
-        raise ExportError(f"DataLoader.{mode}.dataset is not in the config; it names the images used here")
+        raise ExportError(f"{purpose} reads the images of DataLoader.{mode}.dataset, which the config does not "
+                          f"have: add that section (the training config has it)")
     dataset, _ = build_dataset(dict(section, transform_ops=[]), class_num=class_num,
                                where=f"DataLoader.{mode}.dataset")
     samples = list(dataset.samples)
@@ -115,7 +117,8 @@ def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32
     if "int8" in quantize:
         if int(calib_images) < 1:
             raise ExportError(f"--calib_images must be >= 1, got {calib_images}")
-        samples = dataset_samples(config, "Train", info.get("class_num"), limit=calib_images)
+        samples = dataset_samples(config, "Train", info.get("class_num"), limit=calib_images,
+                                  purpose="--quantize int8 (calibration)")
         logger.info(f"INT8 calibration on {len(samples)} images of the Train list (inference preprocessing)")
         images = preprocess_files(save_dir, [path for path, _ in samples]).astype(np.float32)
         quantization["int8"] = quantize_int8(save_dir / ONNX_FILE, save_dir / INT8_FILE, images, INPUT_NAME)

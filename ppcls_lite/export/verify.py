@@ -155,5 +155,5 @@ def format_report(report) -> str:
 def verify_from_config(save_dir, config, model, weights_loaded, verify_images=None, threads=None) -> dict:
     """--verify for tools/export_model.py: the Eval set of `config` (first `verify_images`, spread evenly)."""
     class_num = (config.get("Arch") or {}).get("class_num")
-    samples = dataset_samples(config, "Eval", class_num, limit=verify_images)
+    samples = dataset_samples(config, "Eval", class_num, limit=verify_images, purpose="--verify")
     return verify_export(save_dir, model, samples, weights_loaded=weights_loaded, threads=threads)
