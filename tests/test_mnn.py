@@ -25,7 +25,8 @@ def test_mnn_files_are_written_and_listed(mnn_export):
     model_dir, _ = mnn_export
     info = yaml.safe_load((model_dir / "inference.yml").read_text(encoding="utf-8"))["Global"]
     assert info["variants"]["mnn"] == {"fp32": "model.mnn", "fp16": "model_fp16.mnn", "int8": "model_int8.mnn"}
-    assert info["uint8_input"]["files"]["mnn"] == "model_uint8_input.mnn"
+    assert info["uint8_input"]["files"]["mnn"] == {"fp32": "model_uint8_input.mnn", "fp16": "model_fp16_uint8_input.mnn",
+                                                   "int8": "model_int8_uint8_input.mnn"}
     import MNN.nn
     names = MNN.nn.load_module_from_file(str(model_dir / "model.mnn"), [], []).get_info()
     assert names["inputNames"] == ["x"] and names["outputNames"] == [info["output_name"]]  # what an app asks for

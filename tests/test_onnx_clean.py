@@ -26,7 +26,7 @@ def _session_stderr(path):
 def uint8_export(tmp_path_factory, reference_dir):
     tmp_path = tmp_path_factory.mktemp("onnx_clean")
     config_path, root = tiny_export_config(tmp_path, reference_dir)
-    proc = run_export(config_path, "--onnx", "--onnx_input", "uint8")
+    proc = run_export(config_path, "--onnx", "--onnx_input", "uint8", "--quantize", "int8", "--calib_images", "6")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / "inference", root
 
@@ -62,7 +62,7 @@ def test_clean_removes_unused_constants_and_identities_and_names_the_batch_axis(
 @pytest.mark.slow
 def test_exported_onnx_loads_without_warnings_and_passes_the_checker(uint8_export):
     model_dir, _ = uint8_export
-    for name in ("model.onnx", "model_uint8_input.onnx"):
+    for name in ("model.onnx", "model_uint8_input.onnx", "model_int8.onnx", "model_int8_uint8_input.onnx"):
         model = onnx.load(str(model_dir / name))
         onnx.checker.check_model(model, full_check=True)
         used = {i for node in model.graph.node for i in node.input}
@@ -92,17 +92,20 @@ def test_predictor_quiets_onnxruntime_warnings_on_an_uncleaned_model(uint8_expor
 
 
 @pytest.mark.slow
-def test_uint8_input_model_matches_the_float_model(uint8_export):
-    """Feeding the resized/cropped uint8 image gives the same probabilities as the predictor's float input."""
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-5), ("int8", 1e-6)])
+def test_uint8_input_model_matches_the_float_model(uint8_export, precision, tolerance):
+    """Feeding the resized/cropped uint8 image gives the same probabilities as the predictor's float input
+    to the model of the same precision (the INT8 one sees bit-identical normalised values)."""
     import onnxruntime as ort
 
     model_dir, root = uint8_export
     info = yaml.safe_load((model_dir / "inference.yml").read_text(encoding="utf-8"))["Global"]
     spec = info["uint8_input"]
-    assert spec["files"] == {"onnxruntime": "model_uint8_input.onnx"}
+    assert spec["files"] == {"onnxruntime": {"fp32": "model_uint8_input.onnx", "int8": "model_int8_uint8_input.onnx"}}
     assert spec["layout"] == "NHWC" and spec["input_shape"] == [32, 32, 3]
     files = image_files(root)
-    predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=len(files), threads=1)
+    predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=len(files), threads=1,
+                                      precision=precision)
     reference = predictor.infer(np.stack([predictor.load_file(f) for f in files]))
     # The app's part of the preprocessing: the ops before NormalizeImage (decode, resize, crop).
     before_normalize = predict_cls.build_preprocess(predictor.config["PreProcess"]["transform_ops"][:3])
@@ -114,10 +117,11 @@ def test_uint8_input_model_matches_the_float_model(uint8_export):
         crops.append(image)
     crops = np.stack(crops)
     assert crops.dtype == np.uint8 and crops.shape == (len(files), 32, 32, 3)
-    session = ort.InferenceSession(str(model_dir / spec["files"]["onnxruntime"]), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(model_dir / spec["files"]["onnxruntime"][precision]),
+                                   providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].type == "tensor(uint8)"
     probs = session.run(None, {spec["input_name"]: crops})[0]
-    np.testing.assert_allclose(probs, reference, atol=1e-5)
+    np.testing.assert_allclose(probs, reference, atol=tolerance)
     assert (probs.argmax(-1) == reference.argmax(-1)).all()
 
 

@@ -28,8 +28,10 @@ INFERENCE_YML = "inference.yml"
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "x"
 # Written by --quantize / --mnn / --onnx_input uint8 (ppcls_lite/export/variants.py); removed with the model.
-VARIANT_FILES = ("model_fp16.onnx", "model_int8.onnx", "model_uint8_input.onnx", "model.mnn", "model_fp16.mnn",
-                 "model_int8.mnn", "model_uint8_input.mnn", "export_report.json")
+VARIANT_FILES = ("model_fp16.onnx", "model_int8.onnx", "model.mnn", "model_fp16.mnn", "model_int8.mnn",
+                 "model_uint8_input.onnx", "model_fp16_uint8_input.onnx", "model_int8_uint8_input.onnx",
+                 "model_uint8_input.mnn", "model_fp16_uint8_input.mnn", "model_int8_uint8_input.mnn",
+                 "export_report.json")
 
 
 class ExportError(ValueError):

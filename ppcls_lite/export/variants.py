@@ -2,10 +2,12 @@
 
     model_fp16.onnx / model_int8.onnx   --quantize fp16 / int8 (ppcls_lite/export/quantize.py)
     model.mnn, model_fp16.mnn, model_int8.mnn   --mnn (ppcls_lite/export/mnn.py)
-    model_uint8_input.onnx (+ .mnn)     --onnx_input uint8: takes the resized/cropped uint8 HWC image
+    model[_fp16|_int8]_uint8_input.onnx (+ .mnn)   --onnx_input uint8: each of the above taking the
+                                        resized/cropped uint8 HWC image (normalisation in the graph)
 
 inference.yml gets `Global.variants` ({backend: {precision: file}}, what the predictor's --precision picks
-from) and, for the uint8-input model, `Global.uint8_input` (file names, input shape and layout).
+from) and, for the uint8-input models, `Global.uint8_input` (files per backend and precision, input shape
+and layout).
 
 Images for INT8 calibration (and for --verify) go through the predictor's own preprocessing, read from the
 exported inference.yml, so they are exactly what the deployed model will be fed.
@@ -20,11 +22,17 @@ from ppcls_lite.utils import logger
 
 from .exporter import INFERENCE_YML, INPUT_NAME, ONNX_FILE, ExportError, _write_yaml
 from .mnn import MNN_FILES, convert_onnx_to_mnn
-from .onnx_tools import UINT8_INPUT_FILE, write_uint8_input_model
+from .onnx_tools import write_uint8_input_model
 from .quantize import FP16_FILE, INT8_FILE, PRECISIONS, convert_fp16, quantize_int8
 
 PREDICTOR_DIR = Path(__file__).resolve().parents[2] / "deploy" / "python"
-UINT8_INPUT_MNN_FILE = "model_uint8_input.mnn"
+UINT8_INPUT_SUFFIX = "_uint8_input"
+
+
+def uint8_input_file(name: str) -> str:
+    """model.onnx -> model_uint8_input.onnx, model_int8.mnn -> model_int8_uint8_input.mnn."""
+    stem, suffix = name.rsplit(".", 1)
+    return f"{stem}{UINT8_INPUT_SUFFIX}.{suffix}"
 
 
 def predictor_module():
@@ -132,11 +140,16 @@ def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32
         variants["mnn"] = {precision: convert_onnx_to_mnn(save_dir / ONNX_FILE, save_dir / name, precision).name
                            for precision, name in MNN_FILES.items()}
     if onnx_input == "uint8":
+        # The same prologue in front of every ONNX precision; MNN files converted from the fp32 one, as above.
         normalize = _normalize_params(inference["PreProcess"]["transform_ops"])
-        write_uint8_input_model(save_dir, normalize, source=ONNX_FILE, target=UINT8_INPUT_FILE, input_name=INPUT_NAME)
-        files = {"onnxruntime": UINT8_INPUT_FILE}
+        files = {"onnxruntime": {}}
+        for precision, name in onnx_variants.items():
+            files["onnxruntime"][precision] = write_uint8_input_model(
+                save_dir, normalize, source=name, target=uint8_input_file(name), input_name=INPUT_NAME).name
         if mnn:
-            files["mnn"] = convert_onnx_to_mnn(save_dir / UINT8_INPUT_FILE, save_dir / UINT8_INPUT_MNN_FILE).name
+            source = save_dir / files["onnxruntime"]["fp32"]
+            files["mnn"] = {precision: convert_onnx_to_mnn(source, save_dir / uint8_input_file(name), precision).name
+                            for precision, name in MNN_FILES.items()}
         _, height, width = info["input_shape"]
         info["uint8_input"] = {
             "files": files, "input_name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC",

@@ -75,17 +75,18 @@ def _variant_runs(save_dir, info, threads, batch_size):
             continue
         runs.append((backend, precision, predictor.model_file.name, "float32", predictor.infer))
     uint8 = info.get("uint8_input") or {}
-    for backend, name in (uint8.get("files") or {}).items():
+    for backend, files in (uint8.get("files") or {}).items():
         backend_class = {"onnxruntime": predict_cls.OnnxRuntimeBackend, "mnn": predict_cls.MnnBackend}[backend]
-        try:
-            engine = backend_class(Path(save_dir) / name, threads=threads)
-        except ImportError as exc:
-            logger.warning(f"--verify: skipping {name}: {exc}")
-            continue
-        run = engine.run
-        if info.get("output", "probabilities") != "probabilities":
-            run = lambda batch, run=engine.run: predict_cls.softmax(run(batch))  # noqa: E731
-        runs.append((backend, "fp32", name, "uint8", run))
+        for precision, name in files.items():
+            try:
+                engine = backend_class(Path(save_dir) / name, threads=threads, precision=precision)
+            except ImportError as exc:
+                logger.warning(f"--verify: skipping {name}: {exc}")
+                continue
+            run = engine.run
+            if info.get("output", "probabilities") != "probabilities":
+                run = lambda batch, run=engine.run: predict_cls.softmax(run(batch))  # noqa: E731
+            runs.append((backend, precision, name, "uint8", run))
     return runs
 
 
