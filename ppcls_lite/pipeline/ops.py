@@ -12,7 +12,6 @@ exported directory does not depend on the defaults of the code that reads it.
 import logging
 import numbers
 import random
-import sys
 
 import cv2
 import numpy as np
@@ -37,9 +36,9 @@ _logger = logging.getLogger("ppcls_lite.pipeline")
 
 def no_effect_warning(op: str, key: str, value) -> None:
     """One line for a PaddleClas parameter that is accepted but changes nothing here."""
-    message = f"{op}: {key}={value!r} has no effect here (accepted for PaddleClas configs)"
-    project_logger = sys.modules.get("ppcls_lite.utils.logger")  # never imported from here: the predictor
-    (project_logger or _logger).warning(message)                 # must run without ppcls_lite
+    # A child of the project's "ppcls_lite" logger: its handlers show the line when it is set up; the standalone
+    # predictor gets Python's default warning output.
+    _logger.warning(f"{op}: {key}={value!r} has no effect here (accepted for PaddleClas configs)")
 
 
 def check_choice(op: str, key: str, value, choices) -> None:
