@@ -163,7 +163,9 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = int(threads or _default_threads())
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # paddle2onnx leaves unused initialisers; ort warns about each
+        # Errors only: warnings (e.g. unused initializers in a model.onnx from an older export or another
+        # converter) are for whoever made the model, not for someone classifying images.
+        options.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         if use_gpu:
             available = ort.get_available_providers()
