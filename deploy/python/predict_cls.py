@@ -21,6 +21,7 @@ Exit status: 0 all inputs predicted, 3 some inputs could not be read (each named
 predicted and written), 1 a usage or model error (one line on stderr).
 """
 import argparse
+import contextlib
 import importlib.util
 import itertools
 import os
@@ -182,10 +183,32 @@ class OnnxRuntimeBackend:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send what native code prints on file descriptor 1 to stderr for the duration of the block."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (embedded interpreters): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class MnnBackend:
     """MNN (the engine phone apps embed) on model.mnn / model_fp16.mnn / model_int8.mnn, CPU, via its Python API."""
 
     def __init__(self, mnn_file, threads=None, precision="fp32", **_unused):
+        with _stdout_to_stderr():  # MNN prints banners on stdout, where the predictions go
+            self._load(mnn_file, threads, precision)
+
+    def _load(self, mnn_file, threads, precision):
         try:
             import MNN.expr
             import MNN.nn
@@ -251,10 +274,7 @@ def load_inference_config(model_dir):
         return yaml.safe_load(f)
 
 
-def softmax(logits):
-    logits = logits.astype(np.float32)
-    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return exp / exp.sum(axis=-1, keepdims=True)
+softmax = pipeline.softmax
 
 
 class Predictor:

@@ -14,7 +14,7 @@ from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropI
                   NormalizeImage, Operator, Resizer, ResizeImage, ToCHWImage, check_choice, create_operators,
                   describe_operators, no_effect_warning, parse_scale, size_pair, to_chw_float32, transform)
 from .results import (EXIT_SOME_FAILED, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS, NonFiniteOutputError,
-                      ResultWriteError, check_output_path, format_line, format_row, split_finite, topk_results,
-                      write_results)
+                      ResultWriteError, check_output_path, format_line, format_row, softmax, split_finite,
+                      topk_results, write_results)
 from .runner import (READ_ERRORS, failure_reason, format_failure, format_summary, load_each, load_file,
                      predict_loaded, stack_batch)

@@ -27,6 +27,13 @@ class ResultWriteError(OSError, ValueError):
     the command-line tools report it as a one-line user error)."""
 
 
+def softmax(logits) -> np.ndarray:
+    """Logits [N, C] -> probabilities, in float32 (for models exported with `output: logits`)."""
+    logits = np.asarray(logits, dtype=np.float32)
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def topk_results(probs, files, topk=1, label_names=None) -> list:
     """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score (ties: lower id)."""
     probs = np.asarray(probs)
