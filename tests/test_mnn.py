@@ -1,4 +1,5 @@
 """--mnn: MNN files from the ONNX export and the predictor's `mnn` backend (parity with onnxruntime fp32)."""
+import json
 import subprocess
 import sys
 
@@ -108,9 +109,12 @@ def test_predictor_cli_mnn_backend(mnn_export, tmp_path):
     out = tmp_path / "mnn.jsonl"
     proc = subprocess.run([sys.executable, str(REPO_ROOT / "deploy" / "python" / "predict_cls.py"),
                            "--model_dir", str(model_dir), "--input", str(root), "--backend", "mnn",
-                           "--output", str(out), "--quiet"], capture_output=True, text=True)
+                           "--output", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(out.read_text(encoding="utf-8").splitlines()) == len(image_files(root))
+    # stdout carries only the predictions: MNN's own banner lines go to stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(image_files(root)) and all(json.loads(line)["class_ids"] for line in lines)
 
 
 @pytest.mark.slow
