@@ -19,6 +19,7 @@ import numpy as np
 import paddle
 import yaml
 
+from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.pipeline import INFERENCE_OPERATORS, describe_operators, model_files, sha256_file
 from ppcls_lite.utils import logger
 
@@ -195,9 +196,7 @@ class _InferenceNet(paddle.nn.Layer):
         self.output = output
 
     def forward(self, x):
-        out = self.model(x)
-        if isinstance(out, dict):
-            out = out["logits"]
+        out = logits_of(self.model(x))
         if self.output == "probabilities":
             out = paddle.nn.functional.softmax(out, axis=-1)
         return out
