@@ -30,28 +30,12 @@ from pathlib import Path
 import yaml
 
 from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------------------------------------
 # Schema. ANY marks a free-form value: any structure below it; `-o` may add a new final key to its dicts.
 ANY = None
 
-# Global keys with the default the engine uses when the key is absent (documentation and engine both read it).
-GLOBAL_DEFAULTS = {
-    "checkpoints": None,
-    "pretrained_model": None,
-    "output_dir": "./output/",
-    "device": "cpu",
-    "save_interval": 1,
-    "eval_during_train": True,
-    "eval_interval": 1,
-    "epochs": 10,
-    "print_batch_step": 10,
-    "use_visualdl": False,
-    "image_shape": [3, 224, 224],
-    "save_inference_dir": "./inference",
-    "to_static": False,
-    "seed": 42,
-}
 # PaddleClas keys that are accepted but change nothing here: key -> why (printed once as a warning).
 IGNORED_GLOBAL_KEYS = {
     "use_dali": "NVIDIA DALI data loading is not supported; the normal DataLoader is used",
@@ -62,16 +46,6 @@ IGNORED_GLOBAL_KEYS = {
 # PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num), `ema`
 # (its older place for the EMA section: {enable, decay}) and `eval_mode` (only "classification" exists here).
 GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema", "eval_mode"]
-
-AMP_DEFAULTS = {
-    "use_amp": False,
-    "scale_loss": 1.0,
-    "use_dynamic_loss_scaling": False,
-    "level": "O1",
-    "use_fp16_test": False,
-    "use_promote": False,
-}
-EMA_DEFAULTS = {"decay": 0.9999}
 
 # Keys of the Optimizer section (union over the supported optimizers) and of Optimizer.lr (union over schedules).
 OPTIMIZER_KEYS = [
@@ -103,7 +77,7 @@ SCHEMA = {
         "grad_clip": {k: ANY for k in GRAD_CLIP_KEYS},
     },
     "DataLoader": {mode: dict(_LOADER_MODE_SCHEMA) for mode in ("Train", "Eval", "Test")},
-    "Infer": {"infer_imgs": ANY, "batch_size": ANY, "transforms": ANY, "PostProcess": ANY},
+    "Infer": {k: ANY for k in INFER_DEFAULTS},
     "Metric": {"Train": ANY, "Eval": ANY},
 }
 assert list(SCHEMA) == SECTIONS

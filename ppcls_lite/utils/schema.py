@@ -1,0 +1,46 @@
+"""Defaults of the config sections that are plain settings (Global, AMP, EMA, Infer), written once.
+
+Plain data, no imports: the config checks (utils/config.py), the engine's settings, the tools and docs/CONFIG.md
+all read these tables. Each value is what the code uses when the config leaves the key out. Sections built
+from named parts (Arch, Loss, Optimizer, DataLoader, Metric) are described by their builders instead.
+"""
+from __future__ import annotations
+
+# Global keys -> default when the key is absent.
+GLOBAL_DEFAULTS: dict = {
+    "checkpoints": None,             # a checkpoint prefix to resume from (or "auto" via --resume auto)
+    "pretrained_model": None,        # weights to start from (a .pdparams/.safetensors prefix or URL)
+    "output_dir": "./output/",       # runs go to <output_dir>/<Arch.name>/
+    "device": "cpu",
+    "save_interval": 1,              # epochs between epoch_N checkpoints
+    "eval_during_train": True,
+    "eval_interval": 1,              # epochs between evaluations
+    "epochs": 10,
+    "print_batch_step": 10,          # iterations between log lines
+    "use_visualdl": False,
+    "image_shape": [3, 224, 224],    # [C, H, W] of the model input (export, summaries)
+    "save_inference_dir": "./inference",
+    "to_static": False,
+    "seed": 42,
+}
+
+# AMP keys -> default (mixed precision is off unless use_amp is true).
+AMP_DEFAULTS: dict = {
+    "use_amp": False,
+    "scale_loss": 1.0,
+    "use_dynamic_loss_scaling": False,
+    "level": "O1",
+    "use_fp16_test": False,
+    "use_promote": False,
+}
+
+# EMA keys -> default; EMA of the weights is on when the config has an EMA section at all.
+EMA_DEFAULTS: dict = {"decay": 0.9999}
+
+# Infer keys -> default (tools/infer.py and the engine's predict).
+INFER_DEFAULTS: dict = {
+    "infer_imgs": None,     # an image, a folder (searched recursively) or a `path [label]` list file
+    "batch_size": 1,        # images per forward pass
+    "transforms": None,     # the op list (DecodeImage ... ToCHWImage); required for inference and export
+    "PostProcess": None,    # {name: Topk, topk, class_id_map_file}; absent -> top-1 class ids
+}
