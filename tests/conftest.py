@@ -1,5 +1,7 @@
-"""Shared pytest fixtures: where the reference facts live, and a tiny on-disk image dataset."""
+"""Shared pytest fixtures and helpers: where the reference facts live, a tiny on-disk image dataset, the tools."""
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+TOOLS_DIR = REPO_ROOT / "tools"
 
 # Paddle's CPU kernels spin up one thread per core by default; two test processes then fight over 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -22,6 +25,13 @@ def reference_dir():
     if not REFERENCE_DIR.is_dir():
         pytest.skip(f"reference facts not found at {REFERENCE_DIR} (clone the repo with ../shared beside it)")
     return REFERENCE_DIR
+
+
+def load_tool(name):
+    """tools/<name>.py as a module: the tools are scripts beside their helper modules, not a package."""
+    if str(TOOLS_DIR) not in sys.path:
+        sys.path.insert(0, str(TOOLS_DIR))
+    return importlib.import_module(name)
 
 
 # ImageNet-style inference preprocessing scaled down to 32 px (resize short side 36, centre crop 32).

@@ -2,19 +2,17 @@
 import csv
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHMARK = REPO_ROOT / "tools" / "benchmark.py"
+from conftest import TOOLS_DIR, load_tool
+
+BENCHMARK = TOOLS_DIR / "benchmark.py"
 
 
 def _load_benchmark_module():
-    from ppcls_lite.utils import benchmark
-
-    return benchmark
+    return load_tool("benchmark")
 
 
 def test_percentiles_and_summary():
@@ -101,7 +99,6 @@ def test_train_benchmark_writes_csv(tmp_path):
 
 @pytest.mark.slow
 def test_data_benchmark_writes_csv(tmp_path, tiny_dataset):
-    pytest.importorskip("ppcls_lite.data.bench")
     bench = _load_benchmark_module()
     ops = [{"DecodeImage": {"to_rgb": True}}, {"NormalizeImage": {"scale": "1.0/255.0", "order": ""}}]
     config = {"Arch": {"name": "MobileNetV1_x0_25", "class_num": 3},

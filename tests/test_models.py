@@ -1,11 +1,11 @@
 """Models: registry, exact PaddleClas weight compatibility, parity logits, MACs, input sizes, to_static, loading."""
 import copy
-import importlib.util
 
 import numpy as np
 import paddle
 import pytest
 
+from conftest import load_tool
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.summary import count_macs, count_parameters
 from ppcls_lite.utils.save_load import load_pretrained
@@ -150,10 +150,7 @@ def test_bad_weight_files_raise_errors_naming_the_file(tmp_path, reference_dir):
 
 
 def _load_summary_tool(repo_root):
-    spec = importlib.util.spec_from_file_location("model_summary", repo_root / "tools" / "model_summary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("model_summary")
 
 
 def test_model_summary_tool_prints_one_model(repo_root, capsys):

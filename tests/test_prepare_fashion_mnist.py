@@ -1,19 +1,18 @@
 """tools/prepare_fashion_mnist.py rebuilds the shipped quick-start data deterministically."""
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import REPO_ROOT, load_tool
 from ppcls_lite.data import ImageNetDataset
-from ppcls_lite.data.fashion_mnist import CLASS_NAMES, DEFAULT_SOURCE, SourceMissingError, build
 from ppcls_lite.utils.cli import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "dataset" / "fashion_mnist_mini"
-sys.path.insert(0, str(REPO / "tools"))
-import prepare_fashion_mnist  # noqa: E402
+SHIPPED = REPO_ROOT / "dataset" / "fashion_mnist_mini"
+prepare_fashion_mnist = load_tool("prepare_fashion_mnist")
+CLASS_NAMES, DEFAULT_SOURCE = prepare_fashion_mnist.CLASS_NAMES, prepare_fashion_mnist.DEFAULT_SOURCE
+SourceMissingError, build = prepare_fashion_mnist.SourceMissingError, prepare_fashion_mnist.build
 
 
 def test_missing_source_says_what_to_install(tmp_path, capsys):

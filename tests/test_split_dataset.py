@@ -1,16 +1,16 @@
-"""tools/split_dataset.py and ppcls_lite.data.split: stratified lists, refusal to overwrite, non-image files."""
+"""tools/split_dataset.py: stratified lists, refusal to overwrite, non-image files."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import make_image_folder
+from conftest import TOOLS_DIR, load_tool, make_image_folder
 from ppcls_lite.data import ImageNetDataset
-from ppcls_lite.data.split import ListFilesExistError, split_counts, split_image_folder
 from ppcls_lite.utils.cli import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+split_dataset = load_tool("split_dataset")
+ListFilesExistError, split_counts, split_image_folder = (
+    split_dataset.ListFilesExistError, split_dataset.split_counts, split_dataset.split_image_folder)
 
 
 def class_folder(tmp_path, per_class=10):
@@ -75,14 +75,11 @@ def test_bad_ratios(tmp_path):
 
 def test_command_line(tmp_path, capsys):
     root = class_folder(tmp_path, per_class=5)
-    cmd = [sys.executable, str(REPO / "tools" / "split_dataset.py"), "--image_root", str(root), "--val_ratio", "0.4"]
+    cmd = [sys.executable, str(TOOLS_DIR / "split_dataset.py"), "--image_root", str(root), "--val_ratio", "0.4"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "wrote train_list.txt, val_list.txt" in result.stdout
     assert len(read_list(root / "val_list.txt")) == 6
-
-    sys.path.insert(0, str(REPO / "tools"))
-    import split_dataset
 
     assert run_cli(split_dataset.main, cmd[2:]) == 1  # refuses without --force
     assert "--force" in capsys.readouterr().err

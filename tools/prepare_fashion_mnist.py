@@ -8,15 +8,170 @@ Deterministic (first N images of each class, in file order); val images come fro
 --full writes all 60000 train + 10000 val images. See the README.md written into --out for the layout.
 """
 import argparse
+import gzip
 import os
+import shutil
+import struct
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from ppcls_lite.data.fashion_mnist import DEFAULT_SOURCE, build  # noqa: E402
-from ppcls_lite.utils.cli import run_cli  # noqa: E402
+import numpy as np
+from PIL import Image
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, REPO_ROOT)  # run from a checkout without installing
+
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
+
+DEFAULT_SOURCE = "/usr/share/datasets/fashion-mnist"
+# Class names from the Fashion-MNIST README, with characters that are awkward in paths replaced by "_".
+CLASS_NAMES = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle_boot"]
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "val": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+README = """# Fashion-MNIST mini (quick-start data)
+
+{summary}
+
+- Source: Fashion-MNIST by Zalando Research, https://github.com/zalandoresearch/fashion-mnist
+  (Xiao, Rasul, Vollgraf 2017, "Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning
+  Algorithms", arXiv:1708.07747), read from the Debian package `dataset-fashion-mnist`.
+- License: MIT (Expat), reproduced below.
+
+```
+The MIT License (MIT) Copyright © 2017 Zalando SE, https://tech.zalando.com
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated
+documentation files (the "Software"), to deal in the Software without restriction, including without limitation
+the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and
+to permit persons to whom the Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or substantial portions
+of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED
+TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
+```
+
+## Layout
+
+```
+train/<class name>/<index>.png   28x28 8-bit grayscale PNG; <index> is the image's position in the source split
+val/<class name>/<index>.png     val images come from the Fashion-MNIST *test* split
+train_list.txt, val_list.txt     `train/Coat/00019.png 4` lines, paths relative to this folder
+label_list.txt                   `id name`, e.g. `0 T-shirt_top`
+```
+
+Use it with `ImageNetDataset` (`image_root: ./dataset/fashion_mnist_mini/`,
+`cls_label_path: ./dataset/fashion_mnist_mini/train_list.txt`); configs/quick_start/ does.
+Images are the first {train_per_class} (train) / {val_per_class} (val) of each class in file order.
+
+## Rebuild
+
+```
+sudo apt-get install dataset-fashion-mnist
+python tools/prepare_fashion_mnist.py --out dataset/fashion_mnist_mini --train_per_class 500 --val_per_class 100
+python tools/prepare_fashion_mnist.py --out dataset/fashion_mnist_full --full    # all 60000 + 10000 images
+```
+"""
+
+
+class SourceMissingError(FileNotFoundError):
+    """The Debian Fashion-MNIST files are not installed."""
+
+
+def read_idx(path):
+    """Read a gzipped idx file (images: uint8 [N, 28, 28]; labels: uint8 [N])."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack(">I", data[:4])[0]
+    if magic == 2051:
+        n, rows, cols = struct.unpack(">III", data[4:16])
+        return np.frombuffer(data, np.uint8, n * rows * cols, 16).reshape(n, rows, cols)
+    if magic == 2049:
+        n = struct.unpack(">I", data[4:8])[0]
+        return np.frombuffer(data, np.uint8, n, 8)
+    raise ValueError(f"{path}: not an idx image/label file (magic number {magic})")
+
+
+def load_split(source, split):
+    images_name, labels_name = FILES[split]
+    paths = [os.path.join(source, images_name), os.path.join(source, labels_name)]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise SourceMissingError(
+            f"Fashion-MNIST files not found: {', '.join(missing)}. Install them with "
+            "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or point --source at a folder "
+            f"holding {', '.join(n for pair in FILES.values() for n in pair)}")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if len(images) != len(labels):
+        raise ValueError(f"{source}: {split} has {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+def select(labels, per_class):
+    """Indices of the first `per_class` images of each class (all when per_class is None), in file order."""
+    if per_class is None:
+        return np.arange(len(labels))
+    chosen = []
+    for label in range(len(CLASS_NAMES)):
+        idx = np.flatnonzero(labels == label)
+        if len(idx) < per_class:
+            raise ValueError(f"class {CLASS_NAMES[label]} has only {len(idx)} images, fewer than {per_class}")
+        chosen.append(idx[:per_class])
+    return np.sort(np.concatenate(chosen))
+
+
+def prepare_out_dir(out):
+    """Empty a previous build in `out`; refuse to touch a folder that is not one."""
+    if os.path.isdir(out) and os.listdir(out):
+        if not os.path.isfile(os.path.join(out, "train_list.txt")):
+            raise ValueError(f"{out} exists and is not a previous Fashion-MNIST build (no train_list.txt); "
+                             "choose an empty or new --out folder")
+        for sub in ("train", "val"):
+            shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
+    os.makedirs(out, exist_ok=True)
+
+
+def build(out, source=DEFAULT_SOURCE, train_per_class=500, val_per_class=100, full=False, echo=print):
+    """Write the image folders, list files, label_list.txt and README.md. Returns {split: image count}."""
+    splits = {split: load_split(source, split) for split in FILES}  # check the source before touching `out`
+    prepare_out_dir(out)
+    per_class = {"train": None if full else train_per_class, "val": None if full else val_per_class}
+    width = 5
+    counts = {}
+    for split, (images, labels) in splits.items():
+        lines = []
+        for name in CLASS_NAMES:
+            os.makedirs(os.path.join(out, split, name), exist_ok=True)
+        for index in select(labels, per_class[split]):
+            label = int(labels[index])
+            rel = f"{split}/{CLASS_NAMES[label]}/{index:0{width}d}.png"
+            Image.fromarray(images[index], mode="L").save(os.path.join(out, rel), optimize=True)
+            lines.append(f"{rel} {label}")
+        with open(os.path.join(out, f"{split}_list.txt"), "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+        counts[split] = len(lines)
+        echo(f"{split}: {len(lines)} images")
+    with open(os.path.join(out, "label_list.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(f"{i} {name}\n" for i, name in enumerate(CLASS_NAMES)))
+    if full:
+        summary = (f"The full Fashion-MNIST set as PNG image folders: {counts['train']} train and {counts['val']} "
+                   "val images in 10 classes.")
+    else:
+        summary = (f"A small subset of Fashion-MNIST as PNG image folders for the quick start: "
+                   f"{train_per_class} train and {val_per_class} val images per class, 10 classes "
+                   f"({counts['train']} + {counts['val']} images).")
+    with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as f:
+        f.write(README.format(summary=summary, train_per_class="all" if full else train_per_class,
+                              val_per_class="all" if full else val_per_class))
+    echo(f"wrote {out}")
+    return counts
+
 
 
 def main(argv=None):

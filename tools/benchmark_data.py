@@ -1,6 +1,6 @@
 """Data loader throughput (images/s), for docs/BENCHMARK.md and `tools/benchmark.py data`.
 
-    python -m ppcls_lite.data.bench --num_workers 0 1 2 --batches 10     # MobileNetV3 recipe on the quick-start data
+    python tools/benchmark_data.py --num_workers 0 1 2 --batches 10     # MobileNetV3 recipe on the quick-start data
 
 The loader is timed from the end of its first (warm-up) batch, so worker start-up is excluded; the loop only
 fetches batches (no model), so this is the most the input pipeline can feed the trainer.
@@ -9,11 +9,15 @@ import argparse
 import copy
 import os
 import platform
+import sys
 import time
 
-from . import build_dataloader
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, REPO_ROOT)  # run from a checkout without installing
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from ppcls_lite.data import build_dataloader  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
+
 QUICK_START = os.path.join(REPO_ROOT, "dataset", "fashion_mnist_mini")
 
 
@@ -92,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))
