@@ -74,5 +74,5 @@ def test_class_num_required_and_names_checked():
         create_batch_operators([{"MixupOperator": {"alpha": 0.2}}], class_num=None)
     ops = create_batch_operators([{"MixupOperator": {"alpha": 0.2, "class_num": 5}}], class_num=None)
     assert ops[0].class_num == 5
-    with pytest.raises(ValueError, match="valid: .*CutmixOperator"):
+    with pytest.raises(ValueError, match="Valid batch ops: .*CutmixOperator"):
         create_batch_operators([{"MixUp": {"alpha": 0.2}}], class_num=3)

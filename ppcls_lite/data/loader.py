@@ -5,24 +5,23 @@ seeded from (seed, epoch, rank, worker id), and with num_workers 0 the main proc
 (seed, epoch, rank) at the start of the epoch. So epoch k's batches depend only on the seed and k, and a run
 resumed at epoch k sees the same data as an uninterrupted one.
 """
-import inspect
 import random
+from typing import Optional
 
 import cv2
 import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
-from ppcls_lite.utils.config import did_you_mean
+from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
 from .dataset.common import format_file_list, log_warning
 from .preprocess import create_batch_operators
 
-SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
-# Keys each sampler takes (PaddleClas passes them to paddle's class of that name).
-SAMPLER_KEYS = {"DistributedBatchSampler": ("batch_size", "drop_last", "shuffle", "num_replicas", "rank"),
-                "BatchSampler": ("batch_size", "drop_last", "shuffle")}
+# Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
+# class of that name (registered below, after SeededRandomSampler).
+SAMPLERS = Registry("sampler")
 LOADER_KEYS = ("num_workers", "use_shared_memory")
 MODES = ("Train", "Eval", "Test")
 NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
@@ -219,51 +218,56 @@ def _section(config, key, where):
     return config[key]
 
 
-def build_dataset(dataset_config, class_num=None, where="DataLoader.Train.dataset"):
-    """The `dataset` section -> dataset object (also returns the batch ops it names)."""
+def build_dataset(dataset_config: dict, class_num: Optional[int] = None,
+                  where: str = "DataLoader.Train.dataset") -> tuple:
+    """The `dataset` section -> (dataset object, the batch ops it names)."""
     params = dict(dataset_config)
     name = params.pop("name", None)
-    if name not in DATASETS:
-        raise ValueError(f"{where}.name: unknown dataset {name!r}; valid: {sorted(DATASETS)}."
-                         f"{did_you_mean(name, DATASETS)}")
+    DATASETS.canonical(name, f"{where}.name")
     batch_op_list = params.pop("batch_transform_ops", None)
-    accepted = [p for p in inspect.signature(DATASETS[name].__init__).parameters if p not in ("self", "class_num")]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown} for {name}; valid keys: "
-                         f"{['name'] + accepted + ['batch_transform_ops']}.{did_you_mean(unknown[0], accepted)}")
-    dataset = DATASETS[name](class_num=class_num, **params)
+    DATASETS.check_params(name, params, f"{where} ({name})", injected=["class_num"],
+                          extra=["name", "batch_transform_ops"])
+    dataset = DATASETS.build(name, params, where, class_num=class_num)
     # Soft targets need the model's class count: the class_num argument or the op's own `class_num`.
-    batch_ops = create_batch_operators(batch_op_list, class_num) if batch_op_list else []
+    batch_ops = (create_batch_operators(batch_op_list, class_num, f"{where}.batch_transform_ops")
+                 if batch_op_list else [])
     return dataset, batch_ops
 
 
-def build_batch_sampler(sampler_config, dataset, mode, where):
+def _checked_batch_size(batch_size, where):
+    if int(batch_size) < 1:
+        raise ValueError(f"{where}.batch_size must be >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+@SAMPLERS.register("DistributedBatchSampler")
+def distributed_batch_sampler(dataset, mode, where, batch_size=64, drop_last=False, shuffle=None, num_replicas=None,
+                              rank=None):
+    """paddle's DistributedBatchSampler; num_replicas / rank default to the launcher's world (its environment)."""
+    shuffle = mode == "Train" if shuffle is None else shuffle
+    return DistributedBatchSampler(dataset, batch_size=_checked_batch_size(batch_size, where), shuffle=bool(shuffle),
+                                   drop_last=bool(drop_last), num_replicas=num_replicas, rank=rank)
+
+
+@SAMPLERS.register("BatchSampler")
+def batch_sampler(dataset, mode, where, batch_size=64, drop_last=False, shuffle=None):
+    """One-process batches; shuffled with the per-epoch seed of SeededRandomSampler."""
+    batch_size = _checked_batch_size(batch_size, where)
+    shuffle = mode == "Train" if shuffle is None else shuffle
+    if not shuffle:
+        return BatchSampler(dataset, batch_size=batch_size, shuffle=False, drop_last=bool(drop_last))
+    return BatchSampler(sampler=SeededRandomSampler(dataset), batch_size=batch_size, drop_last=bool(drop_last))
+
+
+def build_batch_sampler(sampler_config: dict, dataset, mode: str, where: str):
+    """The `sampler` section -> a paddle batch sampler over `dataset`."""
     params = dict(sampler_config)
     # PaddleClas: a sampler section without a name batches in one process (what DistributedBatchSampler does
     # with one rank).
     name = params.pop("name", "DistributedBatchSampler")
-    if name not in SAMPLERS:
-        raise ValueError(f"{where}.name: unknown sampler {name!r}; valid: {list(SAMPLERS)}."
-                         f"{did_you_mean(name, SAMPLERS)}")
-    valid = SAMPLER_KEYS[name]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown} for {name}; valid: {['name', *valid]}."
-                         f"{did_you_mean(unknown[0], valid)}")
-    batch_size = int(params.get("batch_size", 64))
-    if batch_size < 1:
-        raise ValueError(f"{where}.batch_size must be >= 1, got {batch_size}")
-    shuffle = bool(params.get("shuffle", mode == "Train"))
-    drop_last = bool(params.get("drop_last", False))
-    if name == "DistributedBatchSampler":
-        # num_replicas / rank default to the launcher's world (paddle reads them from its environment).
-        return DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                                       num_replicas=params.get("num_replicas"), rank=params.get("rank"))
-    sampler = SeededRandomSampler(dataset) if shuffle else None
-    if sampler is None:
-        return BatchSampler(dataset, batch_size=batch_size, shuffle=False, drop_last=drop_last)
-    return BatchSampler(sampler=sampler, batch_size=batch_size, drop_last=drop_last)
+    SAMPLERS.canonical(name, f"{where}.name")
+    SAMPLERS.check_params(name, params, f"{where} ({name})", injected=["dataset", "mode", "where"], extra=["name"])
+    return SAMPLERS.build(name, params, where, dataset=dataset, mode=mode, where=where)
 
 
 def build_dataloader(dataloader_config, mode, device="cpu", seed=0, class_num=None):
@@ -283,10 +287,7 @@ def build_dataloader(dataloader_config, mode, device="cpu", seed=0, class_num=No
     batch_sampler = build_batch_sampler(section.get("sampler") or {}, dataset, mode, f"{where}.sampler")
 
     loader_config = dict(section.get("loader") or {})
-    unknown = sorted(set(loader_config) - set(LOADER_KEYS))
-    if unknown:
-        raise ValueError(f"{where}.loader: unknown keys {unknown}; valid: {list(LOADER_KEYS)}."
-                         f"{did_you_mean(unknown[0], LOADER_KEYS)}")
+    check_keys(loader_config, LOADER_KEYS, f"{where}.loader")
     num_workers = int(loader_config.get("num_workers", 0))
     if num_workers < 0:
         raise ValueError(f"{where}.loader.num_workers must be >= 0, got {num_workers}")

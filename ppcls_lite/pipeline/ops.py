@@ -12,11 +12,13 @@ exported directory does not depend on the defaults of the code that reads it.
 import logging
 import numbers
 import random
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from .decode import DECODE_BACKENDS, decode_image, import_pil, to_rgb3, to_uint8
+from .registry import Registry
 
 # Interpolation names accepted by ResizeImage / RandCropImage ('random' picks one of the real ones each call).
 # PaddleClas's PIL names 'box' and 'hamming' are accepted too ('box' is what 'area' means for Pillow).
@@ -259,34 +261,17 @@ class ToCHWImage(Operator):
         return np.ascontiguousarray(img.transpose((2, 0, 1)))
 
 
-INFERENCE_OPERATORS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, CropImage, NormalizeImage,
-                                                      ToCHWImage)}
+INFERENCE_OPERATORS = Registry("transform op")
+for _op in (DecodeImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage):
+    INFERENCE_OPERATORS.add(_op.__name__, _op)
 
 
-def create_operators(op_list, registry=None, what="transform_ops") -> list:
+def create_operators(op_list, registry: Optional[Registry] = None, what: str = "transform_ops") -> list:
     """List of one-key dicts `{OpName: {param: value}}` (params may be None) -> list of op objects."""
     registry = INFERENCE_OPERATORS if registry is None else registry
     if op_list is None:
         return []
-    if not isinstance(op_list, (list, tuple)):
-        raise ValueError(f"{what} must be a list of {{OpName: params}} entries, got {type(op_list).__name__}")
-    ops = []
-    for i, entry in enumerate(op_list):
-        if isinstance(entry, str):  # `- ToCHWImage` written without a colon
-            entry = {entry: None}
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise ValueError(f"{what} op #{i} must be a one-key dict like {{ResizeImage: {{resize_short: 256}}}}, "
-                             f"got {entry!r}")
-        (name, params), = entry.items()
-        if name not in registry:
-            raise ValueError(f"unknown transform op {name!r} ({what} entry #{i}); valid ops: {sorted(registry)}")
-        if params is not None and not isinstance(params, dict):
-            raise ValueError(f"{what} op {name} (entry #{i}): parameters must be a mapping, got {params!r}")
-        try:
-            ops.append(registry[name](**dict(params or {})))
-        except TypeError as exc:
-            raise ValueError(f"bad parameters for transform op {name} ({what} entry #{i}): {exc}") from None
-    return ops
+    return registry.build_list(op_list, what, bare_names=True)
 
 
 def describe_operators(ops) -> list:
@@ -295,7 +280,7 @@ def describe_operators(ops) -> list:
     for op in ops:
         if not getattr(op, "deterministic", False):
             raise ValueError(f"{op.name} is a random training op and has no place in inference preprocessing; "
-                             f"use only {sorted(INFERENCE_OPERATORS)}")
+                             f"use only {', '.join(INFERENCE_OPERATORS)}")
         described.append(op.to_config())
     return described
 

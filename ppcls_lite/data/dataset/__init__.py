@@ -1,8 +1,6 @@
 """Datasets: ImageNetDataset (list file) and ImageFolderDataset (class folders)."""
-from .common import BadImageError, BadSample, CommonDataset
+from .common import DATASETS, BadImageError, BadSample, CommonDataset
 from .image_folder_dataset import ImageFolderDataset
 from .imagenet_dataset import ImageNetDataset
-
-DATASETS = {"ImageNetDataset": ImageNetDataset, "ImageFolderDataset": ImageFolderDataset}
 
 __all__ = ["DATASETS", "ImageNetDataset", "ImageFolderDataset", "CommonDataset", "BadImageError", "BadSample"]

@@ -8,7 +8,12 @@ from paddle.io import Dataset
 # Re-exported for the datasets and the split tool: list/label parsing lives once, in the shared pipeline.
 from ppcls_lite.pipeline import IMAGE_EXTENSIONS, read_label_names, read_text_lines, split_list_line  # noqa: F401
 
+from ppcls_lite.utils.registry import Registry
+
 from ..preprocess import ImageDecodeError, create_operators, transform
+
+# Datasets a `DataLoader.<mode>.dataset.name` may name (each module registers its class).
+DATASETS = Registry("dataset")
 MAX_LISTED = 20  # how many bad/missing files an error message lists before "... and N more"
 
 

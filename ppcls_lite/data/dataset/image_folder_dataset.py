@@ -1,9 +1,10 @@
 """ImageFolderDataset: `image_root/<class name>/<image>` with sorted class names as ids."""
 import os
 
-from .common import IMAGE_EXTENSIONS, CommonDataset, log_warning, read_label_names
+from .common import DATASETS, IMAGE_EXTENSIONS, CommonDataset, log_warning, read_label_names
 
 
+@DATASETS.register()
 class ImageFolderDataset(CommonDataset):
     """One sub-folder per class. Class ids follow `image_root/label_list.txt` (`id name`) when it exists,
     otherwise the sorted folder names; in that case label_list.txt is written so ids stay stable later."""

@@ -1,9 +1,10 @@
 """ImageNetDataset: a list file of `relative/path.jpg label` lines under `image_root` (PaddleClas format)."""
 import os
 
-from .common import CommonDataset, read_label_names, read_text_lines, split_list_line
+from .common import DATASETS, CommonDataset, read_label_names, read_text_lines, split_list_line
 
 
+@DATASETS.register()
 class ImageNetDataset(CommonDataset):
     """Samples from `cls_label_path`; paths are relative to `image_root`.
 

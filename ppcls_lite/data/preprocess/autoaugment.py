@@ -13,7 +13,7 @@ import random
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from .ops import RandomOperator
+from .ops import OPERATORS, RandomOperator
 
 # (operation, probability, magnitude level) pairs: the ImageNet policy from the paper.
 IMAGENET_POLICY = [
@@ -107,6 +107,7 @@ OPERATIONS = {
 }
 
 
+@OPERATORS.register()
 class AutoAugment(RandomOperator):
     """AutoAugment, ImageNet policy. Takes no parameters in PaddleClas configs (`- AutoAugment:`)."""
 

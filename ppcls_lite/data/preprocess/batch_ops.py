@@ -4,8 +4,14 @@ Input: images float32 [N, C, H, W] and int64 labels [N]. Output: mixed images an
 [N, class_num] (rows sum to 1). Randomness comes from numpy's / Python's global RNG (seeded per worker).
 """
 import random
+from typing import Optional
 
 import numpy as np
+
+from ppcls_lite.utils.registry import Registry, parse_named_list
+
+# Batch ops a `batch_transform_ops` list (or an OpSampler entry) may name.
+BATCH_OPS = Registry("batch op")
 
 
 def one_hot(labels, class_num):
@@ -23,6 +29,7 @@ def _need_class_num(op, class_num):
     return int(class_num)
 
 
+@BATCH_OPS.register()
 class MixupOperator:
     """mixup (Zhang et al. 2018): x = lam * x + (1 - lam) * x[perm], lam ~ Beta(alpha, alpha)."""
 
@@ -40,6 +47,7 @@ class MixupOperator:
         return mixed, (lam * targets + (1.0 - lam) * targets[perm]).astype(np.float32)
 
 
+@BATCH_OPS.register()
 class CutmixOperator:
     """CutMix (Yun et al. 2019): paste a box of x[perm]; the target weight is the pasted area fraction."""
 
@@ -71,9 +79,7 @@ class CutmixOperator:
         return mixed, (lam * targets + (1.0 - lam) * targets[perm]).astype(np.float32)
 
 
-BATCH_OPS = {"MixupOperator": MixupOperator, "CutmixOperator": CutmixOperator}
-
-
+@BATCH_OPS.register()
 class OpSampler:
     """Apply one of several batch ops chosen by `prob` per batch, e.g.
     `{OpSampler: {MixupOperator: {alpha: 0.8, prob: 0.5}, CutmixOperator: {alpha: 1.0, prob: 0.5}}}`.
@@ -84,12 +90,12 @@ class OpSampler:
         self.class_num = _need_class_num("OpSampler", class_num)
         self.ops, self.probs = [], []
         for name, params in op_dict.items():
-            if name not in BATCH_OPS:
-                raise ValueError(f"OpSampler: unknown batch op {name!r}; valid: {sorted(BATCH_OPS)}")
+            if name == "OpSampler":
+                raise ValueError("OpSampler: an OpSampler cannot hold another OpSampler; list the batch ops directly")
             params = dict(params or {})
             prob = float(params.pop("prob", 1.0 / len(op_dict)))
             params.setdefault("class_num", self.class_num)
-            self.ops.append(BATCH_OPS[name](**params))
+            self.ops.append(BATCH_OPS.build(name, params, f"OpSampler.{name}"))
             self.probs.append(prob)
         total = sum(self.probs)
         if total > 1.0 + 1e-6:
@@ -104,25 +110,14 @@ class OpSampler:
         return op(images, labels)
 
 
-def create_batch_operators(op_list, class_num=None):
-    """PaddleClas `batch_transform_ops` list -> list of callables `(images, labels) -> (images, soft_targets)`."""
-    valid = sorted(list(BATCH_OPS) + ["OpSampler"])
+def create_batch_operators(op_list, class_num: Optional[int] = None,
+                           where: str = "batch_transform_ops") -> list:
+    """PaddleClas `batch_transform_ops` list -> list of callables `(images, labels) -> (images, soft_targets)`.
+
+    `class_num` (the model's) sizes the soft targets unless an entry sets its own."""
     ops = []
-    for entry in op_list or []:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise ValueError("batch_transform_ops entries must be one-key dicts like "
-                             f"{{MixupOperator: {{alpha: 0.2}}}}, got {entry!r}")
-        (name, params), = entry.items()
-        params = dict(params or {})
-        if name == "OpSampler":
-            cls = OpSampler
-        elif name in BATCH_OPS:
-            cls = BATCH_OPS[name]
-        else:
-            raise ValueError(f"unknown batch op {name!r} in batch_transform_ops; valid: {valid}")
+    for i, name, params in parse_named_list(op_list or [], where):
         params.setdefault("class_num", class_num)
-        try:
-            ops.append(cls(**params))
-        except TypeError as exc:
-            raise ValueError(f"bad parameters for batch op {name}: {exc}") from None
+        BATCH_OPS.canonical(name, f"{where}.{i}")
+        ops.append(BATCH_OPS.build(name, params, f"{where}.{i}.{name}"))
     return ops

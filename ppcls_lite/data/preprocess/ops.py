@@ -14,11 +14,16 @@ import cv2
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from ppcls_lite.pipeline import (CropImage, DecodeImage, ImageDecodeError, NormalizeImage, Operator, Resizer,
-                                 ResizeImage, ToCHWImage, check_choice, no_effect_warning, parse_scale, size_pair)
+from ppcls_lite.pipeline import (INFERENCE_OPERATORS, CropImage, DecodeImage, ImageDecodeError, NormalizeImage,
+                                 Operator, Resizer, ResizeImage, ToCHWImage, check_choice, no_effect_warning,
+                                 parse_scale, size_pair)
+from ppcls_lite.utils.registry import Registry
 
 __all__ = ["DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage", "RandCropImage",
-           "RandFlipImage", "ColorJitter", "RandomErasing", "ImageDecodeError", "parse_scale", "RandomOperator"]
+           "RandFlipImage", "ColorJitter", "RandomErasing", "ImageDecodeError", "parse_scale", "RandomOperator", "OPERATORS"]
+
+# Ops a training `transform_ops` list may name: the pipeline's deterministic ones plus the random ones below.
+OPERATORS = Registry("transform op", parent=INFERENCE_OPERATORS)
 
 
 class RandomOperator(Operator):
@@ -30,6 +35,7 @@ class RandomOperator(Operator):
         raise ValueError(f"{self.name} is a random training op; it cannot be exported for inference")
 
 
+@OPERATORS.register()
 class RandCropImage(RandomOperator):
     """RandomResizedCrop: crop a random area fraction in `scale` with aspect ratio in `ratio`, resize to `size`.
 
@@ -82,6 +88,7 @@ class RandCropImage(RandomOperator):
         return self.resize(np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w]), self.w, self.h)
 
 
+@OPERATORS.register()
 class RandFlipImage(RandomOperator):
     """Flip with probability 0.5: flip_code 1 horizontal, 0 vertical, -1 both (cv2.flip codes)."""
 
@@ -99,6 +106,7 @@ class RandFlipImage(RandomOperator):
         return img
 
 
+@OPERATORS.register()
 class ColorJitter(RandomOperator):
     """Random brightness, contrast, saturation and hue changes, applied in random order (torchvision semantics).
 
@@ -153,6 +161,7 @@ class ColorJitter(RandomOperator):
         return np.asarray(pil)
 
 
+@OPERATORS.register()
 class RandomErasing(RandomOperator):
     """Random Erasing (Zhong et al. 2017) on a normalised float image, HWC or CHW (PaddleClas parameter names).
 
