@@ -144,11 +144,11 @@ def test_data_section_typos_are_rejected_with_a_suggestion(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
     (tmp_path / "list.txt").write_text("a.png 0\n")
     dataset = {"name": "ImageNetDataset", "image_root": str(tmp_path), "cls_label_path": str(tmp_path / "list.txt")}
-    cases = [({"dataset": {**dataset, "delimter": " "}}, r"unknown keys \['delimter'\].*Did you mean 'delimiter'"),
+    cases = [({"dataset": {**dataset, "delimter": " "}}, r"unknown key\(s\) \['delimter'\] in DataLoader.Train.dataset.*Did you mean 'delimiter'"),
              ({"dataset": {**dataset, "name": "ImageNetDatset"}}, "Did you mean 'ImageNetDataset'"),
              ({"dataset": dataset, "sampler": {"batch_size": 2, "drop_lst": True}}, "Did you mean 'drop_last'"),
              ({"dataset": dataset, "sampler": {"name": "BatchSampler", "batch_size": 2, "rank": 0}},
-              r"unknown keys \['rank'\] for BatchSampler"),
+              r"unknown key\(s\) \['rank'\] in DataLoader.Train.sampler \(BatchSampler\)"),
              ({"dataset": dataset, "loader": {"num_worker": 2}}, "Did you mean 'num_workers'")]
     for section, match in cases:
         with pytest.raises(ValueError, match=match):

@@ -74,11 +74,11 @@ def test_ties_rank_the_lower_class_first():
 
 
 def test_build_metrics_errors_and_empty():
-    with pytest.raises(ValueError, match=r"unknown metric 'TopKAcc'.*Valid metrics: TopkAcc.*Did you mean"):
+    with pytest.raises(ValueError, match=r"unknown metric 'TopKAcc' in Metric.0. Valid metrics: TopkAcc.*Did you mean"):
         build_metrics([{"TopKAcc": {"topk": [1]}}], 4)
     with pytest.raises(ValueError, match="listed twice"):
         build_metrics([{"TopkAcc": {"topk": [1]}}, {"TopkAcc": {"topk": [5]}}], 4)
-    with pytest.raises(ValueError, match="bad parameters"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \[.k.\] in Metric.0.TopkAcc. Valid keys: topk"):
         build_metrics([{"TopkAcc": {"k": [1]}}], 4)
     with pytest.raises(ValueError, match="positive"):
         build_metrics([{"TopkAcc": {"topk": [0]}}], 4)

@@ -2,7 +2,13 @@
 import paddle
 import paddle.nn.functional as F
 
+from ppcls_lite.utils.registry import Registry
 
+# Losses a `Loss.Train` / `Loss.Eval` list may name.
+LOSSES = Registry("loss", plural="losses")
+
+
+@LOSSES.register()
 class CELoss(paddle.nn.Layer):
     """Mean cross-entropy over the batch.
 
@@ -32,12 +38,14 @@ class CELoss(paddle.nn.Layer):
         return -(target * log_prob).sum(axis=-1).mean()
 
 
+@LOSSES.register()
 class MixCELoss(CELoss):
     """PaddleClas's deprecated name for cross-entropy on mixup/cutmix targets: CELoss already handles them."""
 
     deprecated_for = "CELoss"
 
 
+@LOSSES.register()
 class SoftTargetCrossEntropy(CELoss):
     """PaddleClas's soft-target cross-entropy, `-(target * log_softmax(logits)).sum(-1).mean()`: CELoss without
     label smoothing (it takes no parameters)."""

@@ -1,12 +1,20 @@
 """Top-k accuracy and the MetricSet that the engine drives."""
 
+from typing import Optional
+
 import numpy as np
 
-from ppcls_lite.utils.config import _warn, did_you_mean, iter_named_list
+from ppcls_lite.utils.config import _warn
+from ppcls_lite.utils.registry import Registry, parse_named_list
 
 from ._arrays import label_ids, to_numpy
 
 
+# Metrics a `Metric.Train` / `Metric.Eval` list may name (the engine passes class_num).
+METRICS = Registry("metric")
+
+
+@METRICS.register()
 class TopkAcc:
     """Fraction of samples whose label is among the k highest logits, for each k in `topk`.
 
@@ -67,7 +75,6 @@ class TopkAcc:
         return self._result(correct, int(np.asarray(state["count"]).reshape(-1)[0]))
 
 
-METRICS = {"TopkAcc": TopkAcc}
 # Older PaddleClas names still found in its configs (e.g. its CIFAR100 fine-tune): name -> (metric, {old key: key}).
 METRIC_ALIASES = {"Topk": ("TopkAcc", {"k": "topk"})}
 
@@ -119,25 +126,20 @@ class MetricSet:
         return [k for m in self.metrics for k in m.keys]
 
 
-def build_metrics(metric_section, class_num=None, where="Metric"):
+def build_metrics(metric_section: Optional[list], class_num: Optional[int] = None, where: str = "Metric") -> "MetricSet":
     """`metric_section` is a list like [{"TopkAcc": {"topk": [1, 5]}}]; None or [] -> empty MetricSet."""
     metrics = []
     seen = set()
-    for _, name, params in iter_named_list(metric_section or [], where):
+    for i, name, params in parse_named_list(metric_section or [], where):
         if name in METRIC_ALIASES:
             new_name, renamed = METRIC_ALIASES[name]
             params = {renamed.get(k, k): v for k, v in params.items()}
             _warn(f"{where}: '{name}' is an older PaddleClas name; read as {new_name} "
                   f"({', '.join(f'{old} -> {new}' for old, new in renamed.items())}).")
             name = new_name
-        if name not in METRICS:
-            raise ValueError(f"unknown metric '{name}' in {where}. Valid metrics: {', '.join(METRICS)}."
-                             f"{did_you_mean(name, METRICS)}")
+        METRICS.canonical(name, f"{where}.{i}")
         if name in seen:  # their count arrays would share names in state()
             raise ValueError(f"{where}: metric '{name}' is listed twice; list it once (e.g. TopkAcc: {{topk: [1, 5]}})")
         seen.add(name)
-        try:
-            metrics.append(METRICS[name](**params, class_num=class_num))
-        except TypeError as e:
-            raise ValueError(f"{where}.{name}: bad parameters {params} ({e})") from None
+        metrics.append(METRICS.build(name, params, f"{where}.{i}.{name}", class_num=class_num))
     return MetricSet(metrics)

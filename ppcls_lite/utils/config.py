@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import difflib
 import math
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.utils.registry import did_you_mean, parse_named_list
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,12 +126,6 @@ def _info(message: str) -> None:
         info(message)
     else:
         print(message)
-
-
-def did_you_mean(name, candidates) -> str:
-    """` Did you mean 'X'?` for the closest candidate, or '' (shared by every "unknown name" error)."""
-    match = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f" Did you mean '{match[0]}'?" if match else ""
 
 
 def _unknown_key_message(key, where, valid) -> str:
@@ -309,20 +303,10 @@ def _check_keys(node, schema, where):
         _check_keys(value, schema[key], f"{where}.{key}" if where else key)
 
 
-def iter_named_list(items, where):
-    """PaddleClas lists of one-key mappings (`[{CELoss: {weight: 1.0}}, ...]`, op lists) -> (index, name, params).
-
-    Each item must be a mapping {Name: {params} | null}; params come back as a new dict (empty for null).
-    """
-    if not isinstance(items, list):
-        raise ConfigError(f"'{where}' must be a list like [{{Name: {{param: value}}}}], got {items!r}")
-    for i, item in enumerate(items):
-        if not (isinstance(item, dict) and len(item) == 1):
-            raise ConfigError(f"'{where}.{i}' must be a one-key mapping like {{CELoss: {{weight: 1.0}}}}, got {item!r}")
-        name, params = next(iter(item.items()))
-        if params is not None and not isinstance(params, dict):
-            raise ConfigError(f"'{where}.{i}.{name}' must hold a mapping of parameters, got {params!r}")
-        yield i, name, dict(params or {})
+def iter_named_list(items, where: str):
+    """PaddleClas named lists (`[{CELoss: {weight: 1.0}}, ...]`, op lists) -> (index, name, params); ConfigError
+    for a malformed item."""
+    return parse_named_list(items, where, error=ConfigError)
 
 
 def _check_named_list(items, where):
