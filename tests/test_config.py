@@ -5,6 +5,7 @@ import copy
 import pytest
 import yaml
 
+import ppcls_lite.optimizer  # noqa: F401  (declares the Optimizer section's keys from its registries)
 from ppcls_lite.utils import config as cfgmod
 from ppcls_lite.utils.config import ConfigError, get_config, parse_args, print_config, save_config
 
@@ -333,3 +334,14 @@ def test_config_warnings_print_on_rank_0_only(minimal, monkeypatch):
     monkeypatch.setenv("PADDLE_TRAINER_ID", "0")
     get_config(minimal, ["Global.use_dali=True"])
     assert len(lines) == 1 and "use_dali has no effect" in lines[0]
+
+
+def test_optimizer_keys_come_from_the_registered_builders():
+    """The closed Optimizer keys are the union of what the registered optimizers and schedules take."""
+    from ppcls_lite.optimizer import OPTIMIZERS, SCHEDULES
+    optimizer_schema = cfgmod.SCHEMA["Optimizer"]
+    assert {"momentum", "beta1", "centered", "lr", "regularizer"} <= set(optimizer_schema)
+    for name in SCHEDULES:  # every schedule's own keyword is a valid Optimizer.lr key
+        keys = SCHEDULES.accepted(name, injected=["run"])
+        assert set(keys) <= set(optimizer_schema["lr"]), name
+    assert "Momentum" in OPTIMIZERS and "eta_min" in optimizer_schema["lr"]

@@ -13,9 +13,12 @@ Schedules and edge cases follow PaddleClas's `ppcls/optimizer/learning_rate.py`:
   the checkpoint), so utils.config warns when it is not -1.
 """
 
+from dataclasses import dataclass
+
 import paddle
 
-from ppcls_lite.utils.config import LR_KEYS, _warn, did_you_mean, normalize_numbers
+from ppcls_lite.utils.config import _warn, normalize_numbers
+from ppcls_lite.utils.registry import Registry, check_keys
 
 
 class ConstantLR(paddle.optimizer.lr.LRScheduler):
@@ -36,118 +39,146 @@ class LinearWarmup(paddle.optimizer.lr.LinearWarmup):
             self.learning_rate.set_state_dict(inner)
 
 
-def _required(cfg, key, name):
-    if cfg.get(key) is None:
-        raise ValueError(f"Optimizer.lr.{key} is required for the {name} schedule")
-    return cfg[key]
+@dataclass
+class ScheduleRun:
+    """What every schedule builder gets besides its own keys: the run's length and the warm-up."""
+
+    name: str        # the schedule's name, for messages
+    epochs: float    # Global.epochs
+    unit: int        # steps per epoch (1 with by_epoch)
+    warmup: float    # warm-up epochs (already clamped to the run)
+    clamped: bool    # the warm-up was clamped to the whole run
+
+    def required(self, key: str, value):
+        """`value` of Optimizer.lr.`key`, which this schedule cannot do without."""
+        if value is None:
+            raise ValueError(f"Optimizer.lr.{key} is required for the {self.name} schedule")
+        return value
+
+    def decay_steps_or_constant(self, lr: float, steps: int, what: str):
+        """PaddleClas keeps the LR constant when no steps are left for the decay after the warm-up."""
+        if steps > 0:
+            return None
+        if not self.clamped:  # after a clamp, the clamp warning already says the whole run is warm-up
+            _warn(f"{self.name} schedule: {what} = {steps} (Global.epochs {self.epochs:g} - Optimizer.lr.warmup_epoch "
+                  f"{self.warmup:g}); the LR stays at learning_rate {lr:g} after the warm-up, as in PaddleClas.")
+        return ConstantLR(lr)
 
 
-def _steps_left_or_constant(name, lr, steps, what, epochs, warmup, clamped):
-    """PaddleClas keeps the LR constant when no steps are left for the decay after the warm-up."""
-    if steps > 0:
-        return None
-    if not clamped:  # after a clamp, the clamp warning already says the whole run is warm-up
-        _warn(f"{name} schedule: {what} = {steps} (Global.epochs {epochs:g} - Optimizer.lr.warmup_epoch {warmup:g}); "
-              f"the LR stays at learning_rate {lr:g} after the warm-up, as in PaddleClas.")
-    return ConstantLR(lr)
+# LR schedules an `Optimizer.lr.name` may name. Each builder takes the ScheduleRun and its own keys, and returns
+# (scheduler, the rate a warm-up climbs to).
+SCHEDULES = Registry("LR schedule")
 
 
-def _cosine(cfg, epochs, unit, warmup, clamped):
-    lr = float(_required(cfg, "learning_rate", "Cosine"))
-    t_max = int(round((epochs - warmup) * unit))
-    constant = _steps_left_or_constant("Cosine", lr, t_max, "T_max", epochs, warmup, clamped)
-    if constant is not None:
-        return constant, lr
-    return paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=t_max, eta_min=float(cfg.get("eta_min") or 0.0)), lr
+@SCHEDULES.register("Cosine")
+def cosine(run: ScheduleRun, learning_rate=None, eta_min=None):
+    """Cosine decay from learning_rate to eta_min over the steps after the warm-up."""
+    lr = float(run.required("learning_rate", learning_rate))
+    t_max = int(round((run.epochs - run.warmup) * run.unit))
+    constant_lr = run.decay_steps_or_constant(lr, t_max, "T_max")
+    if constant_lr is not None:
+        return constant_lr, lr
+    return paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=t_max, eta_min=float(eta_min or 0.0)), lr
 
 
-def _linear(cfg, epochs, unit, warmup, clamped):
-    """PaddleClas's `Linear`: paddle's PolynomialDecay to `end_lr` over the steps after the warm-up."""
-    lr = float(_required(cfg, "learning_rate", "Linear"))
-    decay_steps = int(round((epochs - warmup) * unit))
-    constant = _steps_left_or_constant("Linear", lr, decay_steps, "decay_steps", epochs, warmup, clamped)
-    if constant is not None:
-        return constant, lr
-    scheduler = paddle.optimizer.lr.PolynomialDecay(
-        lr, decay_steps=decay_steps, end_lr=float(cfg.get("end_lr") or 0.0), power=float(cfg.get("power", 1.0)),
-        cycle=bool(cfg.get("cycle", False)))
-    return scheduler, lr
-
-
-def _piecewise(cfg, epochs, unit, warmup, clamped):
-    decay_epochs = list(_required(cfg, "decay_epochs", "Piecewise"))
-    values = [float(v) for v in _required(cfg, "values", "Piecewise")]
+@SCHEDULES.register("Piecewise")
+def piecewise(run: ScheduleRun, decay_epochs=None, values=None, learning_rate=None):
+    """values[i] until decay_epochs[i]; learning_rate is not used (PaddleClas starts at values[0])."""
+    decay_epochs = list(run.required("decay_epochs", decay_epochs))
+    values = [float(v) for v in run.required("values", values)]
     if len(values) != len(decay_epochs) + 1:
         raise ValueError(f"Piecewise schedule: Optimizer.lr.values needs one more entry than decay_epochs "
                          f"(got {len(values)} values for {len(decay_epochs)} boundaries)")
-    lr = cfg.get("learning_rate")
-    if lr is not None and float(lr) != values[0]:
-        _warn(f"Piecewise schedule: Optimizer.lr.learning_rate ({lr}) is not used; the rate starts at "
+    if learning_rate is not None and float(learning_rate) != values[0]:
+        _warn(f"Piecewise schedule: Optimizer.lr.learning_rate ({learning_rate}) is not used; the rate starts at "
               f"values[0] = {values[0]} and follows values/decay_epochs.")
-    boundaries = [int(round(float(e) * unit)) for e in decay_epochs]
+    boundaries = [int(round(float(e) * run.unit)) for e in decay_epochs]
     return paddle.optimizer.lr.PiecewiseDecay(boundaries, values), values[0]
 
 
-def _step(cfg, epochs, unit, warmup, clamped):
-    lr = float(_required(cfg, "learning_rate", "Step"))
-    step_size = int(round(float(_required(cfg, "step_size", "Step")) * unit))
-    if step_size <= 0:
-        raise ValueError(f"Step schedule: Optimizer.lr.step_size must be > 0 epochs, got {cfg['step_size']}")
-    gamma = float(cfg.get("gamma", 0.1))
-    return paddle.optimizer.lr.StepDecay(lr, step_size=step_size, gamma=gamma), lr
+@SCHEDULES.register("Step")
+def step(run: ScheduleRun, learning_rate=None, step_size=None, gamma=0.1):
+    """learning_rate * gamma ** (epoch // step_size)."""
+    lr = float(run.required("learning_rate", learning_rate))
+    steps = int(round(float(run.required("step_size", step_size)) * run.unit))
+    if steps <= 0:
+        raise ValueError(f"Step schedule: Optimizer.lr.step_size must be > 0 epochs, got {step_size}")
+    return paddle.optimizer.lr.StepDecay(lr, step_size=steps, gamma=float(gamma)), lr
 
 
-def _multistep(cfg, epochs, unit, warmup, clamped):
-    lr = float(_required(cfg, "learning_rate", "MultiStepDecay"))
-    milestones = [int(round(float(m) * unit)) for m in _required(cfg, "milestones", "MultiStepDecay")]
-    if milestones != sorted(set(milestones)):
-        raise ValueError(f"MultiStepDecay schedule: Optimizer.lr.milestones must increase, got {cfg['milestones']}")
-    return paddle.optimizer.lr.MultiStepDecay(lr, milestones=milestones, gamma=float(cfg.get("gamma", 0.1))), lr
+@SCHEDULES.register("ConstLR")  # PaddleClas's newer name for Constant
+@SCHEDULES.register("Constant")
+def constant(run: ScheduleRun, learning_rate=None):
+    """The same rate throughout."""
+    lr = float(run.required("learning_rate", learning_rate))
+    return ConstantLR(lr), lr
 
 
-def _one_cycle(cfg, epochs, unit, warmup, clamped):
+@SCHEDULES.register("Linear")
+def linear(run: ScheduleRun, learning_rate=None, end_lr=None, power=1.0, cycle=False):
+    """PaddleClas's `Linear`: paddle's PolynomialDecay to `end_lr` over the steps after the warm-up."""
+    lr = float(run.required("learning_rate", learning_rate))
+    decay_steps = int(round((run.epochs - run.warmup) * run.unit))
+    constant_lr = run.decay_steps_or_constant(lr, decay_steps, "decay_steps")
+    if constant_lr is not None:
+        return constant_lr, lr
+    scheduler = paddle.optimizer.lr.PolynomialDecay(lr, decay_steps=decay_steps, end_lr=float(end_lr or 0.0),
+                                                    power=float(power), cycle=bool(cycle))
+    return scheduler, lr
+
+
+@SCHEDULES.register("MultiStepDecay")
+def multistep(run: ScheduleRun, learning_rate=None, milestones=None, gamma=0.1):
+    """learning_rate times gamma at each milestone epoch."""
+    lr = float(run.required("learning_rate", learning_rate))
+    steps = [int(round(float(m) * run.unit)) for m in run.required("milestones", milestones)]
+    if steps != sorted(set(steps)):
+        raise ValueError(f"MultiStepDecay schedule: Optimizer.lr.milestones must increase, got {milestones}")
+    return paddle.optimizer.lr.MultiStepDecay(lr, milestones=steps, gamma=float(gamma)), lr
+
+
+@SCHEDULES.register("OneCycleLR")
+def one_cycle(run: ScheduleRun, max_learning_rate=None, divide_factor=25.0, end_learning_rate=1e-10, phase_pct=0.3,
+              anneal_strategy="cos", three_phase=False):
     """PaddleClas's `OneCycleLR`: paddle's OneCycleLR over the run's steps, its peak is `max_learning_rate`."""
-    peak = float(_required(cfg, "max_learning_rate", "OneCycleLR"))
+    peak = float(run.required("max_learning_rate", max_learning_rate))
     scheduler = paddle.optimizer.lr.OneCycleLR(
-        peak, total_steps=max(1, int(round(epochs * unit))), divide_factor=float(cfg.get("divide_factor", 25.0)),
-        end_learning_rate=float(cfg.get("end_learning_rate", 1e-10)), phase_pct=float(cfg.get("phase_pct", 0.3)),
-        anneal_strategy=str(cfg.get("anneal_strategy", "cos")), three_phase=bool(cfg.get("three_phase", False)))
+        peak, total_steps=max(1, int(round(run.epochs * run.unit))), divide_factor=float(divide_factor),
+        end_learning_rate=float(end_learning_rate), phase_pct=float(phase_pct),
+        anneal_strategy=str(anneal_strategy), three_phase=bool(three_phase))
     return scheduler, peak
 
 
-def _cyclic(cfg, epochs, unit, warmup, clamped):
+@SCHEDULES.register("Cyclic")
+def cyclic(run: ScheduleRun, base_learning_rate=None, max_learning_rate=None, step_size_up=None, step_size_down=None,
+           mode="triangular", exp_gamma=1.0, scale_mode="cycle"):
     """PaddleClas's `Cyclic`: paddle's CyclicLR between base and max rate; step sizes are steps, as there."""
-    base = float(_required(cfg, "base_learning_rate", "Cyclic"))
-    down = cfg.get("step_size_down")
+    base = float(run.required("base_learning_rate", base_learning_rate))
     scheduler = paddle.optimizer.lr.CyclicLR(
-        base, float(_required(cfg, "max_learning_rate", "Cyclic")),
-        step_size_up=int(_required(cfg, "step_size_up", "Cyclic")),
-        step_size_down=None if down is None else int(down), mode=str(cfg.get("mode", "triangular")),
-        exp_gamma=float(cfg.get("exp_gamma", 1.0)), scale_mode=str(cfg.get("scale_mode", "cycle")))
+        base, float(run.required("max_learning_rate", max_learning_rate)),
+        step_size_up=int(run.required("step_size_up", step_size_up)),
+        step_size_down=None if step_size_down is None else int(step_size_down), mode=str(mode),
+        exp_gamma=float(exp_gamma), scale_mode=str(scale_mode))
     return scheduler, base
-
-
-def _constant(cfg, epochs, unit, warmup, clamped):
-    lr = float(_required(cfg, "learning_rate", "Constant"))
-    return ConstantLR(lr), lr
 
 
 # Keys every schedule accepts besides its own.
 COMMON_LR_KEYS = ("name", "warmup_epoch", "warmup_start_lr", "by_epoch", "last_epoch", "verbose")
-# name -> (builder, its own keys). ConstLR is PaddleClas's newer name for Constant.
-SCHEDULES = {
-    "Cosine": (_cosine, ("learning_rate", "eta_min")),
-    "Piecewise": (_piecewise, ("decay_epochs", "values", "learning_rate")),
-    "Step": (_step, ("learning_rate", "step_size", "gamma")),
-    "Constant": (_constant, ("learning_rate",)),
-    "ConstLR": (_constant, ("learning_rate",)),
-    "Linear": (_linear, ("learning_rate", "end_lr", "power", "cycle")),
-    "MultiStepDecay": (_multistep, ("learning_rate", "milestones", "gamma")),
-    "OneCycleLR": (_one_cycle, ("max_learning_rate", "divide_factor", "end_learning_rate", "phase_pct",
-                                "anneal_strategy", "three_phase")),
-    "Cyclic": (_cyclic, ("base_learning_rate", "max_learning_rate", "step_size_up", "step_size_down", "mode",
-                         "exp_gamma", "scale_mode")),
-}
+
+
+def schedule_keys(name: str) -> list:
+    """The own keys of schedule `name` (its builder's, minus the run)."""
+    return SCHEDULES.accepted(name, "Optimizer.lr.name", injected=["run"])
+
+
+def lr_keys() -> list:
+    """Every key Optimizer.lr may hold: the common ones, then each schedule's own (the config schema)."""
+    keys = list(COMMON_LR_KEYS)
+    for name in SCHEDULES:
+        keys += [k for k in schedule_keys(name) if k not in keys]
+    return keys
+
+
 # PaddleClas schedules that cannot work here, and why.
 UNSUPPORTED_SCHEDULES = {
     "ReduceOnPlateau": "it steps on an eval metric, and the engine steps schedules by iteration or epoch only",
@@ -168,25 +199,19 @@ def _warn_fractional_epochs(cfg):
               f"{', '.join(rounded)}.")
 
 
-def build_lr_scheduler(lr_config, epochs, steps_per_epoch):
+def build_lr_scheduler(lr_config, epochs: float, steps_per_epoch: int) -> paddle.optimizer.lr.LRScheduler:
     """`lr_config` is the YAML Optimizer.lr mapping (or a plain number for a constant rate)."""
     if isinstance(lr_config, (int, float)):
         lr_config = {"name": "Constant", "learning_rate": lr_config}
     if not isinstance(lr_config, dict):
         raise ValueError(f"Optimizer.lr must be a mapping like {{name: Cosine, learning_rate: 0.1}}, got {lr_config!r}")
     cfg = normalize_numbers(dict(lr_config))
-    unknown = [k for k in cfg if k not in LR_KEYS]
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in Optimizer.lr. Valid keys: {', '.join(LR_KEYS)}."
-                         f"{did_you_mean(unknown[0], LR_KEYS)}")
+    check_keys(cfg, lr_keys(), "Optimizer.lr")
     name = cfg.get("name", "Constant")
     if name in UNSUPPORTED_SCHEDULES:
         raise ValueError(f"Optimizer.lr.name={name} is a PaddleClas schedule that is not supported here: "
                          f"{UNSUPPORTED_SCHEDULES[name]}. Valid: {', '.join(SCHEDULES)}")
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown LR schedule Optimizer.lr.name='{name}'. Valid: {', '.join(SCHEDULES)}."
-                         f"{did_you_mean(name, SCHEDULES)}")
-    builder, own_keys = SCHEDULES[name]
+    own_keys = schedule_keys(name)
     foreign = [k for k in cfg if k not in own_keys and k not in COMMON_LR_KEYS]
     if foreign:
         _warn(f"Optimizer.lr key(s) {foreign} do not apply to the {name} schedule and are ignored "
@@ -204,7 +229,8 @@ def build_lr_scheduler(lr_config, epochs, steps_per_epoch):
         _warn(f"Optimizer.lr.warmup_epoch ({warmup_epoch:g}) >= Global.epochs ({epochs:g}): the warm-up is clamped "
               f"to {epochs:g} epochs, so the whole run warms up towards learning_rate (as PaddleClas does).")
         warmup_epoch = epochs
-    scheduler, peak_lr = builder(cfg, epochs, unit, warmup_epoch, clamped)
+    run = ScheduleRun(name, epochs, unit, warmup_epoch, clamped)
+    scheduler, peak_lr = SCHEDULES.build(name, {k: cfg[k] for k in own_keys if k in cfg}, "Optimizer.lr", run=run)
 
     warmup_steps = int(round(warmup_epoch * unit))
     if warmup_steps > 0:

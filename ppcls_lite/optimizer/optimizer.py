@@ -4,27 +4,106 @@ Keys and defaults follow PaddleClas's `ppcls/optimizer/optimizer.py`; `clip_norm
 `ClipGradByNorm` (each gradient clipped by its own L2 norm), `grad_clip` selects the clipping class explicitly.
 """
 import copy
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import paddle
 
-from ppcls_lite.utils.config import OPTIMIZER_KEYS, _warn, did_you_mean, normalize_numbers
+from ppcls_lite.utils.config import _warn, normalize_numbers
+from ppcls_lite.utils.registry import Registry, check_keys
 
 from .learning_rate import build_lr_scheduler
 
-# name -> {optimizer-specific key: default}
-OPTIMIZERS = {
-    "Momentum": {"momentum": 0.9, "use_nesterov": False, "multi_precision": False},
-    "SGD": {"multi_precision": False},
-    # PaddleClas's RMSProp accepts multi_precision and does not use it; so here.
-    "RMSProp": {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0, "centered": False, "multi_precision": False},
-    "Adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "lazy_mode": False, "multi_precision": False},
-    "AdamW": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "lazy_mode": False, "multi_precision": False},
-}
+# Optimizers an `Optimizer.name` may name: each takes the run's OptimizerSetup and its own keys (with defaults).
+OPTIMIZERS = Registry("optimizer")
+REGULARIZERS = Registry("regularizer")
+REGULARIZERS.add("L2", paddle.regularizer.L2Decay)
+REGULARIZERS.add("L1", paddle.regularizer.L1Decay)
+GRAD_CLIPS = Registry("gradient clip")
+GRAD_CLIPS.add("ClipGradByGlobalNorm", paddle.nn.ClipGradByGlobalNorm)
+GRAD_CLIPS.add("ClipGradByNorm", paddle.nn.ClipGradByNorm)
 # Keys every optimizer understands.
-_COMMON_KEYS = {"name", "lr", "regularizer", "weight_decay", "no_weight_decay_name", "one_dim_param_no_weight_decay",
-                "clip_norm", "grad_clip"}
-REGULARIZERS = {"L2": paddle.regularizer.L2Decay, "L1": paddle.regularizer.L1Decay}
-GRAD_CLIPS = {"ClipGradByGlobalNorm": paddle.nn.ClipGradByGlobalNorm, "ClipGradByNorm": paddle.nn.ClipGradByNorm}
+COMMON_KEYS = ("name", "lr", "regularizer", "weight_decay", "no_weight_decay_name", "one_dim_param_no_weight_decay",
+               "clip_norm", "grad_clip")
+REGULARIZER_KEYS = ("name", "coeff")
+GRAD_CLIP_KEYS = ("name", "clip_norm")
+
+
+@dataclass
+class OptimizerSetup:
+    """What every optimizer needs besides its own keys: the schedule, the parameter groups, decay and clipping."""
+
+    scheduler: Any
+    decay: list            # (name, param) pairs that get weight decay
+    no_decay: list         # (name, param) pairs that do not
+    regularizer: Optional[str]
+    coeff: float
+    grad_clip: Any
+
+    def coupled(self) -> dict:
+        """Constructor kwargs with coupled decay (gradient += coeff * param), set per parameter group."""
+        groups = []
+        if self.decay:
+            regularizer = REGULARIZERS.get(self.regularizer)(self.coeff) if self.regularizer is not None else 0.0
+            groups.append({"params": [p for _, p in self.decay], "weight_decay": regularizer})
+        if self.no_decay:
+            groups.append({"params": [p for _, p in self.no_decay], "weight_decay": 0.0})
+        return {"learning_rate": self.scheduler, "parameters": groups, "grad_clip": self.grad_clip}
+
+
+@OPTIMIZERS.register()
+def Momentum(setup: OptimizerSetup, momentum=0.9, use_nesterov=False, multi_precision=False):
+    """paddle's Momentum (SGD with momentum)."""
+    return paddle.optimizer.Momentum(**setup.coupled(), momentum=float(momentum), use_nesterov=bool(use_nesterov),
+                                     multi_precision=bool(multi_precision))
+
+
+@OPTIMIZERS.register()
+def SGD(setup: OptimizerSetup, multi_precision=False):
+    """paddle's plain SGD."""
+    return paddle.optimizer.SGD(**setup.coupled(), multi_precision=bool(multi_precision))
+
+
+@OPTIMIZERS.register()
+def RMSProp(setup: OptimizerSetup, rho=0.95, epsilon=1e-6, momentum=0.0, centered=False, multi_precision=False):
+    """paddle's RMSProp; PaddleClas's accepts multi_precision and does not use it, so here."""
+    return paddle.optimizer.RMSProp(**setup.coupled(), rho=float(rho), epsilon=float(epsilon),
+                                    momentum=float(momentum), centered=bool(centered))
+
+
+@OPTIMIZERS.register()
+def Adam(setup: OptimizerSetup, beta1=0.9, beta2=0.999, epsilon=1e-8, lazy_mode=False, multi_precision=False):
+    """paddle's Adam; coupled decay like SGD/Momentum (coeff * param is added to the gradient)."""
+    return paddle.optimizer.Adam(**setup.coupled(), beta1=float(beta1), beta2=float(beta2), epsilon=float(epsilon),
+                                 lazy_mode=bool(lazy_mode), multi_precision=bool(multi_precision))
+
+
+@OPTIMIZERS.register()
+def AdamW(setup: OptimizerSetup, beta1=0.9, beta2=0.999, epsilon=1e-8, lazy_mode=False, multi_precision=False):
+    """paddle's AdamW: decoupled decay by coefficient (0.01, paddle's default, when the config sets none)."""
+    if setup.regularizer == "L1":
+        raise ValueError("AdamW applies decoupled (L2-style) weight decay; use regularizer name L2 or weight_decay")
+    coeff = 0.01 if setup.regularizer is None else setup.coeff
+    # paddle selects the decayed params by their (auto-generated) .name.
+    decay_ids = {p.name for _, p in setup.decay}
+    return paddle.optimizer.AdamW(
+        learning_rate=setup.scheduler, parameters=[p for _, p in setup.decay + setup.no_decay], weight_decay=coeff,
+        apply_decay_param_fun=lambda param_name: param_name in decay_ids, grad_clip=setup.grad_clip,
+        beta1=float(beta1), beta2=float(beta2), epsilon=float(epsilon), lazy_mode=bool(lazy_mode),
+        multi_precision=bool(multi_precision))
+
+
+def own_keys(name: str) -> list:
+    """The keys of `name` beyond COMMON_KEYS (its constructor's, minus the setup)."""
+    return OPTIMIZERS.accepted(name, "Optimizer.name", injected=["setup"])
+
+
+def optimizer_keys() -> list:
+    """Every key the Optimizer section may hold: the common ones, then each optimizer's own (the config schema)."""
+    keys = list(COMMON_KEYS)
+    for name in OPTIMIZERS:
+        keys += [k for k in own_keys(name) if k not in keys]
+    return keys
 
 
 def split_decay_params(model, no_weight_decay_name=None, one_dim_param_no_weight_decay=False):
@@ -59,13 +138,8 @@ def _decay_coeff(cfg):
         return "L2", float(wd)
     if not isinstance(reg, dict):
         raise ValueError(f"Optimizer.regularizer must be a mapping like {{name: L2, coeff: 1e-4}}, got {reg!r}")
-    name = reg.get("name", "L2")
-    if name not in REGULARIZERS:
-        raise ValueError(f"unknown Optimizer.regularizer.name '{name}'. Valid: {', '.join(REGULARIZERS)}."
-                         f"{did_you_mean(name, REGULARIZERS)}")
-    unknown = [k for k in reg if k not in ("name", "coeff")]
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in Optimizer.regularizer. Valid keys: name, coeff")
+    name = REGULARIZERS.canonical(reg.get("name", "L2"), "Optimizer.regularizer.name")
+    check_keys(reg, REGULARIZER_KEYS, "Optimizer.regularizer")
     return name, float(reg.get("coeff", 0.0))
 
 
@@ -79,16 +153,14 @@ def _grad_clip(cfg):
         return None
     if not isinstance(clip, dict):
         raise ValueError(f"Optimizer.grad_clip must be a mapping like {{name: ClipGradByGlobalNorm, clip_norm: 1.0}}")
-    name = clip.get("name", "ClipGradByGlobalNorm")
-    if name not in GRAD_CLIPS:
-        raise ValueError(f"unknown Optimizer.grad_clip.name '{name}'. Valid: {', '.join(GRAD_CLIPS)}."
-                         f"{did_you_mean(name, GRAD_CLIPS)}")
+    name = GRAD_CLIPS.canonical(clip.get("name", "ClipGradByGlobalNorm"), "Optimizer.grad_clip.name")
+    check_keys(clip, GRAD_CLIP_KEYS, "Optimizer.grad_clip")
     if clip.get("clip_norm") is None:
         raise ValueError("Optimizer.grad_clip.clip_norm is required")
-    return GRAD_CLIPS[name](clip_norm=float(clip["clip_norm"]))
+    return GRAD_CLIPS.get(name)(clip_norm=float(clip["clip_norm"]))
 
 
-def build_optimizer(optimizer_config, epochs, steps_per_epoch, model):
+def build_optimizer(optimizer_config: dict, epochs: float, steps_per_epoch: int, model) -> tuple:
     """Return (optimizer, lr_scheduler) for `model` from the YAML `Optimizer` section.
 
     The scheduler has attribute `by_epoch` (step it once per epoch if True, else once per iteration).
@@ -96,65 +168,24 @@ def build_optimizer(optimizer_config, epochs, steps_per_epoch, model):
     if not isinstance(optimizer_config, dict):
         raise ValueError(f"Optimizer must be a mapping like {{name: Momentum, lr: {{...}}}}, got {optimizer_config!r}")
     cfg = normalize_numbers(copy.deepcopy(optimizer_config))
-    unknown = [k for k in cfg if k not in OPTIMIZER_KEYS]
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in Optimizer. Valid keys: {', '.join(OPTIMIZER_KEYS)}")
+    check_keys(cfg, optimizer_keys(), "Optimizer")
     name = cfg.get("name")
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer Optimizer.name='{name}'. Valid: {', '.join(OPTIMIZERS)}."
-                         f"{did_you_mean(name, OPTIMIZERS)}")
+    OPTIMIZERS.canonical(name, "Optimizer.name")
     if cfg.get("lr") is None:
         raise ValueError("Optimizer.lr is required, e.g. lr: {name: Cosine, learning_rate: 0.1}")
-    defaults = OPTIMIZERS[name]
-    foreign = [k for k in cfg if k not in _COMMON_KEYS and k not in defaults]
+    own = own_keys(name)
+    foreign = [k for k in cfg if k not in COMMON_KEYS and k not in own]
     if foreign:
         _warn(f"Optimizer key(s) {foreign} do not apply to {name} and are ignored "
-                      f"({name} takes: {', '.join(defaults) or 'no extra keys'})")
-    options = {k: cfg.get(k, v) for k, v in defaults.items()}
+              f"({name} takes: {', '.join(own) or 'no extra keys'})")
 
     scheduler = build_lr_scheduler(cfg["lr"], epochs, steps_per_epoch)
     reg_name, coeff = _decay_coeff(cfg)
-    if name == "AdamW" and reg_name is None:
-        coeff = 0.01  # paddle's AdamW default
     decay, no_decay = split_decay_params(model, cfg.get("no_weight_decay_name"),
                                          bool(cfg.get("one_dim_param_no_weight_decay", False)))
     if not decay and not no_decay:
         raise ValueError("the model has no trainable parameters (every parameter has stop_gradient=True); "
                          "check Arch.freeze_befor / stop_after")
-    grad_clip = _grad_clip(cfg)
-
-    if name == "AdamW":
-        if reg_name == "L1":
-            raise ValueError("AdamW applies decoupled (L2-style) weight decay; use regularizer name L2 or weight_decay")
-        # AdamW decays by coefficient; paddle selects params by their (auto-generated) .name.
-        decay_ids = {p.name for _, p in decay}
-        optimizer = paddle.optimizer.AdamW(
-            learning_rate=scheduler, parameters=[p for _, p in decay + no_decay], weight_decay=coeff,
-            apply_decay_param_fun=lambda param_name: param_name in decay_ids, grad_clip=grad_clip,
-            beta1=float(options["beta1"]), beta2=float(options["beta2"]), epsilon=float(options["epsilon"]),
-            lazy_mode=bool(options["lazy_mode"]), multi_precision=bool(options["multi_precision"]),
-        )
-        return optimizer, scheduler
-
-    # Coupled decay (gradient += coeff * param) set per group; paddle stores it on each param as .regularizer.
-    groups = []
-    if decay:
-        regularizer = REGULARIZERS[reg_name](coeff) if reg_name is not None else 0.0
-        groups.append({"params": [p for _, p in decay], "weight_decay": regularizer})
-    if no_decay:
-        groups.append({"params": [p for _, p in no_decay], "weight_decay": 0.0})
-    common = {"learning_rate": scheduler, "parameters": groups, "grad_clip": grad_clip}
-    if name == "Momentum":
-        optimizer = paddle.optimizer.Momentum(**common, momentum=float(options["momentum"]),
-                                              use_nesterov=bool(options["use_nesterov"]),
-                                              multi_precision=bool(options["multi_precision"]))
-    elif name == "SGD":
-        optimizer = paddle.optimizer.SGD(**common, multi_precision=bool(options["multi_precision"]))
-    elif name == "Adam":  # coupled decay like SGD/Momentum: paddle's Adam adds coeff * param to the gradient
-        optimizer = paddle.optimizer.Adam(**common, beta1=float(options["beta1"]), beta2=float(options["beta2"]),
-                                          epsilon=float(options["epsilon"]), lazy_mode=bool(options["lazy_mode"]),
-                                          multi_precision=bool(options["multi_precision"]))
-    else:  # RMSProp
-        optimizer = paddle.optimizer.RMSProp(**common, rho=float(options["rho"]), epsilon=float(options["epsilon"]),
-                                             momentum=float(options["momentum"]), centered=bool(options["centered"]))
+    setup = OptimizerSetup(scheduler, decay, no_decay, reg_name, coeff, _grad_clip(cfg))
+    optimizer = OPTIMIZERS.build(name, {k: cfg[k] for k in own if k in cfg}, "Optimizer", setup=setup)
     return optimizer, scheduler
