@@ -1,15 +1,21 @@
-"""Shared pytest fixtures and helpers: where the reference facts live, a tiny on-disk image dataset, the tools."""
+"""Shared pytest fixtures and helpers (test modules import these, never each other): where the reference facts
+live, a tiny on-disk image dataset, configs for it, and running the tools in subprocesses."""
+import csv
 import importlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 TOOLS_DIR = REPO_ROOT / "tools"
+PREDICTOR_DIR = REPO_ROOT / "deploy" / "python"
+TRAIN = TOOLS_DIR / "train.py"
 
 # Paddle's CPU kernels spin up one thread per core by default; two test processes then fight over 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -32,6 +38,13 @@ def load_tool(name):
     if str(TOOLS_DIR) not in sys.path:
         sys.path.insert(0, str(TOOLS_DIR))
     return importlib.import_module(name)
+
+
+def load_predictor():
+    """deploy/python/predict_cls.py as a module (a standalone script, not part of ppcls_lite)."""
+    if str(PREDICTOR_DIR) not in sys.path:
+        sys.path.insert(0, str(PREDICTOR_DIR))
+    return importlib.import_module("predict_cls")
 
 
 # ImageNet-style inference preprocessing scaled down to 32 px (resize short side 36, centre crop 32).
@@ -80,3 +93,250 @@ def make_image_folder(root, class_names=("circle", "square", "stripes"), per_cla
 def tiny_dataset(tmp_path):
     """A 3-class, 18-image, 32 px dataset in class folders with train/val/label list files."""
     return make_image_folder(tmp_path / "tiny")
+
+
+def record_lr(engine):
+    """A list that receives (global step, LR) for every optimizer step the engine takes from now on: the LR the
+    real optimizer applies, read just before each step."""
+    trace = []
+    optimizer = engine.optimizer
+    step = optimizer.step
+
+    def recording_step():
+        trace.append((engine.global_step + 1, float(optimizer.get_lr())))
+        step()
+
+    optimizer.step = recording_step
+    return trace
+
+
+# ------------------------------------------------------------------------------ configs for the tiny dataset
+DECODE = {"DecodeImage": {"to_rgb": True, "channel_first": False}}
+NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "order": ""}}
+# Deterministic preprocessing (no random crop/flip): the tiny PNGs are already 32 px.
+DETERMINISTIC_OPS = [DECODE, NORMALIZE]
+RANDOM_OPS = [DECODE, {"RandCropImage": {"size": 32, "scale": [0.6, 1.0]}}, {"RandFlipImage": {"flip_code": 1}},
+              NORMALIZE]
+TINY_ARCH = "MobileNetV1_x0_25"  # no dropout, 0.2 M parameters: fast and deterministic on CPU
+EXPORT_ARCH = "MobileNetV3_small_x0_35"  # has hard-swish and SE blocks
+
+
+def tiny_config(data_root, output_dir, arch="MobileNetV3_small_x0_35", class_num=3, epochs=2, num_workers=0,
+                lr=0.01):
+    """A complete config dict for the conftest tiny dataset (32 px, 3 classes): CPU, batch 4, fast."""
+    data_root = str(data_root)
+
+    def loader(list_name, train):
+        ops = [DECODE] + ([{"RandFlipImage": {"flip_code": 1}}] if train else []) + [NORMALIZE]
+        return {
+            "dataset": {"name": "ImageNetDataset", "image_root": data_root,
+                        "cls_label_path": os.path.join(data_root, list_name), "transform_ops": ops},
+            "sampler": {"name": "DistributedBatchSampler", "batch_size": 4, "drop_last": False, "shuffle": train},
+            "loader": {"num_workers": num_workers if train else 0, "use_shared_memory": False},
+        }
+
+    return {
+        "Global": {"output_dir": str(output_dir), "device": "cpu", "epochs": epochs, "print_batch_step": 1,
+                   "seed": 42, "save_interval": 1, "eval_during_train": True, "eval_interval": 1,
+                   "image_shape": [3, 32, 32]},
+        "Arch": {"name": arch, "class_num": class_num},
+        "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
+        "Optimizer": {"name": "Momentum", "momentum": 0.9,
+                      "lr": {"name": "Cosine", "learning_rate": lr, "warmup_epoch": 1, "warmup_start_lr": 0.0},
+                      "regularizer": {"name": "L2", "coeff": 1e-5}},
+        "DataLoader": {"Train": loader("train_list.txt", True), "Eval": loader("val_list.txt", False)},
+        "Infer": {"infer_imgs": os.path.join(data_root, "val_list.txt"), "batch_size": 4,
+                  "transforms": [DECODE, NORMALIZE, {"ToCHWImage": None}],
+                  "PostProcess": {"name": "Topk", "topk": 2,
+                                  "class_id_map_file": os.path.join(data_root, "label_list.txt")}},
+        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 5]}}], "Eval": [{"TopkAcc": {"topk": [1, 5]}}]},
+    }
+
+
+def tiny_train_config(data_root, output_dir, *, arch=TINY_ARCH, class_num=3, epochs=2, batch_size=3,
+                      eval_batch_size=4, train_list="train_list.txt", val_list="val_list.txt", random_aug=False,
+                      shuffle=True, lr=0.02, seed=7):
+    """A config for runs through tools/train.py on the tiny dataset: constant lr, deterministic ops unless
+    `random_aug`, a small model (change it, then `write_config`)."""
+    data_root = str(data_root)
+
+    def dataset(list_name, ops):
+        return {"name": "ImageNetDataset", "image_root": data_root,
+                "cls_label_path": os.path.join(data_root, list_name), "transform_ops": ops}
+
+    loader = {"num_workers": 0, "use_shared_memory": False}
+    return {
+        "Global": {"output_dir": str(output_dir), "device": "cpu", "epochs": epochs, "seed": seed,
+                   "print_batch_step": 1, "image_shape": [3, 32, 32], "save_interval": 1,
+                   "eval_during_train": True, "eval_interval": 1, "use_visualdl": False, "to_static": False,
+                   "checkpoints": None, "pretrained_model": None},
+        "Arch": {"name": arch, "class_num": class_num},
+        "Loss": {"Train": [{"CELoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
+        # Constant lr, plain momentum: small steps so the tiny model stays finite and comparisons are tight.
+        "Optimizer": {"name": "Momentum", "momentum": 0.9, "lr": {"name": "Constant", "learning_rate": lr},
+                      "regularizer": {"name": "L2", "coeff": 1.0e-4}},
+        "DataLoader": {
+            "Train": {"dataset": dataset(train_list, RANDOM_OPS if random_aug else DETERMINISTIC_OPS),
+                      "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False,
+                                  "shuffle": shuffle},
+                      "loader": loader},
+            "Eval": {"dataset": dataset(val_list, DETERMINISTIC_OPS),
+                     "sampler": {"name": "DistributedBatchSampler", "batch_size": eval_batch_size,
+                                 "drop_last": False, "shuffle": False},
+                     "loader": loader},
+        },
+        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 2]}}], "Eval": [{"TopkAcc": {"topk": [1, 2]}}]},
+    }
+
+
+def write_config(config, path):
+    """Write `config` as YAML to `path`; returns the Path."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def load_config(config, tmp_path, overrides=()):
+    """Round-trip through get_config so the engine sees exactly what the tools would give it."""
+    from ppcls_lite.utils.config import get_config
+
+    return get_config(write_config(config, tmp_path / "config.yaml"), list(overrides))
+
+
+def tiny_export_config(tmp_path, reference_dir, weights=True, per_class=8):
+    """A config file exporting the parity weights of EXPORT_ARCH at 32 px, with a small Train/Eval list of real
+    images (in a folder whose name has a space and Chinese characters). Returns (config path, dataset root)."""
+    root = make_image_folder(tmp_path / "数据 集", per_class=per_class, size=48)
+    dataset = {"name": "ImageNetDataset", "image_root": str(root)}
+    config = {
+        "Global": {"pretrained_model": str(reference_dir / "parity" / EXPORT_ARCH) if weights else None,
+                   "save_inference_dir": str(tmp_path / "inference"), "image_shape": [3, 32, 32]},
+        "Arch": {"name": EXPORT_ARCH, "class_num": 10},
+        "DataLoader": {"Train": {"dataset": dict(dataset, cls_label_path=str(root / "train_list.txt"))},
+                       "Eval": {"dataset": dict(dataset, cls_label_path=str(root / "val_list.txt"))}},
+        "Infer": {"transforms": INFER_OPS_32PX, "PostProcess": {"name": "Topk", "topk": 3}},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path, root
+
+
+# ------------------------------------------------------------------------------------ tools in subprocesses
+def subprocess_env(extra=None):
+    """The environment for a tool subprocess: one thread, CPU (no CUDA_VISIBLE_DEVICES), no debug tracebacks."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    # paddle.distributed.launch treats a set CUDA_VISIBLE_DEVICES (even '') as "GPU job"; unset means CPU + gloo.
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env.pop("PPCLS_DEBUG", None)
+    env.update(extra or {})
+    return env
+
+
+def run_tool(tool, *args, cwd=None, timeout=600):
+    """`python tools/<tool> ARGS` in a subprocess (one thread, ppcls_lite importable); returns CompletedProcess."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get(
+        "PYTHONPATH", ""))
+    return subprocess.run([sys.executable, str(TOOLS_DIR / tool), *map(str, args)], cwd=cwd or REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_train(config_path, *overrides, resume=False, check=True, timeout=300, env=None):
+    """`python tools/train.py -c CONFIG [-o ...] [--resume auto]` in a subprocess; returns CompletedProcess."""
+    cmd = [sys.executable, str(TRAIN), "-c", str(config_path)]
+    for item in overrides:
+        cmd += ["-o", item]
+    if resume:
+        cmd += ["--resume", "auto"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env(env))
+    if check:
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def run_export(config_path, *args):
+    """`python tools/export_model.py -c CONFIG ARGS` in a subprocess; returns CompletedProcess."""
+    return run_tool("export_model.py", "-c", config_path, *args, timeout=None)
+
+
+# ------------------------------------------------------------------------------------ reading what was written
+def load_params(prefix):
+    """A checkpoint's weights as {name: numpy array}; `prefix` without extension."""
+    import paddle
+
+    state = paddle.load(str(prefix) + ".pdparams")
+    return {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in state.items()}
+
+
+def load_states(prefix):
+    """A checkpoint's .pdstates (epoch, RNG, EMA, ...); `prefix` without extension."""
+    import paddle
+
+    # return_numpy: the numpy RNG state (uint32 array) cannot become a paddle tensor
+    return paddle.load(str(prefix) + ".pdstates", return_numpy=True)
+
+
+def read_metrics(run_dir):
+    """The rows of run_dir/metrics.csv as dicts."""
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def image_files(root):
+    """Every PNG under `root`, sorted."""
+    return sorted(str(p) for p in Path(root).rglob("*.png"))
+
+
+# --------------------------------------------------------------------- single process vs two ranks, same data
+PER_RANK_BATCH = 3  # the single process uses 2 * PER_RANK_BATCH
+
+
+def trainable(params):
+    """The parameters without BatchNorm running statistics."""
+    return {k: v for k, v in params.items() if not k.endswith(("_mean", "_variance"))}
+
+
+def relative_update_difference(init, single, dist):
+    """||(dist - init) - (single - init)|| / ||single - init|| over the trainable tensors."""
+    keys = sorted(trainable(init))
+    diff = np.sqrt(sum(np.sum((dist[k].astype(np.float64) - single[k]) ** 2) for k in keys))
+    update = np.sqrt(sum(np.sum((single[k].astype(np.float64) - init[k]) ** 2) for k in keys))
+    assert update > 0, "the single-process run did not change the weights"
+    return float(diff / update)
+
+
+def paired_setup(root):
+    """The data and starting point of a single-process vs two-rank comparison (test_distributed.py, test_multinode.py)
+    under `root`: returns a dict with "data",
+    "init" (the initial weights as numpy) and "config"(name, batch_size, epochs) -> path of a config that
+    trains on the paired list from the saved initial weights, writing to root/name."""
+    import paddle
+
+    from ppcls_lite.arch import build_model
+
+    # 64 px: at 32 px the last MobileNetV1 stage is 1x1 and BN over 3 values makes gradients ~100x larger.
+    data = make_image_folder(root / "data", per_class=4, size=64)
+    train_lines = (data / "train_list.txt").read_text().split()
+    images = [train_lines[i] for i in range(0, len(train_lines), 2)]  # "path label" pairs -> paths
+    labels = [int(train_lines[i]) for i in range(1, len(train_lines), 2)]
+    first_of_class = [images[labels.index(c)] for c in range(3)]
+    # Rank 0 gets lines 0-2 (true labels), rank 1 lines 3-5 (same images, labels + 1); one process gets all 6.
+    lines = [f"{p} {c}" for c, p in enumerate(first_of_class)] + [f"{p} {(c + 1) % 3}" for c, p in
+                                                                   enumerate(first_of_class)]
+    (data / "paired_list.txt").write_text("\n".join(lines) + "\n")
+    val_lines = (data / "val_list.txt").read_text().splitlines()[:5]  # odd: the eval sampler pads one sample
+    (data / "val5_list.txt").write_text("\n".join(val_lines) + "\n")
+
+    paddle.seed(11)
+    init_prefix = root / "init"
+    paddle.save(build_model({"name": TINY_ARCH, "class_num": 3}).state_dict(), str(init_prefix) + ".pdparams")
+
+    def config(name, batch_size, epochs):
+        cfg = tiny_train_config(data, root / name, batch_size=batch_size, epochs=epochs,
+                                train_list="paired_list.txt", val_list="val5_list.txt", eval_batch_size=2,
+                                shuffle=False, lr=0.01)
+        cfg["Global"]["pretrained_model"] = str(init_prefix)
+        return write_config(cfg, root / f"{name}.yaml")
+
+    return {"data": data, "init": load_params(init_prefix), "config": config}

@@ -9,9 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_image_folder
+from conftest import make_image_folder, tiny_config, write_config
 from ppcls_lite.data.check import Progress
-from test_engine import tiny_config, write_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOOL = REPO_ROOT / "tools" / "check_dataset.py"

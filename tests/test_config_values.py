@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ppcls_lite.utils.config import ConfigError, get_config
-from test_tools import run_tool
+from conftest import run_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A PaddleClas recipe that sets most of the checked keys (eta_min, warm-up, nesterov, L2, ColorJitter, ...).

@@ -17,8 +17,9 @@ import time
 import numpy as np
 import pytest
 
-from test_training_features import (
-    REPO_ROOT, TINY_ARCH, TRAIN, load_params, read_metrics, run_train, subprocess_env, tiny_config, write_config,
+from conftest import (
+    REPO_ROOT, TINY_ARCH, TRAIN, load_params, read_metrics, run_train, subprocess_env, tiny_train_config,
+    write_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -79,7 +80,7 @@ def setup(tmp_path_factory):
     wrapper.write_text(CRASH_WRAPPER)
 
     def config(name):
-        cfg = tiny_config(data, root / name, epochs=EPOCHS, random_aug=True, shuffle=True, lr=0.01)
+        cfg = tiny_train_config(data, root / name, epochs=EPOCHS, random_aug=True, shuffle=True, lr=0.01)
         return write_config(cfg, root / f"{name}.yaml")
 
     reference = config("reference")

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INFER_OPS_32PX, make_image_folder
-from test_training_features import REPO_ROOT, TINY_ARCH, load_states, run_train, subprocess_env, tiny_config, \
-    write_config
+from conftest import (
+    INFER_OPS_32PX, REPO_ROOT, TINY_ARCH, load_states, make_image_folder, run_train, subprocess_env,
+    tiny_train_config, write_config,
+)
 
 from ppcls_lite.utils import cli
 
@@ -194,7 +195,7 @@ def reference(tmp_path_factory):
     data = make_image_folder(root / "data", per_class=4)
 
     def config_at(output_dir, name):
-        cfg = tiny_config(data, output_dir, epochs=2, shuffle=False)
+        cfg = tiny_train_config(data, output_dir, epochs=2, shuffle=False)
         cfg["Infer"] = {"infer_imgs": str(data / "val_list.txt"), "batch_size": 2, "transforms": INFER_OPS_32PX,
                         "PostProcess": {"name": "Topk", "topk": 2}}
         return write_config(cfg, root / f"{name}.yaml")

@@ -35,14 +35,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_image_folder
-from test_training_features import (
-    REPO_ROOT, TINY_ARCH, TRAIN, load_params, load_states, read_metrics, run_train, subprocess_env, tiny_config,
-    write_config,
+from conftest import (
+    PER_RANK_BATCH as B, REPO_ROOT, TINY_ARCH, TRAIN, load_params, load_states, paired_setup, read_metrics,
+    relative_update_difference, run_train, subprocess_env, trainable,
 )
 
 pytestmark = pytest.mark.slow
-B = 3  # per-rank batch; the single process uses 2 * B
 
 
 def launch_train(config_path, log_dir, *overrides, resume=False, nproc=2, timeout=400):
@@ -56,53 +54,6 @@ def launch_train(config_path, log_dir, *overrides, resume=False, nproc=2, timeou
     logs = "".join(f"\n--- {p.name}\n{p.read_text()[-2500:]}" for p in sorted(Path(log_dir).glob("workerlog.*")))
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}{logs}"
     return proc
-
-
-def trainable(params):
-    return {k: v for k, v in params.items() if not k.endswith(("_mean", "_variance"))}
-
-
-def relative_update_difference(init, single, dist):
-    """||(dist - init) - (single - init)|| / ||single - init|| over the trainable tensors."""
-    keys = sorted(trainable(init))
-    diff = np.sqrt(sum(np.sum((dist[k].astype(np.float64) - single[k]) ** 2) for k in keys))
-    update = np.sqrt(sum(np.sum((single[k].astype(np.float64) - init[k]) ** 2) for k in keys))
-    assert update > 0, "the single-process run did not change the weights"
-    return float(diff / update)
-
-
-def paired_setup(root):
-    """The data and starting point of the comparison above, under `root`: returns a dict with "data",
-    "init" (the initial weights as numpy) and "config"(name, batch_size, epochs) -> path of a config that
-    trains on the paired list from the saved initial weights, writing to root/name."""
-    import paddle
-
-    from ppcls_lite.arch import build_model
-
-    # 64 px: at 32 px the last MobileNetV1 stage is 1x1 and BN over 3 values makes gradients ~100x larger.
-    data = make_image_folder(root / "data", per_class=4, size=64)
-    train_lines = (data / "train_list.txt").read_text().split()
-    images = [train_lines[i] for i in range(0, len(train_lines), 2)]  # "path label" pairs -> paths
-    labels = [int(train_lines[i]) for i in range(1, len(train_lines), 2)]
-    first_of_class = [images[labels.index(c)] for c in range(3)]
-    # Rank 0 gets lines 0-2 (true labels), rank 1 lines 3-5 (same images, labels + 1); one process gets all 6.
-    lines = [f"{p} {c}" for c, p in enumerate(first_of_class)] + [f"{p} {(c + 1) % 3}" for c, p in
-                                                                   enumerate(first_of_class)]
-    (data / "paired_list.txt").write_text("\n".join(lines) + "\n")
-    val_lines = (data / "val_list.txt").read_text().splitlines()[:5]  # odd: the eval sampler pads one sample
-    (data / "val5_list.txt").write_text("\n".join(val_lines) + "\n")
-
-    paddle.seed(11)
-    init_prefix = root / "init"
-    paddle.save(build_model({"name": TINY_ARCH, "class_num": 3}).state_dict(), str(init_prefix) + ".pdparams")
-
-    def config(name, batch_size, epochs):
-        cfg = tiny_config(data, root / name, batch_size=batch_size, epochs=epochs, train_list="paired_list.txt",
-                          val_list="val5_list.txt", eval_batch_size=2, shuffle=False, lr=0.01)
-        cfg["Global"]["pretrained_model"] = str(init_prefix)
-        return write_config(cfg, root / f"{name}.yaml")
-
-    return {"data": data, "init": load_params(init_prefix), "config": config}
 
 
 @pytest.fixture(scope="module")

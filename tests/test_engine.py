@@ -10,6 +10,7 @@ import paddle
 import pytest
 import yaml
 
+from conftest import load_config, tiny_config
 from ppcls_lite.engine import build_engine, checkpoint as ckpt
 from ppcls_lite.engine.engine import (MetricsCSV, NonFiniteLossError, collect_infer_inputs, real_samples_on_rank,
                                       write_predictions)
@@ -19,50 +20,6 @@ from ppcls_lite.utils.ema import ModelEMA
 from ppcls_lite.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "order": ""}}
-DECODE = {"DecodeImage": {"to_rgb": True, "channel_first": False}}
-
-
-def tiny_config(data_root, output_dir, arch="MobileNetV3_small_x0_35", class_num=3, epochs=2, num_workers=0,
-                lr=0.01):
-    """A complete config dict for the conftest tiny dataset (32 px, 3 classes): CPU, batch 4, fast."""
-    data_root = str(data_root)
-
-    def loader(list_name, train):
-        ops = [DECODE] + ([{"RandFlipImage": {"flip_code": 1}}] if train else []) + [NORMALIZE]
-        return {
-            "dataset": {"name": "ImageNetDataset", "image_root": data_root,
-                        "cls_label_path": os.path.join(data_root, list_name), "transform_ops": ops},
-            "sampler": {"name": "DistributedBatchSampler", "batch_size": 4, "drop_last": False, "shuffle": train},
-            "loader": {"num_workers": num_workers if train else 0, "use_shared_memory": False},
-        }
-
-    return {
-        "Global": {"output_dir": str(output_dir), "device": "cpu", "epochs": epochs, "print_batch_step": 1,
-                   "seed": 42, "save_interval": 1, "eval_during_train": True, "eval_interval": 1,
-                   "image_shape": [3, 32, 32]},
-        "Arch": {"name": arch, "class_num": class_num},
-        "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
-        "Optimizer": {"name": "Momentum", "momentum": 0.9,
-                      "lr": {"name": "Cosine", "learning_rate": lr, "warmup_epoch": 1, "warmup_start_lr": 0.0},
-                      "regularizer": {"name": "L2", "coeff": 1e-5}},
-        "DataLoader": {"Train": loader("train_list.txt", True), "Eval": loader("val_list.txt", False)},
-        "Infer": {"infer_imgs": os.path.join(data_root, "val_list.txt"), "batch_size": 4,
-                  "transforms": [DECODE, NORMALIZE, {"ToCHWImage": None}],
-                  "PostProcess": {"name": "Topk", "topk": 2,
-                                  "class_id_map_file": os.path.join(data_root, "label_list.txt")}},
-        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 5]}}], "Eval": [{"TopkAcc": {"topk": [1, 5]}}]},
-    }
-
-
-def write_config(config, path):
-    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
-    return str(path)
-
-
-def load_config(config, tmp_path, overrides=()):
-    """Round-trip through get_config so the engine sees exactly what the tools would give it."""
-    return get_config(write_config(config, tmp_path / "config.yaml"), list(overrides))
 
 
 # ------------------------------------------------------------------------------------------ checkpoints

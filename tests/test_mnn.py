@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from test_quantize import REPO_ROOT, image_files, predict_cls, run_export, tiny_export_config
+from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config
+
+predict_cls = load_predictor()
 
 pytest.importorskip("MNN", reason="the [mobile] extra (MNN) is not installed: pip install -e .[mobile]")
 

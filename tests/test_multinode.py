@@ -18,14 +18,14 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_distributed import B, paired_setup, relative_update_difference, trainable
-from test_training_features import REPO_ROOT, TINY_ARCH, TRAIN, load_params, load_states, read_metrics, run_train, \
-    subprocess_env
+from conftest import (
+    PER_RANK_BATCH as B, REPO_ROOT, TINY_ARCH, TRAIN, load_params, load_states, paired_setup, read_metrics,
+    relative_update_difference, run_train, subprocess_env, trainable,
+)
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 300  # seconds for the whole two-node job; the launchers are killed when it is over

@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from ppcls_lite.export.onnx_tools import clean_onnx_model, uint8_input_model
-from test_quantize import REPO_ROOT, image_files, predict_cls, run_export, tiny_export_config
+from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config
+
+predict_cls = load_predictor()
 
 onnx = pytest.importorskip("onnx", reason="the [deploy] extra (onnx) is not installed")
 

@@ -23,8 +23,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import INFER_OPS_32PX
-from test_engine import tiny_config, write_config
+from conftest import INFER_OPS_32PX, tiny_config, write_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREDICT_SCRIPT = REPO_ROOT / "deploy" / "python" / "predict_cls.py"

@@ -1,48 +1,14 @@
 """--quantize int8 / fp16: files written, how they are quantized, inference.yml variants, predictor --precision."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import INFER_OPS_32PX, make_image_folder
+from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXPORT_TOOL = str(REPO_ROOT / "tools" / "export_model.py")
-sys.path.insert(0, str(REPO_ROOT / "deploy" / "python"))
-import predict_cls  # noqa: E402
-
-ARCH = "MobileNetV3_small_x0_35"  # has hard-swish and SE blocks
-
-
-def tiny_export_config(tmp_path, reference_dir, weights=True, per_class=8):
-    """A config file exporting the parity weights of ARCH at 32 px, with a small Train/Eval list of real images
-    (in a folder whose name has a space and Chinese characters). Returns (config path, dataset root)."""
-    root = make_image_folder(tmp_path / "数据 集", per_class=per_class, size=48)
-    dataset = {"name": "ImageNetDataset", "image_root": str(root)}
-    config = {
-        "Global": {"pretrained_model": str(reference_dir / "parity" / ARCH) if weights else None,
-                   "save_inference_dir": str(tmp_path / "inference"), "image_shape": [3, 32, 32]},
-        "Arch": {"name": ARCH, "class_num": 10},
-        "DataLoader": {"Train": {"dataset": dict(dataset, cls_label_path=str(root / "train_list.txt"))},
-                       "Eval": {"dataset": dict(dataset, cls_label_path=str(root / "val_list.txt"))}},
-        "Infer": {"transforms": INFER_OPS_32PX, "PostProcess": {"name": "Topk", "topk": 3}},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return path, root
-
-
-def run_export(config_path, *args):
-    proc = subprocess.run([sys.executable, EXPORT_TOOL, "-c", str(config_path), *args], capture_output=True,
-                          text=True, cwd=REPO_ROOT)
-    return proc
-
-
-def image_files(root):
-    return sorted(str(p) for p in Path(root).rglob("*.png"))
+predict_cls = load_predictor()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import yaml
 
 from ppcls_lite.engine import build_settings
 from ppcls_lite.utils.config import get_config
-from test_tools import run_tool
+from conftest import run_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICK_START = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"

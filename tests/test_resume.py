@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ppcls_lite.engine import build_engine
-from test_engine import load_config, tiny_config
+from conftest import load_config, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

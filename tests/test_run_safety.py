@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from ppcls_lite.engine import RunDirError, build_engine
-from test_engine import load_config, tiny_config
-from test_training_features import REPO_ROOT, TINY_ARCH, TRAIN, subprocess_env, write_config
-from test_training_features import tiny_config as tiny_subprocess_config
+from conftest import (
+    REPO_ROOT, TINY_ARCH, TRAIN, load_config, subprocess_env, tiny_config, tiny_train_config, write_config,
+)
 
 ARCH = "MobileNetV3_small_x0_35"
 
@@ -47,7 +47,7 @@ def test_new_run_refuses_a_folder_with_checkpoints_and_writes_nothing(tiny_datas
 def test_overwrite_moves_the_earlier_run_aside(tiny_dataset, tmp_path):
     """Through tools/train.py, in a folder whose name has a space and Chinese characters."""
     out = tmp_path / "训练 runs"
-    config = write_config(tiny_subprocess_config(tiny_dataset, out, epochs=1), tmp_path / "c.yaml")
+    config = write_config(tiny_train_config(tiny_dataset, out, epochs=1), tmp_path / "c.yaml")
     run = out / TINY_ARCH
     assert train_tool(config).returncode == 0
     first = snapshot(run)
@@ -128,7 +128,7 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tiny_dataset,
     the same command (no --resume), and that command then works in the same folder."""
     long_list = tiny_dataset / "long_train_list.txt"
     long_list.write_text((tiny_dataset / "train_list.txt").read_text() * 40)  # 360 images, 120 steps
-    cfg = tiny_subprocess_config(tiny_dataset, tmp_path / "out", epochs=1, train_list="long_train_list.txt")
+    cfg = tiny_train_config(tiny_dataset, tmp_path / "out", epochs=1, train_list="long_train_list.txt")
     config = write_config(cfg, tmp_path / "c.yaml")
     run = tmp_path / "out" / TINY_ARCH
     # A terminal's Ctrl-C reaches a process whose SIGINT is at its default (the runner may ignore SIGINT).

@@ -2,25 +2,15 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import paddle
 import pytest
 
-from conftest import make_image_folder
-from test_engine import tiny_config, write_config
+from conftest import make_image_folder, run_tool, tiny_config, write_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARCH = "MobileNetV3_small_x0_35"
-
-
-def run_tool(tool, *args, cwd=None):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get(
-        "PYTHONPATH", ""))
-    return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *map(str, args)], cwd=cwd or REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")

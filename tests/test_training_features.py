@@ -1,119 +1,13 @@
 """Training features through the real engine: EMA resume, to_static, fine-tuning, freeze_befor, AMP on CPU.
 
-The helpers at the top (tiny config, running tools/train.py, reading checkpoints) are also imported by
-test_distributed.py and test_crash_resume.py (pytest puts tests/ on sys.path, as for conftest).
+The tiny config, running tools/train.py and reading checkpoints are conftest helpers.
 """
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TRAIN = REPO_ROOT / "tools" / "train.py"
-TINY_ARCH = "MobileNetV1_x0_25"  # no dropout, 0.2 M parameters: fast and deterministic on CPU
-
-# Deterministic preprocessing (no random crop/flip): the tiny PNGs are already 32 px.
-DETERMINISTIC_OPS = [
-    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "order": ""}},
-]
-RANDOM_OPS = [
-    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-    {"RandCropImage": {"size": 32, "scale": [0.6, 1.0]}},
-    {"RandFlipImage": {"flip_code": 1}},
-    DETERMINISTIC_OPS[1],
-]
-
-
-def tiny_config(data_root, output_dir, *, arch=TINY_ARCH, class_num=3, epochs=2, batch_size=3,
-                eval_batch_size=4, train_list="train_list.txt", val_list="val_list.txt", random_aug=False,
-                shuffle=True, lr=0.02, seed=7):
-    """A complete PaddleClas-style config dict for the tiny dataset (change it, then `write_config`)."""
-    data_root = str(data_root)
-
-    def dataset(list_name, ops):
-        return {"name": "ImageNetDataset", "image_root": data_root,
-                "cls_label_path": os.path.join(data_root, list_name), "transform_ops": ops}
-
-    loader = {"num_workers": 0, "use_shared_memory": False}
-    return {
-        "Global": {"output_dir": str(output_dir), "device": "cpu", "epochs": epochs, "seed": seed,
-                   "print_batch_step": 1, "image_shape": [3, 32, 32], "save_interval": 1,
-                   "eval_during_train": True, "eval_interval": 1, "use_visualdl": False, "to_static": False,
-                   "checkpoints": None, "pretrained_model": None},
-        "Arch": {"name": arch, "class_num": class_num},
-        "Loss": {"Train": [{"CELoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
-        # Constant lr, plain momentum: small steps so the tiny model stays finite and comparisons are tight.
-        "Optimizer": {"name": "Momentum", "momentum": 0.9, "lr": {"name": "Constant", "learning_rate": lr},
-                      "regularizer": {"name": "L2", "coeff": 1.0e-4}},
-        "DataLoader": {
-            "Train": {"dataset": dataset(train_list, RANDOM_OPS if random_aug else DETERMINISTIC_OPS),
-                      "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False,
-                                  "shuffle": shuffle},
-                      "loader": loader},
-            "Eval": {"dataset": dataset(val_list, DETERMINISTIC_OPS),
-                     "sampler": {"name": "DistributedBatchSampler", "batch_size": eval_batch_size,
-                                 "drop_last": False, "shuffle": False},
-                     "loader": loader},
-        },
-        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 2]}}], "Eval": [{"TopkAcc": {"topk": [1, 2]}}]},
-    }
-
-
-def write_config(config, path):
-    path = Path(path)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def subprocess_env(extra=None):
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    # paddle.distributed.launch treats a set CUDA_VISIBLE_DEVICES (even '') as "GPU job"; unset means CPU + gloo.
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    env.pop("PPCLS_DEBUG", None)
-    env.update(extra or {})
-    return env
-
-
-def run_train(config_path, *overrides, resume=False, check=True, timeout=300, env=None):
-    """`python tools/train.py -c CONFIG [-o ...] [--resume auto]` in a subprocess; returns CompletedProcess."""
-    cmd = [sys.executable, str(TRAIN), "-c", str(config_path)]
-    for item in overrides:
-        cmd += ["-o", item]
-    if resume:
-        cmd += ["--resume", "auto"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=subprocess_env(env))
-    if check:
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
-def load_params(prefix):
-    """A checkpoint's weights as {name: numpy array}; `prefix` without extension."""
-    import paddle
-
-    state = paddle.load(str(prefix) + ".pdparams")
-    return {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in state.items()}
-
-
-def load_states(prefix):
-    import paddle
-
-    # return_numpy: the numpy RNG state (uint32 array) cannot become a paddle tensor
-    return paddle.load(str(prefix) + ".pdstates", return_numpy=True)
-
-
-def read_metrics(run_dir):
-    import csv
-
-    with open(Path(run_dir) / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
+from conftest import TINY_ARCH, load_params, load_states, run_train, tiny_train_config, write_config
 
 
 def train_losses(run_dir):
@@ -141,7 +35,7 @@ def init_weights(tmp_path):
 @pytest.mark.slow
 def test_ema_resume_restores_ema_weights_exactly(tiny_dataset, tmp_path):
     def config(name, epochs):
-        cfg = tiny_config(tiny_dataset, tmp_path / name, epochs=epochs, random_aug=True)
+        cfg = tiny_train_config(tiny_dataset, tmp_path / name, epochs=epochs, random_aug=True)
         cfg["EMA"] = {"decay": 0.8}
         return write_config(cfg, tmp_path / f"{name}.yaml")
 
@@ -176,7 +70,7 @@ def test_to_static_training_matches_dygraph(tiny_dataset, tmp_path, init_weights
     dirs = {}
     for to_static in (False, True):
         name = f"static_{to_static}"
-        cfg = tiny_config(tiny_dataset, tmp_path / name, epochs=2)
+        cfg = tiny_train_config(tiny_dataset, tmp_path / name, epochs=2)
         cfg["Global"].update(to_static=to_static, pretrained_model=str(init_weights))
         proc = run_train(write_config(cfg, tmp_path / f"{name}.yaml"))
         dirs[to_static] = tmp_path / name / TINY_ARCH
@@ -195,7 +89,7 @@ def test_to_static_training_matches_dygraph(tiny_dataset, tmp_path, init_weights
 def test_finetune_with_other_class_num_reinitialises_classifier(tiny_dataset, tmp_path, init_weights):
     """Global.pretrained_model from a 3-class model into a 4-class one: backbone loaded, fc re-initialised
     and reported (name + shapes), training runs."""
-    cfg = tiny_config(tiny_dataset, tmp_path / "ft", class_num=4, epochs=1)
+    cfg = tiny_train_config(tiny_dataset, tmp_path / "ft", class_num=4, epochs=1)
     cfg["Global"]["pretrained_model"] = str(init_weights)
     config = write_config(cfg, tmp_path / "ft.yaml")
     proc = run_train(config)
@@ -220,7 +114,7 @@ def test_finetune_with_other_class_num_reinitialises_classifier(tiny_dataset, tm
 # ---------------------------------------------------------------------------------------------------- freeze_befor
 @pytest.mark.slow
 def test_freeze_befor_keeps_frozen_layers_fixed(tiny_dataset, tmp_path, init_weights):
-    cfg = tiny_config(tiny_dataset, tmp_path / "frozen", epochs=2, lr=0.05)
+    cfg = tiny_train_config(tiny_dataset, tmp_path / "frozen", epochs=2, lr=0.05)
     cfg["Arch"]["freeze_befor"] = "blocks.2"
     cfg["Global"]["pretrained_model"] = str(init_weights)
     proc = run_train(write_config(cfg, tmp_path / "frozen.yaml"))
@@ -248,7 +142,7 @@ def test_amp_on_cpu_warns_and_trains_in_float32(tiny_dataset, tmp_path, init_wei
     dirs = {}
     for use_amp in (False, True):
         name = f"amp_{use_amp}"
-        cfg = tiny_config(tiny_dataset, tmp_path / name, epochs=1)
+        cfg = tiny_train_config(tiny_dataset, tmp_path / name, epochs=1)
         cfg["Global"]["pretrained_model"] = str(init_weights)
         cfg["AMP"] = {"use_amp": use_amp, "scale_loss": 128.0, "use_dynamic_loss_scaling": True, "level": "O1"}
         proc = run_train(write_config(cfg, tmp_path / f"{name}.yaml"))

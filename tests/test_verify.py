@@ -4,7 +4,7 @@ import json
 import pytest
 import yaml
 
-from test_quantize import ARCH, run_export, tiny_export_config
+from conftest import EXPORT_ARCH, run_export, tiny_export_config
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_verify_reports_every_variant_and_passes(tmp_path, reference_dir):
     assert "PASSED" in proc.stdout
     report = json.loads((tmp_path / "inference" / "export_report.json").read_text(encoding="utf-8"))
     assert report["passed"] and report["weights_loaded"] and report["images"] == 10
-    assert report["model_name"] == ARCH
+    assert report["model_name"] == EXPORT_ARCH
     rows = {(r["backend"], r["precision"], r["input"]): r for r in report["variants"]}
     expected = {("paddle_dygraph", "fp32", "float32"), ("paddle", "fp32", "float32"),
                 ("onnxruntime", "fp32", "float32"), ("onnxruntime", "int8", "float32"),
@@ -60,7 +60,7 @@ def test_verify_fails_when_the_export_differs_from_the_trained_model(tmp_path, r
     config_path, _ = tiny_export_config(tmp_path, reference_dir)
     assert run_export(config_path, "--onnx").returncode == 0
     config = get_config(str(config_path))
-    other = build_model({"name": ARCH, "class_num": 10})  # random weights, not the exported ones
+    other = build_model({"name": EXPORT_ARCH, "class_num": 10})  # random weights, not the exported ones
     with pytest.raises(ExportError, match="differs from the dygraph model"):
         verify_export(tmp_path / "inference", other, dataset_samples(config, "Eval", 10, limit=4))
     report = json.loads((tmp_path / "inference" / "export_report.json").read_text(encoding="utf-8"))
