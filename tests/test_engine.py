@@ -12,8 +12,10 @@ import yaml
 
 from conftest import load_config, tiny_config
 from ppcls_lite.engine import build_engine, checkpoint as ckpt
-from ppcls_lite.engine.engine import (MetricsCSV, NonFiniteLossError, collect_infer_inputs, real_samples_on_rank,
-                                      write_predictions)
+from ppcls_lite.engine.distributed import real_samples_on_rank
+from ppcls_lite.engine.inference import collect_infer_inputs, write_predictions
+from ppcls_lite.engine.loop import NonFiniteLossError
+from ppcls_lite.engine.run_log import MetricsCSV, read_metrics_csv
 from ppcls_lite.engine.postprocess import Topk
 from ppcls_lite.utils.config import get_config
 from ppcls_lite.utils.ema import ModelEMA
@@ -48,7 +50,7 @@ def test_atomic_save_failure_keeps_previous_file(tmp_path, monkeypatch):
         Path(target).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(ckpt.paddle, "save", broken_save)
+    monkeypatch.setattr(paddle, "save", broken_save)
     with pytest.raises(OSError):
         ckpt.atomic_save({"w": paddle.zeros([1])}, str(path))
     assert path.read_bytes() == before
@@ -170,6 +172,8 @@ def test_metrics_csv_keeps_done_epochs_on_resume(tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert rows[1]["eval_top1"] == "" and rows[2]["train_top1"] == "0.700000"
     assert list(rows[0]) == columns
+    read = read_metrics_csv(path)  # what the curves are drawn from reads what the writer wrote
+    assert list(read["lr"]) == [0.1, 0.1, 0.05] and np.isnan(read["eval_top1"][1])
 
 
 def test_ema_update_and_temporary_swap():

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ppcls_lite.engine import build_engine
-from conftest import load_config, tiny_config
+from conftest import load_config, record_lr, tiny_config
 
 pytestmark = pytest.mark.slow
 ARCH = "MobileNetV3_small_x0_35"
@@ -33,25 +33,26 @@ def documented_cosine(step, epochs, lr=LR, warmup_epochs=1, start_lr=0.0, eta_mi
 def train(data, tmp_path, out, overrides=(), epochs=3):
     config = load_config(tiny_config(data, tmp_path / out, epochs=epochs), tmp_path, overrides)
     engine = build_engine(config, "train")
+    trace = record_lr(engine)
     engine.train()
-    return engine
+    return engine, trace
 
 
 @pytest.fixture
 def three_epochs(tiny_dataset, tmp_path):
     """A finished 3-epoch cosine run (its last steps approach LR 0)."""
-    engine = train(tiny_dataset, tmp_path, "run")
-    assert [lr for _, lr in engine.lr_trace] == pytest.approx([documented_cosine(s, 3) for s in range(9)],
+    engine, trace = train(tiny_dataset, tmp_path, "run")
+    assert [lr for _, lr in trace] == pytest.approx([documented_cosine(s, 3) for s in range(9)],
                                                               rel=1e-6, abs=1e-12)
     return engine, tmp_path / "run" / ARCH
 
 
 def test_extend_3_to_5_epochs_continues_the_cosine(tiny_dataset, tmp_path, three_epochs):
     _, run = three_epochs
-    extended = train(tiny_dataset, tmp_path, "run", ["Global.checkpoints=auto", "Global.epochs=5"], epochs=5)
+    extended, trace = train(tiny_dataset, tmp_path, "run", ["Global.checkpoints=auto", "Global.epochs=5"], epochs=5)
     assert extended.start_epoch == 4
-    steps = [s for s, _ in extended.lr_trace]
-    lrs = [lr for _, lr in extended.lr_trace]
+    steps = [s for s, _ in trace]
+    lrs = [lr for _, lr in trace]
     assert steps == list(range(10, 16))
     assert min(lrs) > 0
     # Steps 9..14 of a 5-epoch plan: the warm-up is over and is not repeated.
@@ -74,9 +75,10 @@ def test_changed_learning_rate_momentum_and_decay_are_logged_and_used(tiny_datas
     engine = build_engine(config, "train")
     assert engine.optimizer._momentum == 0.8
     assert {g["regularization_coeff"] for g in engine.optimizer._param_groups} == {2e-5}
+    trace = record_lr(engine)
     engine.train()
     # Epoch 3 on the new plan: the same 3-epoch cosine, peaking at 0.02.
-    assert [lr for _, lr in engine.lr_trace] == pytest.approx([documented_cosine(s, 3, lr=0.02) for s in (6, 7, 8)],
+    assert [lr for _, lr in trace] == pytest.approx([documented_cosine(s, 3, lr=0.02) for s in (6, 7, 8)],
                                                               rel=1e-6)
     log = (tmp_path / "changed" / ARCH / "train.log").read_text(encoding="utf-8")
     old, new = documented_cosine(6, 3), documented_cosine(6, 3, lr=0.02)
@@ -93,8 +95,9 @@ def test_changed_steps_per_epoch_replans_from_the_epochs_done(tiny_dataset, tmp_
     config = load_config(tiny_config(tiny_dataset, tmp_path / "smaller", epochs=3), tmp_path,
                          [f"Global.checkpoints={run / 'epoch_2'}", "DataLoader.Train.sampler.batch_size=2"])
     engine = build_engine(config, "train")
+    trace = record_lr(engine)
     engine.train()
-    assert [lr for _, lr in engine.lr_trace] == pytest.approx(
+    assert [lr for _, lr in trace] == pytest.approx(
         [documented_cosine(s, 3, steps_per_epoch=5) for s in range(10, 15)], rel=1e-6)
     log = (tmp_path / "smaller" / ARCH / "train.log").read_text(encoding="utf-8")
     assert "resume: Train steps per epoch (batch size or train list changed) 3 -> 5;" in log
@@ -104,9 +107,9 @@ def test_extend_an_epoch_wise_schedule(tiny_dataset, tmp_path):
     """by_epoch: True steps the schedule once per epoch; an extension continues it from the epochs done."""
     by_epoch = ["Optimizer.lr.by_epoch=True"]
     train(tiny_dataset, tmp_path, "epochwise", by_epoch, epochs=2)
-    extended = train(tiny_dataset, tmp_path, "epochwise", by_epoch + ["Global.checkpoints=auto"], epochs=4)
+    _, trace = train(tiny_dataset, tmp_path, "epochwise", by_epoch + ["Global.checkpoints=auto"], epochs=4)
     expected = [documented_cosine(e, 4, steps_per_epoch=1) for e in (2, 3) for _ in range(STEPS)]
-    assert [lr for _, lr in extended.lr_trace] == pytest.approx(expected, rel=1e-6)
+    assert [lr for _, lr in trace] == pytest.approx(expected, rel=1e-6)
     assert min(expected) > 0
 
 
@@ -115,8 +118,9 @@ def test_unchanged_resume_logs_no_change(tiny_dataset, tmp_path, three_epochs):
     config = load_config(tiny_config(tiny_dataset, tmp_path / "again", epochs=3), tmp_path,
                          [f"Global.checkpoints={run / 'epoch_2'}"])
     engine = build_engine(config, "train")
+    trace = record_lr(engine)
     engine.train()
-    assert [lr for _, lr in engine.lr_trace] == pytest.approx([documented_cosine(s, 3) for s in (6, 7, 8)], rel=1e-6)
+    assert [lr for _, lr in trace] == pytest.approx([documented_cosine(s, 3) for s in (6, 7, 8)], rel=1e-6)
     assert "resume: " not in (tmp_path / "again" / ARCH / "train.log").read_text(encoding="utf-8")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import record_lr
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
@@ -152,6 +153,7 @@ def _train(path, tmp_path, log_lines):
 
     config = get_config(path, _smoke_overrides(path, tmp_path))
     engine = build_engine(config, "train")
+    lr_steps = record_lr(engine)
     engine.train()
     run = tmp_path / "output" / config["Arch"]["name"]
     for name in ("epoch_1", "epoch_2", "latest", "best_model"):
@@ -160,7 +162,7 @@ def _train(path, tmp_path, log_lines):
     rows = list(csv.DictReader(open(run / "metrics.csv", encoding="utf-8")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(math.isfinite(float(r["train_loss"])) for r in rows)
-    lrs = np.array([lr for _, lr in engine.lr_trace])
+    lrs = np.array([lr for _, lr in lr_steps])
     assert len(lrs) % 2 == 0 and len(lrs) > 0
     return config, lrs, "\n".join(log_lines)
 

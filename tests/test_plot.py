@@ -6,13 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from ppcls_lite.utils.plot import (
-    per_class_report,
-    plot_confusion_matrix,
-    plot_training_curves,
-    read_metrics_csv,
-    write_classification_report,
-)
+from ppcls_lite.engine.reports import per_class_report, plot_confusion_matrix, write_classification_report
+from ppcls_lite.engine.run_log import plot_training_curves, read_metrics_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -23,7 +23,7 @@ def test_quick_start_configs_are_self_contained_and_valid(path):
     assert "_BASE_" not in raw
     config = get_config(str(path))
     settings = build_settings(config, "train")
-    assert settings.device == "cpu" and settings.class_num == 10
+    assert settings.Global.device == "cpu" and settings.class_num == 10
     for mode in ("Train", "Eval"):
         dataset = config["DataLoader"][mode]["dataset"]
         assert dataset["image_root"].rstrip("/").endswith("dataset/fashion_mnist_mini")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ppcls_lite.engine import build_engine
-from conftest import load_config, tiny_config
+from conftest import load_config, record_lr, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,6 +24,7 @@ class Interrupted(Exception):
 
 def _train(config_dict, tmp_path, overrides=(), stop_at_epoch=None):
     engine = build_engine(load_config(config_dict, tmp_path, overrides), "train")
+    lr_steps = record_lr(engine)
     if stop_at_epoch is not None:
         set_epoch = engine.train_loader.set_epoch
 
@@ -37,7 +38,7 @@ def _train(config_dict, tmp_path, overrides=(), stop_at_epoch=None):
         result = engine.train()
     except Interrupted:
         result = None
-    return engine, result
+    return engine, result, lr_steps
 
 
 def check_resume(data_root, tmp_path, num_workers, use_ema):
@@ -50,13 +51,13 @@ def check_resume(data_root, tmp_path, num_workers, use_ema):
             cfg["EMA"] = {"decay": 0.9}
         return cfg
 
-    straight, straight_result = _train(config("straight"), tmp_path)
-    first, _ = _train(config("resumed"), tmp_path, stop_at_epoch=3)
+    straight, straight_result, straight_lrs = _train(config("straight"), tmp_path)
+    first, _, first_lrs = _train(config("resumed"), tmp_path, stop_at_epoch=3)
     assert first.global_step == 6  # 2 epochs x 3 steps ran before the "crash"
-    second, resumed_result = _train(config("resumed"), tmp_path, ["Global.checkpoints=auto"])
+    second, resumed_result, second_lrs = _train(config("resumed"), tmp_path, ["Global.checkpoints=auto"])
 
     assert second.start_epoch == 3
-    assert first.lr_trace + second.lr_trace == straight.lr_trace  # per step, exact
+    assert first_lrs + second_lrs == straight_lrs  # per step, exact
     assert resumed_result["best_metric"] == straight_result["best_metric"]
     assert resumed_result["best_epoch"] == straight_result["best_epoch"]
     a, b = straight.model.state_dict(), second.model.state_dict()

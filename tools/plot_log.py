@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from ppcls_lite.utils.cli import run_cli  # noqa: E402
-from ppcls_lite.utils.plot import plot_training_curves  # noqa: E402
+from ppcls_lite.engine.run_log import plot_training_curves  # noqa: E402
 
 
 def find_metrics_files(target):

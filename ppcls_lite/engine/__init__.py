@@ -6,124 +6,50 @@ This is the only place that reads the raw config for training/eval/infer: it cal
 
 Process setup done here, in this order: device (`Global.device`), data-parallel init when launched with
 `python -m paddle.distributed.launch` (world size > 1: `paddle.distributed.init_parallel_env()`, gloo on
-CPU, NCCL on GPU), seeding (`Global.seed`, default 42), then the builders.
+CPU, NCCL on GPU), seeding (`Global.seed`), then the builders.
 
 Run folders (`<Global.output_dir>/<Arch.name>/`) are protected: a training run that is not a resume refuses to
 start in a folder holding checkpoints, before anything is written (`protect_run_dir`); `overwrite=True`
 (tools/train.py `--overwrite`) moves the earlier run aside to `<run>.old-<timestamp>/` first. Each run's final
 config is `config.yaml`; an earlier, different one is kept as `config.<its timestamp>.yaml` (`keep_config`).
 """
-import copy
 import os
 import time
+from typing import Optional
 
 import paddle
 
+from ppcls_lite.arch import build_model
+from ppcls_lite.data import build_dataloader
+from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.engine import checkpoint as ckpt
-from ppcls_lite.engine.engine import Engine, EngineSettings, NonFiniteLossError, require_batches
+from ppcls_lite.engine.engine import Engine
+from ppcls_lite.engine.loop import NonFiniteLossError, require_batches
 from ppcls_lite.engine.postprocess import Topk, build_postprocess
+from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_checkpoints
+from ppcls_lite.loss import build_loss
+from ppcls_lite.metric import build_metrics
+from ppcls_lite.optimizer import build_optimizer
 from ppcls_lite.utils import logger
-from ppcls_lite.utils.config import AMP_DEFAULTS, GLOBAL_DEFAULTS, config_to_text, normalize_numbers, save_config
+from ppcls_lite.utils.config import config_to_text, print_config, save_config
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
 
-__all__ = ["build_engine", "Engine", "EngineSettings", "NonFiniteLossError", "RunDirError", "Topk",
-           "build_postprocess", "protect_run_dir", "keep_config"]
+__all__ = ["build_engine", "build_settings", "resolve_checkpoints", "Engine", "EngineSettings", "NonFiniteLossError",
+           "RunDirError", "Topk", "build_postprocess", "protect_run_dir", "keep_config"]
 
 MODES = ("train", "eval", "infer")
 QUICK_START_CONFIG = "configs/quick_start/MobileNetV3_small_fashion_mnist.yaml"
-
-def _section(config, name, defaults):
-    """The section's values over the defaults; a key explicitly set to null keeps its default."""
-    out = dict(defaults)
-    out.update({k: v for k, v in (config.get(name) or {}).items() if v is not None})
-    return out
-
-
-def _as_bool(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def resolve_checkpoints(checkpoints, run_dir):
-    """`auto` → the newest consistent checkpoint in run_dir (normally `latest`; error if none); other values
-    are prefixes (extension stripped)."""
-    if not checkpoints:
-        return None
-    if str(checkpoints).lower() == "auto":
-        prefix, skipped = ckpt.newest_valid_checkpoint(run_dir)
-        for reason in skipped:
-            logger.warning(f"--resume auto: skipping {reason}")
-        if prefix is None:
-            raise FileNotFoundError(f"--resume auto: no checkpoint to resume in {run_dir} (looked for complete "
-                                    f"latest/epoch_N .pdparams + .pdopt + .pdstates). Start without --resume "
-                                    f"(or check Global.output_dir and Arch.name).")
-        if os.path.basename(prefix) != "latest":
-            logger.warning(f"--resume auto: {os.path.join(run_dir, 'latest')} is missing or older; resuming "
-                           f"from {prefix}")
-        return prefix
-    return ckpt.strip_suffix(str(checkpoints))
-
-
-def build_settings(config, mode="train"):
-    """EngineSettings from the Global / AMP / EMA / Infer / Arch sections."""
-    g = _section(config, "Global", GLOBAL_DEFAULTS)
-    amp = _section(config, "AMP", AMP_DEFAULTS)
-    arch = config.get("Arch") or {}
-    if "name" not in arch:
-        raise KeyError("Arch.name is missing from the config (e.g. Arch: {name: MobileNetV3_small_x1_0})")
-    class_num = int(arch.get("class_num", 1000))
-    ema = config.get("EMA")
-    infer = config.get("Infer") or {}
-    eval_sampler = (((config.get("DataLoader") or {}).get("Eval") or {}).get("sampler") or {})
-    settings = EngineSettings(
-        arch_name=str(arch["name"]),
-        class_num=class_num,
-        output_dir=str(g["output_dir"]),
-        epochs=int(g["epochs"]),
-        save_interval=int(g["save_interval"] or 0),
-        eval_during_train=_as_bool(g["eval_during_train"]),
-        eval_interval=int(g["eval_interval"] or 1),
-        print_batch_step=int(g["print_batch_step"] or 1),
-        use_visualdl=_as_bool(g["use_visualdl"]),
-        device=str(g["device"] or "cpu").lower(),
-        seed=int(g["seed"] if g["seed"] is not None else 42),
-        to_static=_as_bool(g["to_static"]),
-        image_shape=list(g["image_shape"] or [3, 224, 224]),
-        pretrained_model=g["pretrained_model"] or None,
-        arch_pretrained=bool(arch.get("pretrained")),
-        config_digest=ckpt.config_digest(arch, class_num),
-        use_amp=_as_bool(amp["use_amp"]),
-        amp_level=str(amp["level"]),
-        scale_loss=float(amp["scale_loss"]),
-        use_dynamic_loss_scaling=_as_bool(amp["use_dynamic_loss_scaling"]),
-        use_fp16_test=_as_bool(amp["use_fp16_test"]),
-        amp_use_promote=_as_bool(amp["use_promote"]),
-        ema_decay=float(ema.get("decay", 0.9999)) if isinstance(ema, dict) else None,
-        infer_imgs=infer.get("infer_imgs"),
-        infer_batch_size=int(infer.get("batch_size") or 1),
-        eval_batch_size=int(eval_sampler.get("batch_size") or 1),
-        eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),
-        label_map_file=(infer.get("PostProcess") or {}).get("class_id_map_file"),
-        optimizer_config=normalize_numbers(copy.deepcopy(config.get("Optimizer"))),
-    )
-    settings.checkpoints = resolve_checkpoints(g["checkpoints"], settings.run_dir)
-    if mode != "train" and settings.checkpoints and not settings.pretrained_model:
-        # eval/infer only need the weights of a training checkpoint.
-        settings.pretrained_model, settings.checkpoints = settings.checkpoints, None
-    return settings
-
 
 class RunDirError(ValueError):
     """A new training run would mix with (and overwrite) an earlier run's checkpoints."""
 
 
-def _timestamp(seconds=None):
+def _timestamp(seconds: Optional[float] = None) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(seconds))
 
 
-def _free_name(path_without_suffix, suffix=""):
+def _free_name(path_without_suffix: str, suffix: str = "") -> str:
     """`path_without_suffix + suffix`, or with -2, -3, ... inserted when that exists (two runs in one second)."""
     candidate, n = path_without_suffix + suffix, 1
     while os.path.exists(candidate):
@@ -132,12 +58,12 @@ def _free_name(path_without_suffix, suffix=""):
     return candidate
 
 
-def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: bool = True):
+def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: bool = True) -> Optional[str]:
     """Refuse a new (not resumed) training run in a run folder that holds checkpoints; with `overwrite`, move
     the earlier run aside to `<run>.old-<timestamp>/` (rank 0 only; nothing is deleted). Returns the folder it
     was moved to, or None. Runs before anything is written."""
     run_dir = os.path.normpath(settings.run_dir)
-    if settings.checkpoints:
+    if settings.Global.checkpoints:
         if overwrite:
             raise RunDirError("--overwrite starts a new run, --resume / Global.checkpoints continues one: use one "
                               "of them")
@@ -153,7 +79,7 @@ def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: 
         return None
     if not os.path.isdir(run_dir) or not os.listdir(run_dir):
         return None
-    pretrained = settings.pretrained_model
+    pretrained = settings.Global.pretrained_model
     if pretrained and os.path.abspath(str(pretrained)).startswith(os.path.abspath(run_dir) + os.sep):
         raise RunDirError(f"Global.pretrained_model={pretrained} is inside {run_dir}, which --overwrite would move "
                           f"away: copy those weights elsewhere first, or train into another Global.output_dir")
@@ -181,7 +107,7 @@ def keep_config(config: dict, run_dir: str) -> str:
     return archived
 
 
-def check_dataset_present(dataloader_config, mode):
+def check_dataset_present(dataloader_config: Optional[dict], mode: str) -> None:
     """Fail early, with directions, when a dataset's list file or image root is not on disk."""
     dataset = ((dataloader_config or {}).get(mode) or {}).get("dataset") or {}
     for key in ("cls_label_path", "image_root"):
@@ -200,7 +126,7 @@ def check_dataset_present(dataloader_config, mode):
         raise FileNotFoundError(msg)
 
 
-def _init_distributed():
+def _init_distributed() -> int:
     world_size = paddle.distributed.get_world_size()
     if world_size > 1 and not paddle.distributed.is_initialized():
         paddle.distributed.init_parallel_env()
@@ -220,7 +146,8 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     settings = build_settings(config, mode)
-    set_device(settings.device)
+    g = settings.Global
+    set_device(g.device)
     rank = paddle.distributed.get_rank()
     moved_to = None
     if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet
@@ -228,11 +155,9 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     elif overwrite:
         raise ValueError("overwrite only applies to training")
     world_size = _init_distributed()
-    seed_everything(settings.seed)
+    seed_everything(g.seed)
 
     if mode == "train" and rank == 0:
-        from ppcls_lite.utils.config import print_config
-
         logger.init_logger(os.path.join(settings.run_dir, "train.log"))
         if moved_to:
             logger.info(f"--overwrite: moved the earlier run {os.path.normpath(settings.run_dir)} aside to {moved_to}")
@@ -241,52 +166,39 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     dataloader_config = config.get("DataLoader") or {}
     if mode == "train":  # fail before building anything when the data is not there
         check_dataset_present(dataloader_config, "Train")
-    if mode == "eval" or (mode == "train" and settings.eval_during_train and dataloader_config.get("Eval")):
+    if mode == "eval" or (mode == "train" and g.eval_during_train and dataloader_config.get("Eval")):
         check_dataset_present(dataloader_config, "Eval")
-
-    from ppcls_lite.arch import build_model
 
     model = build_model(config["Arch"])
     class_num = settings.class_num
     objects = {}
     if mode == "train":
-        from ppcls_lite.data import build_dataloader
-        from ppcls_lite.loss import build_loss
-        from ppcls_lite.metric import build_metrics
-        from ppcls_lite.optimizer import build_optimizer
-
-        objects["train_loader"] = build_dataloader(dataloader_config, "Train", settings.device, settings.seed,
+        objects["train_loader"] = build_dataloader(dataloader_config, "Train", g.device, g.seed,
                                                    class_num)
         objects["train_loss"] = build_loss(config["Loss"]["Train"])
         objects["train_metrics"] = build_metrics((config.get("Metric") or {}).get("Train"), class_num)
-        if settings.eval_during_train and dataloader_config.get("Eval"):
-            objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", settings.device, settings.seed,
+        if g.eval_during_train and dataloader_config.get("Eval"):
+            objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", g.device, g.seed,
                                                       class_num)
             require_batches(objects["eval_loader"], "Eval")
             objects["eval_loss"] = build_loss((config.get("Loss") or {}).get("Eval") or config["Loss"]["Train"])
             objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
-        elif settings.eval_during_train:
+        elif g.eval_during_train:
             logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
                            "and best_model is not saved")
         steps_per_epoch = require_batches(objects["train_loader"], "Train")
-        objects["optimizer"], objects["lr_scheduler"] = build_optimizer(config["Optimizer"], settings.epochs,
+        objects["optimizer"], objects["lr_scheduler"] = build_optimizer(config["Optimizer"], g.epochs,
                                                                         steps_per_epoch, model)
     elif mode == "eval":
-        from ppcls_lite.data import build_dataloader
-        from ppcls_lite.loss import build_loss
-        from ppcls_lite.metric import build_metrics
-
         if not dataloader_config.get("Eval"):
             raise KeyError("the config has no DataLoader.Eval section: add one (dataset, sampler, loader) to evaluate")
-        objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", settings.device, settings.seed, class_num)
+        objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", g.device, g.seed, class_num)
         require_batches(objects["eval_loader"], "Eval")
         loss_config = config.get("Loss") or {}
         if loss_config.get("Eval") or loss_config.get("Train"):
             objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
         objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
     else:
-        from ppcls_lite.data.preprocess import create_operators
-
         infer = config.get("Infer") or {}
         if not infer.get("transforms"):
             raise KeyError("the config has no Infer.transforms: add the preprocessing ops (DecodeImage, ResizeImage, "

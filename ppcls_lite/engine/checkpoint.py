@@ -24,11 +24,12 @@ Callers make sure only rank 0 saves.
 import hashlib
 import json
 import os
-import tempfile
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
-import paddle
-
-from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.engine.atomic_files import atomic_save, fsync_dir, remove_quietly, write_temp  # noqa: F401
+from ppcls_lite.utils.download import file_sha256
+from ppcls_lite.utils.seeding import get_rng_state, set_rng_state
 
 FORMAT_VERSION = 1
 SUFFIXES = (".pdparams", ".pdopt", ".pdstates")
@@ -51,96 +52,22 @@ def config_digest(arch_config, class_num=None):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _write_temp(obj, path):
-    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
-
-    A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
-    asked for (a write() that hits a full disk names no file, mkstemp names a random temp name).
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    try:
-        fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise os_error_naming(exc, path) from exc
-    os.close(fd)
-    try:
-        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
-        paddle.save(obj, tmp_path)
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-    except BaseException as exc:
-        _remove_quietly(tmp_path)
-        if isinstance(exc, OSError):
-            raise os_error_naming(exc, path) from exc
-        raise
-    return tmp_path
-
-
-def _remove_quietly(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-def atomic_save(obj, path):
-    """paddle.save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
-    path = os.path.abspath(path)
-    tmp_path = _write_temp(obj, path)
-    try:
-        os.replace(tmp_path, path)
-    except BaseException as exc:
-        _remove_quietly(tmp_path)
-        if isinstance(exc, OSError):
-            raise os_error_naming(exc, path) from exc
-        raise
-    _fsync_dir(os.path.dirname(path))
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # e.g. Windows cannot open directories; the rename is still atomic there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(prefix, model_state, optimizer_state, states):
     """Write the trio for `prefix` (a path without extension): all temps first, then rename, `.pdstates` last."""
     temps = []
     try:
-        temps.append(_write_temp(model_state, prefix + ".pdparams"))
-        temps.append(_write_temp(optimizer_state, prefix + ".pdopt"))
+        temps.append(write_temp(model_state, prefix + ".pdparams"))
+        temps.append(write_temp(optimizer_state, prefix + ".pdopt"))
         states = dict(states, format_version=FORMAT_VERSION,
                       file_sha256={"pdparams": file_sha256(temps[0]), "pdopt": file_sha256(temps[1])})
-        temps.append(_write_temp(states, prefix + ".pdstates"))
+        temps.append(write_temp(states, prefix + ".pdstates"))
         for tmp_path, suffix in zip(list(temps), SUFFIXES):
             os.replace(tmp_path, prefix + suffix)
             temps.remove(tmp_path)
     finally:
         for tmp_path in temps:
-            _remove_quietly(tmp_path)
-    _fsync_dir(os.path.dirname(os.path.abspath(prefix)))
+            remove_quietly(tmp_path)
+    fsync_dir(os.path.dirname(os.path.abspath(prefix)))
 
 
 def remove_stale_temp_files(directory):
@@ -150,7 +77,7 @@ def remove_stale_temp_files(directory):
         return removed
     for name in os.listdir(directory):
         if name.startswith(".") and name.endswith(".tmp") and any(f"{s}." in name for s in SUFFIXES):
-            _remove_quietly(os.path.join(directory, name))
+            remove_quietly(os.path.join(directory, name))
             removed.append(name)
     return removed
 
@@ -281,3 +208,76 @@ def checkpoint_names(run_dir):
         return []
     return sorted({name[: -len(s)] for name in os.listdir(run_dir) for s in SUFFIXES
                    if name.endswith(s) and not name.startswith(".")})
+
+
+@dataclass
+class TrainState:
+    """Everything a training checkpoint holds: model, optimizer, LR scheduler, AMP scaler, EMA, the epoch and step
+    counters, the best eval top-1 and the RNG states. `save(prefix)` writes the trio, `restore(prefix)` reads it."""
+
+    model: Any
+    optimizer: Any = None
+    lr_scheduler: Any = None
+    scaler: Any = None
+    ema: Any = None
+    epoch: int = 0              # last finished epoch
+    global_step: int = 0        # optimizer steps done
+    best_metric: float = -1.0   # best eval top-1 so far (-1: none yet)
+    best_epoch: int = 0
+    rng: Optional[dict] = None  # RNG states read by restore(), applied by apply_rng() just before the loop
+
+    def save(self, prefix: str, plan: Dict[str, Any], best: bool = False) -> None:
+        """Write `<prefix>.pdparams/.pdopt/.pdstates`; `plan` holds what a resume compares (epochs, steps per
+        epoch, the Optimizer section) and the model identity (config_digest, arch). With `best` and EMA the
+        weights file holds the EMA weights."""
+        model_state = self.ema.full_state_dict(self.model) if best and self.ema is not None else self.model.state_dict()
+        opt_state = dict(self.optimizer.state_dict())
+        if self.lr_scheduler is not None:
+            opt_state["lr_scheduler"] = self.lr_scheduler.state_dict()
+        opt_state["param_names"] = parameter_names(self.model)
+        if self.scaler is not None:
+            opt_state["amp_scaler"] = self.scaler.state_dict()
+        states = {"epoch": self.epoch, **plan, "global_step": self.global_step, "best_metric": self.best_metric,
+                  "best_epoch": self.best_epoch, "rng": get_rng_state(),
+                  "ema": self.ema.state_dict() if self.ema is not None else None}
+        save_checkpoint(prefix, model_state, opt_state, states)
+
+    def restore(self, prefix: str, expected_digest: Optional[str], model_name: str) -> dict:
+        """Load the trio into the objects and counters (optimizer accumulators re-keyed to this process's
+        parameter names); returns the `.pdstates` dict. `model_name` names the model in a mismatch error."""
+        model_state, opt_state, states = load_checkpoint(prefix, expected_digest)
+        own = self.model.state_dict()
+        missing = [k for k in own if k not in model_state]
+        mismatched = [k for k in own if k in model_state and list(model_state[k].shape) != list(own[k].shape)]
+        if missing or mismatched:
+            raise CheckpointError(
+                f"checkpoint {prefix}.pdparams does not fit {model_name}: missing {missing[:3]}, other shapes "
+                f"{mismatched[:3]}. Resume with the config it was trained with, or load matching weights with "
+                f"Global.pretrained_model.")
+        self.model.set_state_dict(model_state)
+        if self.optimizer is not None:
+            opt_state = dict(opt_state)
+            sched_state = opt_state.pop("lr_scheduler", None)
+            scaler_state = opt_state.pop("amp_scaler", None)
+            saved_names = opt_state.pop("param_names", None)
+            if saved_names:
+                opt_state = rename_optimizer_state(opt_state, saved_names, parameter_names(self.model))
+            self.optimizer.set_state_dict(opt_state)
+            if sched_state is not None and self.lr_scheduler is not None:
+                self.lr_scheduler.set_state_dict(sched_state)
+            if scaler_state is not None and self.scaler is not None:
+                self.scaler.load_state_dict(scaler_state)
+        if self.ema is not None and states.get("ema"):
+            self.ema.set_state_dict(states["ema"])
+        self.epoch = int(states["epoch"])
+        self.global_step = int(states.get("global_step", 0))
+        # PaddleClas's own .pdstates hold {"epoch", "metric"}; ours also the step, RNG, EMA, digest.
+        self.best_metric = float(states.get("best_metric", states.get("metric", -1.0)))
+        self.best_epoch = int(states.get("best_epoch", states.get("epoch", 0) if "metric" in states else 0))
+        self.rng = states.get("rng")
+        return states
+
+    def apply_rng(self) -> None:
+        """Put the restored RNG states back (call after all building, so nothing consumes them first)."""
+        if self.rng:
+            set_rng_state(self.rng)

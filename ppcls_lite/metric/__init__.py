@@ -12,7 +12,7 @@ Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
 
 `ConfusionMatrix(class_num)`: `.update(logits_or_pred_ids, labels)`, `.matrix` (int64 [C, C], rows = true
 class, cols = predicted), `.per_class_report(label_names)`
-(report files and pictures: `ppcls_lite.utils.plot`).
+(report files and pictures: `ppcls_lite.engine.reports`).
 """
 from .confusion import ConfusionMatrix
 from .topk import METRICS, MetricSet, TopkAcc, build_metrics

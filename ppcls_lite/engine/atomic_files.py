@@ -1,0 +1,77 @@
+"""Crash-safe file writes: a temp file in the same folder, fsync, `os.replace`, fsync the folder.
+
+A write that fails (disk full, read-only, no permission) raises OSError naming the file the caller asked for,
+and leaves any earlier file of that name untouched.
+"""
+import os
+import tempfile
+
+import paddle
+
+from ppcls_lite.utils.cli import os_error_naming
+
+
+def write_temp(obj, path):
+    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
+
+    A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
+    asked for (a write() that hits a full disk names no file, mkstemp names a random temp name).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    try:
+        fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise os_error_naming(exc, path) from exc
+    os.close(fd)
+    try:
+        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
+        paddle.save(obj, tmp_path)
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException as exc:
+        remove_quietly(tmp_path)
+        if isinstance(exc, OSError):
+            raise os_error_naming(exc, path) from exc
+        raise
+    return tmp_path
+
+
+def remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def atomic_save(obj: object, path: str) -> None:
+    """paddle.save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
+    path = os.path.abspath(path)
+    tmp_path = write_temp(obj, path)
+    try:
+        os.replace(tmp_path, path)
+    except BaseException as exc:
+        remove_quietly(tmp_path)
+        if isinstance(exc, OSError):
+            raise os_error_naming(exc, path) from exc
+        raise
+    fsync_dir(os.path.dirname(path))
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # e.g. Windows cannot open directories; the rename is still atomic there
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
