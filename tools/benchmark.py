@@ -53,7 +53,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
+# Plain modules only at import time: paddle must load after main() has set OMP_NUM_THREADS.
 from ppcls_lite.utils.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.schema import GLOBAL_DEFAULTS  # noqa: E402
+
+QUICK_START_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
 
 FOLDER_IMAGES = 16  # images per predict_files call in the *_folder rows
 CSV_COLUMNS = ["benchmark", "engine", "model", "image_size", "batch_size", "threads", "runs", "min_ms", "p50_ms",
@@ -358,7 +362,7 @@ def _train_image_size(config):
             size = (op["RandCropImage"] or {}).get("size")
             if size:
                 return (size, size) if isinstance(size, int) else (int(size[1]), int(size[0]))
-    shape = (config.get("Global") or {}).get("image_shape") or [3, 224, 224]
+    shape = (config.get("Global") or {}).get("image_shape") or GLOBAL_DEFAULTS["image_shape"]
     return int(shape[1]), int(shape[2])
 
 
@@ -390,7 +394,7 @@ def bench_train(args):
         model = build_model(arch)
         model.train()
         loss_fn = build_loss(config["Loss"]["Train"])
-        epochs = int((config.get("Global") or {}).get("epochs") or 10)  # the schedule's shape, e.g. warm-up
+        epochs = int((config.get("Global") or {}).get("epochs") or GLOBAL_DEFAULTS["epochs"])  # e.g. warm-up
         optimizer, scheduler = build_optimizer(config["Optimizer"], epochs=epochs,
                                                steps_per_epoch=args.steps + args.warmup, model=model)
         net = model
@@ -450,7 +454,6 @@ def bench_data(args):
 # --------------------------------------------------------------------------------------------------------
 # variants: the phone files (fp32 / fp16 / int8 x onnxruntime / MNN)
 
-QUICK_START_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
 VARIANT_COLUMNS = ["model", "backend", "precision", "file", "size_mb", "threads", "batch_size", "runs", "p50_ms",
                    "min_ms", "top1", "top1_agreement", "load_1m"]
 PRECISION_ORDER = ("fp32", "fp16", "int8")
@@ -673,8 +676,7 @@ def parse_args(argv=None):
     everything.add_argument("--image")
     everything.add_argument("--runs", type=int, default=50)
     everything.add_argument("--warmup", type=int, default=5)
-    quick_start = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
-    everything.add_argument("--train_configs", nargs="+", default=[str(quick_start)])
+    everything.add_argument("--train_configs", nargs="+", default=[str(QUICK_START_CONFIG)])
     everything.add_argument("--train_steps", type=int, default=20)
     everything.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
 
