@@ -1,4 +1,5 @@
 """Layers only point down: read every import statement of ppcls_lite/ (module level and inside functions) with ast.
+Test modules share helpers through conftest.py and never import each other.
 
     utils, pipeline (0) < arch, data, loss, metric, optimizer (1) < engine, export (2) < tools (3)
 
@@ -135,3 +136,15 @@ def test_pipeline_may_import_itself_and_export_may_import_engine():
     # in ppcls_lite/data/__init__.py, `from . import engine` would be ppcls_lite.data.engine: its own package
     assert violations("from . import engine", ("ppcls_lite", "data", "__init__")) == []
     assert violations("from ppcls_lite import __version__", ("ppcls_lite", "export", "exporter")) == []
+
+
+def test_test_modules_import_conftest_not_each_other():
+    seen = [name for _, name in imported_modules("from test_engine import tiny_config", ("tests", "test_x"))]
+    assert seen == ["test_engine.tiny_config"]  # what the check below looks for
+    tests_dir = REPO_ROOT / "tests"
+    problems = []
+    for path in sorted(tests_dir.glob("test_*.py")):
+        for line, name in imported_modules(path.read_text(encoding="utf-8"), ("tests", path.stem)):
+            if name.split(".")[0].startswith("test_"):
+                problems.append(f"{path.name} line {line}: imports {name} (move the helper into conftest.py)")
+    assert not problems, "\n".join(problems)
