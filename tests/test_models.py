@@ -87,10 +87,17 @@ def test_build_model_keeps_config_and_rejects_bad_input():
     snapshot = copy.deepcopy(config)
     build_model(config)
     assert config == snapshot
-    with pytest.raises(KeyError, match="MobileNetV3_small_x0_35"):  # closest names are listed
+    with pytest.raises(KeyError, match="Did you mean 'MobileNetV3_small_x0_35'"):  # the closest name
         build_model({"name": "MobileNetV3_smal_x0_35"})
-    with pytest.raises(ValueError, match="closest: MobileNetV2"):
+    with pytest.raises(ValueError, match="unknown model 'MobilenetV2' in Arch.name. Valid models: MobileNetV1_x0_25, "
+                                         ".*Did you mean 'MobileNetV2'"):
         build_model({"name": "MobilenetV2"})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['dropout'\] in Arch \(MobileNetV3_small_x0_35\). "
+                                         r"Valid keys: name, pretrained, use_ssld, class_num, dropout_prob.*"
+                                         r"Did you mean 'dropout_prob'"):
+        build_model({"name": "MobileNetV3_small_x0_35", "dropout": 0.1})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['dropout_prob'\] in Arch \(MobileNetV1\)"):
+        build_model({"name": "MobileNetV1", "dropout_prob": 0.1})  # the family has no dropout
     with pytest.raises(ValueError, match="name"):
         build_model({"class_num": 3})
     with pytest.raises(ValueError, match="scale"):
@@ -173,3 +180,17 @@ def test_model_summary_tool_writes_model_zoo_markdown(repo_root, tmp_path):
     assert "| MobileNetV3_large_x1_0 | 5.480 | 5.505 | 219.8 | 75.3 | [1] |" in text
     assert "PaddleClas" in text and "rethinking_bottleneck_design" in text
     assert text == (repo_root / "docs" / "MODEL_ZOO.md").read_text()  # the committed table is up to date
+
+
+def test_older_mobilenext_names_build_the_same_network():
+    """PaddleClas's older MobileNeXt_35/_50/_75/_100/_140 are the x-named networks (same layer names)."""
+    for old, name in (("MobileNeXt_35", "MobileNeXt_x0_35"), ("MobileNeXt_100", "MobileNeXt_x1_0"),
+                      ("MobileNeXt_140", "MobileNeXt_x1_4")):
+        paddle.seed(0)
+        old_state = build_model({"name": old, "class_num": 5}).state_dict()
+        paddle.seed(0)
+        new_state = build_model({"name": name, "class_num": 5}).state_dict()
+        assert list(old_state) == list(new_state)
+        assert all(old_state[k].shape == new_state[k].shape for k in new_state)
+        assert all(np.array_equal(old_state[k].numpy(), new_state[k].numpy()) for k in new_state)
+    assert "MobileNeXt_100" not in list_models()  # listed once, under PaddleClas's current name

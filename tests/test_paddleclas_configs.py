@@ -239,3 +239,10 @@ def test_imagenet_dataset_relabel_maps_sparse_labels_to_0_n(tmp_path):
         ImageNetDataset(str(tmp_path), str(tmp_path / "list.txt"), relabel=True, class_num=2)
     with pytest.raises(ValueError, match="label 7 is outside"):  # without relabel, labels must fit class_num
         ImageNetDataset(str(tmp_path), str(tmp_path / "list.txt"), class_num=3)
+
+
+@pytest.mark.slow
+def test_older_mobilenext_100_config_trains(tmp_path, log_lines):
+    # PaddleClas's older name for MobileNeXt_x1_0; the run folder keeps the config's own Arch.name
+    config, lrs, _ = _train(COPIES / "ImageNet/MobileNeXt/MobileNeXt_100.yaml", tmp_path, log_lines)
+    assert config["Arch"]["name"] == "MobileNeXt_100" and len(lrs) > 0

@@ -1,18 +1,21 @@
 """Models: `build_model(arch_config)` builds a registered PaddleClas-named model; `list_models()` names them."""
 from . import backbone  # noqa: F401  (registers the models)
 from .pretrained import resolve_pretrained
-from .registry import UnknownModelError, get_model_fn, registered_names
+from .registry import MODELS, UnknownModelError, registered_names
 from .theseus_layer import TheseusLayer
 
-__all__ = ["build_model", "list_models", "TheseusLayer", "UnknownModelError"]
+__all__ = ["build_model", "list_models", "MODELS", "TheseusLayer", "UnknownModelError"]
+
+# Arch keys that build_model takes itself; every other key is a constructor kwarg of the model family.
+BUILD_KEYS = ("name", "pretrained", "use_ssld")
 
 
-def list_models():
+def list_models() -> list:
     """The registered PaddleClas model names, e.g. 'MobileNetV3_large_x1_0'."""
     return registered_names()
 
 
-def build_model(arch_config):
+def build_model(arch_config: dict):
     """Build the model named by `arch_config["name"]`; other keys are constructor kwargs.
 
     `pretrained`: True downloads PaddleClas's ImageNet weights of the model (its SSLD ones with `use_ssld: True`)
@@ -26,19 +29,13 @@ def build_model(arch_config):
     name = kwargs.pop("name")
     pretrained = kwargs.pop("pretrained", None)
     use_ssld = bool(kwargs.pop("use_ssld", False))  # PaddleClas: download the SSLD-distilled weights instead
-    model_fn = get_model_fn(name)
+    name = MODELS.canonical(name, "Arch.name")  # an older PaddleClas name builds the model it names now
     if "scale" in kwargs:
         raise ValueError(f"Arch.scale is not used: the width comes from the model name (e.g. {name} -> pick "
                          f"another name from list_models() such as MobileNetV3_large_x0_5); remove Arch.scale")
+    MODELS.check_params(name, kwargs, f"Arch ({name})", extra=BUILD_KEYS)
     source = resolve_pretrained(name, pretrained, use_ssld)  # before building: a bad value fails fast
-    try:
-        model = model_fn(**kwargs)
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        raise ValueError(f"Arch section for {name}: {err}. Valid keys: name, class_num, pretrained, "
-                         f"return_patterns, return_stages, stop_after, freeze_befor "
-                         f"(+ dropout_prob for MobileNetV3/MobileNeXt)") from err
+    model = MODELS.build(name, kwargs, "Arch")
     if source:
         from ppcls_lite.utils.save_load import load_pretrained
         load_pretrained(model, source)

@@ -1,31 +1,28 @@
-"""Name -> model-function registry. Each family file decorates its named variants with `@register_model`."""
-import difflib
+"""The model registry: each family file registers its PaddleClas-named variants from one table."""
+from typing import Callable
 
-_MODELS = {}
+from ppcls_lite.utils.registry import Registry, UnknownNameError
 
-
-class UnknownModelError(KeyError, ValueError):
-    """Arch.name is not registered; catchable as KeyError or ValueError."""
-
-    def __str__(self):  # KeyError would print the message in quotes
-        return str(self.args[0])
+MODELS = Registry("model")
+UnknownModelError = UnknownNameError  # Arch.name is not registered; catchable as KeyError or ValueError
 
 
-def register_model(fn):
-    if fn.__name__ in _MODELS:
-        raise ValueError(f"model name {fn.__name__!r} registered twice")
-    _MODELS[fn.__name__] = fn
-    return fn
+def register_variants(family: Callable, variants: dict) -> None:
+    """Register every `name: {fixed kwargs}` of `variants` as a model built by `family(**fixed, **Arch kwargs)`."""
+    for name, fixed in variants.items():
+        MODELS.add(name, family, **fixed)
 
 
-def get_model_fn(name):
-    if name not in _MODELS:
-        close = difflib.get_close_matches(str(name), list(_MODELS), n=5, cutoff=0.4)
-        hint = f"closest: {', '.join(close)}" if close else f"available: {', '.join(_MODELS)}"
-        raise UnknownModelError(f"unknown model Arch.name={name!r}; {hint} "
-                       f"(python -c 'import ppcls_lite.arch as a; print(a.list_models())' lists all)")
-    return _MODELS[name]
+def register_alias(alias: str, name: str) -> None:
+    """Accept `alias` (an older PaddleClas name) for the registered model `name`."""
+    MODELS.add_alias(alias, name)
 
 
-def registered_names():
-    return list(_MODELS)
+def get_model_fn(name: str) -> Callable:
+    """The constructor of model `name` (its width and mode bound); unknown -> UnknownModelError with the names."""
+    return MODELS.get(name, "Arch.name")
+
+
+def registered_names() -> list:
+    """Every registered model name, family by family."""
+    return MODELS.names()

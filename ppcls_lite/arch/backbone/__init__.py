@@ -1,5 +1,2 @@
 """Model families; importing this package registers every named model (one file per family)."""
-from .mobilenet_v1 import *  # noqa: F401,F403
-from .mobilenet_v2 import *  # noqa: F401,F403
-from .mobilenet_v3 import *  # noqa: F401,F403
-from .mobilenext import *  # noqa: F401,F403
+from . import mobilenet_v1, mobilenet_v2, mobilenet_v3, mobilenext  # noqa: F401  (each registers its variants)

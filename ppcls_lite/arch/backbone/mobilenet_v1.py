@@ -2,7 +2,7 @@
 from paddle import ParamAttr, nn
 from paddle.nn.initializer import KaimingNormal
 
-from ..registry import register_model
+from ..registry import register_variants
 from ..theseus_layer import TheseusLayer
 
 STEM_CHANNELS = 32
@@ -67,21 +67,10 @@ class MobileNetV1Model(TheseusLayer):
         return self.fc(self.flatten(x))
 
 
-@register_model
-def MobileNetV1_x0_25(**kwargs):
-    return MobileNetV1Model(scale=0.25, **kwargs)
-
-
-@register_model
-def MobileNetV1_x0_5(**kwargs):
-    return MobileNetV1Model(scale=0.5, **kwargs)
-
-
-@register_model
-def MobileNetV1_x0_75(**kwargs):
-    return MobileNetV1Model(scale=0.75, **kwargs)
-
-
-@register_model
-def MobileNetV1(**kwargs):  # PaddleClas names the x1.0 model after the family
-    return MobileNetV1Model(scale=1.0, **kwargs)
+# PaddleClas names -> width; the x1.0 model is named after the family.
+register_variants(MobileNetV1Model, {
+    "MobileNetV1_x0_25": dict(scale=0.25),
+    "MobileNetV1_x0_5": dict(scale=0.5),
+    "MobileNetV1_x0_75": dict(scale=0.75),
+    "MobileNetV1": dict(scale=1.0),
+})

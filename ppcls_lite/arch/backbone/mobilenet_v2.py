@@ -5,7 +5,7 @@ and the layers inside `_conv` / `_batch_norm`; the head is `conv9` + `out`.
 """
 from paddle import nn
 
-from ..registry import register_model
+from ..registry import register_variants
 from ..theseus_layer import TheseusLayer
 
 STEM_CHANNELS = 32
@@ -85,31 +85,12 @@ class MobileNetV2Model(TheseusLayer):
         return self.out(self.flatten(x))
 
 
-@register_model
-def MobileNetV2_x0_25(**kwargs):
-    return MobileNetV2Model(scale=0.25, **kwargs)
-
-
-@register_model
-def MobileNetV2_x0_5(**kwargs):
-    return MobileNetV2Model(scale=0.5, **kwargs)
-
-
-@register_model
-def MobileNetV2_x0_75(**kwargs):
-    return MobileNetV2Model(scale=0.75, **kwargs)
-
-
-@register_model
-def MobileNetV2(**kwargs):  # PaddleClas names the x1.0 model after the family
-    return MobileNetV2Model(scale=1.0, **kwargs)
-
-
-@register_model
-def MobileNetV2_x1_5(**kwargs):
-    return MobileNetV2Model(scale=1.5, **kwargs)
-
-
-@register_model
-def MobileNetV2_x2_0(**kwargs):
-    return MobileNetV2Model(scale=2.0, **kwargs)
+# PaddleClas names -> width; the x1.0 model is named after the family.
+register_variants(MobileNetV2Model, {
+    "MobileNetV2_x0_25": dict(scale=0.25),
+    "MobileNetV2_x0_5": dict(scale=0.5),
+    "MobileNetV2_x0_75": dict(scale=0.75),
+    "MobileNetV2": dict(scale=1.0),
+    "MobileNetV2_x1_5": dict(scale=1.5),
+    "MobileNetV2_x2_0": dict(scale=2.0),
+})

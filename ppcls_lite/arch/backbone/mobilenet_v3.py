@@ -2,7 +2,7 @@
 from paddle import ParamAttr, nn
 from paddle.regularizer import L2Decay
 
-from ..registry import register_model
+from ..registry import register_variants
 from ..theseus_layer import TheseusLayer
 from .common import HardSigmoid, make_activation, make_divisible
 
@@ -134,55 +134,16 @@ class MobileNetV3(TheseusLayer):
         return self.fc(self.flatten(x))
 
 
-def _mobilenet_v3(mode, scale, **kwargs):
-    return MobileNetV3(mode=mode, scale=scale, **kwargs)
-
-
-@register_model
-def MobileNetV3_small_x0_35(**kwargs):
-    return _mobilenet_v3("small", 0.35, **kwargs)
-
-
-@register_model
-def MobileNetV3_small_x0_5(**kwargs):
-    return _mobilenet_v3("small", 0.5, **kwargs)
-
-
-@register_model
-def MobileNetV3_small_x0_75(**kwargs):
-    return _mobilenet_v3("small", 0.75, **kwargs)
-
-
-@register_model
-def MobileNetV3_small_x1_0(**kwargs):
-    return _mobilenet_v3("small", 1.0, **kwargs)
-
-
-@register_model
-def MobileNetV3_small_x1_25(**kwargs):
-    return _mobilenet_v3("small", 1.25, **kwargs)
-
-
-@register_model
-def MobileNetV3_large_x0_35(**kwargs):
-    return _mobilenet_v3("large", 0.35, **kwargs)
-
-
-@register_model
-def MobileNetV3_large_x0_5(**kwargs):
-    return _mobilenet_v3("large", 0.5, **kwargs)
-
-
-@register_model
-def MobileNetV3_large_x0_75(**kwargs):
-    return _mobilenet_v3("large", 0.75, **kwargs)
-
-
-@register_model
-def MobileNetV3_large_x1_0(**kwargs):
-    return _mobilenet_v3("large", 1.0, **kwargs)
-
-
-@register_model
-def MobileNetV3_large_x1_25(**kwargs):
-    return _mobilenet_v3("large", 1.25, **kwargs)
+# PaddleClas names -> table and width.
+register_variants(MobileNetV3, {
+    "MobileNetV3_small_x0_35": dict(mode="small", scale=0.35),
+    "MobileNetV3_small_x0_5": dict(mode="small", scale=0.5),
+    "MobileNetV3_small_x0_75": dict(mode="small", scale=0.75),
+    "MobileNetV3_small_x1_0": dict(mode="small", scale=1.0),
+    "MobileNetV3_small_x1_25": dict(mode="small", scale=1.25),
+    "MobileNetV3_large_x0_35": dict(mode="large", scale=0.35),
+    "MobileNetV3_large_x0_5": dict(mode="large", scale=0.5),
+    "MobileNetV3_large_x0_75": dict(mode="large", scale=0.75),
+    "MobileNetV3_large_x1_0": dict(mode="large", scale=1.0),
+    "MobileNetV3_large_x1_25": dict(mode="large", scale=1.25),
+})

@@ -8,7 +8,7 @@ import math
 
 from paddle import nn
 
-from ..registry import register_model
+from ..registry import register_alias, register_variants
 from ..theseus_layer import TheseusLayer
 from .common import make_divisible
 
@@ -82,26 +82,17 @@ class MobileNeXtModel(TheseusLayer):
         return self.classifier(self.flatten(x))
 
 
-@register_model
-def MobileNeXt_x0_35(**kwargs):
-    return MobileNeXtModel(scale=0.35, **kwargs)
-
-
-@register_model
-def MobileNeXt_x0_5(**kwargs):
-    return MobileNeXtModel(scale=0.5, **kwargs)
-
-
-@register_model
-def MobileNeXt_x0_75(**kwargs):
-    return MobileNeXtModel(scale=0.75, **kwargs)
-
-
-@register_model
-def MobileNeXt_x1_0(**kwargs):
-    return MobileNeXtModel(scale=1.0, **kwargs)
-
-
-@register_model
-def MobileNeXt_x1_4(**kwargs):
-    return MobileNeXtModel(scale=1.4, **kwargs)
+# PaddleClas names -> width.
+register_variants(MobileNeXtModel, {
+    "MobileNeXt_x0_35": dict(scale=0.35),
+    "MobileNeXt_x0_5": dict(scale=0.5),
+    "MobileNeXt_x0_75": dict(scale=0.75),
+    "MobileNeXt_x1_0": dict(scale=1.0),
+    "MobileNeXt_x1_4": dict(scale=1.4),
+})
+# Older PaddleClas releases name the same models by percent (MobileNeXt_100.yaml): their mobilenext.py builds the
+# identical network with the same layer names, so those names load the same weights and configs.
+for _old, _name in {"MobileNeXt_35": "MobileNeXt_x0_35", "MobileNeXt_50": "MobileNeXt_x0_5",
+                    "MobileNeXt_75": "MobileNeXt_x0_75", "MobileNeXt_100": "MobileNeXt_x1_0",
+                    "MobileNeXt_140": "MobileNeXt_x1_4"}.items():
+    register_alias(_old, _name)
