@@ -29,6 +29,7 @@ import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -84,7 +85,7 @@ ImageReadError = pipeline.ImageDecodeError  # an input image could not be read o
 READ_ERRORS = pipeline.READ_ERRORS
 
 
-def build_preprocess(transform_ops):
+def build_preprocess(transform_ops: List[Any]) -> List[Any]:
     """`PreProcess.transform_ops` of inference.yml -> list of op objects (the shared pipeline's ops)."""
     try:
         return pipeline.create_operators(transform_ops, what="inference.yml PreProcess.transform_ops")
@@ -103,8 +104,10 @@ def _default_threads():
 class PaddleBackend:
     """Paddle Inference (paddle.inference) on the Paddle 3 `inference.json` (or legacy `.pdmodel`) model."""
 
-    def __init__(self, model_file, params_file, threads=None, enable_mkldnn=True, use_gpu=False, gpu_id=0,
-                 gpu_mem=1000, use_tensorrt=False, precision="fp32", batch_size=1, input_shape=None):
+    def __init__(self, model_file: Union[str, Path], params_file: Union[str, Path], threads: Optional[int] = None,
+                 enable_mkldnn: bool = True, use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000,
+                 use_tensorrt: bool = False, precision: str = "fp32", batch_size: int = 1,
+                 input_shape: Optional[Sequence[int]] = None) -> None:
         try:
             import paddle
             from paddle import inference as paddle_infer
@@ -144,7 +147,8 @@ class PaddleBackend:
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
 
-    def run(self, batch):
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, C, H, W] (or the uint8-input model's batch) -> logits or probabilities [N, classes]."""
         self.input.reshape(batch.shape)
         self.input.copy_from_cpu(batch)
         self.predictor.run()
@@ -154,7 +158,8 @@ class PaddleBackend:
 class OnnxRuntimeBackend:
     """onnxruntime InferenceSession on model.onnx (CPU provider; CUDA/TensorRT providers when asked and present)."""
 
-    def __init__(self, onnx_file, threads=None, use_gpu=False, use_tensorrt=False, gpu_id=0, **_unused):
+    def __init__(self, onnx_file: Union[str, Path], threads: Optional[int] = None, use_gpu: bool = False,
+                 use_tensorrt: bool = False, gpu_id: int = 0, **_unused: Any) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -179,7 +184,8 @@ class OnnxRuntimeBackend:
         self.session = ort.InferenceSession(str(onnx_file), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
 
-    def run(self, batch):
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """One batch through the session -> its first output [N, classes]."""
         return self.session.run(None, {self.input_name: batch})[0]
 
 
@@ -204,7 +210,8 @@ def _stdout_to_stderr():
 class MnnBackend:
     """MNN (the engine phone apps embed) on model.mnn / model_fp16.mnn / model_int8.mnn, CPU, via its Python API."""
 
-    def __init__(self, mnn_file, threads=None, precision="fp32", **_unused):
+    def __init__(self, mnn_file: Union[str, Path], threads: Optional[int] = None, precision: str = "fp32",
+                 **_unused: Any) -> None:
         with _stdout_to_stderr():  # MNN prints banners on stdout, where the predictions go
             self._load(mnn_file, threads, precision)
 
@@ -225,7 +232,8 @@ class MnnBackend:
             raise ValueError(f"MNN could not load {mnn_file} ({exc}); re-export it with tools/export_model.py "
                              f"--mnn") from None
 
-    def run(self, batch):
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """One batch through the MNN module -> its output [N, classes]."""
         expr = self._expr
         # NCHW is MNN's tag for "the ONNX layout, dims as given" (also for the NHWC uint8-input model).
         dtype = expr.uint8 if batch.dtype == np.uint8 else expr.float
@@ -233,7 +241,8 @@ class MnnBackend:
         return np.array(self.module.forward([inputs])[0].read())
 
 
-def model_variant_file(model_dir, info, backend, precision="fp32", use_tensorrt=False):
+def model_variant_file(model_dir: Union[str, Path], info: Dict[str, Any], backend: str, precision: str = "fp32",
+                       use_tensorrt: bool = False) -> Path:
     """The model file (a Path) the backend runs at `precision`, from inference.yml's `Global` section `info`.
 
     `Global.variants` lists the exported files per backend and precision (tools/export_model.py --quantize,
@@ -264,7 +273,8 @@ def model_variant_file(model_dir, info, backend, precision="fp32", use_tensorrt=
 # Predictor
 
 
-def load_inference_config(model_dir):
+def load_inference_config(model_dir: Union[str, Path]) -> Dict[str, Any]:
+    """model_dir/inference.yml as a dict; a clear error when the folder is not an export."""
     path = Path(model_dir) / "inference.yml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: --model_dir must be a directory written by "
@@ -280,9 +290,10 @@ softmax = pipeline.softmax
 class Predictor:
     """Exported model + its preprocessing + top-k. Everything is read from `model_dir/inference.yml`."""
 
-    def __init__(self, model_dir, backend="paddle", batch_size=1, topk=None, threads=None, enable_mkldnn=True,
-                 use_gpu=False, gpu_id=0, gpu_mem=1000, use_tensorrt=False, precision="fp32", prefetch=False,
-                 opencv_threads=1):
+    def __init__(self, model_dir: Union[str, Path], backend: str = "paddle", batch_size: int = 1,
+                 topk: Optional[int] = None, threads: Optional[int] = None, enable_mkldnn: bool = True,
+                 use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000, use_tensorrt: bool = False,
+                 precision: str = "fp32", prefetch: bool = False, opencv_threads: Optional[int] = 1) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if int(batch_size) < 1:
@@ -321,18 +332,18 @@ class Predictor:
                                               use_tensorrt=use_tensorrt, gpu_id=gpu_id)
 
     @property
-    def skipped(self):
+    def skipped(self) -> List[Tuple[str, str]]:
         """Older name of `failures`."""
         return self.failures
 
-    def verify_model_files(self, paths):
+    def verify_model_files(self, paths: Iterable[Union[str, Path]]) -> None:
         """Check the files the backend loads against the sha256 recorded in inference.yml (a changed file is an
         error naming it; exports without checksums are accepted)."""
         recorded = self.config["Global"].get("sha256") or {}
         pipeline.verify_checksums(self.model_dir, [Path(p).name for p in paths], recorded)
 
     # -- steps ------------------------------------------------------------------------------------------
-    def preprocess(self, image):
+    def preprocess(self, image: Union[bytes, np.ndarray]) -> np.ndarray:
         """Encoded bytes (as read from a file) or a decoded HWC uint8 RGB array -> float32 array [C, H, W]."""
         image = pipeline.to_chw_float32(pipeline.transform(image, self.ops))
         if tuple(image.shape) != self.input_shape:
@@ -340,19 +351,21 @@ class Predictor:
                                  f"{self.input_shape}; check PreProcess in {self.model_dir / 'inference.yml'}")
         return image
 
-    def infer(self, batch):
+    def infer(self, batch: np.ndarray) -> np.ndarray:
         """float32 [N, C, H, W] -> class probabilities [N, num_classes]."""
         out = self.backend.run(np.ascontiguousarray(batch, dtype=np.float32))
         return out if self.outputs_probabilities else softmax(out)
 
-    def postprocess(self, probs, files):
+    def postprocess(self, probs: np.ndarray, files: Sequence[str]) -> List[Dict[str, Any]]:
+        """Probabilities [N, classes] -> one result dict (top-k ids, scores, label names) per file."""
         return pipeline.topk_results(probs, files, self.topk, self.label_list)
 
     def _probabilities(self, tensors):
         return self.infer(pipeline.stack_batch(tensors, self.input_shape))
 
     # -- public API -------------------------------------------------------------------------------------
-    def predict(self, images, names=None):
+    def predict(self, images: Sequence[Union[bytes, np.ndarray]],
+                names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
         """Images as encoded bytes or decoded HWC uint8 RGB arrays -> one result dict per image, in order.
         Non-finite model outputs raise NonFiniteOutputError."""
         names = [str(n) for n in names] if names is not None else [str(i) for i in range(len(images))]
@@ -362,7 +375,7 @@ class Predictor:
             raise pipeline.NonFiniteOutputError("; ".join(f"{name}: {reason}" for name, reason in failures))
         return results
 
-    def load_file(self, path):
+    def load_file(self, path: Union[str, Path]) -> np.ndarray:
         """Read and preprocess one image file -> model input [C, H, W]; OSError/ImageReadError if unreadable."""
         with open(path, "rb") as f:
             return self.preprocess(f.read())
@@ -387,7 +400,8 @@ class Predictor:
                 except READ_ERRORS as exc:
                     yield path, exc
 
-    def predict_files(self, paths, on_result=None):
+    def predict_files(self, paths: Sequence[Union[str, Path]],
+                      on_result: Optional[Callable[[Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
         """Image files -> result dicts (`file_name` = the path as given). An input that cannot be read, or whose
         scores are not finite, is reported on stderr with its reason, listed in `self.failures` and left out;
         the others are still predicted. `on_result(result)` is called as each result is ready."""
@@ -404,7 +418,7 @@ class Predictor:
 # Inputs and outputs
 
 
-def collect_inputs(source):
+def collect_inputs(source: Union[str, Path]) -> List[str]:
     """An image file, a folder (searched recursively, sorted) or a list file (`path [label]` per line,
     relative paths taken from the list file's folder) -> list of image paths."""
     return pipeline.collect_inputs(source, what="--input")
@@ -426,7 +440,8 @@ def _str2bool(text):
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Classify images with a model exported by tools/export_model.py")
     parser.add_argument("--model_dir", required=True, help="directory written by tools/export_model.py")
     parser.add_argument("--input", required=True, help="image file, folder, or list file ('path [label]' lines)")
@@ -450,7 +465,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def runtime_settings(args):
+def runtime_settings(args: argparse.Namespace) -> Dict[str, Any]:
     """Defaults < --config file < command-line flags."""
     settings = dict(RUNTIME_DEFAULTS)
     if args.config:
@@ -467,7 +482,8 @@ def runtime_settings(args):
     return settings
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Predict every input and print or write the results; returns 0, or 3 when some inputs could not be read."""
     args = parse_args(argv)
     settings = runtime_settings(args)
     if args.output:
