@@ -6,8 +6,10 @@ PREFIX is a checkpoint path without extension, e.g. output/MobileNetV3_small_x1_
 --report writes per-class precision/recall/F1 (report.csv, report.txt) and confusion_matrix.png to
 <output_dir>/<Arch.name>/eval_report/. Without weights the tool refuses to run unless --allow-random.
 """
+import argparse
 import os
 import sys
+from typing import List, Optional
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -16,14 +18,16 @@ from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
-def add_flags(parser):
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags eval.py adds to -c/-o: --report and --allow-random."""
     parser.add_argument("--report", action="store_true",
                         help="also write per-class precision/recall/F1 and a confusion matrix to eval_report/")
     parser.add_argument("--allow-random", action="store_true",
                         help="evaluate even when no trained weights are given (random initialisation)")
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """Evaluate trained weights and print one `eval:` line (rank 0)."""
     args = parse_args("Evaluate a classifier (ppcls_lite)", add_flags, argv)
     config = get_config(args.config, args.override)
     engine = build_engine(config, "eval")

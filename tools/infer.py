@@ -9,8 +9,10 @@ lines, paths relative to the list file). Prints one JSON line per image: file_na
 spaces) or JSON lines. An input that cannot be read is reported with its path and reason, the others are
 still predicted and written, and the exit status is 3.
 """
+import argparse
 import os
 import sys
+from typing import List, Optional
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -20,12 +22,14 @@ from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
-def add_flags(parser):
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The flag infer.py adds to -c/-o: --output."""
     parser.add_argument("--output", metavar="FILE.csv|FILE.jsonl", default=None,
                         help="also write the predictions to this file (format from the extension)")
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
+    """Classify the inputs; returns the exit status (3 when some inputs could not be read)."""
     args = parse_args("Classify images (ppcls_lite)", add_flags, argv)
     if args.output:
         check_output_path(args.output)

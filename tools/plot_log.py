@@ -7,14 +7,15 @@
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.engine.run_log import plot_training_curves  # noqa: E402
+from ppcls_lite.utils.cli import run_cli  # noqa: E402
 
 
-def find_metrics_files(target):
+def find_metrics_files(target: str) -> List[Path]:
     """metrics.csv files for a file path, a run directory, or a directory holding several runs."""
     target = Path(target)
     if target.is_file():
@@ -31,7 +32,8 @@ def find_metrics_files(target):
     return found
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """Write training_curves.png for each metrics.csv found."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", help="run output directory, a directory of runs, or a metrics.csv file")
     parser.add_argument("--out", default=None,

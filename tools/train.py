@@ -8,8 +8,10 @@ Outputs go to <Global.output_dir>/<Arch.name>/ (checkpoints, metrics.csv, train.
 with more epochs or other Optimizer values re-plans the LR schedule from the saved step. A new run refuses a
 folder that holds checkpoints; `--overwrite` moves the earlier run aside to <run>.old-<timestamp>/ first.
 """
+import argparse
 import os
 import sys
+from typing import List, Optional
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -18,7 +20,8 @@ from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
-def add_flags(parser):
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags train.py adds to -c/-o: --resume and --overwrite."""
     parser.add_argument("--resume", metavar="auto|PREFIX", default=None,
                         help="continue a run: 'auto' takes <output_dir>/<Arch.name>/latest, or give a checkpoint "
                              "prefix (same as -o Global.checkpoints=...)")
@@ -27,7 +30,8 @@ def add_flags(parser):
                              "run is moved aside to <run>.old-<timestamp>/ (nothing is deleted)")
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """Train the model the config describes (resuming or overwriting as the flags say)."""
     args = parse_args("Train a classifier (ppcls_lite)", add_flags, argv)
     overrides = list(args.override)
     if args.resume:

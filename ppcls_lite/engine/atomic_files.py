@@ -11,7 +11,7 @@ import paddle
 from ppcls_lite.utils.cli import os_error_naming
 
 
-def write_temp(obj, path):
+def write_temp(obj: object, path: str) -> str:
     """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
 
     A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
@@ -37,7 +37,8 @@ def write_temp(obj, path):
     return tmp_path
 
 
-def remove_quietly(path):
+def remove_quietly(path: str) -> None:
+    """Delete a file if it is there; errors are ignored (clean-up must not hide the original error)."""
     try:
         os.remove(path)
     except OSError:
@@ -64,7 +65,8 @@ def _current_umask():
     return mask
 
 
-def fsync_dir(directory):
+def fsync_dir(directory: str) -> None:
+    """fsync a folder so a rename in it survives a power cut (skipped where folders cannot be opened)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ppcls_lite.engine.atomic_files import atomic_save, fsync_dir, remove_quietly, write_temp  # noqa: F401
 from ppcls_lite.utils.download import file_sha256
@@ -39,7 +39,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used (missing, incomplete, corrupt or from another model)."""
 
 
-def config_digest(arch_config, class_num=None):
+def config_digest(arch_config: dict, class_num: Optional[int] = None) -> str:
     """sha256 of the model-defining config (the Arch section + class_num); weights only fit the same digest.
 
     `pretrained` and `freeze_befor` are left out: where the initial weights came from and which of them are
@@ -52,7 +52,7 @@ def config_digest(arch_config, class_num=None):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def save_checkpoint(prefix, model_state, optimizer_state, states):
+def save_checkpoint(prefix: str, model_state: dict, optimizer_state: dict, states: dict) -> None:
     """Write the trio for `prefix` (a path without extension): all temps first, then rename, `.pdstates` last."""
     temps = []
     try:
@@ -70,7 +70,7 @@ def save_checkpoint(prefix, model_state, optimizer_state, states):
     fsync_dir(os.path.dirname(os.path.abspath(prefix)))
 
 
-def remove_stale_temp_files(directory):
+def remove_stale_temp_files(directory: str) -> List[str]:
     """Delete temp files a killed save left behind (`.<name>.pd*.<random>.tmp`); returns their names."""
     removed = []
     if not os.path.isdir(directory):
@@ -82,7 +82,7 @@ def remove_stale_temp_files(directory):
     return removed
 
 
-def strip_suffix(path):
+def strip_suffix(path: str) -> str:
     """Accept `best_model`, `best_model.pdparams` or `best_model.pdstates` for a prefix."""
     for suffix in SUFFIXES:
         if str(path).endswith(suffix):
@@ -103,7 +103,7 @@ def _load(path, what, return_numpy=False):
                               f"or truncated; resume from another checkpoint (e.g. an epoch_N prefix).") from exc
 
 
-def load_checkpoint(prefix, expected_digest=None):
+def load_checkpoint(prefix: str, expected_digest: Optional[str] = None) -> Tuple[dict, dict, dict]:
     """Load the trio for `prefix`; returns (model_state, optimizer_state, states).
 
     Raises FileNotFoundError naming the missing file, or CheckpointError when the checkpoint is incomplete,
@@ -144,7 +144,7 @@ def _check_hashes(prefix, states):
                                   f"which picks the newest consistent one.")
 
 
-def newest_valid_checkpoint(run_dir):
+def newest_valid_checkpoint(run_dir: str) -> Tuple[Optional[str], List[str]]:
     """The prefix of the newest complete, consistent checkpoint among `latest` and `epoch_N` in `run_dir`
     (None if there is none), with the reasons the newer ones were skipped."""
     candidates = []
@@ -168,12 +168,12 @@ def newest_valid_checkpoint(run_dir):
     return max(scored)[2], skipped
 
 
-def parameter_names(model):
+def parameter_names(model: Any) -> Dict[str, str]:
     """{structured name (e.g. 'conv.weight'): paddle unique name (e.g. 'conv2d_12.w_0')} of the model's params."""
     return {name: p.name for name, p in model.named_parameters()}
 
 
-def rename_optimizer_state(opt_state, saved_names, current_names):
+def rename_optimizer_state(opt_state: dict, saved_names: Dict[str, str], current_names: Dict[str, str]) -> dict:
     """Re-key optimizer accumulators saved under other paddle unique parameter names.
 
     Paddle keys accumulators by the parameter's unique name (`conv2d_12.w_0_velocity_0`), which depends on
@@ -197,11 +197,12 @@ def rename_optimizer_state(opt_state, saved_names, current_names):
     return renamed
 
 
-def checkpoint_exists(prefix):
+def checkpoint_exists(prefix: str) -> bool:
+    """Whether the weights and states files of `prefix` exist (the optimizer file is not checked)."""
     return os.path.exists(prefix + ".pdstates") and os.path.exists(prefix + ".pdparams")
 
 
-def checkpoint_names(run_dir):
+def checkpoint_names(run_dir: str) -> List[str]:
     """Sorted names (without extension) of the checkpoints directly in `run_dir`: any file of the trio counts,
     complete or not, so a partly written checkpoint is protected too."""
     if not os.path.isdir(run_dir):
