@@ -1,6 +1,7 @@
 """sha256 checksums of exported model files, recorded in inference.yml (`Global.sha256`) and checked on load."""
 import hashlib
 from pathlib import Path
+from typing import Dict, List, Sequence, Union
 
 MODEL_NAMES = ("inference.json", "inference.pdmodel")  # the Paddle program (other .json files are reports)
 MODEL_SUFFIXES = (".pdiparams", ".onnx", ".mnn")
@@ -10,7 +11,8 @@ class ChecksumError(ValueError):
     """A model file differs from the one that was exported."""
 
 
-def sha256_file(path) -> str:
+def sha256_file(path: Union[str, Path]) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -18,13 +20,13 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
-def model_files(model_dir) -> list:
+def model_files(model_dir: Union[str, Path]) -> List[str]:
     """Names of the model files in an export directory (inference.json/.pdiparams, *.onnx, *.mnn)."""
     return sorted(p.name for p in Path(model_dir).iterdir()
                   if p.is_file() and (p.name in MODEL_NAMES or p.suffix in MODEL_SUFFIXES))
 
 
-def verify_checksums(model_dir, names, recorded) -> None:
+def verify_checksums(model_dir: Union[str, Path], names: Sequence[str], recorded: Dict[str, str]) -> None:
     """Check `names` (files in `model_dir`) against `recorded` {name: sha256}; a file without a record is
     accepted (exports made before checksums were written)."""
     for name in names:

@@ -13,6 +13,7 @@ keeps 16-bit data); `backend="pil"` decodes with Pillow (first frame, ImageOps.e
 16-bit colour PNGs to their high byte, so those are decoded by OpenCV in both backends.
 """
 import io
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ class ImageDecodeError(ValueError):
     """The bytes of an image could not be decoded (corrupt, truncated, empty or not an image)."""
 
 
-def import_pil():
+def import_pil() -> Any:
     """Pillow, imported on first use so that cv2-only pipelines run without it."""
     try:
         from PIL import Image, ImageOps

@@ -6,11 +6,12 @@ the label is split off at the LAST whitespace, so paths may contain spaces and a
 """
 import os
 from pathlib import Path
+from typing import List, Optional, Tuple, Union
 
 from .decode import IMAGE_EXTENSIONS
 
 
-def read_text_lines(path) -> list:
+def read_text_lines(path: Union[str, Path]) -> List[Tuple[int, str]]:
     """(line number, stripped text) of every non-blank line; a UTF-8 BOM and CR line ends are removed."""
     try:
         with open(path, "r", encoding="utf-8-sig", newline=None) as f:
@@ -21,7 +22,7 @@ def read_text_lines(path) -> list:
     return [(no, line.strip()) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def split_list_line(line: str, delimiter=None):
+def split_list_line(line: str, delimiter: Optional[str] = None) -> Tuple[str, Optional[str]]:
     """`relative/path with spaces.jpg 3` -> ('relative/path with spaces.jpg', '3'); a single field -> (it, None).
 
     With `delimiter` (PaddleClas's dataset option) the line is split at the last delimiter instead.
@@ -47,7 +48,7 @@ def _is_int(text: str) -> bool:
     return True
 
 
-def read_label_names(path) -> list:
+def read_label_names(path: Union[str, Path]) -> List[str]:
     """`label_list.txt` (`id name` per line; names may contain spaces) -> list of names indexed by id."""
     names = {}
     for lineno, line in read_text_lines(path):
@@ -62,16 +63,17 @@ def read_label_names(path) -> list:
     return [names[i] for i in range(len(names))]
 
 
-def is_image_file(path) -> bool:
+def is_image_file(path: Union[str, Path]) -> bool:
+    """Whether the name ends in one of IMAGE_EXTENSIONS (any case)."""
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
-def scan_images(folder) -> list:
+def scan_images(folder: Union[str, Path]) -> List[str]:
     """Image files below `folder`, recursively, sorted by path."""
     return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() and is_image_file(p.name))
 
 
-def collect_inputs(source, what="--input") -> list:
+def collect_inputs(source: Union[str, Path], what: str = "--input") -> List[str]:
     """An image file, a folder (searched recursively, sorted) or a list file (`path [label]` per line, paths
     relative to the list file's folder, `#` comments) -> list of image paths. `what` names the option in errors."""
     if source is None or str(source) == "":

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -27,14 +28,15 @@ class ResultWriteError(OSError, ValueError):
     the command-line tools report it as a one-line user error)."""
 
 
-def softmax(logits) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     """Logits [N, C] -> probabilities, in float32 (for models exported with `output: logits`)."""
     logits = np.asarray(logits, dtype=np.float32)
     exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def topk_results(probs, files, topk=1, label_names=None) -> list:
+def topk_results(probs: np.ndarray, files: Sequence[str], topk: int = 1,
+                 label_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score (ties: lower id)."""
     probs = np.asarray(probs)
     k = min(int(topk), probs.shape[-1])
@@ -50,7 +52,7 @@ def topk_results(probs, files, topk=1, label_names=None) -> list:
     return results
 
 
-def split_finite(probs, files):
+def split_finite(probs: np.ndarray, files: Sequence[str]) -> Tuple[np.ndarray, List[str], List[Tuple[str, str]]]:
     """(finite rows, their files, [(file, reason)] for rows with NaN/inf scores)."""
     probs = np.asarray(probs)
     ok = np.isfinite(probs).all(axis=-1)
@@ -65,7 +67,7 @@ def _write_error(output, code, detail="") -> "ResultWriteError":
     return error
 
 
-def check_output_path(output) -> str:
+def check_output_path(output: Union[str, Path]) -> str:
     """The suffix of a result file name (a ValueError saying what to use otherwise); checked before any work is
     done: the nearest existing path above it must be a folder. (Permissions and free space show when writing.)"""
     output = Path(str(output))
@@ -80,7 +82,7 @@ def check_output_path(output) -> str:
     return suffix
 
 
-def format_row(result) -> dict:
+def format_row(result: Dict[str, Any]) -> Dict[str, str]:
     """A result dict -> CSV cells (lists joined by spaces)."""
     return {
         "file_name": result["file_name"],
@@ -90,12 +92,12 @@ def format_row(result) -> dict:
     }
 
 
-def format_line(result) -> str:
+def format_line(result: Dict[str, Any]) -> str:
     """One line for the terminal: the result as JSON."""
     return json.dumps({key: result[key] for key in RESULT_KEYS}, ensure_ascii=False)
 
 
-def write_results(results, output) -> None:
+def write_results(results: Sequence[Dict[str, Any]], output: Union[str, Path]) -> None:
     """Write FILE.csv or FILE.jsonl through a temporary file (an existing file is replaced only when complete).
 
     Any OS error (unwritable folder, disk full) becomes a ResultWriteError naming the path and the reason."""

@@ -1,6 +1,8 @@
 """The prediction loop shared by tools/infer.py and the predictor: read and preprocess each input, batch,
 run the model, drop non-finite outputs, top-k. A failing input is reported by path and reason; the others
 are still predicted."""
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
 import cv2
 import numpy as np
 
@@ -10,7 +12,7 @@ from .results import split_finite
 READ_ERRORS = (OSError, ValueError, cv2.error)
 
 
-def load_file(path, ops, finish=None):
+def load_file(path: str, ops: Sequence[Callable[[Any], Any]], finish: Optional[Callable[[Any], Any]] = None) -> Any:
     """Read one file and run `ops` on its bytes (and `finish` on the result, e.g. to CHW float32)."""
     with open(path, "rb") as f:
         data = f.read()
@@ -19,7 +21,7 @@ def load_file(path, ops, finish=None):
     return finish(data) if finish else data
 
 
-def load_each(paths, load):
+def load_each(paths: Iterable[str], load: Callable[[str], Any]) -> Iterator[Tuple[str, Any]]:
     """Yield (path, loaded value or the exception that reading it raised), in order."""
     for path in paths:
         try:
@@ -29,6 +31,7 @@ def load_each(paths, load):
 
 
 def failure_reason(exc: BaseException) -> str:
+    """Why an input could not be predicted, in words (a missing file, an OS error, a decode error's message)."""
     if isinstance(exc, FileNotFoundError):
         return "file not found"
     if isinstance(exc, OSError) and exc.strerror:
@@ -36,16 +39,21 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def format_failure(path, reason) -> str:
+def format_failure(path: str, reason: str) -> str:
+    """The stderr line for one input that could not be predicted."""
     return f"cannot predict {path}: {reason}"
 
 
-def format_summary(failures, total) -> str:
+def format_summary(failures: Sequence[Tuple[str, str]], total: int) -> str:
+    """The closing stderr line: how many of the inputs could not be predicted."""
     return (f"{len(failures)} of {total} inputs could not be predicted (listed above as 'cannot predict'); "
             f"the others were predicted")
 
 
-def predict_loaded(loaded, predict_batch, postprocess, batch_size, on_result=None, on_failure=None):
+def predict_loaded(loaded: Iterable[Tuple[str, Any]], predict_batch: Callable[[List[np.ndarray]], np.ndarray],
+                   postprocess: Callable[[np.ndarray, List[str]], List[Dict[str, Any]]], batch_size: int,
+                   on_result: Optional[Callable[[Dict[str, Any]], None]] = None,
+                   on_failure: Optional[Callable[[str, str], None]] = None) -> List[Dict[str, Any]]:
     """`loaded` yields (path, tensor or exception); `predict_batch(tensors)` -> probabilities [N, C];
     `postprocess(probs, files)` -> result dicts. Returns (results, failures [(path, reason)])."""
     results, failures = [], []
@@ -80,7 +88,7 @@ def predict_loaded(loaded, predict_batch, postprocess, batch_size, on_result=Non
     return results, failures
 
 
-def stack_batch(tensors, input_shape=None) -> np.ndarray:
+def stack_batch(tensors: Sequence[np.ndarray], input_shape: Optional[Sequence[int]] = None) -> np.ndarray:
     """CHW tensors -> one contiguous float32 batch (the single copy per image)."""
     shape = tuple(input_shape) if input_shape else tensors[0].shape
     batch = np.empty((len(tensors), *shape), dtype=np.float32)

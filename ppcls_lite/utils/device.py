@@ -6,7 +6,7 @@ import paddle
 SUPPORTED_DEVICES = ("cpu", "gpu", "xpu")
 
 
-def set_device(device):
+def set_device(device: str) -> str:
     """Set paddle's device for this process and return the place string (e.g. 'gpu:1').
 
     With `paddle.distributed.launch` each process uses the card given by FLAGS_selected_gpus/xpus.

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import socket
@@ -22,7 +21,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
+
+from ppcls_lite.pipeline.checksums import sha256_file
 
 MIRROR_ENV = "PPCLS_LITE_WEIGHTS_MIRROR"
 HOME_ENV = "PPCLS_LITE_HOME"
@@ -38,18 +39,22 @@ class DownloadError(ValueError):
 
 
 def cache_home() -> str:
+    """$PPCLS_LITE_HOME, else ~/.ppcls_lite: where downloads are cached."""
     return os.path.expanduser(os.environ.get(HOME_ENV) or os.path.join("~", ".ppcls_lite"))
 
 
 def weights_dir() -> str:
+    """The cache folder for downloaded weights."""
     return os.path.join(cache_home(), "weights")
 
 
 def datasets_dir() -> str:
+    """The cache folder for downloaded datasets."""
     return os.path.join(cache_home(), "datasets")
 
 
-def is_url(value) -> bool:
+def is_url(value: Any) -> bool:
+    """Whether `value` is an http(s) URL string."""
     return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
 
 
@@ -67,11 +72,8 @@ def apply_mirror(url: str) -> str:
 
 
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The hex sha256 of a file (the pipeline's reader: one implementation for exports, downloads, checkpoints)."""
+    return sha256_file(path)
 
 
 def _cache_path(url: str, cache_dir: str) -> str:
@@ -89,7 +91,7 @@ def _manual_hint(url: str, target: str) -> str:
 class _Progress:
     """Download progress on stderr: a live line on a terminal, one line per 10 % otherwise."""
 
-    def __init__(self, name: str, total: Optional[int], done: int, stream=None):
+    def __init__(self, name: str, total: Optional[int], done: int, stream: Any = None) -> None:
         self.name, self.total, self.done = name, total, done
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -279,7 +281,7 @@ def _write_text_atomic(path: str, text: str) -> None:
 class _Lock:
     """An exclusive lock file, so that two processes (e.g. training ranks) do not download the same file at once."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path, self.handle = path, None
 
     def __enter__(self):

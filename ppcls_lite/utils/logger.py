@@ -6,6 +6,7 @@ so N processes do not print N copies of every line.
 import logging
 import os
 import sys
+from typing import Any, Optional
 
 _LOGGER_NAME = "ppcls_lite"
 _FORMAT = "[%(asctime)s] %(levelname)s: %(message)s"
@@ -16,7 +17,7 @@ def _rank():
     return int(os.environ.get("PADDLE_TRAINER_ID", "0") or 0)
 
 
-def get_logger():
+def get_logger() -> logging.Logger:
     """The shared logger; configured on first use (stdout, INFO on rank 0, WARNING elsewhere)."""
     logger = logging.getLogger(_LOGGER_NAME)
     if not getattr(logger, "_ppcls_configured", False):
@@ -29,7 +30,7 @@ def get_logger():
     return logger
 
 
-def init_logger(log_file=None):
+def init_logger(log_file: Optional[str] = None) -> logging.Logger:
     """Also write to `log_file` (rank 0 only; appended, so a resumed run continues the same file)."""
     logger = get_logger()
     for handler in list(logger.handlers):
@@ -44,17 +45,21 @@ def init_logger(log_file=None):
     return logger
 
 
-def info(msg, *args):
+def info(msg: str, *args: Any) -> None:
+    """Log at INFO (printed on rank 0 only)."""
     get_logger().info(msg, *args)
 
 
-def warning(msg, *args):
+def warning(msg: str, *args: Any) -> None:
+    """Log at WARNING (every rank)."""
     get_logger().warning(msg, *args)
 
 
-def error(msg, *args):
+def error(msg: str, *args: Any) -> None:
+    """Log at ERROR (every rank)."""
     get_logger().error(msg, *args)
 
 
-def debug(msg, *args):
+def debug(msg: str, *args: Any) -> None:
+    """Log at DEBUG (shown only when the logger level is lowered)."""
     get_logger().debug(msg, *args)

@@ -99,11 +99,12 @@ def _allowed_global(module: str, name: str):
 class RestrictedUnpickler(pickle.Unpickler):
     """A pickle.Unpickler whose `find_class` only resolves the globals listed in this module's docstring."""
 
-    def __init__(self, file, path: str = "<memory>"):
+    def __init__(self, file: Any, path: str = "<memory>") -> None:
         super().__init__(file, encoding="latin1")  # latin1: what paddle.load uses for Python 2 era files
         self.path = path
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
+        """The allowed global `module.name`; UnsafeWeightsFileError for anything else."""
         found = _allowed_global(module, name)
         if found is None:
             raise UnsafeWeightsFileError(
@@ -113,7 +114,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"for a .safetensors copy (tools/export_model.py --safetensors).")
         return found
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> Any:
+        """Always refused: Paddle files never use persistent ids."""
         raise UnsafeWeightsFileError(f"refused to load {self.path}: it uses pickle persistent ids ({pid!r}), "
                                      f"which Paddle files never do")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ppcls_lite.utils.safe_load import WeightsFileError, restricted_load
 WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
 
 
-def resolve_weights_path(path) -> str:
+def resolve_weights_path(path: str | os.PathLike) -> str:
     """`path` itself, or `path.pdparams` / `path.safetensors` (a prefix as PaddleClas writes it)."""
     path = os.fspath(path)
     candidates = [path] + [path + suffix for suffix in WEIGHT_SUFFIXES]
@@ -46,7 +47,7 @@ def _looks_like_safetensors(path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < os.path.getsize(path)
 
 
-def read_state_dict(path) -> dict:
+def read_state_dict(path: str | os.PathLike) -> dict:
     """{parameter name: numpy array} from a `.pdparams` (restricted unpickler) or `.safetensors` file.
 
     Raises UnsafeWeightsFileError for a file that asks to run code, ValueError (WeightsFileError) for one that
@@ -84,7 +85,7 @@ def match_state_dict(model_state: dict, state: dict) -> dict:
     return {"loadable": loadable, **report}
 
 
-def check_weights_fit(model, path) -> None:
+def check_weights_fit(model: Any, path: str | os.PathLike) -> None:
     """Raise WeightsFileError unless `path` holds weights for `model`: every parameter present with the model's
     shape, except the classifier, whose class count may differ (it is then skipped, as PaddleClas does)."""
     model_state = model.state_dict()
@@ -99,7 +100,7 @@ def check_weights_fit(model, path) -> None:
                                f"{other[:3]}); it is probably the file of another model")
 
 
-def load_pretrained(model, path) -> dict:
+def load_pretrained(model: Any, path: str | os.PathLike) -> dict:
     """Load `path`, `path.pdparams` or `path.safetensors` into `model`, skipping what does not fit, and report
     every skipped key. `path` may also be an http(s) URL: the file is downloaded into the weights cache and must
     fit the model (`check_weights_fit`) before it is used.
@@ -129,7 +130,7 @@ def load_pretrained(model, path) -> dict:
     return report
 
 
-def save_safetensors(state: dict, path) -> str:
+def save_safetensors(state: dict, path: str | os.PathLike) -> str:
     """Write {name: array or Tensor} to `path` as `.safetensors` (safetensors' Paddle API; no pickle inside),
     through a temp file and a rename. Returns the path."""
     import paddle
