@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from ppcls_lite.engine.atomic_files import atomic_save, fsync_dir, remove_quietly, write_temp  # noqa: F401
+from ppcls_lite.engine.atomic_files import atomic_save, fsync_dir, remove_quietly, write_temp  # noqa: F401 (atomic_save: part of this API)
 from ppcls_lite.utils.download import file_sha256
 from ppcls_lite.utils.seeding import get_rng_state, set_rng_state
 

@@ -7,7 +7,7 @@ LR scheduler, plus an `EngineSettings` (Global/AMP/EMA/Infer values). `train()` 
 
 Training outputs, all in `<Global.output_dir>/<Arch.name>/` and written by rank 0 only:
 - `config.yaml` (the final config; when a resume changes it, the earlier one is kept as
-  `config.<timestamp>.yaml`, see `keep_config` in `__init__.py`), `train.log` (the log lines, appended on resume);
+  `config.<timestamp>.yaml`, see `keep_config` in `run_dir.py`), `train.log` (the log lines, appended on resume);
 - checkpoints `epoch_N`, `latest`, `best_model` (see `checkpoint.py` for the trio);
 - `metrics.csv` (one row per finished epoch, columns in `run_log.py`) and `training_curves.png`;
 - VisualDL logs in `vdl/` when `Global.use_visualdl` is true.
