@@ -354,3 +354,72 @@ def test_paddleclas_recipe_config_runs_with_overrides(tiny_dataset, tmp_path):
     result = build_engine(config, "train").train()
     assert 0.0 <= result["best_metric"] <= 1.0
     assert (tmp_path / "out" / "MobileNetV3_large_x1_0" / "best_model.pdstates").is_file()
+
+
+def test_train_state_save_restore_roundtrip(tmp_path):
+    """TrainState.restore(prefix) gives fresh objects exactly what save(prefix) wrote: weights, optimizer
+    accumulators, scheduler position, EMA, counters, best metric and the RNG states."""
+    from ppcls_lite.engine.checkpoint import TrainState
+
+    def make_state():
+        model = paddle.nn.Linear(3, 2)
+        sched = paddle.optimizer.lr.CosineAnnealingDecay(learning_rate=0.1, T_max=10)
+        opt = paddle.optimizer.Momentum(learning_rate=sched, momentum=0.9, parameters=model.parameters())
+        return TrainState(model, opt, sched, ema=ModelEMA(model, 0.5))
+
+    paddle.seed(1)
+    saved = make_state()
+    for _ in range(3):
+        saved.model(paddle.rand([4, 3])).mean().backward()
+        saved.optimizer.step()
+        saved.optimizer.clear_grad()
+        saved.lr_scheduler.step()
+        saved.ema.update(saved.model)
+    saved.epoch, saved.global_step, saved.best_metric, saved.best_epoch = 2, 3, 0.75, 1
+    seed_everything(7)
+    saved.save(str(tmp_path / "latest"), {"epochs": 4, "config_digest": None, "arch": "Linear"})
+    expected_next = np.random.rand()
+
+    paddle.seed(2)  # other initial weights, another parameter naming in this process
+    restored = make_state()
+    states = restored.restore(str(tmp_path / "latest"), None, "Linear")
+    assert states["epochs"] == 4 and states["arch"] == "Linear"
+    assert (restored.epoch, restored.global_step, restored.best_metric, restored.best_epoch) == (2, 3, 0.75, 1)
+    for name, value in saved.model.state_dict().items():
+        assert np.array_equal(restored.model.state_dict()[name].numpy(), value.numpy()), name
+    assert restored.lr_scheduler.last_epoch == saved.lr_scheduler.last_epoch
+    assert restored.optimizer.get_lr() == saved.optimizer.get_lr()
+    saved_acc = {k: v for k, v in saved.optimizer.state_dict().items() if "velocity" in k}
+    restored_acc = {k: v for k, v in restored.optimizer.state_dict().items() if "velocity" in k}
+    assert sorted(map(lambda t: t.numpy().tobytes(), saved_acc.values())) == \
+        sorted(map(lambda t: t.numpy().tobytes(), restored_acc.values()))
+    for name, value in saved.ema.state_dict().items():
+        assert np.array_equal(restored.ema.state_dict()[name], value), name
+    np.random.seed(0)
+    restored.apply_rng()
+    assert np.random.rand() == expected_next
+
+
+def test_run_log_prints_every_print_batch_step_and_the_last_iteration(tmp_path):
+    """RunLog's iteration lines: every print_batch_step-th iteration plus the epoch's last, with lr, loss,
+    reader_cost, batch_cost, ips and an ETA over the iterations still to run."""
+    from ppcls_lite.engine.run_log import RunLog
+    from ppcls_lite.utils import logger
+
+    log_file = tmp_path / "train.log"
+    logger.init_logger(str(log_file))
+    run_log = RunLog(str(tmp_path), epochs=2, steps_per_epoch=5, print_batch_step=2)
+    run_log.open_metrics_csv(1, ["epoch", "lr", "train_loss", "epoch_time_s"])
+    run_log.start_epoch()
+    for iter_id in range(1, 6):
+        run_log.step(1, iter_id, iter_id, lr=0.1 / iter_id, loss=1.0, loss_avg=1.0, batch_metrics={}, metrics=None,
+                     reader_cost=0.5, batch_cost=2.0, batch_size=4)
+    run_log.end_epoch(1, {"loss": 1.0}, None, 10.0)
+    logger.init_logger(None)
+    lines = [line for line in log_file.read_text(encoding="utf-8").splitlines() if "[Iter " in line]
+    assert [line.split("[Iter ")[1].split("]")[0] for line in lines] == ["2/5", "4/5", "5/5"]
+    # 2 s per step: after iteration 2 of epoch 1 there are 3 + 5 steps left -> 16 s.
+    assert "lr: 0.050000" in lines[0] and "eta: 0:00:16" in lines[0]
+    assert "reader_cost: 0.50000 s" in lines[0] and "batch_cost: 2.00000 s" in lines[0] and "ips: 2.0 img/s" in lines[0]
+    rows = read_metrics_csv(tmp_path / "metrics.csv")
+    assert list(rows["epoch"]) == [1.0] and rows["lr"][0] == pytest.approx(0.02)  # the LR of the last step
