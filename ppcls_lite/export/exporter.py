@@ -14,6 +14,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -43,7 +44,7 @@ class ExportError(ValueError):
 # Preprocessing ops -> explicit, self-contained description
 
 
-def normalize_transform_ops(op_list):
+def normalize_transform_ops(op_list: List[Any]) -> List[Dict[str, Dict[str, Any]]]:
     """`Infer.transforms` -> list of `{OpName: {every parameter spelled out}}` that the predictor applies as is.
 
     The ops are built with the training code's registry and then describe themselves (`inference_params()`),
@@ -77,7 +78,7 @@ def normalize_transform_ops(op_list):
     return ops
 
 
-def input_size_from_transforms(ops):
+def input_size_from_transforms(ops: List[Dict[str, Any]]) -> Optional[Tuple[int, int]]:
     """(height, width) the preprocessing produces, or None when it depends on the image (resize_short only)."""
     size = None
     for op in ops:
@@ -107,9 +108,11 @@ def _label_list(class_id_map_file, class_num):
     return [mapping.get(i, "") for i in range(count)]
 
 
-def build_inference_config(transform_ops, input_shape, class_num, topk=1, label_list=None, model_name=None,
-                           output="probabilities", model_file="inference.json", params_file="inference.pdiparams",
-                           onnx_file=None, weights=None):
+def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Sequence[int], class_num: Optional[int],
+                           topk: int = 1, label_list: Optional[List[str]] = None, model_name: Optional[str] = None,
+                           output: str = "probabilities", model_file: str = "inference.json",
+                           params_file: str = "inference.pdiparams", onnx_file: Optional[str] = None,
+                           weights: Optional[str] = None) -> Dict[str, Any]:
     """The content of inference.yml (a plain dict)."""
     from ppcls_lite import __version__ as ppcls_lite_version
 
@@ -136,7 +139,7 @@ def _checksums(save_dir):
     return {name: sha256_file(Path(save_dir) / name) for name in model_files(save_dir)}
 
 
-def write_checksums(save_dir):
+def write_checksums(save_dir: Union[str, Path]) -> Dict[str, str]:
     """(Re)hash every model file present in `save_dir` (inference.json/.pdiparams, *.onnx, *.mnn) into
     inference.yml's `Global.sha256`; the predictor checks the files its backend loads. Returns the mapping."""
     path = Path(save_dir) / INFERENCE_YML
@@ -150,7 +153,7 @@ PIPELINE_SOURCE = Path(__file__).resolve().parents[1] / "pipeline"
 PREDICTOR_SOURCE = Path(__file__).resolve().parents[2] / "deploy" / "python" / "predict_cls.py"
 
 
-def copy_pipeline(save_dir):
+def copy_pipeline(save_dir: Union[str, Path]) -> None:
     """Copy the shared preprocessing package (and, from a source checkout, the predictor script) into the export
     folder, so `python DIR/predict_cls.py --model_dir DIR` runs the same code that trained the model."""
     import shutil
@@ -236,8 +239,10 @@ def _check_paddle_files_complete(save_dir, model_file, net):
                           f"{minimum}); check the disk and export again")
 
 
-def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, label_list=None,
-                 model_name=None, onnx=False, opset=13, output="probabilities", weights=None):
+def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size: Tuple[int, int],
+                 transform_ops: List[Dict[str, Any]], class_num: Optional[int], topk: int = 1,
+                 label_list: Optional[List[str]] = None, model_name: Optional[str] = None, onnx: bool = False,
+                 opset: int = 13, output: str = "probabilities", weights: Optional[str] = None) -> Dict[str, Any]:
     """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx).
 
     `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops).
@@ -273,7 +278,7 @@ def export_model(model, save_dir, input_size, transform_ops, class_num, topk=1, 
     return config
 
 
-def export_onnx(save_dir, model_file="inference.json", opset=13):
+def export_onnx(save_dir: Union[str, Path], model_file: str = "inference.json", opset: int = 13) -> Path:
     """Convert the Paddle inference model in `save_dir` to `save_dir/model.onnx` with paddle2onnx's Python API.
 
     Polygraphy folding is turned off: paddle2onnx would otherwise let it pip-install onnx_graphsurgeon at run
@@ -300,7 +305,8 @@ def export_onnx(save_dir, model_file="inference.json", opset=13):
     return target
 
 
-def run_paddle_inference(save_dir, x, info=None):
+def run_paddle_inference(save_dir: Union[str, Path], x: np.ndarray,
+                         info: Optional[Dict[str, Any]] = None) -> np.ndarray:
     """Run the exported Paddle inference model of `save_dir` on CPU on the float32 batch `x`; return its output.
 
     `info` is the `Global` section of inference.yml (read from `save_dir` when not given).
@@ -321,7 +327,7 @@ def run_paddle_inference(save_dir, x, info=None):
     return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
 
 
-def verify_onnx(save_dir, batch_size=2, seed=0):
+def verify_onnx(save_dir: Union[str, Path], batch_size: int = 2, seed: int = 0) -> float:
     """Run the Paddle and ONNX models of `save_dir` on the same random batch; return max |difference| of outputs."""
     import onnxruntime as ort
 
@@ -357,9 +363,11 @@ def _load_weights(model, prefix, allow_random):
     return not missing and not mismatched
 
 
-def export_from_config(config, save_dir=None, onnx=False, allow_random=False, opset=13, verify=True,
-                       quantize=(), mnn=False, onnx_input="float32", calib_images=256, verify_report=False,
-                       verify_images=None):
+def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
+                       allow_random: bool = False, opset: int = 13, verify: bool = True,
+                       quantize: Sequence[str] = (), mnn: bool = False, onnx_input: str = "float32",
+                       calib_images: int = 256, verify_report: bool = False,
+                       verify_images: Optional[int] = None) -> Dict[str, Any]:
     """Build the model of `config`, load `Global.pretrained_model`, export to `save_dir`
     (default `Global.save_inference_dir`). Refuses random weights unless `allow_random`.
 

@@ -12,6 +12,7 @@ runtime computes in float32 on CPUs without fp16 arithmetic, fp16 on ARMv8.2+ ph
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence, Union
 
 from ppcls_lite.utils import logger
 
@@ -28,6 +29,7 @@ class MNNConvertError(ExportError):
 
 
 def mnn_available() -> bool:
+    """Whether the MNN wheel (runtime and converter) is installed."""
     try:
         import _tools  # noqa: F401  (MNN's converter extension, installed by the MNN wheel)
         import MNN  # noqa: F401
@@ -36,7 +38,7 @@ def mnn_available() -> bool:
     return True
 
 
-def convert_onnx_to_mnn(onnx_file, mnn_file, precision="fp32") -> Path:
+def convert_onnx_to_mnn(onnx_file: Union[str, Path], mnn_file: Union[str, Path], precision: str = "fp32") -> Path:
     """Convert `onnx_file` to `mnn_file` (precision fp32 | fp16 | int8, see the module docstring)."""
     if precision not in MNN_FILES:
         raise ValueError(f"MNN precision must be one of {sorted(MNN_FILES)}, got {precision!r}")
@@ -60,7 +62,8 @@ def convert_onnx_to_mnn(onnx_file, mnn_file, precision="fp32") -> Path:
     return mnn_file
 
 
-def write_mnn_models(save_dir, onnx_file="model.onnx", precisions=("fp32", "fp16", "int8")) -> dict:
+def write_mnn_models(save_dir: Union[str, Path], onnx_file: str = "model.onnx",
+                     precisions: Sequence[str] = ("fp32", "fp16", "int8")) -> dict:
     """Convert `save_dir/onnx_file` to each MNN variant; returns {precision: file name}."""
     save_dir = Path(save_dir)
     return {precision: convert_onnx_to_mnn(save_dir / onnx_file, save_dir / MNN_FILES[precision], precision).name

@@ -7,6 +7,7 @@ identities and everything no output depends on, and names the batch axis `batch`
 """
 import os
 from pathlib import Path
+from typing import Any, Dict, Sequence, Union
 
 import numpy as np
 
@@ -16,7 +17,8 @@ BATCH_AXIS = "batch"
 UINT8_INPUT_FILE = "model_uint8_input.onnx"
 
 
-def import_onnx():
+def import_onnx() -> Any:
+    """The onnx package, or an ExportError saying which extra to install."""
     try:
         import onnx
     except ImportError:
@@ -24,7 +26,7 @@ def import_onnx():
     return onnx
 
 
-def save_onnx(model, path) -> Path:
+def save_onnx(model: Any, path: Union[str, Path]) -> Path:
     """Check `model` with onnx.checker and write it to `path` via a temporary name."""
     onnx = import_onnx()
     onnx.checker.check_model(model)
@@ -115,7 +117,7 @@ def _name_batch_axis(graph):
             dims[0].dim_param = BATCH_AXIS
 
 
-def clean_onnx_model(model):
+def clean_onnx_model(model: Any) -> Any:
     """The tidied copy of `model` (see the module docstring); the computation is unchanged."""
     onnx = import_onnx()
     cleaned = onnx.ModelProto()
@@ -129,13 +131,14 @@ def clean_onnx_model(model):
     return cleaned
 
 
-def clean_onnx_file(path) -> Path:
+def clean_onnx_file(path: Union[str, Path]) -> Path:
     """Clean the ONNX model at `path` in place."""
     onnx = import_onnx()
     return save_onnx(clean_onnx_model(onnx.load(str(path))), path)
 
 
-def uint8_input_model(model, mean, std, scale=1.0 / 255.0, input_name="x"):
+def uint8_input_model(model: Any, mean: Sequence[float], std: Sequence[float], scale: float = 1.0 / 255.0,
+                      input_name: str = "x") -> Any:
     """`model` (float32 NCHW input `input_name`, normalised) -> a model whose input `input_name` is the resized
     and cropped RGB image as uint8 NHWC [batch, H, W, 3]; the graph casts, applies (x * scale - mean) / std
     per channel in float32 (the same arithmetic as NormalizeImage) and transposes to NCHW."""
@@ -178,8 +181,8 @@ def uint8_input_model(model, mean, std, scale=1.0 / 255.0, input_name="x"):
     return result
 
 
-def write_uint8_input_model(save_dir, normalize, source="model.onnx", target=UINT8_INPUT_FILE,
-                            input_name="x") -> Path:
+def write_uint8_input_model(save_dir: Union[str, Path], normalize: Dict[str, Any], source: str = "model.onnx",
+                            target: str = UINT8_INPUT_FILE, input_name: str = "x") -> Path:
     """Write `save_dir/target`: the uint8-input version of `save_dir/source`. `normalize` is the exported
     NormalizeImage op's parameters (scale, mean, std)."""
     onnx = import_onnx()

@@ -17,6 +17,7 @@ FP16 — every float32 weight and activation in float16, the model input and out
 """
 from pathlib import Path
 import tempfile
+from typing import Union
 
 import numpy as np
 
@@ -61,7 +62,8 @@ class _BatchReader:
         return None if batch is None else {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
 
 
-def quantize_int8(source, target, calibration_images, input_name="x", float_first=True, float_last=False) -> dict:
+def quantize_int8(source: Union[str, Path], target: Union[str, Path], calibration_images: np.ndarray,
+                  input_name: str = "x", float_first: bool = True, float_last: bool = False) -> dict:
     """Write the INT8 (QDQ) model of the float32 ONNX model `source` to `target`.
 
     `calibration_images`: float32 [N, C, H, W], already preprocessed like the predictor's input.
@@ -96,7 +98,7 @@ def quantize_int8(source, target, calibration_images, input_name="x", float_firs
     return {"file": target.name, "calibration_images": int(len(calibration_images)), "float32_layers": excluded}
 
 
-def convert_fp16(source, target) -> dict:
+def convert_fp16(source: Union[str, Path], target: Union[str, Path]) -> dict:
     """Write the FP16 model of the float32 ONNX model `source` to `target` (input/output stay float32)."""
     onnx = import_onnx()
     try:

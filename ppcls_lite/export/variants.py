@@ -14,6 +14,8 @@ exported inference.yml, so they are exactly what the deployed model will be fed.
 """
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -35,7 +37,7 @@ def uint8_input_file(name: str) -> str:
     return f"{stem}{UINT8_INPUT_SUFFIX}.{suffix}"
 
 
-def predictor_module():
+def predictor_module() -> ModuleType:
     """deploy/python/predict_cls.py as a module (a standalone script, so it is not part of the package)."""
     if not (PREDICTOR_DIR / "predict_cls.py").is_file():
         raise ExportError(f"{PREDICTOR_DIR / 'predict_cls.py'} not found: run the export from a checkout of the "
@@ -46,11 +48,13 @@ def predictor_module():
     return predict_cls
 
 
-def read_inference_config(save_dir) -> dict:
+def read_inference_config(save_dir: Union[str, Path]) -> dict:
+    """save_dir/inference.yml as a dict."""
     return yaml.safe_load((Path(save_dir) / INFERENCE_YML).read_text(encoding="utf-8"))
 
 
-def dataset_samples(config, mode, class_num=None, limit=None, purpose="this step"):
+def dataset_samples(config: Dict[str, Any], mode: str, class_num: Optional[int] = None, limit: Optional[int] = None,
+                    purpose: str = "this step") -> List[Tuple[str, int]]:
     """[(image path, label)] of `DataLoader.<mode>.dataset` (the config's own list/folder parsing), `limit`
     of them spread evenly over the list (lists are often sorted by class). `purpose` names the option that
     needs them in the error for a config without that section."""
@@ -69,7 +73,7 @@ def dataset_samples(config, mode, class_num=None, limit=None, purpose="this step
     return samples
 
 
-def preprocess_files(save_dir, paths, stop_before=None):
+def preprocess_files(save_dir: Union[str, Path], paths: Sequence[str], stop_before: Optional[str] = None) -> np.ndarray:
     """Images -> a stacked batch through the export's inference preprocessing (the predictor's ops), or the ops
     before `stop_before` except ToCHWImage (stop_before='NormalizeImage': the uint8-input model's HWC input)."""
     predict_cls = predictor_module()
@@ -104,7 +108,8 @@ def _onnx_output_name(path):
     return import_onnx().load(str(path), load_external_data=False).graph.output[0].name
 
 
-def write_variants(save_dir, config, quantize=(), mnn=False, onnx_input="float32", calib_images=256) -> dict:
+def write_variants(save_dir: Union[str, Path], config: Dict[str, Any], quantize: Sequence[str] = (), mnn: bool = False,
+                   onnx_input: str = "float32", calib_images: int = 256) -> dict:
     """Write the variants asked for beside `save_dir/model.onnx` and list them in inference.yml.
 
     `config` is the export's config (the Train list supplies INT8 calibration images). Returns

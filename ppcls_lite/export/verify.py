@@ -13,6 +13,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -90,7 +91,8 @@ def _variant_runs(save_dir, info, threads, batch_size):
     return runs
 
 
-def verify_export(save_dir, model, samples, weights_loaded=True, batch_size=16, threads=None) -> dict:
+def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[str, int]], weights_loaded: bool = True,
+                  batch_size: int = 16, threads: Optional[int] = None) -> dict:
     """Compare every exported variant in `save_dir` with the dygraph `model` on `samples` [(path, label)];
     write and return the report. Raises ExportError when the export must not be deployed."""
     save_dir = Path(save_dir)
@@ -139,7 +141,8 @@ def verify_export(save_dir, model, samples, weights_loaded=True, batch_size=16, 
     return report
 
 
-def format_report(report) -> str:
+def format_report(report: Dict[str, Any]) -> str:
+    """The export check as a table for the terminal (one row per exported file and input)."""
     lines = [f"export check on {report['images']} images ({report['model_name']}, weights: {report['weights']})",
              f"{'backend':<15} {'precision':<9} {'input':<7} {'file':<24} {'MB':>6} {'top-1':>6} {'agree':>6} "
              f"{'max |dp|':>9} {'ms (b1)':>8}"]
@@ -153,7 +156,8 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
-def verify_from_config(save_dir, config, model, weights_loaded, verify_images=None, threads=None) -> dict:
+def verify_from_config(save_dir: Union[str, Path], config: Dict[str, Any], model: Any, weights_loaded: bool,
+                       verify_images: Optional[int] = None, threads: Optional[int] = None) -> dict:
     """--verify for tools/export_model.py: the Eval set of `config` (first `verify_images`, spread evenly)."""
     class_num = (config.get("Arch") or {}).get("class_num")
     samples = dataset_samples(config, "Eval", class_num, limit=verify_images, purpose="--verify")
