@@ -2,6 +2,7 @@
 import paddle
 import paddle.nn.functional as F
 
+from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.utils.registry import Registry
 
 # Losses a `Loss.Train` / `Loss.Eval` list may name.
@@ -24,8 +25,7 @@ class CELoss(paddle.nn.Layer):
         self.epsilon = float(epsilon) if epsilon else 0.0
 
     def forward(self, logits, labels):
-        if isinstance(logits, dict):  # models with return_patterns give {"logits": ..., ...}
-            logits = logits["logits"]
+        logits = logits_of(logits)  # models with return_patterns give {"logits": ..., ...}
         class_num = logits.shape[-1]
         if labels.dtype in (paddle.float16, paddle.float32, paddle.float64, paddle.bfloat16) and \
                 labels.ndim == 2 and labels.shape[-1] == class_num:

@@ -1,6 +1,8 @@
 """Confusion matrix and per-class precision / recall / F1."""
 import numpy as np
 
+from ppcls_lite.arch.outputs import logits_of
+
 from ._arrays import label_ids, to_numpy
 
 
@@ -16,9 +18,7 @@ class ConfusionMatrix:
 
     def update(self, logits_or_preds, labels):
         """logits [N, C] (argmax taken) or predicted ids [N]; labels as for TopkAcc (ids or soft targets)."""
-        if isinstance(logits_or_preds, dict):
-            logits_or_preds = logits_or_preds["logits"]
-        pred = to_numpy(logits_or_preds)
+        pred = to_numpy(logits_of(logits_or_preds))
         pred = pred.argmax(axis=1) if pred.ndim == 2 else pred.reshape(-1)
         pred = pred.astype(np.int64)
         true = label_ids(labels)

@@ -4,6 +4,7 @@ from typing import Optional
 
 import numpy as np
 
+from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.utils.config import _warn
 from ppcls_lite.utils.registry import Registry, parse_named_list
 
@@ -90,8 +91,7 @@ class MetricSet:
             m.reset()
 
     def update(self, logits, labels):
-        if isinstance(logits, dict):
-            logits = logits["logits"]
+        logits = logits_of(logits)
         out = {}
         for m in self.metrics:
             out.update(m.update(logits, labels))
