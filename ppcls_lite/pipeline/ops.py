@@ -12,7 +12,7 @@ exported directory does not depend on the defaults of the code that reads it.
 import logging
 import numbers
 import random
-from typing import Optional
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -36,19 +36,20 @@ INTERPOLATIONS = tuple(CV2_INTERPOLATIONS)
 _logger = logging.getLogger("ppcls_lite.pipeline")
 
 
-def no_effect_warning(op: str, key: str, value) -> None:
+def no_effect_warning(op: str, key: str, value: Any) -> None:
     """One line for a PaddleClas parameter that is accepted but changes nothing here."""
     # A child of the project's "ppcls_lite" logger: its handlers show the line when it is set up; the standalone
     # predictor gets Python's default warning output.
     _logger.warning(f"{op}: {key}={value!r} has no effect here (accepted for PaddleClas configs)")
 
 
-def check_choice(op: str, key: str, value, choices) -> None:
+def check_choice(op: str, key: str, value: Any, choices: Iterable[Any]) -> None:
+    """A ValueError naming the op, the key and the valid choices unless `value` is one of them."""
     if value not in choices:
         raise ValueError(f"{op}: {key}={value!r} is not valid; use one of {sorted(choices)}")
 
 
-def size_pair(op: str, key: str, size) -> tuple:
+def size_pair(op: str, key: str, size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     """An int gives a square (w, h); a list/tuple is taken as [w, h] like PaddleClas."""
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         return int(size), int(size)
@@ -57,7 +58,7 @@ def size_pair(op: str, key: str, size) -> tuple:
     raise ValueError(f"{op}: {key} must be an int or [width, height], got {size!r}")
 
 
-def parse_scale(scale) -> float:
+def parse_scale(scale: Union[None, str, float]) -> float:
     """`1.0/255.0`, `0.00392` or a number -> float, without evaluating arbitrary code."""
     if scale is None:
         return 1.0 / 255.0
@@ -82,6 +83,7 @@ class Operator:
 
     @property
     def name(self) -> str:
+        """The op's registered (PaddleClas) name."""
         return type(self).__name__
 
     def inference_params(self) -> dict:
@@ -89,6 +91,7 @@ class Operator:
         raise NotImplementedError(f"{self.name} cannot be described for inference.yml")
 
     def to_config(self) -> dict:
+        """`{OpName: inference_params()}`, one entry of inference.yml's transform_ops."""
         return {self.name: self.inference_params()}
 
     def __call__(self, img):
@@ -98,7 +101,7 @@ class Operator:
 class Resizer:
     """Resize an HWC uint8 array with cv2 or Pillow, with a fixed or a random interpolation."""
 
-    def __init__(self, op: str, interpolation=None, backend="cv2"):
+    def __init__(self, op: str, interpolation: Optional[str] = None, backend: str = "cv2") -> None:
         backend = (backend or "cv2").lower()
         check_choice(op, "backend", backend, DECODE_BACKENDS)
         interpolation = (interpolation or "bilinear").lower()
@@ -125,7 +128,8 @@ class DecodeImage(Operator):
     configs (the result is always numpy). A decoded HWC RGB array passes through (only channels are fixed).
     """
 
-    def __init__(self, to_rgb=True, to_np=True, channel_first=False, backend="cv2"):
+    def __init__(self, to_rgb: bool = True, to_np: bool = True, channel_first: bool = False,
+                 backend: str = "cv2") -> None:
         check_choice("DecodeImage", "backend", backend, DECODE_BACKENDS)
         if not to_np:
             no_effect_warning("DecodeImage", "to_np", to_np)
@@ -133,7 +137,8 @@ class DecodeImage(Operator):
         self.channel_first = bool(channel_first)
         self.backend = backend
 
-    def inference_params(self):
+    def inference_params(self) -> dict:
+        """This op's parameters for inference.yml (see Operator.inference_params)."""
         return {"to_rgb": self.to_rgb, "channel_first": self.channel_first, "backend": self.backend}
 
     def __call__(self, img):
@@ -154,7 +159,8 @@ class ResizeImage(Operator):
     PaddleClas's `return_numpy` is accepted; the result is always a numpy array.
     """
 
-    def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2", return_numpy=True):
+    def __init__(self, size: Union[None, int, Sequence[int]] = None, resize_short: Optional[int] = None,
+                 interpolation: Optional[str] = None, backend: str = "cv2", return_numpy: bool = True) -> None:
         if resize_short is not None and int(resize_short) <= 0:
             resize_short = None  # PaddleClas: resize_short <= 0 means "use size"
         if size is None and resize_short is None:
@@ -167,7 +173,8 @@ class ResizeImage(Operator):
         self.resize_short = None if resize_short is None else int(resize_short)
         self.resize = Resizer("ResizeImage", interpolation, backend)
 
-    def inference_params(self):
+    def inference_params(self) -> dict:
+        """This op's parameters for inference.yml (see Operator.inference_params)."""
         params = ({"resize_short": self.resize_short} if self.resize_short is not None
                   else {"size": list(self.size)})
         return {**params, "interpolation": self.resize.interpolation, "backend": self.resize.backend}
@@ -185,10 +192,11 @@ class ResizeImage(Operator):
 class CropImage(Operator):
     """Centre crop to `size` (int or [w, h])."""
 
-    def __init__(self, size):
+    def __init__(self, size: Union[int, Sequence[int]]) -> None:
         self.w, self.h = size_pair("CropImage", "size", size)
 
-    def inference_params(self):
+    def inference_params(self) -> dict:
+        """This op's parameters for inference.yml (see Operator.inference_params)."""
         return {"size": [self.w, self.h]}
 
     def __call__(self, img):
@@ -210,7 +218,9 @@ class NormalizeImage(Operator):
     `channel_num: 4` appends a zero channel (PaddleClas's 4-channel input), `output_fp16` gives float16.
     """
 
-    def __init__(self, scale=None, mean=None, std=None, order="", output_fp16=False, channel_num=3):
+    def __init__(self, scale: Union[None, str, float] = None, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None, order: str = "", output_fp16: bool = False,
+                 channel_num: int = 3) -> None:
         order = order or ""
         check_choice("NormalizeImage", "order", order, ("", "hwc", "chw"))
         check_choice("NormalizeImage", "channel_num", channel_num, (3, 4))
@@ -228,7 +238,8 @@ class NormalizeImage(Operator):
         levels = np.arange(256, dtype=np.float32).reshape(1, 256, 1).repeat(3, axis=2)
         self._lut = (levels * self.scale - self.mean.reshape(1, 1, 3)) / self.std.reshape(1, 1, 3)
 
-    def inference_params(self):
+    def inference_params(self) -> dict:
+        """This op's parameters for inference.yml (see Operator.inference_params)."""
         return {"scale": self.scale_value, "mean": list(self.mean_values), "std": list(self.std_values),
                 "order": self.order,
                 "output_fp16": self.output_fp16, "channel_num": self.channel_num}
@@ -254,7 +265,8 @@ class NormalizeImage(Operator):
 class ToCHWImage(Operator):
     """HWC -> CHW."""
 
-    def inference_params(self):
+    def inference_params(self) -> dict:
+        """This op's parameters for inference.yml (see Operator.inference_params)."""
         return {}
 
     def __call__(self, img):
@@ -266,7 +278,8 @@ for _op in (DecodeImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage):
     INFERENCE_OPERATORS.add(_op.__name__, _op)
 
 
-def create_operators(op_list, registry: Optional[Registry] = None, what: str = "transform_ops") -> list:
+def create_operators(op_list: Optional[List[Any]], registry: Optional[Registry] = None,
+                     what: str = "transform_ops") -> list:
     """List of one-key dicts `{OpName: {param: value}}` (params may be None) -> list of op objects."""
     registry = INFERENCE_OPERATORS if registry is None else registry
     if op_list is None:
@@ -274,7 +287,7 @@ def create_operators(op_list, registry: Optional[Registry] = None, what: str = "
     return registry.build_list(op_list, what, bare_names=True)
 
 
-def describe_operators(ops) -> list:
+def describe_operators(ops: Iterable[Any]) -> list:
     """Op objects -> `[{OpName: {every parameter}}]` for inference.yml (deterministic ops only)."""
     described = []
     for op in ops:
@@ -285,7 +298,7 @@ def describe_operators(ops) -> list:
     return described
 
 
-def transform(data, ops):
+def transform(data: Any, ops: Optional[Iterable[Any]]) -> Any:
     """Apply ops in order."""
     for op in ops or []:
         data = op(data)
