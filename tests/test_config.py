@@ -5,7 +5,12 @@ import copy
 import pytest
 import yaml
 
-import ppcls_lite.optimizer  # noqa: F401  (declares the Optimizer section's keys from its registries)
+# The builder packages declare their keys and names to the config checks when imported (the tools import them).
+import ppcls_lite.arch  # noqa: F401
+import ppcls_lite.data  # noqa: F401
+import ppcls_lite.loss  # noqa: F401
+import ppcls_lite.metric  # noqa: F401
+import ppcls_lite.optimizer  # noqa: F401
 from ppcls_lite.utils import config as cfgmod
 from ppcls_lite.utils.config import ConfigError, get_config, parse_args, print_config, save_config
 
@@ -43,7 +48,7 @@ def minimal(tmp_path):
 
 def test_base_single_list_and_chain_child_wins(tmp_path):
     write(tmp_path / "bases" / "root.yaml", {"Global": {"epochs": 1, "seed": 1, "output_dir": "root"},
-                                             "Arch": {"name": "A", "class_num": 10}})
+                                             "Arch": {"name": "MobileNetV1", "class_num": 10}})
     write(tmp_path / "bases" / "mid.yaml", {"_BASE_": "root.yaml", "Global": {"epochs": 5},
                                             "Metric": {"Eval": [{"TopkAcc": {"topk": [1]}}]}})
     write(tmp_path / "bases" / "other.yaml", {"Global": {"seed": 7}})
@@ -51,7 +56,7 @@ def test_base_single_list_and_chain_child_wins(tmp_path):
                   {"_BASE_": ["../bases/mid.yaml", "../bases/other.yaml"], "Arch": {"class_num": 3}})
     config = get_config(child)
     assert config["Global"] == {"epochs": 5, "seed": 7, "output_dir": "root"}  # chain + later base wins
-    assert config["Arch"] == {"name": "A", "class_num": 3}                     # child wins, dicts merge
+    assert config["Arch"] == {"name": "MobileNetV1", "class_num": 3}                    # child wins, dicts merge
     assert config["Metric"]["Eval"] == [{"TopkAcc": {"topk": [1]}}]
     assert "_BASE_" not in config
 
@@ -297,7 +302,7 @@ def test_save_and_print_round_trip(minimal, tmp_path, monkeypatch):
 
 
 def test_sections_come_out_in_canonical_order(tmp_path):
-    path = write(tmp_path / "c.yaml", {"Metric": {"Eval": []}, "Arch": {"name": "X"}, "Global": {"epochs": 1}})
+    path = write(tmp_path / "c.yaml", {"Metric": {"Eval": []}, "Arch": {"name": "MobileNetV1"}, "Global": {"epochs": 1}})
     assert list(get_config(path)) == ["Global", "Arch", "Metric"]
 
 

@@ -5,6 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ppcls_lite.engine.postprocess  # noqa: F401  (the builders declare their names to get_config on import)
+import ppcls_lite.optimizer  # noqa: F401
+from ppcls_lite.arch import MODELS
+from ppcls_lite.data import build_dataloader  # noqa: F401
+from ppcls_lite.loss import LOSSES
+from ppcls_lite.metric import METRICS
 from ppcls_lite.utils.config import ConfigError, get_config
 from conftest import run_tool
 
@@ -122,6 +128,55 @@ def test_paddleclas_values_and_edges_pass():
                                  "DataLoader.Eval.dataset.transform_ops.2.CropImage.size=[32, 24]"])
     assert config["Optimizer"]["lr"]["warmup_start_lr"] == 1e-4
     assert get_config(RECIPE, ["Optimizer.lr.eta_min=0.1"])["Optimizer"]["lr"]["eta_min"] == 0.1  # == learning_rate
+
+
+BAD_NAMES = [
+    # (override, what the error must say: the path, the valid names, the closest one)
+    ("Optimizer.name=Momentun", r"unknown optimizer 'Momentun' in Optimizer.name\. Valid optimizers: Momentum, SGD"
+                                r".*Did you mean 'Momentum'"),
+    ("Optimizer.lr.name=Cosin", r"unknown LR schedule 'Cosin' in Optimizer.lr.name.*Did you mean 'Cosine'"),
+    ("Optimizer.regularizer.name=L3", r"unknown regularizer 'L3' in Optimizer.regularizer.name\. Valid regularizers: L2, L1"),
+    ("Loss.Train.0={CELos: {weight: 1.0}}", r"unknown loss 'CELos' in Loss.Train.0\. Valid losses: CELoss"
+                                            r".*Did you mean 'CELoss'"),
+    ("Metric.Eval.0={TopKAcc: {topk: [1]}}", r"unknown metric 'TopKAcc' in Metric.Eval.0.*Did you mean 'TopkAcc'"),
+    ("DataLoader.Train.dataset.transform_ops.1={RandCrop: {size: 32}}",
+     r"unknown transform op 'RandCrop' in DataLoader.Train.dataset.transform_ops.1\. Valid transform ops: "
+     r"DecodeImage.*Did you mean 'RandCropImage'"),
+    ("Infer.transforms.1={ResizeImg: {resize_short: 36}}", r"unknown transform op 'ResizeImg' in Infer.transforms.1"
+                                                           r".*Did you mean 'ResizeImage'"),
+    ("DataLoader.Train.dataset.name=ImageNetDatset", r"unknown dataset 'ImageNetDatset' in "
+                                                     r"DataLoader.Train.dataset.name.*Did you mean 'ImageNetDataset'"),
+    ("DataLoader.Eval.sampler.name=BatchSamplr", r"unknown sampler 'BatchSamplr' in DataLoader.Eval.sampler.name"
+                                                 r".*Did you mean 'BatchSampler'"),
+    ("Arch.name=MobileNeXt_x1", r"unknown model 'MobileNeXt_x1' in Arch.name\. Valid models: MobileNetV1_x0_25"),
+    ("Infer.PostProcess.name=TopK", r"unknown post-process 'TopK' in Infer.PostProcess.name.*Did you mean 'Topk'"),
+]
+
+
+@pytest.mark.parametrize("override, match", BAD_NAMES, ids=[o.split("=")[0] for o, _ in BAD_NAMES])
+def test_unknown_names_are_rejected_when_the_config_loads(override, match):
+    with pytest.raises(ConfigError, match=match):
+        get_config(RECIPE, [override])
+
+
+def test_older_names_the_builders_accept_pass_the_name_check():
+    # PaddleClas's older metric name and model names; a schedule that is rejected later with its reason
+    config = get_config(RECIPE, ["Metric.Eval.0={Topk: {k: [1, 5]}}", "Arch.name=MobileNeXt_100"])
+    assert config["Arch"]["name"] == "MobileNeXt_100" and "MobileNeXt_100" in MODELS
+    assert get_config(RECIPE, ["Optimizer.lr.name=ReduceOnPlateau"])["Optimizer"]["lr"]["name"] == "ReduceOnPlateau"
+    assert "CELoss" in LOSSES and "TopkAcc" in METRICS
+
+
+@pytest.mark.slow
+def test_train_tool_rejects_an_unknown_schedule_before_making_the_run_folder(tmp_path):
+    out = tmp_path / "out dir"
+    proc = run_tool("train.py", "-c", RECIPE, "-o", f"Global.output_dir={out}", "-o", "Global.device=cpu",
+                    "-o", "Optimizer.lr.name=Cosin")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "unknown LR schedule 'Cosin' in Optimizer.lr.name" in text and "Did you mean 'Cosine'" in text, text[-2000:]
+    assert "Traceback" not in text
+    assert not out.exists()  # nothing was written
 
 
 @pytest.mark.slow

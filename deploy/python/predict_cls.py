@@ -57,7 +57,8 @@ def _load_pipeline():
 
 pipeline = sys.modules.get(PIPELINE_MODULE) or _load_pipeline()
 
-BACKENDS = ("paddle", "onnxruntime", "mnn")
+# Inference backends by --backend name (registered after their classes below).
+BACKENDS = pipeline.Registry("backend")
 PRECISIONS = ("fp32", "fp16", "int8")
 RESULT_COLUMNS = pipeline.RESULT_KEYS
 IMAGE_EXTENSIONS = pipeline.IMAGE_EXTENSIONS
@@ -104,10 +105,12 @@ def _default_threads():
 class PaddleBackend:
     """Paddle Inference (paddle.inference) on the Paddle 3 `inference.json` (or legacy `.pdmodel`) model."""
 
+    needs_params_file = True  # the weights are a second file beside the model
+
     def __init__(self, model_file: Union[str, Path], params_file: Union[str, Path], threads: Optional[int] = None,
                  enable_mkldnn: bool = True, use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000,
                  use_tensorrt: bool = False, precision: str = "fp32", batch_size: int = 1,
-                 input_shape: Optional[Sequence[int]] = None) -> None:
+                 input_shape: Optional[Sequence[int]] = None, **_unused: Any) -> None:
         try:
             import paddle
             from paddle import inference as paddle_infer
@@ -241,6 +244,11 @@ class MnnBackend:
         return np.array(self.module.forward([inputs])[0].read())
 
 
+BACKENDS.add("paddle", PaddleBackend)
+BACKENDS.add("onnxruntime", OnnxRuntimeBackend)
+BACKENDS.add("mnn", MnnBackend)
+
+
 def model_variant_file(model_dir: Union[str, Path], info: Dict[str, Any], backend: str, precision: str = "fp32",
                        use_tensorrt: bool = False) -> Path:
     """The model file (a Path) the backend runs at `precision`, from inference.yml's `Global` section `info`.
@@ -294,8 +302,7 @@ class Predictor:
                  topk: Optional[int] = None, threads: Optional[int] = None, enable_mkldnn: bool = True,
                  use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000, use_tensorrt: bool = False,
                  precision: str = "fp32", prefetch: bool = False, opencv_threads: Optional[int] = 1) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        backend_class = BACKENDS.get(backend, "backend")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_dir = Path(model_dir)
@@ -317,19 +324,14 @@ class Predictor:
             import cv2
             cv2.setNumThreads(int(opencv_threads))
         self.model_file = model_variant_file(self.model_dir, info, backend, precision, use_tensorrt)
-        self.verify_model_files([self.model_file] + ([self.model_dir / info["params_file"]] if backend == "paddle"
-                                                     else []))
-        if backend == "paddle":
-            self.backend = PaddleBackend(self.model_file, self.model_dir / info["params_file"],
-                                         threads=threads, enable_mkldnn=enable_mkldnn, use_gpu=use_gpu,
-                                         gpu_id=gpu_id, gpu_mem=gpu_mem, use_tensorrt=use_tensorrt,
-                                         precision=precision, batch_size=self.batch_size,
-                                         input_shape=self.input_shape)
-        elif backend == "mnn":
-            self.backend = MnnBackend(self.model_file, threads=threads, precision=precision)
-        else:
-            self.backend = OnnxRuntimeBackend(self.model_file, threads=threads, use_gpu=use_gpu,
-                                              use_tensorrt=use_tensorrt, gpu_id=gpu_id)
+        files = [self.model_file]
+        if getattr(backend_class, "needs_params_file", False):
+            files.append(self.model_dir / info["params_file"])
+        self.verify_model_files(files)
+        # Every backend takes the settings it uses and ignores the others.
+        self.backend = backend_class(*files, threads=threads, enable_mkldnn=enable_mkldnn, use_gpu=use_gpu,
+                                     gpu_id=gpu_id, gpu_mem=gpu_mem, use_tensorrt=use_tensorrt,
+                                     precision=precision, batch_size=self.batch_size, input_shape=self.input_shape)
 
     @property
     def skipped(self) -> List[Tuple[str, str]]:
@@ -447,7 +449,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="image file, folder, or list file ('path [label]' lines)")
     parser.add_argument("--config", help="runtime settings YAML (e.g. deploy/configs/inference_cls.yaml); "
                                          "command-line flags win")
-    parser.add_argument("--backend", choices=BACKENDS)
+    parser.add_argument("--backend", choices=BACKENDS.names())
     parser.add_argument("--batch_size", type=int)
     parser.add_argument("--topk", type=int, help="classes per image (default: the exported Infer.PostProcess.topk)")
     parser.add_argument("--threads", type=int, help="CPU threads of the backend (default: all cores, at most 8)")

@@ -1,8 +1,12 @@
 """Models: `build_model(arch_config)` builds a registered PaddleClas-named model; `list_models()` names them."""
+from ppcls_lite.utils.config import register_name_check
+
 from . import backbone  # noqa: F401  (registers the models)
 from .pretrained import resolve_pretrained
 from .registry import MODELS, UnknownModelError, registered_names
 from .theseus_layer import TheseusLayer
+
+register_name_check("Arch.name", MODELS)  # an unknown model fails when the config loads
 
 __all__ = ["build_model", "list_models", "MODELS", "TheseusLayer", "UnknownModelError"]
 

@@ -13,11 +13,13 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
+from ppcls_lite.utils.config import register_name_check
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
 from .dataset.common import format_file_list, log_warning
-from .preprocess import create_batch_operators
+from .preprocess import OPERATORS, create_batch_operators
+from .preprocess.batch_ops import BATCH_OPS
 
 # Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
 # class of that name (registered below, after SeededRandomSampler).
@@ -268,6 +270,14 @@ def build_batch_sampler(sampler_config: dict, dataset, mode: str, where: str):
     SAMPLERS.canonical(name, f"{where}.name")
     SAMPLERS.check_params(name, params, f"{where} ({name})", injected=["dataset", "mode", "where"], extra=["name"])
     return SAMPLERS.build(name, params, where, dataset=dataset, mode=mode, where=where)
+
+
+# Names get_config checks before anything runs.
+register_name_check("DataLoader.*.dataset.name", DATASETS)
+register_name_check("DataLoader.*.sampler.name", SAMPLERS)
+register_name_check("DataLoader.*.dataset.transform_ops", OPERATORS, named_list=True)
+register_name_check("DataLoader.*.dataset.batch_transform_ops", BATCH_OPS, named_list=True)
+register_name_check("Infer.transforms", OPERATORS, named_list=True)
 
 
 def build_dataloader(dataloader_config, mode, device="cpu", seed=0, class_num=None):

@@ -1,11 +1,17 @@
 """Infer post-processing (`Infer.PostProcess`): `Topk` turns class probabilities into ids, scores, names."""
 import os
 from pathlib import Path
+from typing import Optional
 
 from ppcls_lite.pipeline import read_label_names, topk_results
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.config import register_name_check
+from ppcls_lite.utils.registry import Registry
 
 SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "utils" / "imagenet1k_label_list.txt"
+# Post-processes an `Infer.PostProcess.name` may name.
+POSTPROCESSES = Registry("post-process", plural="post-processes")
+register_name_check("Infer.PostProcess.name", POSTPROCESSES)
 
 
 def read_class_id_map(path):
@@ -26,6 +32,7 @@ def resolve_class_id_map_file(path):
                             f"-o Infer.PostProcess.class_id_map_file=PATH or set it to null")
 
 
+@POSTPROCESSES.register()
 class Topk:
     """Top-k classes per image. Call with probabilities [N, C] and the file names; returns a list of dicts
     `{"file_name", "class_ids", "scores", "label_names"}` (label_names empty when no map file is given)."""
@@ -46,12 +53,11 @@ class Topk:
         return topk_results(probs, files, self.topk, self.label_names)
 
 
-def build_postprocess(postprocess_config):
-    """Build from the `Infer.PostProcess` section (only `Topk` is supported); None → plain top-1 ids."""
+def build_postprocess(postprocess_config: Optional[dict]):
+    """Build from the `Infer.PostProcess` section (`Topk` is the one registered); None → plain top-1 ids."""
     if not postprocess_config:
         return Topk(1)
     config = dict(postprocess_config)
-    name = config.pop("name", "Topk")
-    if name != "Topk":
-        raise ValueError(f"Infer.PostProcess.name={name!r} is not supported; use Topk")
-    return Topk(**config)
+    name = POSTPROCESSES.canonical(config.pop("name", "Topk"), "Infer.PostProcess.name")
+    POSTPROCESSES.check_params(name, config, f"Infer.PostProcess ({name})", extra=["name"])
+    return POSTPROCESSES.build(name, config, "Infer.PostProcess")

@@ -1,5 +1,9 @@
 """Losses. `build_loss(config["Loss"]["Train"])` -> callable `(logits, labels) -> {"loss": ..., "<Name>": ...}`."""
+from ppcls_lite.utils.config import register_name_check
+
 from .celoss import LOSSES, CELoss, MixCELoss, SoftTargetCrossEntropy
 from .combined import CombinedLoss, build_loss
+
+register_name_check("Loss.*", LOSSES, named_list=True)
 
 __all__ = ["CELoss", "MixCELoss", "SoftTargetCrossEntropy", "CombinedLoss", "LOSSES", "build_loss"]

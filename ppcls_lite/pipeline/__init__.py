@@ -1,5 +1,6 @@
 """The one image pipeline of ppcls_lite: decoding, the deterministic ops, input collection, list parsing,
-top-k and result files. Training, eval, infer, export and the deploy predictor all use it.
+top-k and result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
+predictor all use it.
 
 It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively,
 so tools/export_model.py copies this folder next to the exported model as `pipeline/`, and
@@ -10,6 +11,7 @@ from .checksums import ChecksumError, model_files, sha256_file, verify_checksums
 from .decode import DECODE_BACKENDS, IMAGE_EXTENSIONS, ImageDecodeError, decode_image, looks_truncated
 from .inputs import (collect_inputs, is_image_file, list_line_path, read_label_names, read_text_lines, scan_images,
                      split_list_line)
+from .registry import Registry, UnknownNameError, accepted_kwargs, check_keys, did_you_mean, parse_named_list
 from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropImage, DecodeImage,
                   NormalizeImage, Operator, Resizer, ResizeImage, ToCHWImage, check_choice, create_operators,
                   describe_operators, no_effect_warning, parse_scale, size_pair, to_chw_float32, transform)

@@ -73,6 +73,43 @@ def register_section_schema(section: str, schema: dict) -> None:
         raise ValueError(f"unknown section {section!r}; sections: {', '.join(SECTIONS)}")
     SCHEMA[section] = schema
 
+
+# Names checked when a config loads, declared by the builder packages as (key path, registry, is a named list,
+# older names also accepted). A `*` in the path matches every key at that level (`Loss.*` = Loss.Train, Loss.Eval).
+NAME_CHECKS: list = []
+
+
+def register_name_check(path: str, registry, named_list: bool = False, also_accepted=()) -> None:
+    """Reject an unknown name at `path` (a value, or each item of a named list) before anything runs or is written."""
+    NAME_CHECKS.append((path.split("."), registry, named_list, tuple(also_accepted)))
+
+
+def _values_at(node, parts, where=""):
+    """(path, value) for every value at the dotted `parts` below `node` (`*` matches any key); absent -> nothing."""
+    if not parts:
+        yield where, node
+        return
+    if not isinstance(node, dict):
+        return
+    keys = list(node) if parts[0] == "*" else [parts[0]]
+    for key in keys:
+        if key in node and node[key] is not None:
+            yield from _values_at(node[key], parts[1:], f"{where}.{key}" if where else str(key))
+
+
+def _check_names(config: dict) -> None:
+    """Every name a builder registry will look up is registered (ConfigError naming the path and valid names)."""
+    for parts, registry, named_list, also_accepted in NAME_CHECKS:
+        for where, value in _values_at(config, parts):
+            items = ([(f"{where}.{i}", name) for i, name, _ in iter_named_list(value, where)] if named_list
+                     else [(where, value)])
+            for item_where, name in items:
+                if name not in also_accepted and name not in registry:
+                    try:
+                        registry.canonical(name, item_where)
+                    except KeyError as exc:  # UnknownNameError: the message names the path and the valid names
+                        raise ConfigError(str(exc)) from None
+
 # Sections whose string values that look like numbers are converted ('1e-5' -> 1e-05): YAML 1.1 reads `1e-5`
 # (no dot) as a string. DataLoader/Infer are left alone: `NormalizeImage.scale: 1.0/255.0` is parsed by the op.
 NUMERIC_SECTIONS = ("AMP", "EMA", "Loss", "Optimizer", "Metric")
@@ -510,6 +547,7 @@ def validate_config(config: dict) -> None:
                 _check_named_list(dataset.get(ops_key), f"DataLoader.{mode}.dataset.{ops_key}")
     infer = config.get("Infer") or {}
     _check_named_list(infer.get("transforms"), "Infer.transforms")
+    _check_names(config)
     global_section = config.get("Global") or {}
     eval_mode = global_section.get("eval_mode")
     if eval_mode not in (None, "classification"):
