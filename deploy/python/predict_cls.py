@@ -302,7 +302,7 @@ class Predictor:
                  topk: Optional[int] = None, threads: Optional[int] = None, enable_mkldnn: bool = True,
                  use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000, use_tensorrt: bool = False,
                  precision: str = "fp32", prefetch: bool = False, opencv_threads: Optional[int] = 1) -> None:
-        backend_class = BACKENDS.get(backend, "backend")
+        backend_class = BACKENDS.get(backend)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_dir = Path(model_dir)
