@@ -221,6 +221,18 @@ def tiny_export_config(tmp_path, reference_dir, weights=True, per_class=8):
     return path, root
 
 
+@pytest.fixture
+def mirror_server(tmp_path, monkeypatch):
+    """A LoopbackServer on 127.0.0.1 standing in for every download host ($PPCLS_LITE_WEIGHTS_MIRROR), with an
+    empty download cache ($PPCLS_LITE_HOME) in a folder whose name has a space and Chinese characters."""
+    from loopback_server import LoopbackServer
+
+    monkeypatch.setenv("PPCLS_LITE_HOME", str(tmp_path / "home dir 缓存"))
+    with LoopbackServer() as server:
+        monkeypatch.setenv("PPCLS_LITE_WEIGHTS_MIRROR", server.url)
+        yield server
+
+
 # ------------------------------------------------------------------------------------ tools in subprocesses
 def subprocess_env(extra=None):
     """The environment for a tool subprocess: one thread, CPU (no CUDA_VISIBLE_DEVICES), no debug tracebacks."""
@@ -286,6 +298,14 @@ def read_metrics(run_dir):
 def image_files(root):
     """Every PNG under `root`, sorted."""
     return sorted(str(p) for p in Path(root).rglob("*.png"))
+
+
+def uint8_crops(predictor, files):
+    """What a phone app feeds a uint8-input model: each file through the export's ops before NormalizeImage
+    (decode, resize, crop), stacked as uint8 NHWC. `predictor` is a predict_cls.Predictor of the export."""
+    predict_cls = load_predictor()
+    before_normalize = predict_cls.build_preprocess(predictor.config["PreProcess"]["transform_ops"][:3])
+    return np.stack([predict_cls.pipeline.transform(Path(f).read_bytes(), before_normalize) for f in files])
 
 
 # --------------------------------------------------------------------- single process vs two ranks, same data

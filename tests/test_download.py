@@ -1,9 +1,7 @@
 """Pretrained downloads against a loopback server serving generated weights at PaddleClas's URL paths."""
 import hashlib
 import io
-import os
 import socket
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -11,12 +9,10 @@ import numpy as np
 import paddle
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from loopback_server import LoopbackServer, Route  # noqa: E402
-
-from ppcls_lite.arch import build_model  # noqa: E402
-from ppcls_lite.arch.pretrained import MODEL_URLS, SSLD_MODELS, pretrained_url  # noqa: E402
-from ppcls_lite.utils import download as dl  # noqa: E402
+from loopback_server import Route
+from ppcls_lite.arch import build_model
+from ppcls_lite.arch.pretrained import MODEL_URLS, SSLD_MODELS, pretrained_url
+from ppcls_lite.utils import download as dl
 
 NAME = "MobileNetV3_small_x0_35"
 URL_PATH = urllib.parse.urlsplit(MODEL_URLS[NAME]).path  # PaddleClas's path on its host
@@ -32,14 +28,6 @@ def imagenet_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("served") / "weights.pdparams"
     paddle.save(state, str(path))
     return state, path.read_bytes()
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("PPCLS_LITE_HOME", str(tmp_path / "home dir 缓存"))
-    with LoopbackServer() as srv:
-        monkeypatch.setenv("PPCLS_LITE_WEIGHTS_MIRROR", srv.url)
-        yield srv
 
 
 def _cached(name=NAME):
@@ -67,15 +55,15 @@ def test_mirror_replaces_scheme_and_host_keeping_the_path(monkeypatch):
     assert dl.apply_mirror(MODEL_URLS[NAME]) == MODEL_URLS[NAME]
 
 
-def test_pretrained_true_downloads_checks_caches_and_reuses(server, imagenet_weights, capsys):
+def test_pretrained_true_downloads_checks_caches_and_reuses(mirror_server, imagenet_weights, capsys):
     state, body = imagenet_weights
-    server.routes[URL_PATH] = Route(body)
+    mirror_server.routes[URL_PATH] = Route(body)
     model = build_model({"name": NAME, "class_num": 10, "pretrained": True})
     loaded = model.state_dict()
     key = "blocks.3.mid_se.conv1.weight"
     np.testing.assert_array_equal(loaded[key].numpy(), state[key])
     assert list(loaded["fc.weight"].shape) == [1280, 10]  # the 1000-class fc was dropped
-    assert server.requests == [(URL_PATH, None)]
+    assert mirror_server.requests == [(URL_PATH, None)]
     assert _cached().read_bytes() == body
     recorded = Path(str(_cached()) + ".sha256").read_text().split()[0]
     assert recorded == hashlib.sha256(body).hexdigest()
@@ -84,34 +72,34 @@ def test_pretrained_true_downloads_checks_caches_and_reuses(server, imagenet_wei
     assert 1 <= len(progress) <= 10 and "100.0%" in progress[-1] and "MB/s" in progress[-1]
 
     build_model({"name": NAME, "class_num": 10, "pretrained": True})
-    assert len(server.requests) == 1  # reused from the cache
+    assert len(mirror_server.requests) == 1  # reused from the cache
 
     damaged = bytearray(body)
     damaged[-100] ^= 0xFF
     _cached().write_bytes(bytes(damaged))  # no longer the recorded hash: fetched again
     build_model({"name": NAME, "class_num": 10, "pretrained": "True"})
-    assert len(server.requests) == 2 and _cached().read_bytes() == body
+    assert len(mirror_server.requests) == 2 and _cached().read_bytes() == body
 
 
-def test_use_ssld_requests_the_ssld_file(server, imagenet_weights):
-    server.routes[URL_PATH.replace("_pretrained", "_ssld_pretrained")] = Route(imagenet_weights[1])
+def test_use_ssld_requests_the_ssld_file(mirror_server, imagenet_weights):
+    mirror_server.routes[URL_PATH.replace("_pretrained", "_ssld_pretrained")] = Route(imagenet_weights[1])
     build_model({"name": NAME, "class_num": 10, "pretrained": True, "use_ssld": True})
-    assert server.requests == [(URL_PATH.replace("_pretrained", "_ssld_pretrained"), None)]
+    assert mirror_server.requests == [(URL_PATH.replace("_pretrained", "_ssld_pretrained"), None)]
 
 
-def test_dropped_connection_resumes_with_a_range_request(server, imagenet_weights):
+def test_dropped_connection_resumes_with_a_range_request(mirror_server, imagenet_weights):
     body = imagenet_weights[1]
-    server.routes[URL_PATH] = Route(body, kind="drop_once")
+    mirror_server.routes[URL_PATH] = Route(body, kind="drop_once")
     build_model({"name": NAME, "class_num": 1000, "pretrained": True})
-    (first, _), (second, range_header) = server.requests
+    (first, _), (second, range_header) = mirror_server.requests
     assert first == second == URL_PATH and range_header == f"bytes={len(body) // 2}-"
     assert _cached().read_bytes() == body
 
 
-def test_transient_server_error_is_retried(server, imagenet_weights):
-    server.routes[URL_PATH] = Route(imagenet_weights[1], kind="fail_once")
+def test_transient_server_error_is_retried(mirror_server, imagenet_weights):
+    mirror_server.routes[URL_PATH] = Route(imagenet_weights[1], kind="fail_once")
     build_model({"name": NAME, "class_num": 10, "pretrained": True})
-    assert len(server.requests) == 2 and _cached().read_bytes() == imagenet_weights[1]
+    assert len(mirror_server.requests) == 2 and _cached().read_bytes() == imagenet_weights[1]
 
 
 @pytest.mark.parametrize("route,expected", [
@@ -119,29 +107,29 @@ def test_transient_server_error_is_retried(server, imagenet_weights):
     ("html", "HTML page"),
     ("other_model", "another model"),
 ])
-def test_unusable_downloads_are_deleted_and_reported(server, imagenet_weights, route, expected):
+def test_unusable_downloads_are_deleted_and_reported(mirror_server, imagenet_weights, route, expected):
     body = imagenet_weights[1]
     if route == "truncated":
-        server.routes[URL_PATH] = Route(body[: len(body) // 3])  # a complete response of a cut file
+        mirror_server.routes[URL_PATH] = Route(body[: len(body) // 3])  # a complete response of a cut file
     elif route == "html":
-        server.routes[URL_PATH] = Route(b"<!DOCTYPE html><html><body>Please log in</body></html>",
+        mirror_server.routes[URL_PATH] = Route(b"<!DOCTYPE html><html><body>Please log in</body></html>",
                                         content_type="text/html")
     else:
         buffer = io.BytesIO()
         paddle.save(build_model({"name": "MobileNetV1_x0_25"}).state_dict(), buffer)
-        server.routes[URL_PATH] = Route(buffer.getvalue())
+        mirror_server.routes[URL_PATH] = Route(buffer.getvalue())
     with pytest.raises(dl.DownloadError, match=expected) as info:
         build_model({"name": NAME, "class_num": 10, "pretrained": True})
     assert URL_PATH in str(info.value) and "deleted" in str(info.value)
     assert not _cached().exists() and not Path(str(_cached()) + ".part").exists()
 
 
-def test_404_and_offline_errors_name_url_cache_and_the_manual_way(server, monkeypatch):
+def test_404_and_offline_errors_name_url_cache_and_the_manual_way(mirror_server, monkeypatch):
     with pytest.raises(dl.DownloadError) as info:
         build_model({"name": NAME, "pretrained": True})
     message = str(info.value)
-    assert "HTTP 404" in message and server.url + URL_PATH in message and str(_cached()) in message
-    assert "by hand" in message and len(server.requests) == 1  # a 404 is not retried
+    assert "HTTP 404" in message and mirror_server.url + URL_PATH in message and str(_cached()) in message
+    assert "by hand" in message and len(mirror_server.requests) == 1  # a 404 is not retried
 
     with socket.socket() as probe:  # a port nobody listens on: what an offline mirror looks like
         probe.bind(("127.0.0.1", 0))
@@ -152,18 +140,18 @@ def test_404_and_offline_errors_name_url_cache_and_the_manual_way(server, monkey
     assert "copy it to" in str(info.value)
 
 
-def test_a_file_placed_by_hand_is_checked_and_used_without_network(server, imagenet_weights):
+def test_a_file_placed_by_hand_is_checked_and_used_without_network(mirror_server, imagenet_weights):
     _cached().parent.mkdir(parents=True, exist_ok=True)
     _cached().write_bytes(imagenet_weights[1])
     build_model({"name": NAME, "class_num": 10, "pretrained": True})
-    assert server.requests == []
+    assert mirror_server.requests == []
     assert Path(str(_cached()) + ".sha256").read_text().split()[0] == hashlib.sha256(imagenet_weights[1]).hexdigest()
 
 
-def test_pretrained_url_and_global_pretrained_model_url(server, imagenet_weights, monkeypatch):
+def test_pretrained_url_and_global_pretrained_model_url(mirror_server, imagenet_weights, monkeypatch):
     monkeypatch.delenv("PPCLS_LITE_WEIGHTS_MIRROR")
-    server.routes["/models/my weights.pdparams"] = Route(imagenet_weights[1])
-    url = server.url + "/models/my%20weights.pdparams"
+    mirror_server.routes["/models/my weights.pdparams"] = Route(imagenet_weights[1])
+    url = mirror_server.url + "/models/my%20weights.pdparams"
     model = build_model({"name": NAME, "class_num": 1000, "pretrained": url})
     np.testing.assert_array_equal(model.state_dict()["fc.bias"].numpy(), imagenet_weights[0]["fc.bias"])
     assert (Path(dl.weights_dir()) / "my weights.pdparams").exists()
@@ -171,7 +159,7 @@ def test_pretrained_url_and_global_pretrained_model_url(server, imagenet_weights
     from ppcls_lite.utils.save_load import load_pretrained
 
     report = load_pretrained(build_model({"name": NAME, "class_num": 1000}), url)  # Global.pretrained_model
-    assert report["missing"] == [] and report["mismatched"] == [] and len(server.requests) == 1
+    assert report["missing"] == [] and report["mismatched"] == [] and len(mirror_server.requests) == 1
 
 
 def test_progress_on_a_terminal_shows_size_speed_and_eta():
@@ -189,19 +177,19 @@ def test_progress_on_a_terminal_shows_size_speed_and_eta():
     assert "\r" in text and "4.0/4.0 MB" in text and "MB/s" in text and "ETA" in text
 
 
-def test_a_mirror_serving_a_crafted_pickle_runs_nothing(server, tmp_path):
+def test_a_mirror_serving_a_crafted_pickle_runs_nothing(mirror_server, tmp_path):
     marker = tmp_path / "ran"
-    server.routes[URL_PATH] = Route(f"cos\nsystem\n(Vtouch '{marker}'\ntR.".encode())
+    mirror_server.routes[URL_PATH] = Route(f"cos\nsystem\n(Vtouch '{marker}'\ntR.".encode())
     with pytest.raises(dl.DownloadError, match=r"refused to load .*os\.system") as info:
         build_model({"name": NAME, "class_num": 10, "pretrained": True})
     assert "deleted" in str(info.value) and not marker.exists()
     assert not _cached().exists() and not Path(str(_cached()) + ".part").exists()
 
 
-def test_two_concurrent_downloads_of_one_file_fetch_it_once(server, imagenet_weights):
+def test_two_concurrent_downloads_of_one_file_fetch_it_once(mirror_server, imagenet_weights):
     import threading
 
-    server.routes[URL_PATH] = Route(imagenet_weights[1])
+    mirror_server.routes[URL_PATH] = Route(imagenet_weights[1])
     paths, errors = [], []
 
     def fetch():
@@ -216,4 +204,4 @@ def test_two_concurrent_downloads_of_one_file_fetch_it_once(server, imagenet_wei
     for thread in threads:
         thread.join()
     assert not errors and paths == [str(_cached())] * 2
-    assert len(server.requests) == 1 and _cached().read_bytes() == imagenet_weights[1]
+    assert len(mirror_server.requests) == 1 and _cached().read_bytes() == imagenet_weights[1]

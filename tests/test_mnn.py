@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config
+from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config, uint8_crops
 
 predict_cls = load_predictor()
 
@@ -94,14 +94,7 @@ def test_mnn_uint8_input_model_matches_float_model(mnn_export):
     files = image_files(root)[:6]
     predictor = predict_cls.Predictor(model_dir, backend="mnn", batch_size=6, threads=1)
     reference = predictor.infer(np.stack([predictor.load_file(f) for f in files]))
-    crop_ops = predict_cls.build_preprocess(predictor.config["PreProcess"]["transform_ops"][:3])
-    crops = []
-    for f in files:
-        image = open(f, "rb").read()
-        for op in crop_ops:
-            image = op(image)
-        crops.append(image)
-    probs = predict_cls.MnnBackend(model_dir / "model_uint8_input.mnn", threads=1).run(np.stack(crops))
+    probs = predict_cls.MnnBackend(model_dir / "model_uint8_input.mnn", threads=1).run(uint8_crops(predictor, files))
     np.testing.assert_allclose(probs, reference, atol=1e-4)
 
 

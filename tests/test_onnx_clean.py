@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ppcls_lite.export.onnx_tools import clean_onnx_model, uint8_input_model
-from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config
+from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config, uint8_crops
 
 predict_cls = load_predictor()
 
@@ -109,15 +109,7 @@ def test_uint8_input_model_matches_the_float_model(uint8_export, precision, tole
     predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=len(files), threads=1,
                                       precision=precision)
     reference = predictor.infer(np.stack([predictor.load_file(f) for f in files]))
-    # The app's part of the preprocessing: the ops before NormalizeImage (decode, resize, crop).
-    before_normalize = predict_cls.build_preprocess(predictor.config["PreProcess"]["transform_ops"][:3])
-    crops = []
-    for f in files:
-        image = open(f, "rb").read()
-        for op in before_normalize:
-            image = op(image)
-        crops.append(image)
-    crops = np.stack(crops)
+    crops = uint8_crops(predictor, files)  # the app's part of the preprocessing
     assert crops.dtype == np.uint8 and crops.shape == (len(files), 32, 32, 3)
     session = ort.InferenceSession(str(model_dir / spec["files"]["onnxruntime"][precision]),
                                    providers=["CPUExecutionProvider"])

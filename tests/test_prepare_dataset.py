@@ -1,5 +1,4 @@
 """tools/prepare_dataset.py flowers102 against a loopback server serving a tiny archive of PaddleClas's layout."""
-import importlib.util
 import io
 import os
 import subprocess
@@ -11,10 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from loopback_server import LoopbackServer, Route  # noqa: E402
+from conftest import REPO_ROOT as REPO, load_tool
+from loopback_server import Route
 
-REPO = Path(__file__).resolve().parents[1]
 ARCHIVE_PATH = "/data/flowers102.zip"  # PaddleClas's path on its host
 CLASSES = ("pink primrose", "hard-leaved pocket orchid", "canterbury bells")
 
@@ -47,22 +45,11 @@ def flowers_archive(per_class=4, extra_member=None):
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("prepare_dataset", REPO / "tools" / "prepare_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("prepare_dataset")
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("PPCLS_LITE_HOME", str(tmp_path / "home"))
-    with LoopbackServer() as srv:
-        monkeypatch.setenv("PPCLS_LITE_WEIGHTS_MIRROR", srv.url)
-        yield srv
-
-
-def test_prepare_flowers102_lays_out_the_quick_start_paths(server, tmp_path, capsys):
-    server.routes[ARCHIVE_PATH] = Route(flowers_archive())
+def test_prepare_flowers102_lays_out_the_quick_start_paths(mirror_server, tmp_path, capsys):
+    mirror_server.routes[ARCHIVE_PATH] = Route(flowers_archive())
     root = tmp_path / "my project 项目" / "dataset"
     tool = _load_tool()
     tool.main(["flowers102", "--root", str(root)])
@@ -74,23 +61,23 @@ def test_prepare_flowers102_lays_out_the_quick_start_paths(server, tmp_path, cap
     out = capsys.readouterr().out
     assert "train_list.txt 6 images, val_list.txt 6 images, 3 classes" in out
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staging folder left
-    assert server.requests == [(ARCHIVE_PATH, None)]
+    assert mirror_server.requests == [(ARCHIVE_PATH, None)]
 
     tool.main(["flowers102", "--root", str(root)])  # second run in the same folder
-    assert "already prepared" in capsys.readouterr().out and len(server.requests) == 1
+    assert "already prepared" in capsys.readouterr().out and len(mirror_server.requests) == 1
 
     (folder / "val_list.txt").unlink()  # damaged: says how to recover; --force uses the cached archive
     with pytest.raises(ValueError, match="incomplete.*val_list.txt.*--force"):
         tool.main(["flowers102", "--root", str(root)])
     tool.main(["flowers102", "--root", str(root), "--force"])
-    assert (folder / "val_list.txt").is_file() and len(server.requests) == 1
+    assert (folder / "val_list.txt").is_file() and len(mirror_server.requests) == 1
 
 
-def test_quick_start_config_reads_the_prepared_dataset(server, tmp_path, monkeypatch):
+def test_quick_start_config_reads_the_prepared_dataset(mirror_server, tmp_path, monkeypatch):
     from ppcls_lite.data import build_dataloader
     from ppcls_lite.utils.config import get_config
 
-    server.routes[ARCHIVE_PATH] = Route(flowers_archive())
+    mirror_server.routes[ARCHIVE_PATH] = Route(flowers_archive())
     monkeypatch.chdir(tmp_path)  # the config's paths are relative, as in PaddleClas: ./dataset/flowers102/
     _load_tool().main(["flowers102"])
     config = get_config(str(REPO / "configs" / "quick_start" / "MobileNetV3_large_x1_0.yaml"),
@@ -104,8 +91,8 @@ def test_quick_start_config_reads_the_prepared_dataset(server, tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("member", ["../escaped.txt", "/tmp/escaped-absolute.txt", "flowers102/../../escaped.txt"])
-def test_archive_members_outside_the_folder_are_refused(server, tmp_path, member):
-    server.routes[ARCHIVE_PATH] = Route(flowers_archive(extra_member=member))
+def test_archive_members_outside_the_folder_are_refused(mirror_server, tmp_path, member):
+    mirror_server.routes[ARCHIVE_PATH] = Route(flowers_archive(extra_member=member))
     root = tmp_path / "deep" / "dataset"
     with pytest.raises(ValueError, match="refused to extract"):
         _load_tool().main(["flowers102", "--root", str(root)])
@@ -113,12 +100,12 @@ def test_archive_members_outside_the_folder_are_refused(server, tmp_path, member
     assert not Path("/tmp/escaped-absolute.txt").exists()
 
 
-def test_a_broken_archive_is_deleted_and_reported(server, tmp_path):
+def test_a_broken_archive_is_deleted_and_reported(mirror_server, tmp_path):
     data = flowers_archive()
-    server.routes[ARCHIVE_PATH] = Route(data[: len(data) // 2])
+    mirror_server.routes[ARCHIVE_PATH] = Route(data[: len(data) // 2])
     with pytest.raises(ValueError, match="flowers102.zip is not usable and was deleted"):
         _load_tool().main(["flowers102", "--root", str(tmp_path / "dataset")])
-    cache = tmp_path / "home" / "datasets"
+    cache = Path(os.environ["PPCLS_LITE_HOME"]) / "datasets"
     assert not (cache / "flowers102.zip").exists() and not (cache / "flowers102.zip.part").exists()
 
 
@@ -132,7 +119,7 @@ def test_command_line_prints_one_line_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_start_flow_trains_from_downloaded_paddleclas_weights(server, tmp_path, monkeypatch):
+def test_quick_start_flow_trains_from_downloaded_paddleclas_weights(mirror_server, tmp_path, monkeypatch):
     """prepare -> train with Arch.pretrained=True (downloaded through the mirror) -> the fine-tuned best_model."""
     import urllib.parse
 
@@ -147,8 +134,8 @@ def test_quick_start_flow_trains_from_downloaded_paddleclas_weights(server, tmp_
     imagenet = build_model({"name": name, "class_num": 1000})
     buffer = io.BytesIO()
     paddle.save(imagenet.state_dict(), buffer)
-    server.routes[urllib.parse.urlsplit(MODEL_URLS[name]).path] = Route(buffer.getvalue())
-    server.routes[ARCHIVE_PATH] = Route(flowers_archive(per_class=2))
+    mirror_server.routes[urllib.parse.urlsplit(MODEL_URLS[name]).path] = Route(buffer.getvalue())
+    mirror_server.routes[ARCHIVE_PATH] = Route(flowers_archive(per_class=2))
     monkeypatch.chdir(tmp_path)
     _load_tool().main(["flowers102"])
     small = ["Global.device=cpu", "Global.epochs=1", "Arch.pretrained=True", "Optimizer.lr.warmup_epoch=0",
@@ -166,4 +153,4 @@ def test_quick_start_flow_trains_from_downloaded_paddleclas_weights(server, tmp_
     served, fresh = imagenet.state_dict()[key].numpy().ravel(), build_model({"name": name}).state_dict()[key]
     assert np.corrcoef(best[key].ravel(), served)[0, 1] > 0.9
     assert abs(np.corrcoef(fresh.numpy().ravel(), served)[0, 1]) < 0.1
-    assert [path for path, _ in server.requests].count(urllib.parse.urlsplit(MODEL_URLS[name]).path) == 1
+    assert [path for path, _ in mirror_server.requests].count(urllib.parse.urlsplit(MODEL_URLS[name]).path) == 1
