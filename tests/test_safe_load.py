@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import load_tool
 from ppcls_lite.arch import build_model
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.utils.safe_load import UnsafeWeightsFileError, WeightsFileError, restricted_load
@@ -171,9 +172,6 @@ def test_safetensors_copy_loads_as_pretrained_path_and_url(tmp_path, reference_d
     from_local = build_model({"name": name, "class_num": 10, "pretrained": target}).eval()(x).numpy()
     np.testing.assert_array_equal(from_local, expected)
 
-    import sys
-
-    sys.path.insert(0, os.path.dirname(__file__))
     from loopback_server import LoopbackServer, Route
 
     monkeypatch.setenv("PPCLS_LITE_HOME", str(tmp_path / "home"))
@@ -189,7 +187,6 @@ def test_safetensors_copy_loads_as_pretrained_path_and_url(tmp_path, reference_d
 
 @pytest.mark.slow
 def test_export_model_safetensors_flag(tmp_path, reference_dir, repo_root):
-    import importlib.util
     import yaml
 
     from ppcls_lite.utils.save_load import read_state_dict
@@ -203,9 +200,7 @@ def test_export_model_safetensors_flag(tmp_path, reference_dir, repo_root):
                                        {"ToCHWImage": None}],
                         "PostProcess": {"name": "Topk", "topk": 1}}}
     (tmp_path / "export.yaml").write_text(yaml.safe_dump(config))
-    spec = importlib.util.spec_from_file_location("export_tool", repo_root / "tools" / "export_model.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("export_model")
     out = tmp_path / "inference"
     tool.main(["-c", str(tmp_path / "export.yaml"), "-o", f"Global.pretrained_model={parity}",
                "-o", f"Global.save_inference_dir={out}", "--safetensors"])
