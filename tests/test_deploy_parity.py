@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "deploy" / "python"))
-import predict_cls  # noqa: E402
+from conftest import REPO_ROOT, load_predictor
+
+predict_cls = load_predictor()
 
 NUM_IMAGES = 50
 TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3}

@@ -23,12 +23,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import INFER_OPS_32PX, tiny_config, write_config
+from conftest import INFER_OPS_32PX, PREDICTOR_DIR, REPO_ROOT, load_predictor, tiny_config, write_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PREDICT_SCRIPT = REPO_ROOT / "deploy" / "python" / "predict_cls.py"
-sys.path.insert(0, str(PREDICT_SCRIPT.parent))
-import predict_cls  # noqa: E402
+PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"
+predict_cls = load_predictor()
 
 ARCH = "MobileNetV3_small_x0_35"
 TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3}

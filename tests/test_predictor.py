@@ -11,14 +11,12 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import INFER_OPS_32PX as INFER_OPS
+from conftest import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT, load_predictor
 from ppcls_lite.data.preprocess import create_operators, transform
 from ppcls_lite.export import export_model, normalize_transform_ops
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PREDICT_SCRIPT = REPO_ROOT / "deploy" / "python" / "predict_cls.py"
-sys.path.insert(0, str(PREDICT_SCRIPT.parent))
-import predict_cls  # noqa: E402
+PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"
+predict_cls = load_predictor()
 
 LABELS = [f"name {i}" for i in range(10)]
 
