@@ -19,7 +19,7 @@ def list_models() -> list:
     return registered_names()
 
 
-def build_model(arch_config: dict):
+def build_model(arch_config: dict) -> TheseusLayer:
     """Build the model named by `arch_config["name"]`; other keys are constructor kwargs.
 
     `pretrained`: True downloads PaddleClas's ImageNet weights of the model (its SSLD ones with `use_ssld: True`)

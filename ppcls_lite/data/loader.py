@@ -29,7 +29,7 @@ MODES = ("Train", "Eval", "Test")
 NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
 
 
-def derive_seed(*parts):
+def derive_seed(*parts: "int | str") -> int:
     """A well-mixed 32-bit seed from integers/strings (SeedSequence, so nearby inputs give unrelated seeds)."""
     words = []
     for part in parts:
@@ -40,7 +40,8 @@ def derive_seed(*parts):
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
-def seed_python_and_numpy(seed):
+def seed_python_and_numpy(seed: int) -> None:
+    """Seed Python's and numpy's global RNGs (the ones the random ops draw from)."""
     random.seed(seed)
     np.random.seed(seed)
 
@@ -141,7 +142,7 @@ class ClassificationDataLoader:
     def __len__(self):
         return len(self.batch_sampler)
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Select `epoch`: its shuffle and random ops depend only on (seed, epoch, rank, worker id)."""
         self.epoch = int(epoch)
         self._epoch_pending = True
@@ -243,8 +244,9 @@ def _checked_batch_size(batch_size, where):
 
 
 @SAMPLERS.register("DistributedBatchSampler")
-def distributed_batch_sampler(dataset, mode, where, batch_size=64, drop_last=False, shuffle=None, num_replicas=None,
-                              rank=None):
+def distributed_batch_sampler(dataset: Dataset, mode: str, where: str, batch_size: int = 64, drop_last: bool = False,
+                              shuffle: Optional[bool] = None, num_replicas: Optional[int] = None,
+                              rank: Optional[int] = None) -> DistributedBatchSampler:
     """paddle's DistributedBatchSampler; num_replicas / rank default to the launcher's world (its environment)."""
     shuffle = mode == "Train" if shuffle is None else shuffle
     return DistributedBatchSampler(dataset, batch_size=_checked_batch_size(batch_size, where), shuffle=bool(shuffle),
@@ -252,7 +254,8 @@ def distributed_batch_sampler(dataset, mode, where, batch_size=64, drop_last=Fal
 
 
 @SAMPLERS.register("BatchSampler")
-def batch_sampler(dataset, mode, where, batch_size=64, drop_last=False, shuffle=None):
+def batch_sampler(dataset: Dataset, mode: str, where: str, batch_size: int = 64, drop_last: bool = False,
+                  shuffle: Optional[bool] = None) -> BatchSampler:
     """One-process batches; shuffled with the per-epoch seed of SeededRandomSampler."""
     batch_size = _checked_batch_size(batch_size, where)
     shuffle = mode == "Train" if shuffle is None else shuffle
@@ -261,7 +264,7 @@ def batch_sampler(dataset, mode, where, batch_size=64, drop_last=False, shuffle=
     return BatchSampler(sampler=SeededRandomSampler(dataset), batch_size=batch_size, drop_last=bool(drop_last))
 
 
-def build_batch_sampler(sampler_config: dict, dataset, mode: str, where: str):
+def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where: str) -> BatchSampler:
     """The `sampler` section -> a paddle batch sampler over `dataset`."""
     params = dict(sampler_config)
     # PaddleClas: a sampler section without a name batches in one process (what DistributedBatchSampler does
@@ -280,7 +283,8 @@ register_name_check("DataLoader.*.dataset.batch_transform_ops", BATCH_OPS, named
 register_name_check("Infer.transforms", OPERATORS, named_list=True)
 
 
-def build_dataloader(dataloader_config, mode, device="cpu", seed=0, class_num=None):
+def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", seed: int = 0,
+                     class_num: Optional[int] = None) -> "ClassificationDataLoader":
     """Build the loader for `mode` ("Train" | "Eval" | "Test") from the YAML `DataLoader` section.
 
     `class_num` (normally Arch.class_num) validates labels and sizes the soft targets of Mixup/Cutmix.

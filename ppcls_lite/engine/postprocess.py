@@ -14,12 +14,12 @@ POSTPROCESSES = Registry("post-process", plural="post-processes")
 register_name_check("Infer.PostProcess.name", POSTPROCESSES)
 
 
-def read_class_id_map(path):
+def read_class_id_map(path: str) -> dict:
     """Read an `id name` file (the dataset's label_list.txt format) into {id: name}."""
     return dict(enumerate(read_label_names(path)))
 
 
-def resolve_class_id_map_file(path):
+def resolve_class_id_map_file(path: Optional[str]) -> Optional[str]:
     """PaddleClas configs name `ppcls/utils/imagenet1k_label_list.txt`; use the shipped copy when it is absent."""
     if path is None or os.path.exists(path):
         return path
@@ -53,7 +53,7 @@ class Topk:
         return topk_results(probs, files, self.topk, self.label_names)
 
 
-def build_postprocess(postprocess_config: Optional[dict]):
+def build_postprocess(postprocess_config: Optional[dict]) -> "Topk":
     """Build from the `Infer.PostProcess` section (`Topk` is the one registered); None → plain top-1 ids."""
     if not postprocess_config:
         return Topk(1)

@@ -14,6 +14,7 @@ Schedules and edge cases follow PaddleClas's `ppcls/optimizer/learning_rate.py`:
 """
 
 from dataclasses import dataclass
+from typing import Any, Optional, Tuple
 
 import paddle
 
@@ -49,13 +50,13 @@ class ScheduleRun:
     warmup: float    # warm-up epochs (already clamped to the run)
     clamped: bool    # the warm-up was clamped to the whole run
 
-    def required(self, key: str, value):
+    def required(self, key: str, value: Any) -> Any:
         """`value` of Optimizer.lr.`key`, which this schedule cannot do without."""
         if value is None:
             raise ValueError(f"Optimizer.lr.{key} is required for the {self.name} schedule")
         return value
 
-    def decay_steps_or_constant(self, lr: float, steps: int, what: str):
+    def decay_steps_or_constant(self, lr: float, steps: int, what: str) -> Optional["ConstantLR"]:
         """PaddleClas keeps the LR constant when no steps are left for the decay after the warm-up."""
         if steps > 0:
             return None
@@ -71,7 +72,7 @@ SCHEDULES = Registry("LR schedule")
 
 
 @SCHEDULES.register("Cosine")
-def cosine(run: ScheduleRun, learning_rate=None, eta_min=None):
+def cosine(run: ScheduleRun, learning_rate: Optional[float] = None, eta_min: Optional[float] = None) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """Cosine decay from learning_rate to eta_min over the steps after the warm-up."""
     lr = float(run.required("learning_rate", learning_rate))
     t_max = int(round((run.epochs - run.warmup) * run.unit))
@@ -82,7 +83,8 @@ def cosine(run: ScheduleRun, learning_rate=None, eta_min=None):
 
 
 @SCHEDULES.register("Piecewise")
-def piecewise(run: ScheduleRun, decay_epochs=None, values=None, learning_rate=None):
+def piecewise(run: ScheduleRun, decay_epochs: Optional[list] = None, values: Optional[list] = None,
+              learning_rate: Optional[float] = None) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """values[i] until decay_epochs[i]; learning_rate is not used (PaddleClas starts at values[0])."""
     decay_epochs = list(run.required("decay_epochs", decay_epochs))
     values = [float(v) for v in run.required("values", values)]
@@ -97,7 +99,8 @@ def piecewise(run: ScheduleRun, decay_epochs=None, values=None, learning_rate=No
 
 
 @SCHEDULES.register("Step")
-def step(run: ScheduleRun, learning_rate=None, step_size=None, gamma=0.1):
+def step(run: ScheduleRun, learning_rate: Optional[float] = None, step_size: Optional[float] = None,
+         gamma: float = 0.1) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """learning_rate * gamma ** (epoch // step_size)."""
     lr = float(run.required("learning_rate", learning_rate))
     steps = int(round(float(run.required("step_size", step_size)) * run.unit))
@@ -108,14 +111,15 @@ def step(run: ScheduleRun, learning_rate=None, step_size=None, gamma=0.1):
 
 @SCHEDULES.register("ConstLR")  # PaddleClas's newer name for Constant
 @SCHEDULES.register("Constant")
-def constant(run: ScheduleRun, learning_rate=None):
+def constant(run: ScheduleRun, learning_rate: Optional[float] = None) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """The same rate throughout."""
     lr = float(run.required("learning_rate", learning_rate))
     return ConstantLR(lr), lr
 
 
 @SCHEDULES.register("Linear")
-def linear(run: ScheduleRun, learning_rate=None, end_lr=None, power=1.0, cycle=False):
+def linear(run: ScheduleRun, learning_rate: Optional[float] = None, end_lr: Optional[float] = None,
+           power: float = 1.0, cycle: bool = False) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """PaddleClas's `Linear`: paddle's PolynomialDecay to `end_lr` over the steps after the warm-up."""
     lr = float(run.required("learning_rate", learning_rate))
     decay_steps = int(round((run.epochs - run.warmup) * run.unit))
@@ -128,7 +132,8 @@ def linear(run: ScheduleRun, learning_rate=None, end_lr=None, power=1.0, cycle=F
 
 
 @SCHEDULES.register("MultiStepDecay")
-def multistep(run: ScheduleRun, learning_rate=None, milestones=None, gamma=0.1):
+def multistep(run: ScheduleRun, learning_rate: Optional[float] = None, milestones: Optional[list] = None,
+              gamma: float = 0.1) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """learning_rate times gamma at each milestone epoch."""
     lr = float(run.required("learning_rate", learning_rate))
     steps = [int(round(float(m) * run.unit)) for m in run.required("milestones", milestones)]
@@ -138,8 +143,9 @@ def multistep(run: ScheduleRun, learning_rate=None, milestones=None, gamma=0.1):
 
 
 @SCHEDULES.register("OneCycleLR")
-def one_cycle(run: ScheduleRun, max_learning_rate=None, divide_factor=25.0, end_learning_rate=1e-10, phase_pct=0.3,
-              anneal_strategy="cos", three_phase=False):
+def one_cycle(run: ScheduleRun, max_learning_rate: Optional[float] = None, divide_factor: float = 25.0,
+              end_learning_rate: float = 1e-10, phase_pct: float = 0.3, anneal_strategy: str = "cos",
+              three_phase: bool = False) -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """PaddleClas's `OneCycleLR`: paddle's OneCycleLR over the run's steps, its peak is `max_learning_rate`."""
     peak = float(run.required("max_learning_rate", max_learning_rate))
     scheduler = paddle.optimizer.lr.OneCycleLR(
@@ -150,8 +156,9 @@ def one_cycle(run: ScheduleRun, max_learning_rate=None, divide_factor=25.0, end_
 
 
 @SCHEDULES.register("Cyclic")
-def cyclic(run: ScheduleRun, base_learning_rate=None, max_learning_rate=None, step_size_up=None, step_size_down=None,
-           mode="triangular", exp_gamma=1.0, scale_mode="cycle"):
+def cyclic(run: ScheduleRun, base_learning_rate: Optional[float] = None, max_learning_rate: Optional[float] = None,
+           step_size_up: Optional[int] = None, step_size_down: Optional[int] = None, mode: str = "triangular",
+           exp_gamma: float = 1.0, scale_mode: str = "cycle") -> Tuple[paddle.optimizer.lr.LRScheduler, float]:
     """PaddleClas's `Cyclic`: paddle's CyclicLR between base and max rate; step sizes are steps, as there."""
     base = float(run.required("base_learning_rate", base_learning_rate))
     scheduler = paddle.optimizer.lr.CyclicLR(
@@ -199,7 +206,7 @@ def _warn_fractional_epochs(cfg):
               f"{', '.join(rounded)}.")
 
 
-def build_lr_scheduler(lr_config, epochs: float, steps_per_epoch: int) -> paddle.optimizer.lr.LRScheduler:
+def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch: int) -> paddle.optimizer.lr.LRScheduler:
     """`lr_config` is the YAML Optimizer.lr mapping (or a plain number for a constant rate)."""
     if isinstance(lr_config, (int, float)):
         lr_config = {"name": "Constant", "learning_rate": lr_config}

@@ -52,34 +52,38 @@ class OptimizerSetup:
 
 
 @OPTIMIZERS.register()
-def Momentum(setup: OptimizerSetup, momentum=0.9, use_nesterov=False, multi_precision=False):
+def Momentum(setup: OptimizerSetup, momentum: float = 0.9, use_nesterov: bool = False,
+             multi_precision: bool = False) -> paddle.optimizer.Optimizer:
     """paddle's Momentum (SGD with momentum)."""
     return paddle.optimizer.Momentum(**setup.coupled(), momentum=float(momentum), use_nesterov=bool(use_nesterov),
                                      multi_precision=bool(multi_precision))
 
 
 @OPTIMIZERS.register()
-def SGD(setup: OptimizerSetup, multi_precision=False):
+def SGD(setup: OptimizerSetup, multi_precision: bool = False) -> paddle.optimizer.Optimizer:
     """paddle's plain SGD."""
     return paddle.optimizer.SGD(**setup.coupled(), multi_precision=bool(multi_precision))
 
 
 @OPTIMIZERS.register()
-def RMSProp(setup: OptimizerSetup, rho=0.95, epsilon=1e-6, momentum=0.0, centered=False, multi_precision=False):
+def RMSProp(setup: OptimizerSetup, rho: float = 0.95, epsilon: float = 1e-6, momentum: float = 0.0,
+            centered: bool = False, multi_precision: bool = False) -> paddle.optimizer.Optimizer:
     """paddle's RMSProp; PaddleClas's accepts multi_precision and does not use it, so here."""
     return paddle.optimizer.RMSProp(**setup.coupled(), rho=float(rho), epsilon=float(epsilon),
                                     momentum=float(momentum), centered=bool(centered))
 
 
 @OPTIMIZERS.register()
-def Adam(setup: OptimizerSetup, beta1=0.9, beta2=0.999, epsilon=1e-8, lazy_mode=False, multi_precision=False):
+def Adam(setup: OptimizerSetup, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+         lazy_mode: bool = False, multi_precision: bool = False) -> paddle.optimizer.Optimizer:
     """paddle's Adam; coupled decay like SGD/Momentum (coeff * param is added to the gradient)."""
     return paddle.optimizer.Adam(**setup.coupled(), beta1=float(beta1), beta2=float(beta2), epsilon=float(epsilon),
                                  lazy_mode=bool(lazy_mode), multi_precision=bool(multi_precision))
 
 
 @OPTIMIZERS.register()
-def AdamW(setup: OptimizerSetup, beta1=0.9, beta2=0.999, epsilon=1e-8, lazy_mode=False, multi_precision=False):
+def AdamW(setup: OptimizerSetup, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+          lazy_mode: bool = False, multi_precision: bool = False) -> paddle.optimizer.Optimizer:
     """paddle's AdamW: decoupled decay by coefficient (0.01, paddle's default, when the config sets none)."""
     if setup.regularizer == "L1":
         raise ValueError("AdamW applies decoupled (L2-style) weight decay; use regularizer name L2 or weight_decay")
@@ -106,7 +110,8 @@ def optimizer_keys() -> list:
     return keys
 
 
-def split_decay_params(model, no_weight_decay_name=None, one_dim_param_no_weight_decay=False):
+def split_decay_params(model: paddle.nn.Layer, no_weight_decay_name: "str | list | None" = None,
+                       one_dim_param_no_weight_decay: bool = False) -> tuple:
     """Split trainable parameters into (decay, no_decay) lists of (structured_name, param).
 
     A parameter gets no decay if its structured name (from model.named_parameters(), e.g.
@@ -160,7 +165,7 @@ def _grad_clip(cfg):
     return GRAD_CLIPS.get(name)(clip_norm=float(clip["clip_norm"]))
 
 
-def build_optimizer(optimizer_config: dict, epochs: float, steps_per_epoch: int, model) -> tuple:
+def build_optimizer(optimizer_config: dict, epochs: float, steps_per_epoch: int, model: paddle.nn.Layer) -> tuple:
     """Return (optimizer, lr_scheduler) for `model` from the YAML `Optimizer` section.
 
     The scheduler has attribute `by_epoch` (step it once per epoch if True, else once per iteration).

@@ -25,11 +25,12 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 import yaml
 
 from ppcls_lite.utils.cli import os_error_naming
-from ppcls_lite.utils.registry import did_you_mean, parse_named_list
+from ppcls_lite.utils.registry import Registry, did_you_mean, parse_named_list
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------------------------------------
@@ -79,7 +80,8 @@ def register_section_schema(section: str, schema: dict) -> None:
 NAME_CHECKS: list = []
 
 
-def register_name_check(path: str, registry, named_list: bool = False, also_accepted=()) -> None:
+def register_name_check(path: str, registry: Registry, named_list: bool = False,
+                        also_accepted: Iterable[str] = ()) -> None:
     """Reject an unknown name at `path` (a value, or each item of a named list) before anything runs or is written."""
     NAME_CHECKS.append((path.split("."), registry, named_list, tuple(also_accepted)))
 
@@ -205,7 +207,7 @@ def merge_config(base: dict, child: dict) -> dict:
     return merged
 
 
-def load_yaml_with_bases(path, _chain=()) -> dict:
+def load_yaml_with_bases(path: Union[str, Path], _chain: tuple = ()) -> dict:
     """Load `path`, first merging the file(s) named by its `_BASE_` key (relative to `path`), recursively."""
     path = Path(path).absolute()
     if path in _chain:
@@ -232,7 +234,7 @@ def load_yaml_with_bases(path, _chain=()) -> dict:
 # -o overrides
 
 
-def parse_override(text: str):
+def parse_override(text: str) -> Tuple[list, Any]:
     """'A.b.0.c=value' -> (['A', 'b', '0', 'c'], value parsed as YAML)."""
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like -o Section.key=value (e.g. -o Global.epochs=3)")
@@ -307,7 +309,7 @@ def _to_number(value):
     return value
 
 
-def normalize_numbers(value):
+def normalize_numbers(value: Any) -> Any:
     """Recursively turn number-looking strings ('1e-5', '0.1') into numbers."""
     if isinstance(value, dict):
         return {k: normalize_numbers(v) for k, v in value.items()}
@@ -331,7 +333,7 @@ def _check_keys(node, schema, where):
         _check_keys(value, schema[key], f"{where}.{key}" if where else key)
 
 
-def iter_named_list(items, where: str):
+def iter_named_list(items: Any, where: str) -> Iterator[tuple]:
     """PaddleClas named lists (`[{CELoss: {weight: 1.0}}, ...]`, op lists) -> (index, name, params); ConfigError
     for a malformed item."""
     return parse_named_list(items, where, error=ConfigError)
@@ -613,7 +615,7 @@ def _apply_global_class_num(config: dict) -> None:
 # Public entry points
 
 
-def get_config(path, overrides=None, show: bool = False) -> dict:
+def get_config(path: Union[str, Path], overrides: Optional[List[str]] = None, show: bool = False) -> dict:
     """Load `path` (merging `_BASE_`), apply `overrides` (['Global.epochs=3', ...]), normalise, validate."""
     config = load_yaml_with_bases(path)
     try:
@@ -657,13 +659,14 @@ def config_to_text(config: dict) -> str:
 
 
 def print_config(config: dict) -> None:
+    """Log `config` as YAML between two rules."""
     _info("---------------- config ----------------")
     for line in config_to_text(config).rstrip("\n").splitlines():
         _info(line)
     _info("----------------------------------------")
 
 
-def save_config(config: dict, path) -> None:
+def save_config(config: dict, path: Union[str, Path]) -> None:
     """Write `config` as YAML to `path` (parent dirs created; written to a temp name, then renamed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -677,7 +680,8 @@ def save_config(config: dict, path) -> None:
         raise os_error_naming(exc, path) from exc
 
 
-def parse_args(description=None, extra_args=None, argv=None) -> argparse.Namespace:
+def parse_args(description: Optional[str] = None, extra_args: Optional[Callable] = None,
+               argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Shared command line of the tools: -c/--config (required), -o/--override (repeatable).
 
     `extra_args(parser)` may add tool-specific flags; `argv` defaults to sys.argv[1:].

@@ -3,6 +3,8 @@
 
 The deterministic ops come from ppcls_lite.pipeline (shared with infer, export and the deploy predictor);
 the random training ops are defined here on the same base."""
+from typing import Optional
+
 from ppcls_lite.pipeline import create_operators as _create, transform
 
 from .autoaugment import AutoAugment
@@ -12,7 +14,7 @@ from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeErr
                   RandFlipImage, RandomErasing, RandomOperator, ResizeImage, ToCHWImage, parse_scale)
 
 
-def create_operators(op_list, what: str = "transform_ops") -> list:
+def create_operators(op_list: Optional[list], what: str = "transform_ops") -> list:
     """List of one-key dicts `{OpName: {param: value}}` (params may be None) -> list of op objects."""
     return _create(op_list, OPERATORS, what)
 

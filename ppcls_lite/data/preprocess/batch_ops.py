@@ -14,7 +14,8 @@ from ppcls_lite.utils.registry import Registry, parse_named_list
 BATCH_OPS = Registry("batch op")
 
 
-def one_hot(labels, class_num):
+def one_hot(labels: np.ndarray, class_num: int) -> np.ndarray:
+    """int labels [N] -> float32 one-hot rows [N, class_num]."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     out = np.zeros((labels.shape[0], class_num), dtype=np.float32)
     out[np.arange(labels.shape[0]), labels] = 1.0
@@ -110,7 +111,7 @@ class OpSampler:
         return op(images, labels)
 
 
-def create_batch_operators(op_list, class_num: Optional[int] = None,
+def create_batch_operators(op_list: Optional[list], class_num: Optional[int] = None,
                            where: str = "batch_transform_ops") -> list:
     """PaddleClas `batch_transform_ops` list -> list of callables `(images, labels) -> (images, soft_targets)`.
 
