@@ -24,9 +24,10 @@ Model-only engines get the preprocessed tensor of the same real image. Engines a
 blocks of a few runs so a change of machine load affects all of them alike. Latency p50/p90 is per call
 (one batch); throughput = batch size / mean latency.
 
-train: img/s of forward + loss + backward + optimizer step for the config's model, loss and optimizer, in
-dygraph and with paddle.jit.to_static (what Global.to_static does), on one synthetic batch (random images of
-the train crop size and random labels, reused every step) so the number is model compute only, not data loading.
+train: img/s of the engine's training step (ppcls_lite.engine.loop.train_one_epoch over a one-batch loader:
+forward + loss + backward + optimizer and LR step) for the config's model, loss and optimizer, in dygraph and
+with paddle.jit.to_static (what Global.to_static does), on one synthetic batch (random images of the train crop
+size and random labels, reused every step) so the number is model compute only, not data loading.
 
 data: img/s of the config's DataLoader (`--mode Train|Eval`) for each `--num_workers`, measured by
 tools/benchmark_data.py's measure_loader_throughput (batches only, no model; p50/p90 are not recorded there).
@@ -366,10 +367,32 @@ def _train_image_size(config):
     return int(shape[1]), int(shape[2])
 
 
+class OneBatch:
+    """A loader that yields the same (images, labels) batch once per pass: with it, one `train_one_epoch` call
+    is one training step on data already in memory."""
+
+    def __init__(self, images, labels):
+        self.batch = (images, labels)
+
+    def set_epoch(self, epoch):
+        pass
+
+    def __len__(self):
+        return 1
+
+    def __iter__(self):
+        yield self.batch
+
+
 def bench_train(args):
+    """img/s of the engine's training step (train_one_epoch) on one synthetic batch, dygraph and to_static."""
     import paddle
 
     from ppcls_lite.arch import build_model
+    from ppcls_lite.engine.amp import AmpContext
+    from ppcls_lite.engine.checkpoint import TrainState
+    from ppcls_lite.engine.loop import train_one_epoch
+    from ppcls_lite.engine.run_log import RunLog
     from ppcls_lite.loss import build_loss
     from ppcls_lite.optimizer import build_optimizer
     from ppcls_lite.utils.config import get_config
@@ -386,39 +409,35 @@ def bench_train(args):
     print(f"{arch['name']}: synthetic batch of {batch_size} x 3 x {height} x {width}, {class_num} classes")
 
     paddle.seed(0)
-    images = paddle.randn([batch_size, 3, height, width], dtype="float32")
-    labels = paddle.randint(0, class_num, [batch_size], dtype="int64")
+    batch = OneBatch(paddle.randn([batch_size, 3, height, width], dtype="float32"),
+                     paddle.randint(0, class_num, [batch_size], dtype="int64"))
+    amp = AmpContext(use_amp=False, level="O1", device="cpu")
     rows = []
     modes = ["dygraph", "to_static"] if args.mode == "both" else [args.mode]
-    for mode in modes:
-        model = build_model(arch)
-        model.train()
-        loss_fn = build_loss(config["Loss"]["Train"])
-        epochs = int((config.get("Global") or {}).get("epochs") or GLOBAL_DEFAULTS["epochs"])  # e.g. warm-up
-        optimizer, scheduler = build_optimizer(config["Optimizer"], epochs=epochs,
-                                               steps_per_epoch=args.steps + args.warmup, model=model)
-        net = model
-        if mode == "to_static":  # what the engine does for Global.to_static
-            spec = [paddle.static.InputSpec([None, 3, None, None], "float32", "x")]
-            net = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
+    with tempfile.TemporaryDirectory(prefix="ppcls_bench_train_") as run_dir:
+        # A log that never prints: the step count it is told is never reached, and it writes no files.
+        quiet_log = RunLog(run_dir, epochs=1, steps_per_epoch=10 ** 9, print_batch_step=10 ** 9, is_main=False)
+        for mode in modes:
+            model = build_model(arch)
+            loss_fn = build_loss(config["Loss"]["Train"])
+            epochs = int((config.get("Global") or {}).get("epochs") or GLOBAL_DEFAULTS["epochs"])  # e.g. warm-up
+            optimizer, scheduler = build_optimizer(config["Optimizer"], epochs=epochs,
+                                                   steps_per_epoch=args.steps + args.warmup, model=model)
+            state = TrainState(model=model, optimizer=optimizer, lr_scheduler=scheduler)
+            net = model
+            if mode == "to_static":  # what the engine does for Global.to_static
+                spec = [paddle.static.InputSpec([None, 3, None, None], "float32", "x")]
+                net = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
+            by_epoch = bool(getattr(scheduler, "by_epoch", False))
 
-        def step(net=net, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler):
-            out = net(images)
-            if isinstance(out, dict):
-                out = out["logits"]
-            loss = loss_fn(out, labels)["loss"]
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-            if not getattr(scheduler, "by_epoch", False):
-                scheduler.step()
-            return float(loss)  # waits for the step to finish
+            def step(net=net, state=state, loss_fn=loss_fn, by_epoch=by_epoch):
+                return train_one_epoch(state, net, batch, loss_fn, None, amp, quiet_log, epoch=1, by_epoch=by_epoch)
 
-        load = load_1m()
-        times = time_interleaved({mode: step}, args.steps, args.warmup)[mode]
-        rows.append({"benchmark": "train", "engine": mode, "model": arch["name"], "image_size": height,
-                     "batch_size": batch_size, "threads": args.threads, "load_1m": load,
-                     **summarize(times, batch_size)})
+            load = load_1m()
+            times = time_interleaved({mode: step}, args.steps, args.warmup)[mode]
+            rows.append({"benchmark": "train", "engine": mode, "model": arch["name"], "image_size": height,
+                         "batch_size": batch_size, "threads": args.threads, "load_1m": load,
+                         **summarize(times, batch_size)})
     print_table(rows)
     if args.csv:
         write_csv(rows, args.csv)
