@@ -409,7 +409,7 @@ def test_run_log_prints_every_print_batch_step_and_the_last_iteration(tmp_path):
     log_file = tmp_path / "train.log"
     logger.init_logger(str(log_file))
     run_log = RunLog(str(tmp_path), epochs=2, steps_per_epoch=5, print_batch_step=2)
-    run_log.open_metrics_csv(1, ["epoch", "lr", "train_loss", "epoch_time_s"])
+    run_log.open_metrics_csv(1, [], None)
     run_log.start_epoch()
     for iter_id in range(1, 6):
         run_log.step(1, iter_id, iter_id, lr=0.1 / iter_id, loss=1.0, loss_avg=1.0, batch_metrics={}, metrics=None,
@@ -422,4 +422,5 @@ def test_run_log_prints_every_print_batch_step_and_the_last_iteration(tmp_path):
     assert "lr: 0.050000" in lines[0] and "eta: 0:00:16" in lines[0]
     assert "reader_cost: 0.50000 s" in lines[0] and "batch_cost: 2.00000 s" in lines[0] and "ips: 2.0 img/s" in lines[0]
     rows = read_metrics_csv(tmp_path / "metrics.csv")
+    assert list(rows) == ["epoch", "lr", "train_loss", "epoch_time_s"]  # no Metric.Train keys, no evaluation
     assert list(rows["epoch"]) == [1.0] and rows["lr"][0] == pytest.approx(0.02)  # the LR of the last step

@@ -159,10 +159,8 @@ class Engine:
             logger.warning(f"nothing to train: the checkpoint already finished epoch {start_epoch - 1} "
                            f"and Global.epochs={g.epochs}")
         run_log = RunLog(run_dir, g.epochs, steps_per_epoch, g.print_batch_step, g.use_visualdl, self.is_main)
-        columns = ["epoch", "lr", "train_loss"] + [f"train_{k}" for k in _metric_keys(self.train_metrics)]
-        if evaluating:
-            columns += ["eval_loss"] + [f"eval_{k}" for k in _metric_keys(self.eval_metrics)]
-        run_log.open_metrics_csv(start_epoch, columns + ["epoch_time_s"])
+        run_log.open_metrics_csv(start_epoch, _metric_keys(self.train_metrics),
+                                 _metric_keys(self.eval_metrics) if evaluating else None)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
         last_eval = None
         epoch = start_epoch

@@ -54,8 +54,13 @@ class RunLog:
         self._epoch_batch_time, self._epoch_steps = 0.0, 0
         self._window = {"reader": 0.0, "batch": 0.0, "images": 0, "steps": 0}
 
-    def open_metrics_csv(self, start_epoch: int, columns: List[str]) -> None:
-        """Start metrics.csv (keeping the rows of epochs before `start_epoch` on resume)."""
+    def open_metrics_csv(self, start_epoch: int, train_keys: List[str], eval_keys: Optional[List[str]]) -> None:
+        """Start metrics.csv with the columns for these Metric.Train / Metric.Eval keys (`eval_keys` None: no
+        evaluation), keeping the rows of epochs before `start_epoch` on resume."""
+        columns = ["epoch", "lr", "train_loss"] + [f"train_{k}" for k in train_keys]
+        if eval_keys is not None:
+            columns += ["eval_loss"] + [f"eval_{k}" for k in eval_keys]
+        columns.append("epoch_time_s")
         if self.is_main:
             self.metrics_csv = MetricsCSV(os.path.join(self.run_dir, "metrics.csv"), start_epoch, columns)
 
