@@ -267,6 +267,29 @@ def run_train(config_path, *overrides, resume=False, check=True, timeout=300, en
     return proc
 
 
+def ctrl_c_train(config_path, ready, what):
+    """Start `python tools/train.py -c CONFIG` with SIGINT at its default (as a terminal's Ctrl-C finds it; the test
+    runner may ignore SIGINT, which children inherit), send SIGINT once `ready()` is true and return
+    (exit status, stderr). `what` names the awaited moment in the failure messages."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config_path)], cwd=REPO_ROOT,
+                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 300
+        while not ready():
+            assert proc.poll() is None, f"training exited before {what}"
+            assert time.time() < deadline, f"training never got to {what}"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    return proc.returncode, stderr
+
+
 def run_export(config_path, *args):
     """`python tools/export_model.py -c CONFIG ARGS` in a subprocess; returns CompletedProcess."""
     return run_tool("export_model.py", "-c", config_path, *args, timeout=None)

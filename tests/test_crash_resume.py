@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import (
-    REPO_ROOT, TINY_ARCH, TRAIN, load_params, read_metrics, run_train, subprocess_env, tiny_train_config,
-    write_config,
+    REPO_ROOT, TINY_ARCH, TRAIN, ctrl_c_train, load_params, read_metrics, run_train, subprocess_env,
+    tiny_train_config, write_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -141,23 +141,9 @@ def test_ctrl_c_says_how_to_resume_and_resume_auto_finishes(setup):
     """Ctrl-C (SIGINT) after an epoch checkpoint: one clear line, status 130, and --resume auto finishes."""
     config = setup["config"]("ctrl_c")
     run_dir = setup["root"] / "ctrl_c" / TINY_ARCH
-    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; make sure it is (the test runner
-    # may have been started with SIGINT ignored, which children inherit).
-    proc = subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config)], cwd=REPO_ROOT, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 300
-        while not (run_dir / "latest.pdstates").exists():
-            assert proc.poll() is None, "training exited before writing latest.pdstates"
-            assert time.time() < deadline, "latest.pdstates never appeared"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
-        stderr = proc.communicate(timeout=120)[1]
-    finally:
-        proc.kill()
+    status, stderr = ctrl_c_train(config, lambda: (run_dir / "latest.pdstates").exists(), "writing latest.pdstates")
     assert not (run_dir / f"epoch_{EPOCHS}.pdstates").exists(), "the run finished before Ctrl-C: nothing was tested"
-    assert proc.returncode == 130, stderr[-2000:]
+    assert status == 130, stderr[-2000:]
     assert "interrupted: training stopped during epoch" in stderr and "--resume auto" in stderr
     assert "Traceback" not in stderr
     resume_and_compare(setup, "ctrl_c", config, check_metrics=False)

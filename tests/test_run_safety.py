@@ -1,17 +1,15 @@
 """Run safety: a new run never overwrites an earlier run's checkpoints (`--overwrite` moves them aside), no metric
 is computed from an Eval loader that saw nothing, and Ctrl-C says truly what was saved and how to go on."""
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from ppcls_lite.engine import RunDirError, build_engine
 from conftest import (
-    REPO_ROOT, TINY_ARCH, TRAIN, load_config, record_lr, subprocess_env, tiny_config, tiny_train_config,
-    write_config,
+    REPO_ROOT, TINY_ARCH, TRAIN, ctrl_c_train, load_config, record_lr, subprocess_env, tiny_config,
+    tiny_train_config, write_config,
 )
 
 ARCH = "MobileNetV3_small_x0_35"
@@ -133,23 +131,12 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tiny_dataset,
     cfg = tiny_train_config(tiny_dataset, tmp_path / "out", epochs=1, train_list="long_train_list.txt")
     config = write_config(cfg, tmp_path / "c.yaml")
     run = tmp_path / "out" / TINY_ARCH
-    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default (the runner may ignore SIGINT).
-    proc = subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config)], cwd=REPO_ROOT, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 300
-        log = run / "train.log"
-        while not (log.exists() and "[Train][Epoch 1/1][Iter 2/120]" in log.read_text(encoding="utf-8")):
-            assert proc.poll() is None, "training exited before its second iteration"
-            assert time.time() < deadline, "training never reached iteration 2"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        stderr = proc.communicate(timeout=120)[1]
-    finally:
-        proc.kill()
+    log = run / "train.log"
+    status, stderr = ctrl_c_train(
+        config, lambda: log.exists() and "[Train][Epoch 1/1][Iter 2/120]" in log.read_text(encoding="utf-8"),
+        "its second iteration")
     assert not list(run.glob("*.pdstates")), "a checkpoint was written before Ctrl-C: nothing was tested"
-    assert proc.returncode == 130, stderr[-2000:]
+    assert status == 130, stderr[-2000:]
     assert "before the first checkpoint: nothing was saved" in stderr
     assert "same command (without --resume)" in stderr and "--resume auto" not in stderr
     assert "Traceback" not in stderr
