@@ -13,12 +13,13 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
-from ppcls_lite.utils.config import register_name_check
+from ppcls_lite.utils.config import (COUNT, NON_NEGATIVE_COUNT, check_keys_of, register_name_check,
+                                     register_value_check)
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
 from .dataset.common import format_file_list, log_warning
-from .preprocess import OPERATORS, create_batch_operators
+from .preprocess import OPERATORS, check_op_values, create_batch_operators
 from .preprocess.batch_ops import BATCH_OPS
 
 # Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
@@ -281,6 +282,26 @@ register_name_check("DataLoader.*.sampler.name", SAMPLERS)
 register_name_check("DataLoader.*.dataset.transform_ops", OPERATORS, named_list=True)
 register_name_check("DataLoader.*.dataset.batch_transform_ops", BATCH_OPS, named_list=True)
 register_name_check("Infer.transforms", OPERATORS, named_list=True)
+
+
+def check_data_values(config: dict, problems: list) -> None:
+    """Append a message for each DataLoader value (batch size, workers, op parameters) and Infer op out of range."""
+    for mode, section in (config.get("DataLoader") or {}).items():
+        if not isinstance(section, dict):
+            continue
+        where = f"DataLoader.{mode}"
+        check_keys_of(problems, section.get("sampler"), {"batch_size": COUNT}, f"{where}.sampler")
+        check_keys_of(problems, section.get("loader"), {"num_workers": NON_NEGATIVE_COUNT}, f"{where}.loader")
+        dataset = section.get("dataset")
+        if isinstance(dataset, dict):
+            for ops_key in ("transform_ops", "batch_transform_ops"):
+                check_op_values(problems, dataset.get(ops_key), f"{where}.dataset.{ops_key}")
+    infer = config.get("Infer")
+    if isinstance(infer, dict):
+        check_op_values(problems, infer.get("transforms"), "Infer.transforms")
+
+
+register_value_check(check_data_values)
 
 
 def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", seed: int = 0,

@@ -1,8 +1,19 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
-from ppcls_lite.utils.config import _warn
+from ppcls_lite.utils.config import FRACTION, NON_NEGATIVE, _warn, check_keys_of
 from ppcls_lite.utils.registry import parse_named_list
 
 from .celoss import LOSSES
+
+
+# Valid ranges of the loss parameters (checked when the config loads).
+LOSS_VALUE_RULES = {"weight": NON_NEGATIVE, "epsilon": FRACTION}
+
+
+def check_loss_values(config: dict, problems: list) -> None:
+    """Append a message for each Loss parameter out of its range."""
+    for mode, items in (config.get("Loss") or {}).items():
+        for i, name, params in parse_named_list(items or [], f"Loss.{mode}"):
+            check_keys_of(problems, params, LOSS_VALUE_RULES, f"Loss.{mode}.{i}.{name}")
 
 
 class CombinedLoss:

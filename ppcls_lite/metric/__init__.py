@@ -14,11 +14,12 @@ Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
 class, cols = predicted), `.per_class_report(label_names)`
 (report files and pictures: `ppcls_lite.engine.reports`).
 """
-from ppcls_lite.utils.config import register_name_check
+from ppcls_lite.utils.config import register_name_check, register_value_check
 
 from .confusion import ConfusionMatrix
-from .topk import METRIC_ALIASES, METRICS, MetricSet, TopkAcc, build_metrics
+from .topk import METRIC_ALIASES, METRICS, MetricSet, TopkAcc, build_metrics, check_metric_values
 
 register_name_check("Metric.*", METRICS, named_list=True, also_accepted=METRIC_ALIASES)
+register_value_check(check_metric_values)
 
 __all__ = ["ConfusionMatrix", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from ppcls_lite.arch.outputs import logits_of
-from ppcls_lite.utils.config import _warn
+from ppcls_lite.utils.config import COUNT, _warn, check_each
 from ppcls_lite.utils.registry import Registry, parse_named_list
 
 from ._arrays import label_ids, to_numpy
@@ -124,6 +124,14 @@ class MetricSet:
     @property
     def keys(self):
         return [k for m in self.metrics for k in m.keys]
+
+
+def check_metric_values(config: dict, problems: list) -> None:
+    """Append a message for each Metric `topk` that is not a whole number >= 1."""
+    for mode, items in (config.get("Metric") or {}).items():
+        for i, name, params in parse_named_list(items or [], f"Metric.{mode}"):
+            key = "k" if "k" in params and "topk" not in params else "topk"  # `k`: the older Topk spelling
+            check_each(problems, params.get(key), COUNT, f"Metric.{mode}.{i}.{name}.{key}")
 
 
 def build_metrics(metric_section: Optional[list], class_num: Optional[int] = None, where: str = "Metric") -> "MetricSet":

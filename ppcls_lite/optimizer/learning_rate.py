@@ -18,7 +18,8 @@ from typing import Any, Optional, Tuple
 
 import paddle
 
-from ppcls_lite.utils.config import _warn, normalize_numbers
+from ppcls_lite.utils.config import (COUNT, NON_NEGATIVE, POSITIVE, _warn, check_each, check_keys_of, is_real,
+                                     normalize_numbers, to_number)
 from ppcls_lite.utils.registry import Registry, check_keys
 
 
@@ -184,6 +185,45 @@ def lr_keys() -> list:
     for name in SCHEDULES:
         keys += [k for k in schedule_keys(name) if k not in keys]
     return keys
+
+
+# Valid ranges of the schedule keys (checked when the config loads), and of each item of the list keys.
+LR_VALUE_RULES = {"learning_rate": POSITIVE, "warmup_epoch": NON_NEGATIVE, "warmup_start_lr": NON_NEGATIVE,
+                  "eta_min": NON_NEGATIVE, "end_lr": NON_NEGATIVE, "step_size": POSITIVE, "gamma": POSITIVE,
+                  "power": POSITIVE, "max_learning_rate": POSITIVE, "base_learning_rate": POSITIVE,
+                  "end_learning_rate": NON_NEGATIVE, "divide_factor": POSITIVE, "exp_gamma": POSITIVE,
+                  "phase_pct": (lambda v: 0 < v < 1, "in (0, 1)"), "step_size_up": COUNT, "step_size_down": COUNT}
+LR_LIST_RULES = {"values": NON_NEGATIVE, "decay_epochs": NON_NEGATIVE, "milestones": NON_NEGATIVE}
+
+
+def check_lr_values(problems: list, lr: Any, where: str = "Optimizer.lr") -> None:
+    """Append a message for each Optimizer.lr value out of its range (before anything is built or written)."""
+    if not isinstance(lr, dict):  # a bare number: a constant rate
+        check_each(problems, lr, POSITIVE, where)
+        return
+    check_keys_of(problems, lr, LR_VALUE_RULES, where)
+    for key, rule in LR_LIST_RULES.items():
+        if lr.get(key) is not None and not isinstance(lr[key], (list, tuple)):
+            problems.append(f"{where}.{key} must be a list of numbers {rule[1]}, got {lr[key]!r}")
+        else:
+            check_each(problems, lr.get(key), rule, f"{where}.{key}")
+    peak, eta_min = to_number(lr.get("learning_rate")), to_number(lr.get("eta_min"))
+    if is_real(peak) and is_real(eta_min) and 0 < peak < eta_min:
+        problems.append(f"{where}.eta_min must be in [0, learning_rate] = [0, {peak}], got {lr['eta_min']!r}")
+    values, boundaries = lr.get("values"), lr.get("decay_epochs")
+    if isinstance(values, list) and isinstance(boundaries, list) and len(values) != len(boundaries) + 1:
+        problems.append(f"{where}.values must have one more entry than decay_epochs ({len(boundaries)} boundaries), "
+                        f"got {len(values)} values")
+    # The warm-up climbs to the schedule's first rate (as the LR builders do).
+    target_key = {"Piecewise": "values", "OneCycleLR": "max_learning_rate",
+                  "Cyclic": "base_learning_rate"}.get(lr.get("name"), "learning_rate")
+    target = lr.get(target_key)
+    if target_key == "values":
+        target_key, target = "values[0]", (target[0] if isinstance(target, list) and target else None)
+    target, start, warmup = (to_number(v) for v in (target, lr.get("warmup_start_lr"), lr.get("warmup_epoch")))
+    if all(is_real(v) for v in (target, start, warmup)) and warmup > 0 and 0 <= start and 0 < target <= start:
+        problems.append(f"{where}.warmup_start_lr must be in [0, {target_key}) = [0, {target}) (the warm-up climbs "
+                        f"to {target_key}), got {lr['warmup_start_lr']!r}")
 
 
 # PaddleClas schedules that cannot work here, and why.

@@ -9,10 +9,10 @@ from typing import Any, Optional
 
 import paddle
 
-from ppcls_lite.utils.config import _warn, normalize_numbers
+from ppcls_lite.utils.config import FRACTION, NON_NEGATIVE, POSITIVE, _warn, check_keys_of, normalize_numbers
 from ppcls_lite.utils.registry import Registry, check_keys
 
-from .learning_rate import build_lr_scheduler
+from .learning_rate import build_lr_scheduler, check_lr_values
 
 # Optimizers an `Optimizer.name` may name: each takes the run's OptimizerSetup and its own keys (with defaults).
 OPTIMIZERS = Registry("optimizer")
@@ -25,6 +25,9 @@ GRAD_CLIPS.add("ClipGradByNorm", paddle.nn.ClipGradByNorm)
 # Keys every optimizer understands.
 COMMON_KEYS = ("name", "lr", "regularizer", "weight_decay", "no_weight_decay_name", "one_dim_param_no_weight_decay",
                "clip_norm", "grad_clip")
+# Valid ranges of the Optimizer keys (checked when the config loads).
+OPTIMIZER_VALUE_RULES = {"momentum": FRACTION, "beta1": FRACTION, "beta2": FRACTION, "rho": FRACTION,
+                         "epsilon": POSITIVE, "weight_decay": NON_NEGATIVE, "clip_norm": POSITIVE}
 REGULARIZER_KEYS = ("name", "coeff")
 GRAD_CLIP_KEYS = ("name", "clip_norm")
 
@@ -95,6 +98,16 @@ def AdamW(setup: OptimizerSetup, beta1: float = 0.9, beta2: float = 0.999, epsil
         apply_decay_param_fun=lambda param_name: param_name in decay_ids, grad_clip=setup.grad_clip,
         beta1=float(beta1), beta2=float(beta2), epsilon=float(epsilon), lazy_mode=bool(lazy_mode),
         multi_precision=bool(multi_precision))
+
+
+def check_optimizer_values(config: dict, problems: list) -> None:
+    """Append a message for each value of the Optimizer section out of its range."""
+    opt = config.get("Optimizer")
+    if isinstance(opt, dict):
+        check_keys_of(problems, opt, OPTIMIZER_VALUE_RULES, "Optimizer")
+        check_keys_of(problems, opt.get("regularizer"), {"coeff": NON_NEGATIVE}, "Optimizer.regularizer")
+        check_keys_of(problems, opt.get("grad_clip"), {"clip_norm": POSITIVE}, "Optimizer.grad_clip")
+        check_lr_values(problems, opt.get("lr"))
 
 
 def own_keys(name: str) -> list:

@@ -14,6 +14,11 @@ loss/metric's params, `Infer.PostProcess`). At a closed level an unknown key is 
 valid keys and the closest match; a known key may be added even if the file does not set it. At a
 free-form level `-o` may add one new final key (the builder rejects it if it is not a real kwarg), but an
 intermediate path component must exist.
+
+The builder packages own their sections' rules and declare them here when imported (this layer imports
+nothing above it): the closed keys (`register_section_schema`, e.g. the optimizer package's `Optimizer`), the
+names their registries know (`register_name_check`) and their value ranges (`register_value_check`). The
+tools import every builder, so a config is fully checked before anything runs or is written.
 """
 from __future__ import annotations
 
@@ -302,7 +307,7 @@ def apply_override(config: dict, text: str) -> None:
 # Normalisation and validation
 
 
-def _to_number(value):
+def to_number(value):
     if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
         text = value.strip()
         return int(text) if _INT_RE.match(text) else float(text)
@@ -315,7 +320,7 @@ def normalize_numbers(value: Any) -> Any:
         return {k: normalize_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [normalize_numbers(v) for v in value]
-    return _to_number(value)
+    return to_number(value)
 
 
 def _check_keys(node, schema, where):
@@ -350,132 +355,57 @@ def _check_named_list(items, where):
 # Value ranges. Each rule: (test on a real number, text of the valid range). Paths are reported as `-o` takes
 # them (`Optimizer.lr.eta_min`, `Loss.Train.0.CELoss.epsilon`, `DataLoader.Train.sampler.batch_size`).
 
-_POSITIVE = (lambda v: v > 0, "> 0")
-_NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
-_FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
-_PROBABILITY = (lambda v: 0 <= v <= 1, "in [0, 1]")
-_COUNT = (lambda v: v >= 1, "a whole number >= 1")
-_NON_NEGATIVE_COUNT = (lambda v: v >= 0, "a whole number >= 0")
-_WHOLE_NUMBER_RULES = (_COUNT, _NON_NEGATIVE_COUNT)
+POSITIVE = (lambda v: v > 0, "> 0")
+NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+PROBABILITY = (lambda v: 0 <= v <= 1, "in [0, 1]")
+COUNT = (lambda v: v >= 1, "a whole number >= 1")
+NON_NEGATIVE_COUNT = (lambda v: v >= 0, "a whole number >= 0")
+_WHOLE_NUMBER_RULES = (COUNT, NON_NEGATIVE_COUNT)
 
-GLOBAL_VALUE_RULES = {"epochs": _COUNT, "save_interval": _COUNT, "eval_interval": _COUNT,
-                      "print_batch_step": _COUNT, "class_num": _COUNT}
-OPTIMIZER_VALUE_RULES = {"momentum": _FRACTION, "beta1": _FRACTION, "beta2": _FRACTION, "rho": _FRACTION,
-                         "epsilon": _POSITIVE, "weight_decay": _NON_NEGATIVE, "clip_norm": _POSITIVE}
-LR_VALUE_RULES = {"learning_rate": _POSITIVE, "warmup_epoch": _NON_NEGATIVE, "warmup_start_lr": _NON_NEGATIVE,
-                  "eta_min": _NON_NEGATIVE, "end_lr": _NON_NEGATIVE, "step_size": _POSITIVE, "gamma": _POSITIVE,
-                  "power": _POSITIVE, "max_learning_rate": _POSITIVE, "base_learning_rate": _POSITIVE,
-                  "end_learning_rate": _NON_NEGATIVE, "divide_factor": _POSITIVE, "exp_gamma": _POSITIVE,
-                  "phase_pct": (lambda v: 0 < v < 1, "in (0, 1)"), "step_size_up": _COUNT, "step_size_down": _COUNT}
-LR_LIST_RULES = {"values": _NON_NEGATIVE, "decay_epochs": _NON_NEGATIVE, "milestones": _NON_NEGATIVE}
-# {op name: {param: rule}} for transform and batch ops; "size" rules accept an int or a [w, h] pair.
-_SIZE = (lambda v: v >= 1, "a whole number >= 1 (pixels), or a list [width, height] of them")
-OP_VALUE_RULES = {
-    "RandCropImage": {"size": _SIZE},
-    "RandomResizedCrop": {"size": _SIZE},
-    "CropImage": {"size": _SIZE},
-    "ResizeImage": {"size": _SIZE, "resize_short": _SIZE},
-    "MixupOperator": {"alpha": _POSITIVE},
-    "CutmixOperator": {"alpha": _POSITIVE},
-    "RandomErasing": {"EPSILON": _PROBABILITY},
-}
-LOSS_VALUE_RULES = {"weight": _NON_NEGATIVE, "epsilon": _FRACTION}
+GLOBAL_VALUE_RULES = {"epochs": COUNT, "save_interval": COUNT, "eval_interval": COUNT,
+                      "print_batch_step": COUNT, "class_num": COUNT}
+# Image sizes of the ops: an int or a [w, h] pair of them.
+SIZE = (lambda v: v >= 1, "a whole number >= 1 (pixels), or a list [width, height] of them")
 
 
-def _is_real(value) -> bool:
+def is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check(problems, path, value, rule) -> None:
+def check_value(problems, path, value, rule) -> None:
     """Append the message naming the key, the value and the valid range when `value` breaks `rule`."""
     test, valid = rule
-    number = _to_number(value)
-    whole = rule in _WHOLE_NUMBER_RULES or rule is _SIZE
-    if not (_is_real(number) and (not whole or isinstance(number, int)) and test(number)):
+    number = to_number(value)
+    whole = rule in _WHOLE_NUMBER_RULES or rule is SIZE
+    if not (is_real(number) and (not whole or isinstance(number, int)) and test(number)):
         problems.append(f"{path} must be {valid}, got {value!r}")
 
 
-def _check_keys_of(problems, section, rules, where) -> None:
+def check_keys_of(problems, section, rules, where) -> None:
     """_check every key of `rules` that `section` (a mapping, or anything else: skipped) sets."""
     if isinstance(section, dict):
         for key, rule in rules.items():
             if section.get(key) is not None:
-                _check(problems, f"{where}.{key}", section[key], rule)
+                check_value(problems, f"{where}.{key}", section[key], rule)
 
 
-def _check_each(problems, values, rule, where) -> None:
+def check_each(problems, values, rule, where) -> None:
     """A list (each item, paths `where.0`, `where.1`, ...) or a single value."""
     if isinstance(values, (list, tuple)):
         for i, value in enumerate(values):
-            _check(problems, f"{where}.{i}", value, rule)
+            check_value(problems, f"{where}.{i}", value, rule)
     elif values is not None:
-        _check(problems, where, values, rule)
+        check_value(problems, where, values, rule)
 
 
-def _check_size(problems, value, where) -> None:
-    if isinstance(value, (list, tuple)) and len(value) != 2:
-        problems.append(f"{where} must be {_SIZE[1]}, got {value!r}")
-    else:
-        _check_each(problems, value, _SIZE, where)
+# Value checks of the builder sections, declared by the builder packages (register_value_check).
+VALUE_CHECKS: list = []
 
 
-def _check_range_pair(problems, params, key, where, upper) -> None:
-    """RandCropImage scale/ratio: [low, high] with 0 < low <= high (<= upper when given)."""
-    value = params.get(key)
-    if value is None:
-        return
-    pair = [_to_number(v) for v in value] if isinstance(value, (list, tuple)) else []
-    if not (len(pair) == 2 and all(_is_real(v) for v in pair) and 0 < pair[0] <= pair[1]
-            and (upper is None or pair[1] <= upper)):
-        bound = f" <= {upper}" if upper is not None else ""
-        problems.append(f"{where}.{key} must be a list [low, high] with 0 < low <= high{bound}, got {value!r}")
-
-
-def _check_ops(problems, ops, where) -> None:
-    for i, name, params in iter_named_list(ops or [], where):
-        op_where = f"{where}.{i}.{name}"
-        if name == "OpSampler":  # {OpSampler: {MixupOperator: {alpha, prob}, ...}}: check each inner op
-            for inner, inner_params in params.items():
-                rules = {**OP_VALUE_RULES.get(inner, {}), "prob": _PROBABILITY}
-                _check_keys_of(problems, inner_params, rules, f"{op_where}.{inner}")
-            continue
-        for key, rule in OP_VALUE_RULES.get(name, {}).items():
-            if rule is _SIZE:
-                _check_size(problems, params.get(key), f"{op_where}.{key}")
-            else:
-                _check_keys_of(problems, params, {key: rule}, op_where)
-        if name in ("RandCropImage", "RandomResizedCrop"):
-            _check_range_pair(problems, params, "scale", op_where, upper=1)
-            _check_range_pair(problems, params, "ratio", op_where, upper=None)
-
-
-def _check_lr_values(problems, lr, where="Optimizer.lr") -> None:
-    if not isinstance(lr, dict):  # a bare number: a constant rate
-        _check_each(problems, lr, _POSITIVE, where)
-        return
-    _check_keys_of(problems, lr, LR_VALUE_RULES, where)
-    for key, rule in LR_LIST_RULES.items():
-        if lr.get(key) is not None and not isinstance(lr[key], (list, tuple)):
-            problems.append(f"{where}.{key} must be a list of numbers {rule[1]}, got {lr[key]!r}")
-        else:
-            _check_each(problems, lr.get(key), rule, f"{where}.{key}")
-    peak, eta_min = _to_number(lr.get("learning_rate")), _to_number(lr.get("eta_min"))
-    if _is_real(peak) and _is_real(eta_min) and 0 < peak < eta_min:
-        problems.append(f"{where}.eta_min must be in [0, learning_rate] = [0, {peak}], got {lr['eta_min']!r}")
-    values, boundaries = lr.get("values"), lr.get("decay_epochs")
-    if isinstance(values, list) and isinstance(boundaries, list) and len(values) != len(boundaries) + 1:
-        problems.append(f"{where}.values must have one more entry than decay_epochs ({len(boundaries)} boundaries), "
-                        f"got {len(values)} values")
-    # The warm-up climbs to the schedule's first rate (as the LR builders do).
-    target_key = {"Piecewise": "values", "OneCycleLR": "max_learning_rate",
-                  "Cyclic": "base_learning_rate"}.get(lr.get("name"), "learning_rate")
-    target = lr.get(target_key)
-    if target_key == "values":
-        target_key, target = "values[0]", (target[0] if isinstance(target, list) and target else None)
-    target, start, warmup = (_to_number(v) for v in (target, lr.get("warmup_start_lr"), lr.get("warmup_epoch")))
-    if all(_is_real(v) for v in (target, start, warmup)) and warmup > 0 and 0 <= start and 0 < target <= start:
-        problems.append(f"{where}.warmup_start_lr must be in [0, {target_key}) = [0, {target}) (the warm-up climbs "
-                        f"to {target_key}), got {lr['warmup_start_lr']!r}")
+def register_value_check(check: Callable[[dict, list], None]) -> None:
+    """Add `check(config, problems)`, which appends one message per out-of-range value of its builder's section."""
+    VALUE_CHECKS.append(check)
 
 
 def check_values(config: dict) -> None:
@@ -484,7 +414,7 @@ def check_values(config: dict) -> None:
     Runs after the key and list-shape checks of validate_config, so the lists it walks are well formed."""
     problems = []
     g = config.get("Global") or {}
-    _check_keys_of(problems, g, GLOBAL_VALUE_RULES, "Global")
+    check_keys_of(problems, g, GLOBAL_VALUE_RULES, "Global")
     if g.get("seed") is not None and (isinstance(g["seed"], bool) or not isinstance(g["seed"], int)):
         problems.append(f"Global.seed must be a whole number, got {g['seed']!r}")
     shape = g.get("image_shape")
@@ -492,38 +422,16 @@ def check_values(config: dict) -> None:
                                   and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
         problems.append(f"Global.image_shape must be a list [channels, height, width] of whole numbers >= 1, "
                         f"got {shape!r}")
-    _check_keys_of(problems, g.get("ema"), {"decay": _FRACTION}, "Global.ema")
-    _check_keys_of(problems, config.get("Arch"), {"class_num": _COUNT}, "Arch")
-    _check_keys_of(problems, config.get("AMP"), {"scale_loss": _POSITIVE}, "AMP")
-    _check_keys_of(problems, config.get("EMA"), {"decay": _FRACTION}, "EMA")
-    opt = config.get("Optimizer")
-    if isinstance(opt, dict):
-        _check_keys_of(problems, opt, OPTIMIZER_VALUE_RULES, "Optimizer")
-        _check_keys_of(problems, opt.get("regularizer"), {"coeff": _NON_NEGATIVE}, "Optimizer.regularizer")
-        _check_keys_of(problems, opt.get("grad_clip"), {"clip_norm": _POSITIVE}, "Optimizer.grad_clip")
-        _check_lr_values(problems, opt.get("lr"))
-    for mode, section in (config.get("DataLoader") or {}).items():
-        if not isinstance(section, dict):
-            continue
-        where = f"DataLoader.{mode}"
-        _check_keys_of(problems, section.get("sampler"), {"batch_size": _COUNT}, f"{where}.sampler")
-        _check_keys_of(problems, section.get("loader"), {"num_workers": _NON_NEGATIVE_COUNT}, f"{where}.loader")
-        dataset = section.get("dataset")
-        if isinstance(dataset, dict):
-            for ops_key in ("transform_ops", "batch_transform_ops"):
-                _check_ops(problems, dataset.get(ops_key), f"{where}.dataset.{ops_key}")
+    check_keys_of(problems, g.get("ema"), {"decay": FRACTION}, "Global.ema")
+    check_keys_of(problems, config.get("Arch"), {"class_num": COUNT}, "Arch")
+    check_keys_of(problems, config.get("AMP"), {"scale_loss": POSITIVE}, "AMP")
+    check_keys_of(problems, config.get("EMA"), {"decay": FRACTION}, "EMA")
+    for check in VALUE_CHECKS:  # the builder packages' own sections
+        check(config, problems)
     infer = config.get("Infer")
     if isinstance(infer, dict):
-        _check_keys_of(problems, infer, {"batch_size": _COUNT}, "Infer")
-        _check_ops(problems, infer.get("transforms"), "Infer.transforms")
-        _check_keys_of(problems, infer.get("PostProcess"), {"topk": _COUNT}, "Infer.PostProcess")
-    for mode, items in (config.get("Loss") or {}).items():
-        for i, name, params in iter_named_list(items or [], f"Loss.{mode}"):
-            _check_keys_of(problems, params, LOSS_VALUE_RULES, f"Loss.{mode}.{i}.{name}")
-    for mode, items in (config.get("Metric") or {}).items():
-        for i, name, params in iter_named_list(items or [], f"Metric.{mode}"):
-            key = "k" if "k" in params and "topk" not in params else "topk"  # `k`: the older Topk spelling
-            _check_each(problems, params.get(key), _COUNT, f"Metric.{mode}.{i}.{name}.{key}")
+        check_keys_of(problems, infer, {"batch_size": COUNT}, "Infer")
+        check_keys_of(problems, infer.get("PostProcess"), {"topk": COUNT}, "Infer.PostProcess")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else
                           f"{len(problems)} values are out of range:\n  " + "\n  ".join(problems))

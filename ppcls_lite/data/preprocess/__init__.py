@@ -3,9 +3,11 @@
 
 The deterministic ops come from ppcls_lite.pipeline (shared with infer, export and the deploy predictor);
 the random training ops are defined here on the same base."""
-from typing import Optional
+from typing import Any, Optional
 
 from ppcls_lite.pipeline import create_operators as _create, transform
+from ppcls_lite.utils.config import POSITIVE, PROBABILITY, SIZE, check_each, check_keys_of, is_real, to_number
+from ppcls_lite.utils.registry import parse_named_list
 
 from .autoaugment import AutoAugment
 from .batch_ops import CutmixOperator, MixupOperator, OpSampler, create_batch_operators
@@ -19,5 +21,56 @@ def create_operators(op_list: Optional[list], what: str = "transform_ops") -> li
     return _create(op_list, OPERATORS, what)
 
 
+# {op name: {param: rule}} for transform and batch ops (checked when the config loads).
+OP_VALUE_RULES = {
+    "RandCropImage": {"size": SIZE},
+    "RandomResizedCrop": {"size": SIZE},
+    "CropImage": {"size": SIZE},
+    "ResizeImage": {"size": SIZE, "resize_short": SIZE},
+    "MixupOperator": {"alpha": POSITIVE},
+    "CutmixOperator": {"alpha": POSITIVE},
+    "RandomErasing": {"EPSILON": PROBABILITY},
+}
+
+
+def check_size(problems: list, value: Any, where: str) -> None:
+    """An op size: a whole number >= 1 or a [width, height] pair of them."""
+    if isinstance(value, (list, tuple)) and len(value) != 2:
+        problems.append(f"{where} must be {SIZE[1]}, got {value!r}")
+    else:
+        check_each(problems, value, SIZE, where)
+
+
+def check_range_pair(problems: list, params: dict, key: str, where: str, upper: Optional[float]) -> None:
+    """RandCropImage scale/ratio: [low, high] with 0 < low <= high (<= upper when given)."""
+    value = params.get(key)
+    if value is None:
+        return
+    pair = [to_number(v) for v in value] if isinstance(value, (list, tuple)) else []
+    if not (len(pair) == 2 and all(is_real(v) for v in pair) and 0 < pair[0] <= pair[1]
+            and (upper is None or pair[1] <= upper)):
+        bound = f" <= {upper}" if upper is not None else ""
+        problems.append(f"{where}.{key} must be a list [low, high] with 0 < low <= high{bound}, got {value!r}")
+
+
+def check_op_values(problems: list, ops: Optional[list], where: str) -> None:
+    """Append a message for each op parameter of the list `ops` out of its range."""
+    for i, name, params in parse_named_list(ops or [], where):
+        op_where = f"{where}.{i}.{name}"
+        if name == "OpSampler":  # {OpSampler: {MixupOperator: {alpha, prob}, ...}}: check each inner op
+            for inner, inner_params in params.items():
+                rules = {**OP_VALUE_RULES.get(inner, {}), "prob": PROBABILITY}
+                check_keys_of(problems, inner_params, rules, f"{op_where}.{inner}")
+            continue
+        for key, rule in OP_VALUE_RULES.get(name, {}).items():
+            if rule is SIZE:
+                check_size(problems, params.get(key), f"{op_where}.{key}")
+            else:
+                check_keys_of(problems, params, {key: rule}, op_where)
+        if name in ("RandCropImage", "RandomResizedCrop"):
+            check_range_pair(problems, params, "scale", op_where, upper=1)
+            check_range_pair(problems, params, "ratio", op_where, upper=None)
+
+
 __all__ = ["OPERATORS", "create_operators", "transform", "create_batch_operators", "ImageDecodeError",
-           "parse_scale", "MixupOperator", "CutmixOperator", "OpSampler", "RandomOperator"] + list(OPERATORS)
+           "parse_scale", "check_op_values", "MixupOperator", "CutmixOperator", "OpSampler", "RandomOperator"] + list(OPERATORS)
