@@ -233,6 +233,15 @@ def mirror_server(tmp_path, monkeypatch):
         yield server
 
 
+def export_tiny(tmp_path, reference_dir, *export_args):
+    """Export the tiny parity-weights config (`tiny_export_config`) with tools/export_model.py `export_args`;
+    asserts it succeeded and returns (export folder, dataset root)."""
+    config_path, root = tiny_export_config(tmp_path, reference_dir)
+    proc = run_export(config_path, *export_args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp_path / "inference", root
+
+
 # ------------------------------------------------------------------------------------ tools in subprocesses
 def subprocess_env(extra=None):
     """The environment for a tool subprocess: one thread, CPU (no CUDA_VISIBLE_DEVICES), no debug tracebacks."""

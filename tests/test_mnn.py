@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config, uint8_crops
+from conftest import (
+    REPO_ROOT, export_tiny, image_files, load_predictor, run_export, tiny_export_config, uint8_crops,
+)
 
 predict_cls = load_predictor()
 
@@ -17,10 +19,7 @@ pytest.importorskip("MNN", reason="the [mobile] extra (MNN) is not installed: pi
 @pytest.fixture(scope="module")
 def mnn_export(tmp_path_factory, reference_dir):
     tmp_path = tmp_path_factory.mktemp("mnn")
-    config_path, root = tiny_export_config(tmp_path, reference_dir)
-    proc = run_export(config_path, "--mnn", "--onnx_input", "uint8")  # --mnn implies --onnx
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / "inference", root
+    return export_tiny(tmp_path, reference_dir, "--mnn", "--onnx_input", "uint8")  # --mnn implies --onnx
 
 
 @pytest.mark.slow

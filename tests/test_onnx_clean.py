@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ppcls_lite.export.onnx_tools import clean_onnx_model, uint8_input_model
-from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config, uint8_crops
+from conftest import REPO_ROOT, export_tiny, image_files, load_predictor, uint8_crops
 
 predict_cls = load_predictor()
 
@@ -27,10 +27,8 @@ def _session_stderr(path):
 @pytest.fixture(scope="module")
 def uint8_export(tmp_path_factory, reference_dir):
     tmp_path = tmp_path_factory.mktemp("onnx_clean")
-    config_path, root = tiny_export_config(tmp_path, reference_dir)
-    proc = run_export(config_path, "--onnx", "--onnx_input", "uint8", "--quantize", "int8", "--calib_images", "6")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / "inference", root
+    return export_tiny(tmp_path, reference_dir, "--onnx", "--onnx_input", "uint8", "--quantize", "int8",
+                       "--calib_images", "6")
 
 
 def test_clean_removes_unused_constants_and_identities_and_names_the_batch_axis():

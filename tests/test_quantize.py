@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, image_files, load_predictor, run_export, tiny_export_config
+from conftest import REPO_ROOT, export_tiny, image_files, load_predictor, run_export, tiny_export_config
 
 predict_cls = load_predictor()
 
@@ -14,10 +14,7 @@ predict_cls = load_predictor()
 @pytest.fixture(scope="module")
 def quantized_export(tmp_path_factory, reference_dir):
     tmp_path = tmp_path_factory.mktemp("quantize")
-    config_path, root = tiny_export_config(tmp_path, reference_dir)
-    proc = run_export(config_path, "--onnx", "--quantize", "int8", "fp16", "--calib_images", "8")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / "inference", root
+    return export_tiny(tmp_path, reference_dir, "--onnx", "--quantize", "int8", "fp16", "--calib_images", "8")
 
 
 @pytest.mark.slow
