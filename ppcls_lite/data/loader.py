@@ -245,21 +245,19 @@ def _checked_batch_size(batch_size, where):
 
 
 @SAMPLERS.register("DistributedBatchSampler")
-def distributed_batch_sampler(dataset: Dataset, mode: str, where: str, batch_size: int = 64, drop_last: bool = False,
-                              shuffle: Optional[bool] = None, num_replicas: Optional[int] = None,
+def distributed_batch_sampler(dataset: Dataset, where: str, batch_size: int = 64, drop_last: bool = False,
+                              shuffle: bool = False, num_replicas: Optional[int] = None,
                               rank: Optional[int] = None) -> DistributedBatchSampler:
     """paddle's DistributedBatchSampler; num_replicas / rank default to the launcher's world (its environment)."""
-    shuffle = mode == "Train" if shuffle is None else shuffle
     return DistributedBatchSampler(dataset, batch_size=_checked_batch_size(batch_size, where), shuffle=bool(shuffle),
                                    drop_last=bool(drop_last), num_replicas=num_replicas, rank=rank)
 
 
 @SAMPLERS.register("BatchSampler")
-def batch_sampler(dataset: Dataset, mode: str, where: str, batch_size: int = 64, drop_last: bool = False,
-                  shuffle: Optional[bool] = None) -> BatchSampler:
+def batch_sampler(dataset: Dataset, where: str, batch_size: int = 64, drop_last: bool = False,
+                  shuffle: bool = False) -> BatchSampler:
     """One-process batches; shuffled with the per-epoch seed of SeededRandomSampler."""
     batch_size = _checked_batch_size(batch_size, where)
-    shuffle = mode == "Train" if shuffle is None else shuffle
     if not shuffle:
         return BatchSampler(dataset, batch_size=batch_size, shuffle=False, drop_last=bool(drop_last))
     return BatchSampler(sampler=SeededRandomSampler(dataset), batch_size=batch_size, drop_last=bool(drop_last))
@@ -272,8 +270,9 @@ def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where
     # with one rank).
     name = params.pop("name", "DistributedBatchSampler")
     SAMPLERS.canonical(name, f"{where}.name")
-    SAMPLERS.check_params(name, params, f"{where} ({name})", injected=["dataset", "mode", "where"], extra=["name"])
-    return SAMPLERS.build(name, params, where, dataset=dataset, mode=mode, where=where)
+    SAMPLERS.check_params(name, params, f"{where} ({name})", injected=["dataset", "where"], extra=["name"])
+    params.setdefault("shuffle", mode == "Train")  # PaddleClas: training batches are shuffled unless said otherwise
+    return SAMPLERS.build(name, params, where, dataset=dataset, where=where)
 
 
 # Names get_config checks before anything runs.
