@@ -1,24 +1,26 @@
-"""Model size and cost: parameter counts, MACs (Conv2D + Linear, via forward hooks) and CPU latency.
+"""Model size and cost: parameter counts, MACs (Conv2D + Linear, via forward hooks) and CPU latency
+(tools/model_summary.py prints them and writes docs/MODEL_ZOO.md from them).
 
 `paddle.flops` also counts BN/activations and fails on some layers under Paddle 3.3, so MACs are counted here:
 a Conv2D costs out_elements * in_channels / groups * kh * kw, a Linear out_elements * in_features (no biases).
 """
 import statistics
 import time
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import paddle
 from paddle import nn
 
 
-def count_parameters(model):
+def count_parameters(model: nn.Layer) -> Tuple[int, int]:
     """(trainable parameters, all state-dict elements incl. BN running stats - what models.tsv reports)."""
     trainable = sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
     total = sum(int(np.prod(t.shape)) for t in model.state_dict().values())
     return trainable, total
 
 
-def count_macs(model, image_size=224):
+def count_macs(model: nn.Layer, image_size: int = 224) -> int:
     """Multiply-accumulates of one forward pass on one `image_size` x `image_size` RGB image."""
     macs = []
 
@@ -43,7 +45,8 @@ def count_macs(model, image_size=224):
     return sum(macs)
 
 
-def measure_latency(model, batch_size=1, image_size=224, runs=5, warmup=1):
+def measure_latency(model: nn.Layer, batch_size: int = 1, image_size: int = 224, runs: int = 5,
+                    warmup: int = 1) -> float:
     """Median wall-clock seconds of an eval-mode forward pass (CPU or whatever device paddle uses)."""
     model.eval()
     x = paddle.randn([batch_size, 3, image_size, image_size])
@@ -57,7 +60,7 @@ def measure_latency(model, batch_size=1, image_size=224, runs=5, warmup=1):
     return statistics.median(times)
 
 
-def summarize(name, image_size=224, runs=0, class_num=1000):
+def summarize(name: str, image_size: int = 224, runs: int = 0, class_num: int = 1000) -> Dict[str, Any]:
     """One row: name, parameters, MACs at `image_size`, and (if runs > 0) median CPU latency at batch 1 and 8."""
     from . import build_model  # late import: build_model imports this package's families
 
