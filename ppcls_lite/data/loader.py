@@ -13,8 +13,8 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
-from ppcls_lite.utils.config import (COUNT, NON_NEGATIVE_COUNT, check_keys_of, register_name_check,
-                                     register_value_check)
+from ppcls_lite.utils.config import (ANY, COUNT, NON_NEGATIVE_COUNT, check_keys_of, register_name_check,
+                                     register_section_schema, register_value_check)
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
@@ -275,7 +275,8 @@ def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where
     return SAMPLERS.build(name, params, where, dataset=dataset, where=where)
 
 
-# Names get_config checks before anything runs.
+# The DataLoader section's closed keys, and the names get_config checks before anything runs.
+register_section_schema("DataLoader", {mode: {"dataset": ANY, "sampler": ANY, "loader": ANY} for mode in MODES})
 register_name_check("DataLoader.*.dataset.name", DATASETS)
 register_name_check("DataLoader.*.sampler.name", SAMPLERS)
 register_name_check("DataLoader.*.dataset.transform_ops", OPERATORS, named_list=True)

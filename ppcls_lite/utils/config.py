@@ -54,7 +54,6 @@ IGNORED_GLOBAL_KEYS = {
 GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema", "eval_mode"]
 
 SECTIONS = ["Global", "AMP", "EMA", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric"]
-_LOADER_MODE_SCHEMA = {"dataset": ANY, "sampler": ANY, "loader": ANY}
 SCHEMA = {
     "Global": {k: ANY for k in GLOBAL_KEYS},
     "AMP": {k: ANY for k in AMP_DEFAULTS},
@@ -62,7 +61,7 @@ SCHEMA = {
     "Arch": ANY,
     "Loss": {"Train": ANY, "Eval": ANY},
     "Optimizer": ANY,  # closed by the optimizer package (register_section_schema), which owns its keys
-    "DataLoader": {mode: dict(_LOADER_MODE_SCHEMA) for mode in ("Train", "Eval", "Test")},
+    "DataLoader": ANY,  # closed by the data package: {Train, Eval, Test} x {dataset, sampler, loader}
     "Infer": {k: ANY for k in INFER_DEFAULTS},
     "Metric": {"Train": ANY, "Eval": ANY},
 }
