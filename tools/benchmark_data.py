@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import time
+from typing import Any, Dict, List, Optional
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO_ROOT)  # run from a checkout without installing
@@ -21,7 +22,8 @@ from ppcls_lite.utils.cli import run_cli  # noqa: E402
 QUICK_START = os.path.join(REPO_ROOT, "dataset", "fashion_mnist_mini")
 
 
-def mobilenetv3_recipe_config(image_root=QUICK_START, list_file=None, batch_size=64, size=224):
+def mobilenetv3_recipe_config(image_root: str = QUICK_START, list_file: Optional[str] = None, batch_size: int = 64,
+                              size: int = 224) -> Dict[str, Any]:
     """DataLoader section with PaddleClas's MobileNetV3 ImageNet train transforms (+ AutoAugment)."""
     return {"Train": {
         "dataset": {
@@ -42,8 +44,8 @@ def mobilenetv3_recipe_config(image_root=QUICK_START, list_file=None, batch_size
     }}
 
 
-def measure_loader_throughput(dataloader_config, num_workers=None, batches=20, mode="Train", class_num=None,
-                              seed=0):
+def measure_loader_throughput(dataloader_config: Dict[str, Any], num_workers: Optional[int] = None, batches: int = 20,
+                              mode: str = "Train", class_num: Optional[int] = None, seed: int = 0) -> Dict[str, Any]:
     """Time `batches` batches (after one warm-up batch) of the `mode` loader; returns a dict with images_per_s.
 
     `dataloader_config` is the DataLoader section or a whole config (then Arch.class_num is used for batch
@@ -76,7 +78,8 @@ def measure_loader_throughput(dataloader_config, num_workers=None, batches=20, m
             "batches": timed_batches, "images": images, "seconds": seconds, "images_per_s": images / seconds}
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """Print a Markdown row of loader throughput per --num_workers (MobileNetV3 recipe transforms)."""
     parser = argparse.ArgumentParser(description="Data loader throughput, MobileNetV3 recipe transforms")
     parser.add_argument("--image_root", default=QUICK_START)
     parser.add_argument("--num_workers", type=int, nargs="+", default=[0, 1, 2])

@@ -7,8 +7,10 @@ Every image of DataLoader.Train and DataLoader.Eval is decoded through the same 
 --fix writes a cleaned list beside each list file (train_list.clean.txt beside train_list.txt), never over it.
 Exit status 1 when errors were found (or the config is wrong), 0 otherwise.
 """
+import argparse
 import os
 import sys
+from typing import List, Optional
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -17,13 +19,15 @@ from ppcls_lite.utils.cli import run_cli  # noqa: E402
 from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
 
 
-def add_flags(parser):
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """This tool's flags besides -c/-o."""
     parser.add_argument("--fix", action="store_true",
                         help="write <list>.clean.txt beside each list file without the bad lines and duplicates")
     parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
+    """Check the dataset of the config; returns the exit status."""
     args = parse_args("Check the datasets of a config (ppcls_lite)", add_flags, argv)
     config = get_config(args.config, args.override)
     return check_dataset(config, fix=args.fix, progress=not args.no_progress)

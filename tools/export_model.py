@@ -8,6 +8,7 @@ Then predict with deploy/python/predict_cls.py --model_dir DIR (docs/DEPLOY.md).
 """
 import os
 import sys
+from typing import List, Optional
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -51,7 +52,8 @@ def _write_safetensors(config):
     logger.info(f"wrote {target} (the weights of {weights}, no pickle inside)")
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """Export the model of the config (see the module docstring)."""
     args = parse_args(description=__doc__.splitlines()[0], extra_args=_extra_args, argv=argv)
     config = get_config(args.config, overrides=args.override)
     with writes_to(config["Global"].get("save_inference_dir")):  # a write that hits a full disk names no file

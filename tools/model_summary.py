@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -42,7 +43,7 @@ REPORTED_TOP1 = {
 }
 
 
-def model_zoo_markdown(rows):
+def model_zoo_markdown(rows: List[Dict[str, Any]]) -> str:
     """docs/MODEL_ZOO.md: parameters, MACs at 224 px and reported top-1 of every model, with sources."""
     notes = {source: i + 1 for i, source in enumerate(TOP1_SOURCES)}
     lines = [
@@ -73,7 +74,8 @@ def model_zoo_markdown(rows):
     return "\n".join(lines) + "\n"
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", help="a model name (see --all for the list)")
     parser.add_argument("--all", action="store_true", help="summarise every registered model")
@@ -88,7 +90,8 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """Print (and with --markdown write) the summary rows; returns them."""
     args = parse_args(argv)
     import paddle
 

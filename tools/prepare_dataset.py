@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -48,7 +49,7 @@ def _list_entries(folder, list_name):
     return entries
 
 
-def check_layout(folder, spec):
+def check_layout(folder: str, spec: Dict[str, Any]) -> Dict[str, int]:
     """Summary {list name: image count, "classes": n} of a prepared folder; raises DatasetLayoutError naming
     the first missing file or image."""
     needed = list(spec["lists"]) + [spec["label_file"]]
@@ -76,7 +77,7 @@ def _dataset_folder_in(extracted, spec):
     raise DatasetLayoutError(f"the archive holds no folder with {' and '.join(spec['lists'])}")
 
 
-def prepare(name, root, force=False):
+def prepare(name: str, root: str, force: bool = False) -> Tuple[str, Dict[str, int]]:
     """Lay out dataset `name` under `root`/<name>; returns (folder, summary)."""
     spec = DATASETS[name]
     folder = os.path.join(root, name)
@@ -104,7 +105,8 @@ def prepare(name, root, force=False):
     return folder, summary
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(DATASETS), help="dataset to prepare")
     parser.add_argument("--root", default=os.path.join(".", "dataset"),

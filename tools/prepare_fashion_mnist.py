@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import sys
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -84,7 +85,7 @@ class SourceMissingError(FileNotFoundError):
     """The Debian Fashion-MNIST files are not installed."""
 
 
-def read_idx(path):
+def read_idx(path: str) -> np.ndarray:
     """Read a gzipped idx file (images: uint8 [N, 28, 28]; labels: uint8 [N])."""
     with gzip.open(path, "rb") as f:
         data = f.read()
@@ -98,7 +99,8 @@ def read_idx(path):
     raise ValueError(f"{path}: not an idx image/label file (magic number {magic})")
 
 
-def load_split(source, split):
+def load_split(source: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of the "train" or "val" (Fashion-MNIST test) split in `source`."""
     images_name, labels_name = FILES[split]
     paths = [os.path.join(source, images_name), os.path.join(source, labels_name)]
     missing = [p for p in paths if not os.path.isfile(p)]
@@ -113,7 +115,7 @@ def load_split(source, split):
     return images, labels
 
 
-def select(labels, per_class):
+def select(labels: np.ndarray, per_class: Optional[int]) -> np.ndarray:
     """Indices of the first `per_class` images of each class (all when per_class is None), in file order."""
     if per_class is None:
         return np.arange(len(labels))
@@ -126,7 +128,7 @@ def select(labels, per_class):
     return np.sort(np.concatenate(chosen))
 
 
-def prepare_out_dir(out):
+def prepare_out_dir(out: str) -> None:
     """Empty a previous build in `out`; refuse to touch a folder that is not one."""
     if os.path.isdir(out) and os.listdir(out):
         if not os.path.isfile(os.path.join(out, "train_list.txt")):
@@ -137,7 +139,8 @@ def prepare_out_dir(out):
     os.makedirs(out, exist_ok=True)
 
 
-def build(out, source=DEFAULT_SOURCE, train_per_class=500, val_per_class=100, full=False, echo=print):
+def build(out: str, source: str = DEFAULT_SOURCE, train_per_class: int = 500, val_per_class: int = 100,
+          full: bool = False, echo: Callable[[str], None] = print) -> Dict[str, int]:
     """Write the image folders, list files, label_list.txt and README.md. Returns {split: image count}."""
     splits = {split: load_split(source, split) for split in FILES}  # check the source before touching `out`
     prepare_out_dir(out)
@@ -174,7 +177,8 @@ def build(out, source=DEFAULT_SOURCE, train_per_class=500, val_per_class=100, fu
 
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "dataset", "fashion_mnist_mini"),
                         help="output folder (default: dataset/fashion_mnist_mini in the repo)")

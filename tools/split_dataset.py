@@ -10,6 +10,7 @@ import argparse
 import os
 import random
 import sys
+from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))  # run from a checkout
 
@@ -24,7 +25,7 @@ class ListFilesExistError(ValueError):
     """The list files are already there and --force was not given."""
 
 
-def find_class_images(image_root):
+def find_class_images(image_root: str) -> Tuple[Dict[str, List[str]], List[str]]:
     """{class folder: [relative image paths]} (sorted), plus the non-image files that were skipped."""
     classes = sorted(d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d)))
     images, skipped = {}, []
@@ -39,7 +40,7 @@ def find_class_images(image_root):
     return images, skipped
 
 
-def split_counts(n, val_ratio, test_ratio):
+def split_counts(n: int, val_ratio: float, test_ratio: float) -> Tuple[int, int, int]:
     """(train, val, test) sizes for a class of n images; keeps at least one training image."""
     n_val = int(round(n * val_ratio))
     n_test = int(round(n * test_ratio))
@@ -51,7 +52,8 @@ def split_counts(n, val_ratio, test_ratio):
     return n - n_val - n_test, n_val, n_test
 
 
-def split_image_folder(image_root, val_ratio=0.2, test_ratio=0.0, seed=0, force=False, echo=print):
+def split_image_folder(image_root: str, val_ratio: float = 0.2, test_ratio: float = 0.0, seed: int = 0,
+                       force: bool = False, echo: Callable[[str], None] = print) -> Dict[str, Tuple[int, int, int]]:
     """Write train_list.txt / val_list.txt (/ test_list.txt) and label_list.txt into `image_root`.
 
     Each class is shuffled with `seed` and split by the ratios (stratified). Paths are relative to image_root.
@@ -121,7 +123,8 @@ def split_image_folder(image_root, val_ratio=0.2, test_ratio=0.0, seed=0, force=
 
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image_root", required=True, help="folder with one sub-folder of images per class")
     parser.add_argument("--val_ratio", type=float, default=0.2, help="fraction of each class for val (0.2)")
