@@ -50,6 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
@@ -69,7 +70,7 @@ CSV_COLUMNS = ["benchmark", "engine", "model", "image_size", "batch_size", "thre
 # Timing helpers
 
 
-def percentile(values, q):
+def percentile(values: Sequence[float], q: float) -> float:
     """q in [0, 100], linear interpolation between the closest ranks."""
     ordered = sorted(values)
     pos = (len(ordered) - 1) * q / 100.0
@@ -78,14 +79,16 @@ def percentile(values, q):
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def summarize(times_s, batch_size):
+def summarize(times_s: Sequence[float], batch_size: int) -> Dict[str, float]:
+    """min/p50/p90/mean in ms, throughput (images/s) and the number of runs of per-call times in seconds."""
     mean = statistics.fmean(times_s)
     return {"min_ms": 1e3 * min(times_s), "p50_ms": 1e3 * percentile(times_s, 50),
             "p90_ms": 1e3 * percentile(times_s, 90),
             "mean_ms": 1e3 * mean, "throughput_ips": batch_size / mean, "runs": len(times_s)}
 
 
-def time_interleaved(engines, runs, warmup, block=10):
+def time_interleaved(engines: Dict[Any, Callable[[], Any]], runs: int, warmup: int,
+                     block: int = 10) -> Dict[Any, List[float]]:
     """engines: {name: fn}. Warm each up, then time `runs` calls each, cycling through the engines in blocks of
     `block` calls. Each block starts with one untimed call: the previous engine's thread pool may still be
     spinning on the cores, and its data has pushed this engine's weights out of the caches.
@@ -106,14 +109,16 @@ def time_interleaved(engines, runs, warmup, block=10):
     return times
 
 
-def load_1m():
+def load_1m() -> Union[float, str]:
+    """The 1-minute load average ("" where the OS has none)."""
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):
         return ""
 
 
-def machine_description(threads):
+def machine_description(threads: Any) -> str:
+    """One line: CPU model and cores, threads, paddle/onnxruntime/Python versions, load average."""
     cpu = platform.processor() or platform.machine()
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
@@ -131,7 +136,8 @@ def machine_description(threads):
             f"Python {platform.python_version()}, load average (1 min) at start: {load_1m()}")
 
 
-def print_table(rows):
+def print_table(rows: List[Dict[str, Any]]) -> None:
+    """The rows as an aligned text table on stdout."""
     header = ["benchmark", "engine", "batch_size", "min_ms", "p50_ms", "p90_ms", "mean_ms", "throughput_ips"]
     widths = [max(len(h), *(len(_fmt(r[h])) for r in rows)) for h in header]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
@@ -139,7 +145,7 @@ def print_table(rows):
         print("  ".join(_fmt(row[h]).ljust(w) for h, w in zip(header, widths)))
 
 
-def print_markdown(rows):
+def print_markdown(rows: List[Dict[str, Any]]) -> None:
     """The rows as a Markdown table (what docs/BENCHMARK.md shows)."""
     print("| benchmark | engine | batch | min ms | p50 ms | p90 ms | mean ms | img/s |")
     print("|---|---|---|---|---|---|---|---|")
@@ -153,7 +159,8 @@ def _fmt(value):
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def write_csv(rows, path):
+def write_csv(rows: List[Dict[str, Any]], path: Union[str, Path]) -> None:
+    """The rows as CSV with the columns of CSV_COLUMNS."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -168,7 +175,7 @@ def write_csv(rows, path):
 # infer
 
 
-def default_image():
+def default_image() -> Optional[str]:
     """A real photograph shipped with matplotlib (a dependency): Grace Hopper, 512x600 JPEG."""
     try:
         from matplotlib import cbook
@@ -177,7 +184,7 @@ def default_image():
         return None
 
 
-def imagenet_inference_ops(size):
+def imagenet_inference_ops(size: int) -> List[Dict[str, Any]]:
     """PaddleClas's ImageNet inference preprocessing scaled to `size` (resize short side, centre crop)."""
     return [
         {"DecodeImage": {"to_rgb": True, "channel_first": False}},
@@ -189,7 +196,7 @@ def imagenet_inference_ops(size):
     ]
 
 
-def export_for_benchmark(model_name, size, save_dir):
+def export_for_benchmark(model_name: str, size: int, save_dir: Union[str, Path]) -> Any:
     """Random-weight export of `model_name` at size x size with the ImageNet inference preprocessing."""
     from ppcls_lite.arch import build_model
     from ppcls_lite.export import export_model, normalize_transform_ops
@@ -201,7 +208,8 @@ def export_for_benchmark(model_name, size, save_dir):
     return model
 
 
-def infer_engines(model_dir, info, image, batch_size, threads, model=None):
+def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size: int, threads: int,
+                  model: Any = None) -> Dict[str, Callable[[], Any]]:
     """{engine name: zero-argument callable running one batch} for the rows listed in the module docstring."""
     import cv2
     import numpy as np
@@ -258,7 +266,7 @@ def infer_engines(model_dir, info, image, batch_size, threads, model=None):
     return engines
 
 
-def synthetic_image(directory):
+def synthetic_image(directory: Union[str, Path]) -> str:
     """Fallback when no photograph is available: a smooth 640x480 JPEG."""
     import cv2
     import numpy as np
@@ -269,7 +277,8 @@ def synthetic_image(directory):
     return path
 
 
-def bench_infer(args):
+def bench_infer(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    """The `infer` rows (see the module docstring) for each batch size."""
     import paddle
     from ppcls_lite.export.variants import predictor_module
 
@@ -315,7 +324,7 @@ def bench_infer(args):
     return rows
 
 
-def print_ratios(rows):
+def print_ratios(rows: List[Dict[str, Any]]) -> None:
     """The deploy speed targets as latency ratios (docs/BENCHMARK.md): of p50s, and of minimums (the minimum is
     the run least disturbed by other processes, so it is the steadier figure on a shared machine)."""
     by_key = {(r["engine"], r["batch_size"]): r for r in rows}
@@ -340,7 +349,7 @@ def print_ratios(rows):
                   f"{end_to_end['min_ms'] / (decode['min_ms'] + ort_row['min_ms']):.2f}")
 
 
-def resized_photo(image, size, directory):
+def resized_photo(image: str, size: str, directory: Union[str, Path]) -> str:
     """`image` resized to `size` ('640x480': width x height) and saved as a quality-90 JPEG in `directory`."""
     import cv2
 
@@ -371,20 +380,20 @@ class OneBatch:
     """A loader that yields the same (images, labels) batch once per pass: with it, one `train_one_epoch` call
     is one training step on data already in memory."""
 
-    def __init__(self, images, labels):
+    def __init__(self, images: Any, labels: Any) -> None:
         self.batch = (images, labels)
 
-    def set_epoch(self, epoch):
-        pass
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing to reshuffle."""
 
-    def __len__(self):
+    def __len__(self) -> int:
         return 1
 
-    def __iter__(self):
+    def __iter__(self) -> Any:
         yield self.batch
 
 
-def bench_train(args):
+def bench_train(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """img/s of the engine's training step (train_one_epoch) on one synthetic batch, dygraph and to_static."""
     import paddle
 
@@ -448,7 +457,7 @@ def bench_train(args):
 # data
 
 
-def bench_data(args):
+def bench_data(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """Loader img/s per num_workers, measured by the data package's own benchmark (no model in the loop)."""
     from benchmark_data import measure_loader_throughput
     from ppcls_lite.utils.config import get_config
@@ -489,7 +498,7 @@ def _quick_start_weights(args, tmp):
     return str(out / "MobileNetV3_small_x0_5" / "best_model")
 
 
-def variant_models(args, tmp):
+def variant_models(args: argparse.Namespace, tmp: str) -> List[Tuple[str, Dict[str, Any], bool]]:
     """[(label, config, weights are trained)] for the variants table: the quick-start model and --model."""
     import copy
 
@@ -538,7 +547,7 @@ def _variant_engines(model_dir, info, threads):
     return engines
 
 
-def bench_variants(args):
+def bench_variants(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """Size, latency (batch sizes x threads) and accuracy of every phone file of each model."""
     import numpy as np
 
@@ -596,7 +605,7 @@ def _cell(value, fmt):
     return format(value, fmt) if isinstance(value, (int, float)) and value != "" else "n/a"
 
 
-def print_variants_markdown(rows):
+def print_variants_markdown(rows: List[Dict[str, Any]]) -> None:
     """One line per model file: size, p50 latency for each (threads, batch), accuracy (docs/BENCHMARK.md)."""
     settings = sorted({(r["threads"], r["batch_size"]) for r in rows})
     head = " | ".join(f"p50 ms b{b} t{t}" for t, b in settings)
@@ -616,7 +625,7 @@ def print_variants_markdown(rows):
               f"{top1} | {agree} |")
 
 
-def print_variant_targets(rows):
+def print_variant_targets(rows: List[Dict[str, Any]]) -> None:
     """The phone targets as ratios within this run: INT8 size and speed against fp32 onnxruntime, top-1 drop."""
     by_key = {(r["model"], r["backend"], r["precision"], r["threads"], r["batch_size"]): r for r in rows}
     for model in dict.fromkeys(r["model"] for r in rows):
@@ -640,7 +649,7 @@ def print_variant_targets(rows):
 # --------------------------------------------------------------------------------------------------------
 
 
-def bench_all(args):
+def bench_all(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """The figures of docs/BENCHMARK.md in one run: infer (all engines, batch 1 and 8) + train (both modes)."""
     infer_args = argparse.Namespace(model=args.model, model_dir=None, size=args.size, batch_sizes=[1, 8],
                                     image=args.image, photo_size=None, engines=None, runs=args.runs,
@@ -657,7 +666,8 @@ def bench_all(args):
     return rows
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line: one sub-command per benchmark."""
     parser = argparse.ArgumentParser(description="ppcls_lite speed measurements (see docs/BENCHMARK.md)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -723,7 +733,8 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the chosen benchmark; returns the exit status."""
     args = parse_args(argv)
     # Thread pools of the math libraries are sized when they load, so set this before importing paddle.
     if getattr(args, "threads", None):
