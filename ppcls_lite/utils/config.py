@@ -28,12 +28,12 @@ import copy
 import math
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 import yaml
 
+from ppcls_lite.utils import logger
 from ppcls_lite.utils.cli import os_error_naming
 from ppcls_lite.utils.registry import Registry, did_you_mean, parse_named_list
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS  # noqa: F401 (re-exported)
@@ -132,34 +132,16 @@ class ConfigError(ValueError):
 
 
 def _warn(message: str) -> None:
-    """Warn through the project logger when it exists, else on stderr (config loads before the logger is set up).
-
-    Config warnings are the same on every data-parallel rank, so only rank 0 prints them (once per run)."""
+    """Warn through the project logger. Config warnings are the same on every data-parallel rank, so only rank 0
+    prints them (once per run)."""
     if int(os.environ.get("PADDLE_TRAINER_ID", "0") or 0) != 0:
         return
-    try:
-        from ppcls_lite.utils import logger
-
-        warn = getattr(logger, "warning", None) or logger.get_logger().warning
-    except Exception:  # logger missing or not initialised: keep config usable on its own
-        warn = None
-    if warn is not None:
-        warn(message)
-    else:
-        print(f"WARNING: {message}", file=sys.stderr)
+    logger.warning(message)
 
 
 def _info(message: str) -> None:
-    try:
-        from ppcls_lite.utils import logger
-
-        info = getattr(logger, "info", None) or logger.get_logger().info
-    except Exception:
-        info = None
-    if info is not None:
-        info(message)
-    else:
-        print(message)
+    """An info line through the project logger (rank 0 prints it)."""
+    logger.info(message)
 
 
 def _unknown_key_message(key, where, valid) -> str:
