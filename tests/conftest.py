@@ -244,35 +244,33 @@ def export_tiny(tmp_path, reference_dir, *export_args):
 
 # ------------------------------------------------------------------------------------ tools in subprocesses
 def subprocess_env(extra=None):
-    """The environment for a tool subprocess: one thread, CPU (no CUDA_VISIBLE_DEVICES), no debug tracebacks."""
+    """The environment for a tool subprocess: one thread, CPU (no CUDA_VISIBLE_DEVICES), ppcls_lite importable,
+    no debug tracebacks (the one-line errors are what users see), then `extra`."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     # paddle.distributed.launch treats a set CUDA_VISIBLE_DEVICES (even '') as "GPU job"; unset means CPU + gloo.
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    env.pop("PPCLS_DEBUG", None)
+    for name in ("PPCLS_LITE_DEBUG", "PPCLS_DEBUG"):
+        env.pop(name, None)
     env.update(extra or {})
     return env
 
 
-def run_tool(tool, *args, cwd=None, timeout=600):
-    """`python tools/<tool> ARGS` in a subprocess (one thread, ppcls_lite importable); returns CompletedProcess."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get(
-        "PYTHONPATH", ""))
+def run_tool(tool, *args, cwd=None, timeout=600, env=None):
+    """`python tools/<tool> ARGS` in a subprocess with `subprocess_env(env)`; returns CompletedProcess."""
     return subprocess.run([sys.executable, str(TOOLS_DIR / tool), *map(str, args)], cwd=cwd or REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+                          env=subprocess_env(env), capture_output=True, text=True, timeout=timeout)
 
 
 def run_train(config_path, *overrides, resume=False, check=True, timeout=300, env=None):
-    """`python tools/train.py -c CONFIG [-o ...] [--resume auto]` in a subprocess; returns CompletedProcess."""
-    cmd = [sys.executable, str(TRAIN), "-c", str(config_path)]
-    for item in overrides:
-        cmd += ["-o", item]
-    if resume:
-        cmd += ["--resume", "auto"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=subprocess_env(env))
+    """`python tools/train.py -c CONFIG [-o ...] [--resume auto]` in a subprocess; returns CompletedProcess.
+    With `check`, a failed run fails the test with the end of its output."""
+    args = ["-c", config_path, *[part for item in overrides for part in ("-o", item)]]
+    proc = run_tool("train.py", *args, *(["--resume", "auto"] if resume else []), timeout=timeout, env=env)
     if check:
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"train.py {' '.join(map(str, args))} failed:\n{proc.stdout[-3000:]}\n" \
+                                     f"{proc.stderr[-3000:]}"
     return proc
 
 

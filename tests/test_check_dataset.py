@@ -1,25 +1,16 @@
 """tools/check_dataset.py: a dataset doctor run as a user runs it, on a dataset with the usual problems."""
 import io
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import make_image_folder, tiny_config, write_config
+from conftest import REPO_ROOT, make_image_folder, run_tool, tiny_config, write_config
 from ppcls_lite.data.check import Progress
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TOOL = REPO_ROOT / "tools" / "check_dataset.py"
 
 
 def run_check(config, *args):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(TOOL), "-c", str(config), *args], capture_output=True, text=True,
-                          env=env, cwd=REPO_ROOT, timeout=300)
+    return run_tool("check_dataset.py", "-c", config, *args, timeout=300)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    INFER_OPS_32PX, REPO_ROOT, TINY_ARCH, load_states, make_image_folder, run_train, subprocess_env,
+    INFER_OPS_32PX, REPO_ROOT, TINY_ARCH, load_states, make_image_folder, run_tool, run_train, subprocess_env,
     tiny_train_config, write_config,
 )
 
@@ -157,12 +157,6 @@ def mounts():
     yield {"tmpfs": tmpfs, "read_only": read_only}
     for target in reversed(made):
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
-
-
-def run_tool(tool, *args, env=None, timeout=300):
-    return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout,
-                          env=subprocess_env({**NO_DEBUG, **(env or {})}))
 
 
 def assert_one_clear_line(proc, path, meaning):

@@ -1,15 +1,11 @@
 """Run safety: a new run never overwrites an earlier run's checkpoints (`--overwrite` moves them aside), no metric
 is computed from an Eval loader that saw nothing, and Ctrl-C says truly what was saved and how to go on."""
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from ppcls_lite.engine import RunDirError, build_engine
 from conftest import (
-    REPO_ROOT, TINY_ARCH, TRAIN, ctrl_c_train, load_config, record_lr, subprocess_env, tiny_config,
-    tiny_train_config, write_config,
+    TINY_ARCH, ctrl_c_train, load_config, record_lr, run_tool, tiny_config, tiny_train_config, write_config,
 )
 
 ARCH = "MobileNetV3_small_x0_35"
@@ -22,8 +18,7 @@ def snapshot(folder):
 
 def train_tool(config, *args, timeout=300):
     """python tools/train.py -c CONFIG ARGS... in a subprocess."""
-    return subprocess.run([sys.executable, str(TRAIN), "-c", str(config), *map(str, args)], cwd=REPO_ROOT,
-                          env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    return run_tool("train.py", "-c", config, *args, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------------- run folders
