@@ -122,7 +122,8 @@ def test_checker_finds_upward_function_level_relative_and_sys_path_imports():
     ("from .. import utils", ("ppcls_lite", "pipeline", "ops"), "the pipeline imports ppcls_lite.utils"),
     ("from ppcls_lite import export", ("ppcls_lite", "utils", "config"), "utils (layer 0) imports ppcls_lite.export"),
     ("from ..engine import Engine", ("ppcls_lite", "arch", "registry"), "arch (layer 1) imports ppcls_lite.engine"),
-    ("from ...export import x", ("ppcls_lite", "data", "preprocess", "ops"), "data (layer 1) imports ppcls_lite.export"),
+    ("from ...export import x", ("ppcls_lite", "data", "preprocess", "ops"),
+     "data (layer 1) imports ppcls_lite.export"),
 ])
 def test_checker_resolves_relative_imports(source, module_path, expected):
     found = violations(source, module_path)
@@ -148,3 +149,17 @@ def test_test_modules_import_conftest_not_each_other():
             if name.split(".")[0].startswith("test_"):
                 problems.append(f"{path.name} line {line}: imports {name} (move the helper into conftest.py)")
     assert not problems, "\n".join(problems)
+
+
+def test_standalone_predictor_imports_no_ppcls_lite_and_paddle_only_in_its_backend():
+    script = REPO_ROOT / "deploy" / "python" / "predict_cls.py"
+    source = script.read_text(encoding="utf-8")
+    everywhere = [name for _, name in imported_modules(source, ("predict_cls",))]
+    assert not [name for name in everywhere if name.split(".")[0] == "ppcls_lite"], everywhere
+    tree = ast.parse(source)
+    module_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    top_names = {alias.name.split(".")[0] for node in module_level if isinstance(node, ast.Import)
+                 for alias in node.names}
+    top_names |= {node.module.split(".")[0] for node in module_level
+                  if isinstance(node, ast.ImportFrom) and node.module}
+    assert "paddle" not in top_names and "paddle" in {name.split(".")[0] for name in everywhere}
