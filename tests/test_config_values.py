@@ -1,6 +1,5 @@
 """Config values are range-checked in get_config, before anything is written: the error names the key path
 as `-o` takes it, the value and the valid range."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +11,8 @@ from ppcls_lite.data import build_dataloader  # noqa: F401
 from ppcls_lite.loss import LOSSES
 from ppcls_lite.metric import METRICS
 from ppcls_lite.utils.config import ConfigError, get_config
-from conftest import run_tool
+from conftest import REPO_ROOT, run_tool
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # A PaddleClas recipe that sets most of the checked keys (eta_min, warm-up, nesterov, L2, ColorJitter, ...).
 RECIPE = REPO_ROOT / "tests" / "paddleclas_configs" / "ImageNet" / "MobileNeXt" / "MobileNeXt_x1_0.yaml"
 

@@ -1,16 +1,15 @@
 """PaddleClas DataLoader sections work unchanged: every transform key/value PaddleClas's MobileNet configs use,
 and the transform lists of the project's configs, build and run."""
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
+from conftest import REPO_ROOT as REPO
 from ppcls_lite.data.preprocess import create_operators, transform
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def jpeg_bytes(h=300, w=400):

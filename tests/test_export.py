@@ -1,18 +1,16 @@
 """tools/export_model.py and ppcls_lite.export: files written, inference.yml content, ONNX equals Paddle."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
 import yaml
 
-from conftest import INFER_OPS_32PX as INFER_OPS
+from conftest import INFER_OPS_32PX as INFER_OPS, REPO_ROOT
 from ppcls_lite.export import (ExportError, export_from_config, export_model, normalize_transform_ops,
                                run_paddle_inference)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPORT_TOOL = str(REPO_ROOT / "tools" / "export_model.py")
 
 

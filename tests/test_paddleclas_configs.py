@@ -7,13 +7,12 @@ batch size, workers, epochs, image sizes and device overridden (`-o` style, thro
 import csv
 import math
 import random
-from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
 
-from conftest import record_lr
+from conftest import REPO_ROOT, record_lr
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
@@ -21,7 +20,6 @@ from ppcls_lite.optimizer import build_optimizer
 from ppcls_lite.utils import config as cfgmod
 from ppcls_lite.utils.config import get_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 COPIES = REPO_ROOT / "tests" / "paddleclas_configs"
 DATA = REPO_ROOT / "dataset" / "fashion_mnist_mini"
 ALL_CONFIGS = sorted(COPIES.rglob("*.yaml"))

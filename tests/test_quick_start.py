@@ -2,16 +2,14 @@
 the full run, ~5 minutes on 2 CPU cores, is documented in README, not run in tests)."""
 import csv
 import random
-from pathlib import Path
 
 import pytest
 import yaml
 
 from ppcls_lite.engine import build_settings
 from ppcls_lite.utils.config import get_config
-from conftest import run_tool
+from conftest import REPO_ROOT, run_tool
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICK_START = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
 FINETUNE = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist_finetune.yaml"
 DATA = REPO_ROOT / "dataset" / "fashion_mnist_mini"

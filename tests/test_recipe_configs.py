@@ -2,15 +2,14 @@
 import ast
 import csv
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import REPO_ROOT as REPO
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.optimizer import build_lr_scheduler
 from ppcls_lite.utils.config import get_config
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
 MODEL_NAMES = (
     ["MobileNetV1_x0_25", "MobileNetV1_x0_5", "MobileNetV1_x0_75", "MobileNetV1"]

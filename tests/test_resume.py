@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from ppcls_lite.engine import build_engine
-from conftest import load_config, record_lr, tiny_config
+from conftest import REPO_ROOT, load_config, record_lr, tiny_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Interrupted(Exception):

@@ -2,14 +2,12 @@
 import csv
 import json
 import os
-from pathlib import Path
 
 import paddle
 import pytest
 
 from conftest import make_image_folder, run_tool, tiny_config, write_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ARCH = "MobileNetV3_small_x0_35"
 
 
