@@ -106,7 +106,7 @@ def _read_list(report, dataset_cfg, delimiter):
 
 
 def _read_folders(report, dataset_cfg):
-    dataset = DATASETS["ImageFolderDataset"](dataset_cfg["image_root"], transform_ops=None)
+    dataset = DATASETS.get("ImageFolderDataset")(dataset_cfg["image_root"], transform_ops=None)
     report.label_names = dataset.label_names
     for path, label in dataset.samples:
         report.samples.append(Sample(path, label, path, f"{os.path.relpath(path, report.image_root)} {label}"))
