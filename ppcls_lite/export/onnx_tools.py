@@ -50,8 +50,13 @@ def _sort_topologically(graph):
         ordered += ready
         ready_ids = {id(n) for n in ready}
         pending = [n for n in pending if id(n) not in ready_ids]
+    _set_nodes(graph, ordered)
+
+
+def _set_nodes(graph, nodes) -> None:
+    """Replace the graph's node list (protobuf repeated fields cannot be assigned)."""
     del graph.node[:]
-    graph.node.extend(ordered)
+    graph.node.extend(nodes)
 
 
 def _constants_to_initializers(graph):
@@ -65,8 +70,7 @@ def _constants_to_initializers(graph):
             graph.initializer.append(tensor)
         else:
             kept.append(node)
-    del graph.node[:]
-    graph.node.extend(kept)
+    _set_nodes(graph, kept)
 
 
 def _bypass_identities(graph):
@@ -80,8 +84,7 @@ def _bypass_identities(graph):
             rename[node.output[0]] = node.input[0]
         else:
             kept.append(node)
-    del graph.node[:]
-    graph.node.extend(kept)
+    _set_nodes(graph, kept)
 
 
 def _remove_dead_code(graph):
@@ -92,8 +95,7 @@ def _remove_dead_code(graph):
         if any(name in needed for name in node.output):
             live.append(node)
             needed.update(name for name in node.input if name)
-    del graph.node[:]
-    graph.node.extend(reversed(live))
+    _set_nodes(graph, reversed(live))
     initializers = [t for t in graph.initializer if t.name in needed]
     del graph.initializer[:]
     graph.initializer.extend(initializers)
@@ -171,9 +173,7 @@ def uint8_input_model(model: Any, mean: Sequence[float], std: Sequence[float], s
         helper.make_node("Div", ["uint8_input_centered", "uint8_input_std"], ["uint8_input_nhwc"]),
         helper.make_node("Transpose", ["uint8_input_nhwc"], [inner], perm=[0, 3, 1, 2]),
     ]
-    nodes = prologue + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    _set_nodes(graph, prologue + list(graph.node))
     new_input = helper.make_tensor_value_info(input_name, TensorProto.UINT8, [BATCH_AXIS, height, width, 3])
     inputs = [new_input if i.name == input_name else i for i in graph.input]
     del graph.input[:]
