@@ -49,8 +49,8 @@ def test_model_urls_cover_every_model_with_paddleclas_paths():
 
 
 def test_mirror_replaces_scheme_and_host_keeping_the_path(monkeypatch):
-    monkeypatch.setenv("PPCLS_LITE_WEIGHTS_MIRROR", "http://10.0.0.7:8080")
-    assert dl.apply_mirror(MODEL_URLS[NAME]) == "http://10.0.0.7:8080" + URL_PATH
+    monkeypatch.setenv("PPCLS_LITE_WEIGHTS_MIRROR", "http://127.0.0.1:8080")
+    assert dl.apply_mirror(MODEL_URLS[NAME]) == "http://127.0.0.1:8080" + URL_PATH
     monkeypatch.delenv("PPCLS_LITE_WEIGHTS_MIRROR")
     assert dl.apply_mirror(MODEL_URLS[NAME]) == MODEL_URLS[NAME]
 
