@@ -17,7 +17,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import AbstractSet, List, Optional, TextIO, Tuple
 
 from ppcls_lite.pipeline import READ_ERRORS, DecodeImage, read_label_names, read_text_lines, split_list_line
 
@@ -63,7 +63,8 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start, self.next_tenth, self.last = time.monotonic(), 1, 0.0
 
-    def step(self):
+    def step(self) -> None:
+        """Count one more image checked and redraw the line when it is due."""
         self.done += 1
         if not self.enabled:
             return
@@ -78,7 +79,8 @@ class Progress:
             self.stream.write(("\r" + line) if self.tty else line + "\n")
             self.stream.flush()
 
-    def close(self):
+    def close(self) -> None:
+        """End the live line on a terminal."""
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
@@ -117,7 +119,7 @@ def _error(report, index, message):
     report.errors.append(message)
 
 
-def read_split(mode, section, class_num):
+def read_split(mode: str, section: Optional[dict], class_num: Optional[int]) -> Tuple[SplitReport, List[dict]]:
     """The samples of DataLoader.<mode> without opening any image, plus the list-line errors."""
     dataset_cfg = dict((section or {}).get("dataset") or {})
     name = dataset_cfg.get("name", "ImageNetDataset")
@@ -141,7 +143,7 @@ def read_split(mode, section, class_num):
     return report, dataset_cfg.get("transform_ops") or []
 
 
-def check_images(report, transform_ops, progress=True):
+def check_images(report: SplitReport, transform_ops: List[dict], progress: bool = True) -> None:
     """Decode each image with the split's DecodeImage, run the rest of its transform_ops, hash its bytes."""
     ops = create_operators(transform_ops, what=f"DataLoader.{report.mode}.dataset.transform_ops")
     decode = ops[0] if ops and isinstance(ops[0], DecodeImage) else DecodeImage()
@@ -223,8 +225,8 @@ def _fix_path(report):
     return Path(report.image_root) / f"{report.mode.lower()}_list.clean.txt"
 
 
-def write_clean_list(report, drop):
-    """Write the kept lines beside the original; returns the path. The original list is never touched."""
+def write_clean_list(report: SplitReport, drop: AbstractSet[int]) -> Tuple[Path, int]:
+    """Write the kept lines beside the original; returns (path, lines kept). The original list is never touched."""
     target = _fix_path(report)
     if report.list_file and target.resolve() == Path(report.list_file).resolve():
         raise ValueError(f"refusing to overwrite {report.list_file}")
@@ -235,7 +237,7 @@ def write_clean_list(report, drop):
     return target, len(kept)
 
 
-def check_dataset(config, fix=False, progress=True, out=None) -> int:
+def check_dataset(config: dict, fix: bool = False, progress: bool = True, out: Optional[TextIO] = None) -> int:
     """Check DataLoader.Train and .Eval of `config`; print the report to `out`; 0 when no errors were found."""
     out = out or sys.stdout
     say = lambda text="": print(text, file=out, flush=True)  # noqa: E731

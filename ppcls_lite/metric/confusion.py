@@ -1,4 +1,6 @@
 """Confusion matrix and per-class precision / recall / F1."""
+from typing import Any, Dict, List, Optional, Sequence
+
 import numpy as np
 
 from ppcls_lite.arch.outputs import logits_of
@@ -13,10 +15,11 @@ class ConfusionMatrix:
         self.class_num = int(class_num)
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
+        """Zero all counts."""
         self.matrix = np.zeros((self.class_num, self.class_num), dtype=np.int64)
 
-    def update(self, logits_or_preds, labels):
+    def update(self, logits_or_preds: Any, labels: Any) -> None:
         """logits [N, C] (argmax taken) or predicted ids [N]; labels as for TopkAcc (ids or soft targets)."""
         pred = to_numpy(logits_of(logits_or_preds))
         pred = pred.argmax(axis=1) if pred.ndim == 2 else pred.reshape(-1)
@@ -31,7 +34,7 @@ class ConfusionMatrix:
                              f"check Arch.class_num against the label list")
         np.add.at(self.matrix, (true, pred), 1)
 
-    def per_class_report(self, label_names=None):
+    def per_class_report(self, label_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
         """One dict per class {name, precision, recall, f1, support}, then a "macro avg" row.
 
         A class never predicted has precision 0; never present has recall 0. The macro average is over the
@@ -61,6 +64,7 @@ class ConfusionMatrix:
         return rows
 
     @property
-    def accuracy(self):
+    def accuracy(self) -> float:
+        """Fraction of all counted samples predicted as their true class (0.0 when none)."""
         total = self.matrix.sum()
         return float(np.trace(self.matrix)) / total if total else 0.0

@@ -1,6 +1,6 @@
 """Top-k accuracy and the MetricSet that the engine drives."""
 
-from typing import Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -34,11 +34,13 @@ class TopkAcc:
         self.keys = [f"top{k}" for k in self.topk]
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
+        """Zero the counts."""
         self.correct = np.zeros(len(self.topk), dtype=np.int64)
         self.count = np.zeros(1, dtype=np.int64)
 
-    def batch_counts(self, logits, labels):
+    def batch_counts(self, logits: Any, labels: Any) -> Tuple[np.ndarray, int]:
+        """Hits for each k and the sample count of one batch, without adding them to the totals."""
         logits = to_numpy(logits)
         if logits.ndim != 2:
             raise ValueError(f"TopkAcc expects logits [N, C], got shape {logits.shape}")
@@ -52,7 +54,8 @@ class TopkAcc:
         correct = np.array([hit[:, :k].any(axis=1).sum() for k in self.topk], dtype=np.int64)
         return correct, labels.shape[0]
 
-    def update(self, logits, labels):
+    def update(self, logits: Any, labels: Any) -> Dict[str, float]:
+        """Add one batch to the totals and return its own accuracies."""
         correct, n = self.batch_counts(logits, labels)
         self.correct += correct
         self.count += n
@@ -61,17 +64,21 @@ class TopkAcc:
     def _result(self, correct, n):
         return {key: (float(c) / n if n else 0.0) for key, c in zip(self.keys, correct)}
 
-    def accumulate(self):
+    def accumulate(self) -> Dict[str, float]:
+        """Accuracies over everything counted since the last reset."""
         return self._result(self.correct, int(self.count[0]))
 
-    def state(self):
+    def state(self) -> Dict[str, np.ndarray]:
+        """A copy of the counts: {"correct": int64 [len(topk)], "count": int64 [1]}."""
         return {"correct": self.correct.copy(), "count": self.count.copy()}
 
-    def set_state(self, state):
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Replace the counts with those of `state`."""
         self.correct = np.asarray(state["correct"], dtype=np.int64).reshape(len(self.topk)).copy()
         self.count = np.asarray(state["count"], dtype=np.int64).reshape(1).copy()
 
-    def result_from_state(self, state):
+    def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
+        """Accuracies from the counts in `state`, leaving this metric's own counts alone."""
         correct = np.asarray(state["correct"], dtype=np.int64).reshape(-1)
         return self._result(correct, int(np.asarray(state["count"]).reshape(-1)[0]))
 
@@ -86,35 +93,39 @@ class MetricSet:
     def __init__(self, metrics):
         self.metrics = list(metrics)
 
-    def reset(self):
+    def reset(self) -> None:
+        """Zero the counts of every metric."""
         for m in self.metrics:
             m.reset()
 
-    def update(self, logits, labels):
+    def update(self, logits: Any, labels: Any) -> Dict[str, float]:
+        """Add one batch to every metric and return the batch values."""
         logits = logits_of(logits)
         out = {}
         for m in self.metrics:
             out.update(m.update(logits, labels))
         return out
 
-    def accumulate(self):
+    def accumulate(self) -> Dict[str, float]:
+        """Every metric's value since the last reset."""
         out = {}
         for m in self.metrics:
             out.update(m.accumulate())
         return out
 
-    def state(self):
+    def state(self) -> Dict[str, np.ndarray]:
         """Counts as numpy int64 arrays to be summed over ranks: {"correct": [len(topk)], "count": [1]}."""
         out = {}
         for m in self.metrics:
             out.update(m.state())
         return out
 
-    def set_state(self, state):
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Give every metric its counts from `state`."""
         for m in self.metrics:
             m.set_state(state)
 
-    def result_from_state(self, state):
+    def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
         """Epoch values from a (summed over ranks) state, without touching this set's own counts."""
         out = {}
         for m in self.metrics:
@@ -122,7 +133,8 @@ class MetricSet:
         return out
 
     @property
-    def keys(self):
+    def keys(self) -> List[str]:
+        """Result names of all metrics in order, e.g. ["top1", "top5"]."""
         return [k for m in self.metrics for k in m.keys]
 
 

@@ -1,6 +1,7 @@
 """Shared dataset behaviour: read a file, run the transforms, report bad images clearly."""
 import logging
 import os
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from paddle.io import Dataset
@@ -31,7 +32,7 @@ class BadSample:
         self.reason = reason
 
 
-def log_warning(msg):
+def log_warning(msg: str) -> None:
     """Warn through the project logger when it exists, else the standard logging module."""
     try:
         from ppcls_lite.utils import logger
@@ -40,14 +41,15 @@ def log_warning(msg):
         logging.getLogger("ppcls_lite.data").warning(msg)
 
 
-def format_file_list(files, total=None):
+def format_file_list(files: Sequence[object], total: Optional[int] = None) -> str:
+    """The first files, one per indented line, then "... and N more" when `total` exceeds what is shown."""
     total = len(files) if total is None else total
     shown = "\n  ".join(str(f) for f in files[:MAX_LISTED])
     more = f"\n  ... and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
     return f"  {shown}{more}"
 
 
-def is_hwc(img):
+def is_hwc(img: np.ndarray) -> bool:
     """True for an HWC image (channels last), the layout PaddleClas train ops end with."""
     return img.ndim == 3 and img.shape[-1] in (1, 3) and img.shape[0] not in (1, 3)
 
@@ -68,13 +70,14 @@ class CommonDataset(Dataset):
         self.class_num = None
         self.label_names = None
 
-    def describe(self, index):
+    def describe(self, index: int) -> str:
+        """The sample's path, with its list file and line when known, for error messages."""
         path = self.samples[index][0]
         if self.sources is not None:
             return f"{path} ({self.sources[index]})"
         return str(path)
 
-    def check_files_exist(self, what):
+    def check_files_exist(self, what: str) -> None:
         """Report every missing image at once, before training starts (drop them when skipping bad images)."""
         missing = [i for i, (path, _) in enumerate(self.samples) if not os.path.exists(path)]
         if not missing:
@@ -92,7 +95,8 @@ class CommonDataset(Dataset):
             f"{what}: {len(missing)} of {len(self.samples)} images do not exist:\n" + format_file_list(listed)
             + "\nCheck image_root and the list file, or set dataset.skip_bad_images: True to skip them.")
 
-    def bad_image_error(self, index, reason):
+    def bad_image_error(self, index: int, reason: str) -> BadImageError:
+        """The error naming the unreadable sample, why, and how to skip such images."""
         return BadImageError(
             f"cannot read image {self.describe(index)}: {reason}. Replace or remove the file, or set "
             "DataLoader.<Train|Eval>.dataset.skip_bad_images: True to skip bad images")
@@ -103,7 +107,7 @@ class CommonDataset(Dataset):
     def __getitem__(self, index):
         return self.load(index, return_bad_sample=self.skip_bad_images)
 
-    def load(self, index, return_bad_sample):
+    def load(self, index: int, return_bad_sample: bool) -> Union[Tuple[np.ndarray, np.int64], BadSample]:
         """(image, label); for a file that cannot be read, a BadSample marker or a BadImageError.
 
         The data loader always asks for markers and then skips or raises in the main process (an exception

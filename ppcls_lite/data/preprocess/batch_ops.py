@@ -4,7 +4,7 @@ Input: images float32 [N, C, H, W] and int64 labels [N]. Output: mixed images an
 [N, class_num] (rows sum to 1). Randomness comes from numpy's / Python's global RNG (seeded per worker).
 """
 import random
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class CutmixOperator:
         self.alpha = float(alpha)
 
     @staticmethod
-    def rand_box(h, w, lam):
+    def rand_box(h: int, w: int, lam: float) -> Tuple[int, int, int, int]:
         """A box covering about (1 - lam) of the image, centred uniformly, clipped at the borders."""
         cut = np.sqrt(1.0 - lam)
         cut_h, cut_w = int(h * cut), int(w * cut)

@@ -9,6 +9,7 @@ All randomness comes from Python's `random` / numpy's global RNG, which the data
 """
 import math
 import random
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -31,7 +32,8 @@ class RandomOperator(Operator):
 
     deterministic = False
 
-    def inference_params(self):
+    def inference_params(self) -> dict:
+        """Always refuses: a random op has no inference form."""
         raise ValueError(f"{self.name} is a random training op; it cannot be exported for inference")
 
 
@@ -60,7 +62,7 @@ class RandCropImage(RandomOperator):
         self.use_log_aspect = use_log_aspect
         self.resize = Resizer("RandCropImage", interpolation, backend)
 
-    def crop_box(self, img_h, img_w):
+    def crop_box(self, img_h: int, img_w: int) -> Tuple[int, int, int, int]:
         """Return (x0, y0, w, h) of the crop in the source image."""
         area = img_h * img_w
         for _ in range(10):
