@@ -49,7 +49,7 @@ def pretrained_url(name: str, use_ssld: bool = False) -> str:
     return url
 
 
-def resolve_pretrained(name: str, pretrained, use_ssld: bool = False) -> str | None:
+def resolve_pretrained(name: str, pretrained: bool | str | os.PathLike | None, use_ssld: bool = False) -> str | None:
     """What to load for `Arch.pretrained`: None for False/None, PaddleClas's URL of `name`'s weights for True
     (`load_pretrained` downloads a URL into the cache and checks it fits the model), else the URL or local
     path as given."""

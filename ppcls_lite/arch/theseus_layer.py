@@ -13,15 +13,18 @@ Layer names are the dotted sublayer names of `model.named_sublayers()` (`conv`, 
 The surgery assumes that sublayers run in the order they were registered, which holds for every model here.
 Cutting *inside* a residual block (e.g. `blocks.3.expand_conv`) keeps that block's shortcut addition.
 """
+from __future__ import annotations
+
 import difflib
 import fnmatch
 import functools
 import re
+from typing import Callable, Optional, Sequence, Union
 
 from paddle import nn
 
 
-def normalize_layer_name(name):
+def normalize_layer_name(name: str) -> str:
     """`blocks[3].conv` -> `blocks.3.conv` (PaddleClas writes indices in brackets)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a layer name must be a non-empty string like 'blocks.3', got {name!r}")
@@ -38,8 +41,9 @@ class TheseusLayer(nn.Layer):
         self._pattern_hooks = []
         self._dict_hook = None
 
-    def init_theseus(self, stages_pattern, return_patterns=None, return_stages=None, stop_after=None,
-                     freeze_befor=None):
+    def init_theseus(self, stages_pattern: Sequence[str], return_patterns: Union[str, Sequence[str], None] = None,
+                     return_stages: Union[bool, int, Sequence[int], None] = None, stop_after: Optional[str] = None,
+                     freeze_befor: Optional[str] = None) -> None:
         """Apply the Arch-config surgery options; called at the end of each model's `__init__`."""
         self.stages_pattern = list(stages_pattern)
         patterns = [return_patterns] if isinstance(return_patterns, str) else list(return_patterns or [])
@@ -80,7 +84,7 @@ class TheseusLayer(nn.Layer):
         return parent, parts[-1], layer
 
     # ---- return_patterns ----------------------------------------------------------------------------------
-    def update_res(self, return_patterns):
+    def update_res(self, return_patterns: Union[str, Sequence[str]]) -> list[str]:
         """Make forward return a dict of the named layers' outputs plus `logits`. Returns the pattern list."""
         for handle in self._pattern_hooks:
             handle.remove()
@@ -108,7 +112,7 @@ class TheseusLayer(nn.Layer):
         return result
 
     # ---- stop_after ---------------------------------------------------------------------------------------
-    def stop_after(self, stop_layer_name):
+    def stop_after(self, stop_layer_name: str) -> bool:
         """Replace every layer that runs after `stop_layer_name` by nn.Identity (at each level of its path)."""
         self._find_layer(stop_layer_name)  # validate first, so a typo changes nothing
         layer = self
@@ -121,7 +125,7 @@ class TheseusLayer(nn.Layer):
         return True
 
     # ---- freeze_befor -------------------------------------------------------------------------------------
-    def freeze_befor(self, layer_name):
+    def freeze_befor(self, layer_name: str) -> list[str]:
         """Set stop_gradient on the parameters of all layers up to and including `layer_name`.
 
         Returns the names of the frozen parameters.
@@ -141,7 +145,8 @@ class TheseusLayer(nn.Layer):
         return frozen
 
     # ---- upgrade_sublayer ---------------------------------------------------------------------------------
-    def upgrade_sublayer(self, layer_name_pattern, handle_func):
+    def upgrade_sublayer(self, layer_name_pattern: Union[str, Sequence[str]],
+                         handle_func: Callable[[nn.Layer, str], nn.Layer]) -> list[str]:
         """Replace each sublayer whose dotted name matches the pattern(s) by `handle_func(layer, pattern)`.
 
         Patterns are exact names or globs (`blocks.*.act`). Returns the replaced names; a pattern that matches

@@ -1,4 +1,8 @@
 """Cross-entropy with optional label smoothing; accepts hard labels or soft targets (mixup/cutmix)."""
+from __future__ import annotations
+
+from typing import Dict, Union
+
 import paddle
 import paddle.nn.functional as F
 
@@ -24,7 +28,8 @@ class CELoss(paddle.nn.Layer):
             raise ValueError(f"CELoss.epsilon must be in [0, 1), got {epsilon} (Loss.Train.CELoss.epsilon)")
         self.epsilon = float(epsilon) if epsilon else 0.0
 
-    def forward(self, logits, labels):
+    def forward(self, logits: Union[paddle.Tensor, Dict[str, paddle.Tensor]], labels: paddle.Tensor) -> paddle.Tensor:
+        """The scalar mean cross-entropy of `logits` against `labels`."""
         logits = logits_of(logits)  # models with return_patterns give {"logits": ..., ...}
         class_num = logits.shape[-1]
         if labels.dtype in (paddle.float16, paddle.float32, paddle.float64, paddle.bfloat16) and \

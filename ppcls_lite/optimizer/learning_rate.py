@@ -14,7 +14,7 @@ Schedules and edge cases follow PaddleClas's `ppcls/optimizer/learning_rate.py`:
 """
 
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import paddle
 
@@ -26,14 +26,16 @@ from ppcls_lite.utils.registry import Registry, check_keys
 class ConstantLR(paddle.optimizer.lr.LRScheduler):
     """The same learning rate at every step (a scheduler all the same, so the engine treats all alike)."""
 
-    def get_lr(self):
+    def get_lr(self) -> float:
+        """The constant base learning rate."""
         return self.base_lr
 
 
 class LinearWarmup(paddle.optimizer.lr.LinearWarmup):
     """paddle's LinearWarmup, restoring its inner schedule without paddle's 'unused values' warning."""
 
-    def set_state_dict(self, state_dict):
+    def set_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore the warm-up position and its inner schedule from a checkpoint."""
         state = dict(state_dict)
         inner = state.pop("LinearWarmup_LR", None)
         paddle.optimizer.lr.LRScheduler.set_state_dict(self, state)

@@ -288,7 +288,8 @@ def apply_override(config: dict, text: str) -> None:
 # Normalisation and validation
 
 
-def to_number(value):
+def to_number(value: Any) -> Any:
+    """A number-looking string ('1e-5', '3') as an int or float; any other value unchanged."""
     if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
         text = value.strip()
         return int(text) if _INT_RE.match(text) else float(text)
@@ -336,6 +337,8 @@ def _check_named_list(items, where):
 # Value ranges. Each rule: (test on a real number, text of the valid range). Paths are reported as `-o` takes
 # them (`Optimizer.lr.eta_min`, `Loss.Train.0.CELoss.epsilon`, `DataLoader.Train.sampler.batch_size`).
 
+_Rule = Tuple[Callable[[Any], bool], str]  # (test on a real number, text of the valid range)
+
 POSITIVE = (lambda v: v > 0, "> 0")
 NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
@@ -350,11 +353,12 @@ GLOBAL_VALUE_RULES = {"epochs": COUNT, "save_interval": COUNT, "eval_interval": 
 SIZE = (lambda v: v >= 1, "a whole number >= 1 (pixels), or a list [width, height] of them")
 
 
-def is_real(value) -> bool:
+def is_real(value: Any) -> bool:
+    """True for a finite int or float (bool excluded)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def check_value(problems, path, value, rule) -> None:
+def check_value(problems: List[str], path: str, value: Any, rule: _Rule) -> None:
     """Append the message naming the key, the value and the valid range when `value` breaks `rule`."""
     test, valid = rule
     number = to_number(value)
@@ -363,7 +367,7 @@ def check_value(problems, path, value, rule) -> None:
         problems.append(f"{path} must be {valid}, got {value!r}")
 
 
-def check_keys_of(problems, section, rules, where) -> None:
+def check_keys_of(problems: List[str], section: Any, rules: dict[str, _Rule], where: str) -> None:
     """_check every key of `rules` that `section` (a mapping, or anything else: skipped) sets."""
     if isinstance(section, dict):
         for key, rule in rules.items():
@@ -371,7 +375,7 @@ def check_keys_of(problems, section, rules, where) -> None:
                 check_value(problems, f"{where}.{key}", section[key], rule)
 
 
-def check_each(problems, values, rule, where) -> None:
+def check_each(problems: List[str], values: Any, rule: _Rule, where: str) -> None:
     """A list (each item, paths `where.0`, `where.1`, ...) or a single value."""
     if isinstance(values, (list, tuple)):
         for i, value in enumerate(values):

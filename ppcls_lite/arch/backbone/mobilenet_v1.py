@@ -1,4 +1,7 @@
 """MobileNetV1 (Howard et al. 2017, "MobileNets"), PaddleClas layer names and widths."""
+from __future__ import annotations
+
+import paddle
 from paddle import ParamAttr, nn
 from paddle.nn.initializer import KaimingNormal
 
@@ -33,7 +36,8 @@ class ConvBNLayer(nn.Layer):
         self.bn = nn.BatchNorm2D(out_c)
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Conv -> BN -> ReLU."""
         return self.relu(self.bn(self.conv(x)))
 
 
@@ -43,7 +47,8 @@ class DepthwiseSeparable(nn.Layer):
         self.depthwise_conv = ConvBNLayer(in_c, in_c, 3, stride, groups=in_c)
         self.pointwise_conv = ConvBNLayer(in_c, out_c, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Depthwise 3x3 then pointwise 1x1."""
         return self.pointwise_conv(self.depthwise_conv(x))
 
 
@@ -62,7 +67,8 @@ class MobileNetV1Model(TheseusLayer):
                             weight_attr=ParamAttr(initializer=KaimingNormal()))  # PaddleClas's init
         self.init_theseus(STAGES_PATTERN, return_patterns, return_stages, stop_after, freeze_befor)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Class logits of an NCHW image batch."""
         x = self.avg_pool(self.blocks(self.conv(x)))
         return self.fc(self.flatten(x))
 

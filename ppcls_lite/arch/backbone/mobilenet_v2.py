@@ -3,6 +3,9 @@
 PaddleClas names the stages `conv2`..`conv8`, their blocks `_first_block`, `conv<i>_2`, `conv<i>_3`, ...,
 and the layers inside `_conv` / `_batch_norm`; the head is `conv9` + `out`.
 """
+from __future__ import annotations
+
+import paddle
 from paddle import nn
 
 from ..registry import register_variants
@@ -32,7 +35,8 @@ class ConvBNLayer(nn.Layer):
         self._batch_norm = nn.BatchNorm2D(out_c)
         self.act = nn.ReLU6() if act == "relu6" else nn.Identity()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Conv -> BN -> activation."""
         return self.act(self._batch_norm(self._conv(x)))
 
 
@@ -45,12 +49,13 @@ class InvertedResidualUnit(nn.Layer):
         self._bottleneck_conv = ConvBNLayer(mid_c, mid_c, 3, stride, groups=mid_c)
         self._linear_conv = ConvBNLayer(mid_c, out_c, 1, act=None)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Expand -> depthwise -> linear projection, plus the shortcut when the block has one."""
         y = self._linear_conv(self._bottleneck_conv(self._expand_conv(x)))
         return x + y if self.use_shortcut else y
 
 
-def make_stage(index, in_c, expansion, out_c, repeats, stride):
+def make_stage(index: int, in_c: int, expansion: float, out_c: int, repeats: int, stride: int) -> nn.Sequential:
     """One table row: PaddleClas never adds a shortcut to a stage's first block, always to the others."""
     blocks = [("_first_block", InvertedResidualUnit(in_c, out_c, stride, expansion, use_shortcut=False))]
     blocks += [(f"conv{index}_{i}", InvertedResidualUnit(out_c, out_c, 1, expansion, use_shortcut=True))
@@ -77,7 +82,8 @@ class MobileNetV2Model(TheseusLayer):
         self.out = nn.Linear(last_c, class_num)
         self.init_theseus(STAGES_PATTERN, return_patterns, return_stages, stop_after, freeze_befor)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Class logits of an NCHW image batch."""
         x = self.conv1(x)
         for index in range(2, len(ARCH_TABLE) + 2):
             x = getattr(self, f"conv{index}")(x)

@@ -1,4 +1,7 @@
 """MobileNetV3 (Howard et al. 2019, "Searching for MobileNetV3"), PaddleClas layer names and widths."""
+from __future__ import annotations
+
+import paddle
 from paddle import ParamAttr, nn
 from paddle.regularizer import L2Decay
 
@@ -60,7 +63,8 @@ class ConvBNLayer(nn.Layer):
                                  bias_attr=ParamAttr(regularizer=L2Decay(0.0)))
         self.act = make_activation(act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Conv -> BN -> activation."""
         return self.act(self.bn(self.conv(x)))
 
 
@@ -75,7 +79,8 @@ class SEModule(nn.Layer):
         self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
         self.hardsigmoid = HardSigmoid(slope=0.2, offset=0.5)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """`x` scaled per channel by its squeeze-excite gate."""
         gate = self.hardsigmoid(self.conv2(self.relu(self.conv1(self.avg_pool(x)))))
         return x * gate
 
@@ -91,7 +96,8 @@ class ResidualUnit(nn.Layer):
         self.mid_se = SEModule(mid_c) if use_se else None
         self.linear_conv = ConvBNLayer(mid_c, out_c, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """The block's output, plus the shortcut when shapes match."""
         y = self.bottleneck_conv(self.expand_conv(x))
         if self.mid_se is not None:
             y = self.mid_se(y)
@@ -127,7 +133,8 @@ class MobileNetV3(TheseusLayer):
         self.fc = nn.Linear(LAST_CONV, class_num)
         self.init_theseus(STAGES_PATTERN[mode], return_patterns, return_stages, stop_after, freeze_befor)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Class logits of an NCHW image batch."""
         x = self.blocks(self.conv(x))
         x = self.avg_pool(self.last_second_conv(x))
         x = self.dropout(self.hardswish(self.last_conv(x)))

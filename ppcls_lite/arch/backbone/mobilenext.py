@@ -4,8 +4,11 @@ Sandglass block: dw3x3 (ReLU6) -> 1x1 reduce (linear) -> 1x1 expand (ReLU6) -> d
 shortcut when input and output shapes match. Layer names follow PaddleClas's port of the authors' code
 (`features.<i>.conv.<j>`, `classifier.1`), so each block is one nn.Sequential whose indices include the ReLU6s.
 """
+from __future__ import annotations
+
 import math
 
+import paddle
 from paddle import nn
 
 from ..registry import register_alias, register_variants
@@ -28,7 +31,8 @@ ARCH_TABLE = [
 STAGES_PATTERN = ["features.0", "features.2", "features.5", "features.12", "features.20"]
 
 
-def conv_bn(in_c, out_c, kernel_size, stride=1, groups=1):
+def conv_bn(in_c: int, out_c: int, kernel_size: int, stride: int = 1, groups: int = 1) -> list[nn.Layer]:
+    """A conv (no bias) and its BatchNorm, as a list to splice into an nn.Sequential."""
     return [nn.Conv2D(in_c, out_c, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups,
                       bias_attr=False), nn.BatchNorm2D(out_c)]
 
@@ -53,7 +57,8 @@ class SandglassBlock(nn.Layer):
         self.use_shortcut = in_c == out_c and stride == 1 and not keep_3x3 and reduction != 2
         self.conv = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """The sandglass block's output, plus the shortcut when it has one."""
         y = self.conv(x)
         return x + y if self.use_shortcut else y
 
@@ -77,7 +82,8 @@ class MobileNeXtModel(TheseusLayer):
         self.classifier = nn.Sequential(nn.Dropout(dropout_prob or 0.0), nn.Linear(in_c, class_num))
         self.init_theseus(STAGES_PATTERN, return_patterns, return_stages, stop_after, freeze_befor)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Class logits of an NCHW image batch."""
         x = self.avgpool(self.features(x))
         return self.classifier(self.flatten(x))
 
