@@ -183,10 +183,7 @@ def schedule_keys(name: str) -> list:
 
 def lr_keys() -> list:
     """Every key Optimizer.lr may hold: the common ones, then each schedule's own (the config schema)."""
-    keys = list(COMMON_LR_KEYS)
-    for name in SCHEDULES:
-        keys += [k for k in schedule_keys(name) if k not in keys]
-    return keys
+    return SCHEDULES.all_accepted(COMMON_LR_KEYS, injected=["run"])
 
 
 # Valid ranges of the schedule keys (checked when the config loads), and of each item of the list keys.

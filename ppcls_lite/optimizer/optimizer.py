@@ -117,10 +117,7 @@ def own_keys(name: str) -> list:
 
 def optimizer_keys() -> list:
     """Every key the Optimizer section may hold: the common ones, then each optimizer's own (the config schema)."""
-    keys = list(COMMON_KEYS)
-    for name in OPTIMIZERS:
-        keys += [k for k in own_keys(name) if k not in keys]
-    return keys
+    return OPTIMIZERS.all_accepted(COMMON_KEYS, injected=["setup"])
 
 
 def split_decay_params(model: paddle.nn.Layer, no_weight_decay_name: "str | list | None" = None,

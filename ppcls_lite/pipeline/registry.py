@@ -163,6 +163,13 @@ class Registry:
         obj, fixed = self.entry(name, where)
         return accepted_kwargs(obj, [*fixed, *injected])
 
+    def all_accepted(self, common: Iterable[str] = (), injected: Iterable[str] = ()) -> list:
+        """`common`, then every kwarg any entry accepts, each once (a section's key schema); **kwargs entries add none."""
+        keys = list(common)
+        for name in self:
+            keys += [k for k in self.accepted(name, injected=injected) or [] if k not in keys]
+        return keys
+
     def check_params(self, name: Any, params: dict, where: str, injected: Iterable[str] = (),
                      extra: Iterable[str] = (), error: type = ValueError) -> None:
         """Raise `error` for a key of `params` that is neither a kwarg of `name` nor one of `extra`."""
