@@ -23,6 +23,7 @@ import yaml
 from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.pipeline import INFERENCE_OPERATORS, describe_operators, model_files, sha256_file
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.files import write_text_atomic
 
 # The predictor runs the shared pipeline's ops; random training ops cannot be exported.
 INFERENCE_OPS = tuple(INFERENCE_OPERATORS)
@@ -177,13 +178,10 @@ _ReadableDumper.add_representer(list, _ReadableDumper.represent_list)
 
 
 def _write_yaml(path, data):
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     header = ("# Written by tools/export_model.py; read by deploy/python/predict_cls.py (see docs/DEPLOY.md).\n"
               "# PreProcess ops run in order on each image; input_shape is C,H,W of one image.\n")
     text = yaml.dump(data, Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True, width=120)
-    tmp.write_text(header + text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, header + text)
 
 
 # ----------------------------------------------------------------------------------------------------------

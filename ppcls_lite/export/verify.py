@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.files import write_text_atomic
 
 from .exporter import ExportError, _InferenceNet
 from .variants import dataset_samples, predictor_module, preprocess_files, read_inference_config
@@ -131,9 +132,7 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
               "weights_loaded": bool(weights_loaded), "images": len(samples), "threads": threads,
               "parity_tolerance": PARITY_TOLERANCE, "passed": not failures, "failures": failures,
               "variants": entries}
-    tmp = save_dir / (REPORT_FILE + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, save_dir / REPORT_FILE)
+    write_text_atomic(save_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     print(format_report(report))
     if failures:
         raise ExportError(f"--verify failed ({save_dir / REPORT_FILE}): " + "; ".join(failures)

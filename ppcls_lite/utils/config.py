@@ -23,7 +23,6 @@ tools import every builder, so a config is fully checked before anything runs or
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import math
 import os
@@ -35,6 +34,7 @@ import yaml
 
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.utils.files import write_text_atomic
 from ppcls_lite.utils.registry import Registry, did_you_mean, parse_named_list
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS  # noqa: F401 (re-exported)
 
@@ -563,13 +563,9 @@ def save_config(config: dict, path: Union[str, Path]) -> None:
     """Write `config` as YAML to `path` (parent dirs created; written to a temp name, then renamed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(config_to_text(config), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, config_to_text(config))
     except OSError as exc:  # full or read-only disk: no temp file left, and the error names config.yaml
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise os_error_naming(exc, path) from exc
 
 

@@ -24,6 +24,7 @@ import urllib.request
 from typing import Any, Callable, Optional
 
 from ppcls_lite.pipeline.checksums import sha256_file
+from ppcls_lite.utils.files import write_text_atomic
 
 MIRROR_ENV = "PPCLS_LITE_WEIGHTS_MIRROR"
 HOME_ENV = "PPCLS_LITE_HOME"
@@ -208,7 +209,7 @@ def download(url: str, cache_dir: str, validate: Optional[Callable[[str], None]]
         _check_or_delete(part, source, validate, target)
         digest = file_sha256(part)
         os.replace(part, target)
-        _write_text_atomic(target + ".sha256", f"{digest}  {os.path.basename(target)}\n")
+        write_text_atomic(target + ".sha256", f"{digest}  {os.path.basename(target)}\n")
         return target
 
 
@@ -259,7 +260,7 @@ def _reuse_cached(target: str, validate) -> Optional[str]:
         _remove(target, hash_file)
         return None
     if not os.path.isfile(hash_file):  # placed by hand: record what was checked
-        _write_text_atomic(hash_file, f"{digest}  {os.path.basename(target)}\n")
+        write_text_atomic(hash_file, f"{digest}  {os.path.basename(target)}\n")
     return target
 
 
@@ -269,13 +270,6 @@ def _remove(*paths: str) -> None:
             os.remove(path)
         except FileNotFoundError:
             pass
-
-
-def _write_text_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 class _Lock:
