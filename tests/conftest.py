@@ -1,15 +1,18 @@
 """Shared pytest fixtures and helpers (test modules import these, never each other): where the reference facts
 live, a tiny on-disk image dataset, configs for it, and running the tools in subprocesses."""
 import csv
+import io
 import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
@@ -390,3 +393,62 @@ def paired_setup(root):
         return write_config(cfg, root / f"{name}.yaml")
 
     return {"data": data, "init": load_params(init_prefix), "config": config}
+
+
+# Images users bring: phone JPEGs with EXIF orientation, CMYK, grey, 16-bit, palette, RGBA, GIF, WEBP, in
+# folders and files whose names have spaces and Chinese characters.
+# A viewer's rotation for each EXIF orientation, applied to the stored pixels.
+EXIF_DISPLAY = {1: lambda a: a, 3: lambda a: np.rot90(a, 2), 6: lambda a: np.rot90(a, -1), 8: lambda a: np.rot90(a, 1)}
+
+
+def smooth_photo(seed, h=480, w=640):
+    """Smooth colours plus a bright vertical bar left of centre: rotations change what a 32 px crop shows."""
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (31, 31), 10)
+    img[:, w // 2 - 60:w // 2 - 20] = (240, 230, 30)
+    return img
+
+
+def save_pil(img, path, fmt, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    path.write_bytes(buf.getvalue())
+
+
+def orientation_jpeg(rgb, orientation, path):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    save_pil(Image.fromarray(rgb), path, "JPEG", quality=92, exif=exif)
+
+
+def make_awkward_files(root):
+    """Write the files; returns {relative path: label}."""
+    phone = smooth_photo(0)
+    files = {}
+    for i, orientation in enumerate((1, 3, 6, 8)):
+        rel = f"手机 photos/IMG 竖 {orientation}.jpg"
+        orientation_jpeg(phone, orientation, root / rel)
+        files[rel] = i
+    # the orientation-6 photo rotated by hand and stored losslessly: must give the same tensor as the JPEG
+    stored = cv2.cvtColor(cv2.imread(str(root / "手机 photos/IMG 竖 1.jpg")), cv2.COLOR_BGR2RGB)
+    save_pil(Image.fromarray(np.ascontiguousarray(EXIF_DISPLAY[6](stored))), root / "hand rotated/旋转 6.png", "PNG")
+    files["hand rotated/旋转 6.png"] = 2
+    other = smooth_photo(1)
+    save_pil(Image.fromarray(other).convert("CMYK"), root / "misc/cmyk 印刷.jpg", "JPEG", quality=92)
+    save_pil(Image.fromarray(other).convert("L"), root / "misc/grey 灰.jpg", "JPEG", quality=92)
+    deep = (cv2.GaussianBlur(np.random.default_rng(2).integers(0, 65536, (300, 400, 3)).astype(np.float32),
+                             (31, 31), 10)).astype(np.uint16)
+    (root / "misc").mkdir(exist_ok=True)
+    cv2.imencode(".png", deep)[1].tofile(str(root / "misc/depth 16.png"))
+    cv2.imencode(".png", deep[..., 0])[1].tofile(str(root / "misc/grey 16.png"))
+    save_pil(Image.fromarray(other).convert("P", palette=Image.Palette.ADAPTIVE), root / "misc/palette 调色板.png", "PNG")
+    alpha = np.linspace(0, 255, 640, dtype=np.uint8)[None, :].repeat(480, axis=0)
+    save_pil(Image.fromarray(np.dstack([smooth_photo(3), alpha]), "RGBA"), root / "misc/rgba 透明.png", "PNG")
+    frames = [Image.fromarray(smooth_photo(4)).convert("P"), Image.fromarray(smooth_photo(5)).convert("P")]
+    save_pil(frames[0], root / "misc/动画 anim.gif", "GIF", save_all=True, append_images=frames[1:])
+    save_pil(Image.fromarray(smooth_photo(6)), root / "misc/web p.webp", "WEBP", quality=90)
+    for i, rel in enumerate(["misc/cmyk 印刷.jpg", "misc/grey 灰.jpg", "misc/depth 16.png", "misc/grey 16.png",
+                             "misc/palette 调色板.png", "misc/rgba 透明.png", "misc/动画 anim.gif", "misc/web p.webp"]):
+        files[rel] = i % 10
+    return files

@@ -60,7 +60,7 @@ def test_infer_benchmark_writes_csv(tmp_path):
     columns, rows = _read_csv(out)
     assert columns == bench.CSV_COLUMNS
     engines = {"paddle_dygraph", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime",
-               "jpeg_decode", "predictor_decode", "predictor_preprocess", "predictor_onnxruntime", "predictor_onnxruntime_decoded",
+               "jpeg_decode", "jpeg_decode_then_onnxruntime", "predictor_decode", "predictor_preprocess", "predictor_onnxruntime", "predictor_onnxruntime_decoded",
                "predictor_paddle"}
     folder = {("predictor_onnxruntime_folder", "1"), ("predictor_onnxruntime_folder_prefetch", "1")}
     assert {(r["engine"], r["batch_size"]) for r in rows} == {(e, b) for e in engines for b in ("1", "2")} | folder
@@ -69,6 +69,7 @@ def test_infer_benchmark_writes_csv(tmp_path):
         assert 0 < float(row["p50_ms"]) <= float(row["p90_ms"]) and float(row["throughput_ips"]) > 0
     assert "predictor end-to-end / bare onnxruntime" in proc.stdout  # the speed-target ratios are printed
     assert "predictor end-to-end / (JPEG decode + bare onnxruntime)" in proc.stdout
+    assert "predictor end-to-end / (JPEG decode then bare onnxruntime, one call)" in proc.stdout
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ names that contain spaces and Chinese characters, listed in a UTF-8 list file wi
 Orientation is checked against the hand-rotated photo, and with a model trained here to tell vertical from
 horizontal stripes: a phone photo stored with horizontal stripes and EXIF orientation 6 is 'vertical' everywhere.
 """
-import io
 import json
 import os
 import shutil
@@ -23,70 +22,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import INFER_OPS_32PX, PREDICTOR_DIR, REPO_ROOT, load_predictor, tiny_config, write_config
+from conftest import (INFER_OPS_32PX, PREDICTOR_DIR, REPO_ROOT, load_predictor, make_awkward_files,
+                      save_pil, tiny_config, write_config)
 
 PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"
 predict_cls = load_predictor()
 
 ARCH = "MobileNetV3_small_x0_35"
 TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3}
-# A viewer's rotation for each EXIF orientation, applied to the stored pixels.
-DISPLAY = {1: lambda a: a, 3: lambda a: np.rot90(a, 2), 6: lambda a: np.rot90(a, -1), 8: lambda a: np.rot90(a, 1)}
-
-
-def _photo(seed, h=480, w=640):
-    """Smooth colours plus a bright vertical bar left of centre: rotations change what a 32 px crop shows."""
-    rng = np.random.default_rng(seed)
-    img = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (31, 31), 10)
-    img[:, w // 2 - 60:w // 2 - 20] = (240, 230, 30)
-    return img
-
-
-def _save(img, path, fmt, **kwargs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kwargs)
-    path.write_bytes(buf.getvalue())
-
-
-def _orientation_jpeg(rgb, orientation, path):
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    _save(Image.fromarray(rgb), path, "JPEG", quality=92, exif=exif)
-
-
-def make_awkward_files(root):
-    """Write the files; returns {relative path: label}."""
-    phone = _photo(0)
-    files = {}
-    for i, orientation in enumerate((1, 3, 6, 8)):
-        rel = f"手机 photos/IMG 竖 {orientation}.jpg"
-        _orientation_jpeg(phone, orientation, root / rel)
-        files[rel] = i
-    # the orientation-6 photo rotated by hand and stored losslessly: must give the same tensor as the JPEG
-    stored = cv2.cvtColor(cv2.imread(str(root / "手机 photos/IMG 竖 1.jpg")), cv2.COLOR_BGR2RGB)
-    _save(Image.fromarray(np.ascontiguousarray(DISPLAY[6](stored))), root / "hand rotated/旋转 6.png", "PNG")
-    files["hand rotated/旋转 6.png"] = 2
-    other = _photo(1)
-    _save(Image.fromarray(other).convert("CMYK"), root / "misc/cmyk 印刷.jpg", "JPEG", quality=92)
-    _save(Image.fromarray(other).convert("L"), root / "misc/grey 灰.jpg", "JPEG", quality=92)
-    deep = (cv2.GaussianBlur(np.random.default_rng(2).integers(0, 65536, (300, 400, 3)).astype(np.float32),
-                             (31, 31), 10)).astype(np.uint16)
-    (root / "misc").mkdir(exist_ok=True)
-    cv2.imencode(".png", deep)[1].tofile(str(root / "misc/depth 16.png"))
-    cv2.imencode(".png", deep[..., 0])[1].tofile(str(root / "misc/grey 16.png"))
-    _save(Image.fromarray(other).convert("P", palette=Image.Palette.ADAPTIVE), root / "misc/palette 调色板.png", "PNG")
-    alpha = np.linspace(0, 255, 640, dtype=np.uint8)[None, :].repeat(480, axis=0)
-    _save(Image.fromarray(np.dstack([_photo(3), alpha]), "RGBA"), root / "misc/rgba 透明.png", "PNG")
-    frames = [Image.fromarray(_photo(4)).convert("P"), Image.fromarray(_photo(5)).convert("P")]
-    _save(frames[0], root / "misc/动画 anim.gif", "GIF", save_all=True, append_images=frames[1:])
-    _save(Image.fromarray(_photo(6)), root / "misc/web p.webp", "WEBP", quality=90)
-    for i, rel in enumerate(["misc/cmyk 印刷.jpg", "misc/grey 灰.jpg", "misc/depth 16.png", "misc/grey 16.png",
-                             "misc/palette 调色板.png", "misc/rgba 透明.png", "misc/动画 anim.gif", "misc/web p.webp"]):
-        files[rel] = i % 10
-    return files
-
-
 def _recalibrated_weights(files, root, out):
     """The stored parity weights with BatchNorm statistics taken from these images (momentum 0, one batch), so
     the predictions differ from image to image. Returns the weights prefix."""
@@ -381,7 +324,7 @@ def _phone_photo(path, orientation):
     img[(np.arange(480) % 80) < 40, :] = (230, 220, 200)
     exif = Image.Exif()
     exif[0x0112] = orientation
-    _save(Image.fromarray(img), path, "JPEG", quality=90, exif=exif)
+    save_pil(Image.fromarray(img), path, "JPEG", quality=90, exif=exif)
 
 
 @pytest.mark.slow

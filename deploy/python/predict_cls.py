@@ -87,9 +87,11 @@ READ_ERRORS = pipeline.READ_ERRORS
 
 
 def build_preprocess(transform_ops: List[Any]) -> List[Any]:
-    """`PreProcess.transform_ops` of inference.yml -> list of op objects (the shared pipeline's ops)."""
+    """`PreProcess.transform_ops` of inference.yml -> list of op objects (the shared pipeline's ops; NormalizeImage
+    + ToCHWImage run as one bit-identical pass)."""
     try:
-        return pipeline.create_operators(transform_ops, what="inference.yml PreProcess.transform_ops")
+        return pipeline.fuse_operators(
+            pipeline.create_operators(transform_ops, what="inference.yml PreProcess.transform_ops"))
     except ValueError as exc:
         raise ValueError(f"{exc}; re-export the model with tools/export_model.py") from None
 

@@ -13,8 +13,9 @@ from .inputs import (collect_inputs, is_image_file, list_line_path, read_label_n
                      split_list_line)
 from .registry import Registry, UnknownNameError, accepted_kwargs, check_keys, did_you_mean, parse_named_list
 from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropImage, DecodeImage,
-                  NormalizeImage, Operator, Resizer, ResizeImage, ToCHWImage, check_choice, create_operators,
-                  describe_operators, no_effect_warning, parse_scale, size_pair, to_chw_float32, transform)
+                  NormalizeImage, NormalizeToCHW, Operator, Resizer, ResizeImage, ToCHWImage, check_choice,
+                  create_operators, describe_operators, fuse_operators, no_effect_warning, parse_scale, size_pair,
+                  to_chw_float32, transform)
 from .results import (EXIT_SOME_FAILED, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS, NonFiniteOutputError,
                       ResultWriteError, check_output_path, format_line, format_row, softmax, split_finite,
                       topk_results, write_results)

@@ -65,6 +65,15 @@ def to_rgb3(arr: np.ndarray, bgr: bool) -> np.ndarray:
     return arr[:, :, ::-1] if bgr else arr
 
 
+def to_bgr3(arr: np.ndarray) -> np.ndarray:
+    """1-, 3- or 4-channel uint8 as OpenCV decodes it (BGR, BGRA) -> 3-channel BGR, alpha dropped, no swap."""
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        return arr
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
+    return to_rgb3(arr, bgr=False)  # grey (with or without alpha): the three channels are equal
+
+
 def looks_truncated(data: bytes) -> bool:
     """JPEG/PNG files missing their end marker; OpenCV decodes those anyway (grey rows at the bottom)."""
     if data[:3] == b"\xff\xd8\xff":
@@ -81,13 +90,14 @@ def _is_16bit_png(data: bytes) -> bool:
 TRUNCATED = "cannot decode image (the file is truncated: no end marker)"
 
 
-def _decode_cv2(data: bytes) -> np.ndarray:
+def _decode_cv2(data: bytes, to_rgb: bool = True) -> np.ndarray:
     arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _CV2_FLAGS)
     if arr is None:
         if looks_truncated(data):
             raise ImageDecodeError(TRUNCATED)
         raise ImageDecodeError("cannot decode image (not an image, or a format OpenCV cannot read)")
-    return to_rgb3(to_uint8(arr), bgr=True)
+    arr = to_uint8(arr)
+    return to_rgb3(arr, bgr=True) if to_rgb else to_bgr3(arr)
 
 
 def _decode_pil(data: bytes) -> np.ndarray:
@@ -113,8 +123,9 @@ def _decode_pil(data: bytes) -> np.ndarray:
         raise ImageDecodeError(f"cannot decode image ({type(exc).__name__}: {exc})") from None
 
 
-def decode_image(data: bytes, backend: str = "cv2") -> np.ndarray:
-    """Encoded bytes -> HWC uint8 RGB array following the decode policy above."""
+def decode_image(data: bytes, backend: str = "cv2", to_rgb: bool = True) -> np.ndarray:
+    """Encoded bytes -> HWC uint8 RGB array following the decode policy above (BGR with `to_rgb=False`: the
+    same pixels with the channels reversed, which OpenCV decodes without a swap)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decode_image expects the raw bytes of an image file, got {type(data).__name__}")
     data = bytes(data)
@@ -123,8 +134,9 @@ def decode_image(data: bytes, backend: str = "cv2") -> np.ndarray:
     if backend not in DECODE_BACKENDS:
         raise ValueError(f"DecodeImage: backend={backend!r} is not valid; use one of {list(DECODE_BACKENDS)}")
     if backend == "pil" and not _is_16bit_png(data):
-        return _decode_pil(data)
-    arr = _decode_cv2(data)
+        arr = _decode_pil(data)
+        return arr if to_rgb else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    arr = _decode_cv2(data, to_rgb)
     if looks_truncated(data):
         try:
             _decode_pil(data)  # Pillow refuses truncated files that OpenCV pads with grey

@@ -89,8 +89,13 @@ def predict_loaded(loaded: Iterable[Tuple[str, Any]], predict_batch: Callable[[L
 
 
 def stack_batch(tensors: Sequence[np.ndarray], input_shape: Optional[Sequence[int]] = None) -> np.ndarray:
-    """CHW tensors -> one contiguous float32 batch (the single copy per image)."""
+    """CHW tensors -> one contiguous float32 batch (the single copy per image; none for a batch of one that is
+    already contiguous float32)."""
     shape = tuple(input_shape) if input_shape else tensors[0].shape
+    if len(tensors) == 1:
+        single = tensors[0]
+        if single.dtype == np.float32 and single.flags.c_contiguous and single.shape == shape:
+            return single[None]
     batch = np.empty((len(tensors), *shape), dtype=np.float32)
     for i, tensor in enumerate(tensors):
         batch[i] = tensor
