@@ -68,6 +68,104 @@ def test_int8_model_is_static_qdq_per_channel_with_a_float_first_layer(quantized
 
 
 @pytest.mark.slow
+def test_int8_layer_choice_first_conv_and_its_hard_swish_float_every_other_hard_sigmoid_an_int8_conv(
+        quantized_export):
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    model_dir, _ = quantized_export
+    float_graph = onnx.load(str(model_dir / "model.onnx")).graph
+    hard_sigmoids = [n for n in float_graph.node if n.op_type == "HardSigmoid"]
+    float_nodes = {n.name: n for n in hard_sigmoids}
+    assert len(hard_sigmoids) > 5  # hard-swish and SE gates of MobileNetV3
+    info = yaml.safe_load((model_dir / "inference.yml").read_text(encoding="utf-8"))["Global"]["quantization"]
+    assert info["int8"]["hard_sigmoids_as_conv"] == len(hard_sigmoids) - 1  # all but the first conv's one
+    graph = onnx.load(str(model_dir / "model_int8.onnx")).graph
+    op_types = {n.name: n.op_type for n in graph.node}
+    assert [op_types[name] for name in info["int8"]["float32_layers"]] == ["Conv", "HardSigmoid", "Mul"]
+    init = {t.name: t for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    first_conv = next(n for n in graph.node if n.op_type == "Conv")
+    # The first conv's output feeds its float hard-swish directly; only the hard-swish's output is quantized.
+    assert sorted(n.op_type for n in consumers[first_conv.output[0]]) == ["HardSigmoid", "Mul"]
+    swish = next(n for n in consumers[first_conv.output[0]] if n.op_type == "Mul")
+    assert [n.op_type for n in consumers[swish.output[0]]] == ["QuantizeLinear"]
+    assert [n.name for n in graph.node if n.op_type == "HardSigmoid"] == [
+        next(n for n in consumers[first_conv.output[0]] if n.op_type == "HardSigmoid").name]
+    # Every other HardSigmoid: int8 depthwise 1x1 Conv (weight alpha: 1/6 in hard-swish, 0.2 in SE; one scale)
+    # with bias beta, whose output
+    # range is inside [0, 1] (the quantizer folds the Clip into it, so uint8 saturation does the clipping).
+    as_convs = [n for n in graph.node if n.op_type == "Conv" and n.name.endswith("_as_conv")]
+    assert len(as_convs) == len(hard_sigmoids) - 1 and "Clip" not in op_types.values()
+    for conv in as_convs:
+        weight_dq = producers[conv.input[1]]
+        assert weight_dq.op_type == "DequantizeLinear"
+        q_weight, scale, _ = (numpy_helper.to_array(init[name]) for name in weight_dq.input)
+        attrs = {a.name: a for a in conv.attribute}
+        assert attrs["group"].i == q_weight.shape[0] and list(attrs["kernel_shape"].ints) == [1, 1]
+        assert scale.size == 1
+        alpha = {a.name: a.f for a in float_nodes[conv.name[:-len("_as_conv")]].attribute}["alpha"]
+        assert np.allclose(q_weight.astype(np.float32) * scale, alpha, rtol=1e-3)
+        (quantize,) = consumers[conv.output[0]]
+        out_scale, out_zero = (numpy_helper.to_array(init[name]) for name in quantize.input[1:])
+        assert quantize.op_type == "QuantizeLinear" and int(out_zero) == 0 and 255 * float(out_scale) <= 1 + 1e-6
+
+    # What onnxruntime runs: one QuantizeLinear (after the float first layer), no float HardSigmoid in between.
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(model_dir.parent / "int8_optimized.onnx")
+    ort.InferenceSession(str(model_dir / "model_int8.onnx"), options, providers=["CPUExecutionProvider"])
+    optimized = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert optimized.count("QuantizeLinear") == 1 and "HardSigmoid" not in optimized
+    assert optimized.count("QLinearConv") == len([n for n in graph.node if n.op_type == "Conv"]) - 1
+
+
+def test_hard_sigmoid_rewrite_computes_the_same_function(tmp_path):
+    """The depthwise-conv + Clip form of HardSigmoid is exact in float32 (alpha/beta of hard-swish and ONNX's
+    defaults), on a Conv -> HardSigmoid -> Mul graph; a HardSigmoid not after a Conv is left alone."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from ppcls_lite.export.quantize import _hard_sigmoids_as_convs
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.normal(size=(6, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("HardSigmoid", ["c"], ["h"], name="swish_gate", alpha=1 / 6, beta=0.5),
+             helper.make_node("Mul", ["c", "h"], ["s"], name="swish"),
+             helper.make_node("HardSigmoid", ["s"], ["h2"], name="not_after_conv"),
+             helper.make_node("Conv", ["h2", "w2"], ["c2"], name="conv2"),
+             helper.make_node("HardSigmoid", ["c2"], ["y"], name="default_gate")]
+    weight2 = numpy_helper.from_array(rng.normal(size=(4, 6, 1, 1)).astype(np.float32), "w2")
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 8, 8])],
+                              initializer=[weight, weight2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    x = (4 * rng.normal(size=(2, 3, 8, 8))).astype(np.float32)  # spans both clipped ends
+
+    def run(m):
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {"x": x})[0]
+
+    reference = run(model)
+    rewritten = onnx.load_from_string(model.SerializeToString())
+    new_weights = _hard_sigmoids_as_convs(rewritten)
+    onnx.checker.check_model(rewritten)
+    assert len(new_weights) == 2
+    assert [n.op_type for n in rewritten.graph.node] == ["Conv", "Conv", "Clip", "Mul", "HardSigmoid", "Conv",
+                                                         "Conv", "Clip"]
+    np.testing.assert_allclose(run(rewritten), reference, atol=1e-6)
+    kept = onnx.load_from_string(model.SerializeToString())
+    assert len(_hard_sigmoids_as_convs(kept, keep_float=["swish_gate", "default_gate"])) == 0
+    assert [n.op_type for n in kept.graph.node] == [n.op_type for n in model.graph.node]
+
+
+@pytest.mark.slow
 def test_fp16_model_keeps_float32_input_and_output(quantized_export):
     import onnx
     from onnx import TensorProto
