@@ -492,6 +492,9 @@ def bench_data(args: argparse.Namespace) -> List[Dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------------
 # variants: the phone files (fp32 / fp16 / int8 x onnxruntime / MNN)
 
+# Environment variables main() changed for the timings, with their values before (None: unset).
+USER_ENV: Dict[str, Optional[str]] = {}
+
 VARIANT_COLUMNS = ["model", "backend", "precision", "file", "size_mb", "threads", "batch_size", "runs", "p50_ms",
                    "min_ms", "top1", "top1_agreement", "load_1m"]
 PRECISION_ORDER = ("fp32", "fp16", "int8")
@@ -503,8 +506,11 @@ def _quick_start_weights(args, tmp):
         return args.quick_start_weights
     out = Path(tmp) / "quick_start_train"
     print(f"training the quick-start model (README command) into {out} ...", flush=True)
+    # In the user's environment, not with the thread count set for the timings: Paddle's CPU results depend on it.
+    env = {key: value for key, value in os.environ.items() if key not in USER_ENV}
+    env.update({key: value for key, value in USER_ENV.items() if value is not None})
     subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "train.py"), "-c", str(QUICK_START_CONFIG),
-                    "-o", f"Global.output_dir={out}/"], check=True, cwd=REPO_ROOT)
+                    "-o", f"Global.output_dir={out}/"], check=True, cwd=REPO_ROOT, env=env)
     return str(out / "MobileNetV3_small_x0_5" / "best_model")
 
 
@@ -748,6 +754,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     # Thread pools of the math libraries are sized when they load, so set this before importing paddle.
     if getattr(args, "threads", None):
+        USER_ENV.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
         os.environ["OMP_NUM_THREADS"] = str(max(args.threads) if isinstance(args.threads, list) else args.threads)
     handler = {"infer": bench_infer, "train": bench_train, "data": bench_data, "all": bench_all,
                "variants": bench_variants}[args.command]
