@@ -11,7 +11,8 @@ infer: exports the model (random weights: speed does not depend on them) to a te
 tools/export_model.py's code, then times, at each batch size (default 1 and 8):
   paddle_dygraph          model(x) in eager mode (no_grad, eval)
   paddle_inference        Paddle Inference predictor, oneDNN on  (paddle_inference_no_onednn: oneDNN off)
-  onnxruntime             a bare onnxruntime session on the same export (CPU provider)
+  onnxruntime             a bare onnxruntime session on the same export (CPU provider): the predictor's own
+                          InferenceSession called directly, so only one onnxruntime thread pool runs
   jpeg_decode             read the file + cv2.imdecode + cv2.cvtColor to RGB: the bare decode (yardstick)
   jpeg_decode_then_onnxruntime   jpeg_decode and then the bare session in one call (the two halves of the
                           yardstick in sequence, each starting on the caches the other left)
@@ -215,7 +216,6 @@ def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size:
     """{engine name: zero-argument callable running one batch} for the rows listed in the module docstring."""
     import cv2
     import numpy as np
-    import onnxruntime as ort
     import paddle
     from ppcls_lite.export.variants import predictor_module
 
@@ -242,10 +242,11 @@ def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size:
     engines["paddle_inference"] = lambda: with_onednn.run(batch)
     engines["paddle_inference_no_onednn"] = lambda: without_onednn.run(batch)
 
-    options = ort.SessionOptions()  # a plain session: the yardstick for the predictor's overhead
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(model_dir / info["onnx_file"]), options, providers=["CPUExecutionProvider"])
+    # The yardstick for the predictor's overhead: the predictor's own InferenceSession (intra-op threads as given,
+    # everything else onnxruntime's defaults) called directly. One session means one intra-op thread pool in the
+    # process: with a second session, each pool's threads spin after its runs and slow the other's next runs at
+    # 2 threads (docs/BENCHMARK.md, "Predictor scaling").
+    session = reference.backend.session
     engines["onnxruntime"] = lambda: session.run(None, {session.get_inputs()[0].name: batch})[0]
 
     decode = reference.ops[0]  # DecodeImage as exported
@@ -266,6 +267,7 @@ def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size:
         folder = [image] * FOLDER_IMAGES
         prefetching = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=1, threads=threads,
                                             prefetch=True)
+        prefetching.backend = reference.backend  # the same session (see the yardstick above)
         engines["predictor_onnxruntime_folder"] = lambda: reference.predict_files(folder)
         engines["predictor_onnxruntime_folder_prefetch"] = lambda: prefetching.predict_files(folder)
     return engines
