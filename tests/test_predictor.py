@@ -273,3 +273,29 @@ def test_cli_user_error_is_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and "export_model.py" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_models_in_one_process_can_share_onnxruntime_global_thread_pool(model_dir, images):
+    # the global pool is fixed per process before its first session (and then every session must use it),
+    # so this runs in a fresh process
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(PREDICT_SCRIPT.parent)!r})\n"
+        "import onnxruntime, predict_cls\n"
+        "onnxruntime.set_global_thread_pool_sizes(2, 1)\n"
+        f"shared = [predict_cls.Predictor({str(model_dir)!r}, backend='onnxruntime', global_thread_pool=True)\n"
+        "          for _ in range(2)]\n"
+        "flags = [p.backend.session.get_session_options().use_per_session_threads for p in shared]\n"
+        f"results = [p.predict_files({images!r}) for p in shared]\n"
+        "print(json.dumps({'flags': flags, 'results': results}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["flags"] == [False, False]
+    first, second = out["results"]
+    own = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=2).predict_files(images)
+    assert own[0]["class_ids"] and len(first) == len(own) == len(images) and first == second
+    assert [r["class_ids"] for r in first] == [r["class_ids"] for r in own]
+    assert np.allclose([r["scores"] for r in first], [r["scores"] for r in own], atol=1e-4)

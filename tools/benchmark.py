@@ -45,6 +45,7 @@ Results: a table on stdout, and a CSV (--csv FILE) with the columns of CSV_COLUM
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -52,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -545,7 +547,7 @@ def variant_models(args: argparse.Namespace, tmp: str) -> List[Tuple[str, Dict[s
     return models
 
 
-def _variant_engines(model_dir, info, threads):
+def _variant_engines(model_dir, info, threads, global_thread_pool=False):
     """{(backend, precision): (file name, run(batch))} for every exported ONNX/MNN file."""
     from ppcls_lite.export.variants import predictor_module
 
@@ -560,9 +562,31 @@ def _variant_engines(model_dir, info, threads):
             if backend == "mnn":
                 runner = predict_cls.MnnBackend(path, threads=threads, precision=precision)
             else:
-                runner = predict_cls.OnnxRuntimeBackend(path, threads=threads)
+                runner = predict_cls.OnnxRuntimeBackend(path, threads=threads, global_thread_pool=global_thread_pool)
             engines[(backend, precision)] = (path.name, runner.run)
     return engines
+
+
+def time_variant_files(model_dir: str, threads: int, batches: Dict[int, Any], runs: int,
+                       warmup: int) -> Dict[Tuple[str, str, int], Tuple[str, List[float]]]:
+    """{(backend, precision, batch size): (file name, [seconds])} for every file of the export at `threads`, timed in
+    interleaved blocks. Runs in a child process (bench_variants) so that its onnxruntime sessions can share one
+    thread pool of `threads` threads, which is fixed per process: with a pool per session, the pools' spinning
+    threads slow each other's runs down (measured 1.5-2.5x at 2 threads)."""
+    import onnxruntime as ort
+
+    from ppcls_lite.export.variants import read_inference_config
+
+    ort.set_global_thread_pool_sizes(threads, 1)
+    info = read_inference_config(model_dir)["Global"]
+    engines = _variant_engines(Path(model_dir), info, threads, global_thread_pool=True)
+    times = {}
+    for batch_size, batch in batches.items():
+        calls = {key: (lambda run=run: run(batch)) for key, (_, run) in engines.items()}
+        print(f"  {threads} thread(s), batch {batch_size}: timing {len(calls)} files", flush=True)
+        for (backend, precision), seconds in time_interleaved(calls, runs, warmup).items():
+            times[(backend, precision, batch_size)] = (engines[(backend, precision)][0], seconds)
+    return times
 
 
 def bench_variants(args: argparse.Namespace) -> List[Dict[str, Any]]:
@@ -570,7 +594,7 @@ def bench_variants(args: argparse.Namespace) -> List[Dict[str, Any]]:
     import numpy as np
 
     from ppcls_lite.export import export_from_config
-    from ppcls_lite.export.variants import dataset_samples, preprocess_files, read_inference_config
+    from ppcls_lite.export.variants import dataset_samples, preprocess_files
 
     print(machine_description(",".join(map(str, args.threads))))
     rows = []
@@ -581,30 +605,27 @@ def bench_variants(args: argparse.Namespace) -> List[Dict[str, Any]]:
             export_from_config(config, save_dir=str(model_dir), onnx=True, allow_random=not trained,
                                quantize=("int8", "fp16"), mnn=True, calib_images=args.calib_images,
                                verify_report=trained)  # accuracy only means something for trained weights
-            info = read_inference_config(model_dir)["Global"]
             accuracy = {}
             if trained:
                 report = json.loads((model_dir / "export_report.json").read_text(encoding="utf-8"))
                 accuracy = {(r["backend"], r["precision"]): r for r in report["variants"] if r["input"] == "float32"}
             val = [path for path, _ in dataset_samples(config, "Eval", limit=max(args.batch_sizes))]
             images = preprocess_files(model_dir, val).astype(np.float32)
+            batches = {size: np.ascontiguousarray(np.resize(images, (size, *images.shape[1:])))
+                       for size in args.batch_sizes}
             for threads in args.threads:
-                engines = _variant_engines(model_dir, info, threads)
-                for batch_size in args.batch_sizes:
-                    batch = np.ascontiguousarray(np.resize(images, (batch_size, *images.shape[1:])))
-                    calls = {key: (lambda run=run: run(batch)) for key, (_, run) in engines.items()}
-                    load = load_1m()
-                    print(f"  {threads} thread(s), batch {batch_size}: timing {len(calls)} files", flush=True)
-                    for key, times in time_interleaved(calls, args.runs, args.warmup).items():
-                        backend, precision = key
-                        name = engines[key][0]
-                        acc = accuracy.get(key, {})
-                        rows.append({"model": label, "backend": backend, "precision": precision, "file": name,
-                                     "size_mb": (model_dir / name).stat().st_size / 1e6, "threads": threads,
-                                     "batch_size": batch_size, "runs": len(times),
-                                     "p50_ms": 1e3 * percentile(times, 50), "min_ms": 1e3 * min(times),
-                                     "top1": acc.get("top1", ""), "top1_agreement": acc.get("top1_agreement", ""),
-                                     "load_1m": load})
+                load = load_1m()
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+                    timed = child.submit(time_variant_files, str(model_dir), threads, batches, args.runs,
+                                         args.warmup).result()
+                for (backend, precision, batch_size), (name, times) in timed.items():
+                    acc = accuracy.get((backend, precision), {})
+                    rows.append({"model": label, "backend": backend, "precision": precision, "file": name,
+                                 "size_mb": (model_dir / name).stat().st_size / 1e6, "threads": threads,
+                                 "batch_size": batch_size, "runs": len(times),
+                                 "p50_ms": 1e3 * percentile(times, 50), "min_ms": 1e3 * min(times),
+                                 "top1": acc.get("top1", ""), "top1_agreement": acc.get("top1_agreement", ""),
+                                 "load_1m": load})
     print_variants_markdown(rows)
     print_variant_targets(rows)
     if args.csv:

@@ -161,18 +161,27 @@ class PaddleBackend:
 
 
 class OnnxRuntimeBackend:
-    """onnxruntime InferenceSession on model.onnx (CPU provider; CUDA/TensorRT providers when asked and present)."""
+    """onnxruntime InferenceSession on model.onnx (CPU provider; CUDA/TensorRT providers when asked and present).
+
+    `global_thread_pool`: run on onnxruntime's process-wide thread pool (sized by the caller with
+    `onnxruntime.set_global_thread_pool_sizes(threads, 1)` before the first session) instead of a pool of its own,
+    for several models in one process: separate pools keep spinning between runs and slow each other down.
+    """
 
     def __init__(self, onnx_file: Union[str, Path], threads: Optional[int] = None, use_gpu: bool = False,
-                 use_tensorrt: bool = False, gpu_id: int = 0, **_unused: Any) -> None:
+                 use_tensorrt: bool = False, gpu_id: int = 0, global_thread_pool: bool = False,
+                 **_unused: Any) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
             raise ImportError("--backend onnxruntime needs onnxruntime: pip install onnxruntime "
                               "(or pip install -e .[deploy])") from None
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or _default_threads())
-        options.inter_op_num_threads = 1
+        if global_thread_pool:
+            options.use_per_session_threads = False
+        else:
+            options.intra_op_num_threads = int(threads or _default_threads())
+            options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Errors only: warnings (e.g. unused initializers in a model.onnx from an older export or another
         # converter) are for whoever made the model, not for someone classifying images.
@@ -303,7 +312,8 @@ class Predictor:
     def __init__(self, model_dir: Union[str, Path], backend: str = "paddle", batch_size: int = 1,
                  topk: Optional[int] = None, threads: Optional[int] = None, enable_mkldnn: bool = True,
                  use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000, use_tensorrt: bool = False,
-                 precision: str = "fp32", prefetch: bool = False, opencv_threads: Optional[int] = 1) -> None:
+                 precision: str = "fp32", prefetch: bool = False, opencv_threads: Optional[int] = 1,
+                 global_thread_pool: bool = False) -> None:
         backend_class = BACKENDS.get(backend)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -333,7 +343,8 @@ class Predictor:
         # Every backend takes the settings it uses and ignores the others.
         self.backend = backend_class(*files, threads=threads, enable_mkldnn=enable_mkldnn, use_gpu=use_gpu,
                                      gpu_id=gpu_id, gpu_mem=gpu_mem, use_tensorrt=use_tensorrt,
-                                     precision=precision, batch_size=self.batch_size, input_shape=self.input_shape)
+                                     precision=precision, batch_size=self.batch_size, input_shape=self.input_shape,
+                                     global_thread_pool=global_thread_pool)
 
     @property
     def skipped(self) -> List[Tuple[str, str]]:
