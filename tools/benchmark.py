@@ -572,7 +572,7 @@ def time_variant_files(model_dir: str, threads: int, batches: Dict[int, Any], ru
     """{(backend, precision, batch size): (file name, [seconds])} for every file of the export at `threads`, timed in
     interleaved blocks. Runs in a child process (bench_variants) so that its onnxruntime sessions can share one
     thread pool of `threads` threads, which is fixed per process: with a pool per session, the pools' spinning
-    threads slow each other's runs down (measured 1.5-2.5x at 2 threads)."""
+    threads slow each other's runs down (measured 1.4-2.7x at 2 threads)."""
     import onnxruntime as ort
 
     from ppcls_lite.export.variants import read_inference_config
