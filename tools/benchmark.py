@@ -547,8 +547,9 @@ def variant_models(args: argparse.Namespace, tmp: str) -> List[Tuple[str, Dict[s
     return models
 
 
-def _variant_engines(model_dir, info, threads, global_thread_pool=False):
-    """{(backend, precision): (file name, run(batch))} for every exported ONNX/MNN file."""
+def _variant_engines(model_dir, info, threads):
+    """{(backend, precision): (file name, run(batch))} for every exported ONNX/MNN file, the onnxruntime sessions
+    on the process's global thread pool (time_variant_files sets it up)."""
     from ppcls_lite.export.variants import predictor_module
 
     predict_cls = predictor_module()
@@ -562,7 +563,7 @@ def _variant_engines(model_dir, info, threads, global_thread_pool=False):
             if backend == "mnn":
                 runner = predict_cls.MnnBackend(path, threads=threads, precision=precision)
             else:
-                runner = predict_cls.OnnxRuntimeBackend(path, threads=threads, global_thread_pool=global_thread_pool)
+                runner = predict_cls.OnnxRuntimeBackend(path, threads=threads, global_thread_pool=True)
             engines[(backend, precision)] = (path.name, runner.run)
     return engines
 
@@ -579,7 +580,7 @@ def time_variant_files(model_dir: str, threads: int, batches: Dict[int, Any], ru
 
     ort.set_global_thread_pool_sizes(threads, 1)
     info = read_inference_config(model_dir)["Global"]
-    engines = _variant_engines(Path(model_dir), info, threads, global_thread_pool=True)
+    engines = _variant_engines(Path(model_dir), info, threads)
     times = {}
     for batch_size, batch in batches.items():
         calls = {key: (lambda run=run: run(batch)) for key, (_, run) in engines.items()}
