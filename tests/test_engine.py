@@ -16,8 +16,8 @@ from ppcls_lite.engine.distributed import real_samples_on_rank
 from ppcls_lite.engine.inference import collect_infer_inputs, write_predictions
 from ppcls_lite.engine.loop import NonFiniteLossError
 from ppcls_lite.engine.run_log import MetricsCSV, read_metrics_csv
-from ppcls_lite.engine.postprocess import Topk
-from ppcls_lite.utils.config import get_config
+from ppcls_lite.pipeline.postprocess import Topk
+from ppcls_lite.config import get_config
 from ppcls_lite.utils.ema import ModelEMA
 from ppcls_lite.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
