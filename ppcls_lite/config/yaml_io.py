@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import reprlib
 from pathlib import Path
 from typing import Any, Dict, Set, Tuple, Union
 
@@ -70,8 +71,8 @@ def read_yaml(path: Path) -> dict:
         raise ConfigError(f"config file {path} is empty (no YAML content): it must hold a mapping of sections "
                           "such as Global:, Arch:, DataLoader:")
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} holds a {type(data).__name__} ({str(data)[:60]!r}), not a mapping of "
-                          "sections such as Global:, Arch:, DataLoader:")
+        raise ConfigError(f"config file {path} holds a {type(data).__name__} ({reprlib.repr(data)}), not a mapping "
+                          "of sections such as Global:, Arch:, DataLoader:")
     return data
 
 
