@@ -3,7 +3,7 @@
 
 The deterministic ops come from ppcls_lite.pipeline (shared with infer, export and the deploy predictor);
 the random training ops are defined here on the same base."""
-from typing import Any, Optional
+from typing import Optional
 
 from ppcls_lite.pipeline import create_operators as _create, transform
 from ppcls_lite.utils.config_rules import (POSITIVE, PROBABILITY, SIZE, check_each, check_keys_of, check_size, is_real,
