@@ -138,6 +138,10 @@ def test_override_adds_known_and_free_form_keys(minimal):
     ("Global.epochs.value=3", r"'Global.epochs' is a value"),
     ("Global.pretrained_model.x=3", r"'Global.pretrained_model' is a value"),
     ("Global.epochs", r"must look like"),
+    # a mapping written at a closed level is checked below it
+    ("Optimizer.lr={name: Cosine, learnin_rate: 0.1}", r"override 'Optimizer.lr=.*unknown key 'learnin_rate' in "
+                                                       r"Optimizer\.lr.*Did you mean 'learning_rate'"),
+    ("AMP={use_amp: True, scale_los: 128}", r"unknown key 'scale_los' in AMP.*Did you mean 'scale_loss'"),
     ("Global.epochs=[1,", r"not valid YAML"),
 ])
 def test_bad_overrides_are_explained(minimal, override, expected):
