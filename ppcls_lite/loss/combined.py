@@ -46,7 +46,7 @@ def build_loss(loss_section: list, where: str = "Loss") -> CombinedLoss:
         weight = float(params.pop("weight", 1.0))
         if getattr(cls, "deprecated_for", None):
             warn(f"{where}: {name} is PaddleClas's deprecated name; {cls.deprecated_for} is used (it handles "
-                  "mixup/cutmix soft targets).")
+                 "mixup/cutmix soft targets).")
         key = name
         suffix = 1
         while any(key == k for k, _, _ in losses):

@@ -153,7 +153,7 @@ def build_metrics(metric_section: Optional[list], class_num: Optional[int] = Non
             new_name, renamed = METRIC_ALIASES[name]
             params = {renamed.get(k, k): v for k, v in params.items()}
             warn(f"{where}: '{name}' is an older PaddleClas name; read as {new_name} "
-                  f"({', '.join(f'{old} -> {new}' for old, new in renamed.items())}).")
+                 f"({', '.join(f'{old} -> {new}' for old, new in renamed.items())}).")
             name = new_name
         METRICS.canonical(name, f"{where}.{i}")
         if name in seen:  # their count arrays would share names in state()

@@ -65,7 +65,7 @@ class ScheduleRun:
             return None
         if not self.clamped:  # after a clamp, the clamp warning already says the whole run is warm-up
             warn(f"{self.name} schedule: {what} = {steps} (Global.epochs {self.epochs:g} - Optimizer.lr.warmup_epoch "
-                  f"{self.warmup:g}); the LR stays at learning_rate {lr:g} after the warm-up, as in PaddleClas.")
+                 f"{self.warmup:g}); the LR stays at learning_rate {lr:g} after the warm-up, as in PaddleClas.")
         return ConstantLR(lr)
 
 
@@ -96,7 +96,7 @@ def piecewise(run: ScheduleRun, decay_epochs: Optional[list] = None, values: Opt
                          f"(got {len(values)} values for {len(decay_epochs)} boundaries)")
     if learning_rate is not None and float(learning_rate) != values[0]:
         warn(f"Piecewise schedule: Optimizer.lr.learning_rate ({learning_rate}) is not used; the rate starts at "
-              f"values[0] = {values[0]} and follows values/decay_epochs.")
+             f"values[0] = {values[0]} and follows values/decay_epochs.")
     boundaries = [int(round(float(e) * run.unit)) for e in decay_epochs]
     return paddle.optimizer.lr.PiecewiseDecay(boundaries, values), values[0]
 
@@ -242,7 +242,7 @@ def _warn_fractional_epochs(cfg):
                 rounded.append(f"{key} {value:g} -> {round(value)}")
     if rounded:
         warn(f"Optimizer.lr.by_epoch is True, so the schedule moves once per epoch and counts whole epochs: "
-              f"{', '.join(rounded)}.")
+             f"{', '.join(rounded)}.")
 
 
 def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch: int) -> paddle.optimizer.lr.LRScheduler:
@@ -261,7 +261,7 @@ def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch
     foreign = [k for k in cfg if k not in own_keys and k not in COMMON_LR_KEYS]
     if foreign:
         warn(f"Optimizer.lr key(s) {foreign} do not apply to the {name} schedule and are ignored "
-              f"({name} takes: {', '.join(own_keys)})")
+             f"({name} takes: {', '.join(own_keys)})")
     if int(steps_per_epoch) <= 0:
         raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch} (is the training list empty?)")
     by_epoch = bool(cfg.get("by_epoch", False))
@@ -273,7 +273,7 @@ def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch
     clamped = warmup_epoch > 0 and warmup_epoch >= epochs
     if clamped:
         warn(f"Optimizer.lr.warmup_epoch ({warmup_epoch:g}) >= Global.epochs ({epochs:g}): the warm-up is clamped "
-              f"to {epochs:g} epochs, so the whole run warms up towards learning_rate (as PaddleClas does).")
+             f"to {epochs:g} epochs, so the whole run warms up towards learning_rate (as PaddleClas does).")
         warmup_epoch = epochs
     run = ScheduleRun(name, epochs, unit, warmup_epoch, clamped)
     scheduler, peak_lr = SCHEDULES.build(name, {k: cfg[k] for k in own_keys if k in cfg}, "Optimizer.lr", run=run)

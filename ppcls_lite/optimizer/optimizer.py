@@ -192,7 +192,7 @@ def build_optimizer(optimizer_config: dict, epochs: float, steps_per_epoch: int,
     foreign = [k for k in cfg if k not in COMMON_KEYS and k not in own]
     if foreign:
         warn(f"Optimizer key(s) {foreign} do not apply to {name} and are ignored "
-              f"({name} takes: {', '.join(own) or 'no extra keys'})")
+             f"({name} takes: {', '.join(own) or 'no extra keys'})")
 
     scheduler = build_lr_scheduler(cfg["lr"], epochs, steps_per_epoch)
     reg_name, coeff = _decay_coeff(cfg)
