@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="PaddlePaddle training suite for mobile image classifiers (MobileNetV1/V2/V3, MobileNeXt)",
     packages=find_packages(include=["ppcls_lite", "ppcls_lite.*"]),
-    package_data={"ppcls_lite": ["utils/*.txt"]},
+    package_data={"ppcls_lite": ["pipeline/*.txt"]},
     python_requires=">=3.9",
     install_requires=[
         "paddlepaddle>=3.0",

@@ -199,9 +199,19 @@ def write_config(config, path):
     return path
 
 
+@pytest.fixture
+def logged_warnings(monkeypatch):
+    """The messages of the warnings logged through ppcls_lite's logger during the test, in order."""
+    from ppcls_lite.utils import logger
+
+    messages = []
+    monkeypatch.setattr(logger, "warning", lambda msg, *args: messages.append(msg))
+    return messages
+
+
 def load_config(config, tmp_path, overrides=()):
     """Round-trip through get_config so the engine sees exactly what the tools would give it."""
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     return get_config(write_config(config, tmp_path / "config.yaml"), list(overrides))
 

@@ -4,13 +4,10 @@ as `-o` takes it, the value and the valid range."""
 import numpy as np
 import pytest
 
-import ppcls_lite.engine.postprocess  # noqa: F401  (the builders declare their names to get_config on import)
-import ppcls_lite.optimizer  # noqa: F401
 from ppcls_lite.arch import MODELS
-from ppcls_lite.data import build_dataloader  # noqa: F401
 from ppcls_lite.loss import LOSSES
 from ppcls_lite.metric import METRICS
-from ppcls_lite.utils.config import ConfigError, get_config
+from ppcls_lite.config import ConfigError, get_config
 from conftest import REPO_ROOT, run_tool
 
 # A PaddleClas recipe that sets most of the checked keys (eta_min, warm-up, nesterov, L2, ColorJitter, ...).
@@ -52,14 +49,19 @@ BAD_VALUES = [
     ("Loss.Train.0.CELoss.epsilon=1.5", "Loss.Train.0.CELoss.epsilon", "in [0, 1)"),
     ("Loss.Train.0.CELoss.weight=-1", "Loss.Train.0.CELoss.weight", ">= 0"),
     ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=0",
-     "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size", "a whole number >= 1 (pixels)"),
+     "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size", "a whole number from 1 to 16384 (pixels)"),
     ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.9, 0.1]",
      "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale", "0 < low <= high <= 1"),
     ("DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short=-256",
-     "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short", "a whole number >= 1 (pixels)"),
+     "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short", "a whole number from 1 to 16384 (pixels)"),
     ("DataLoader.Eval.dataset.transform_ops.2.CropImage.size=[224, 0]",
-     "DataLoader.Eval.dataset.transform_ops.2.CropImage.size.1", "a whole number >= 1 (pixels)"),
-    ("Infer.transforms.2.CropImage.size=22.5", "Infer.transforms.2.CropImage.size", "a whole number >= 1"),
+     "DataLoader.Eval.dataset.transform_ops.2.CropImage.size.1", "a whole number from 1 to 16384 (pixels)"),
+    ("Infer.transforms.2.CropImage.size=22.5", "Infer.transforms.2.CropImage.size", "a whole number from 1 to 16384"),
+    ("Infer.transforms.1.ResizeImage.resize_short=100000", "Infer.transforms.1.ResizeImage.resize_short",
+     "a whole number from 1 to 16384 (pixels)"),
+    ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=[224, 20000]",
+     "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size.1", "a whole number from 1 to 16384 (pixels)"),
+    ("Global.image_shape=[3, 224, 16385]", "Global.image_shape", "whole numbers from 1 to 16384"),
     ("DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -0.2}}]",
      "DataLoader.Train.dataset.batch_transform_ops.0.MixupOperator.alpha", "> 0"),
     ("DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]",
@@ -81,6 +83,7 @@ SHOWN = {
     "Optimizer.lr.warmup_start_lr=-1e-4": "-0.0001",
     "Optimizer.regularizer.coeff=-1e-4": "-0.0001",
     "DataLoader.Eval.dataset.transform_ops.2.CropImage.size=[224, 0]": "0",
+    "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=[224, 20000]": "20000",
     "DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -0.2}}]": "-0.2",
     "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]": "0",
     "Metric.Eval.0.TopkAcc.topk=[0, 5]": "0",

@@ -33,7 +33,7 @@ def _quick_start_config():
 
 def _val_images(config_path, tmp_path):
     """Absolute-path list file of the first NUM_IMAGES lines of the config's Eval list."""
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     dataset = get_config(str(config_path))["DataLoader"]["Eval"]["dataset"]
     root = REPO_ROOT / dataset.get("image_root", ".")
@@ -58,7 +58,7 @@ def _recalibrated_parity_weights(config_path, reference_dir, name, tmp_path):
 
     from ppcls_lite.arch import build_model
     from ppcls_lite.data.preprocess import create_operators, transform
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
     from ppcls_lite.utils.save_load import load_pretrained
 
     config = get_config(str(config_path))

@@ -16,8 +16,8 @@ from ppcls_lite.engine.distributed import real_samples_on_rank
 from ppcls_lite.engine.inference import collect_infer_inputs, write_predictions
 from ppcls_lite.engine.loop import NonFiniteLossError
 from ppcls_lite.engine.run_log import MetricsCSV, read_metrics_csv
-from ppcls_lite.engine.postprocess import Topk
-from ppcls_lite.utils.config import get_config
+from ppcls_lite.pipeline.postprocess import Topk
+from ppcls_lite.config import get_config
 from ppcls_lite.utils.ema import ModelEMA
 from ppcls_lite.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
@@ -403,7 +403,7 @@ def test_train_state_save_restore_roundtrip(tmp_path):
 def test_run_log_prints_every_print_batch_step_and_the_last_iteration(tmp_path):
     """RunLog's iteration lines: every print_batch_step-th iteration plus the epoch's last, with lr, loss,
     reader_cost, batch_cost, ips and an ETA over the iterations still to run."""
-    from ppcls_lite.engine.run_log import RunLog
+    from ppcls_lite.engine.run_log import RunLog, StepRecord
     from ppcls_lite.utils import logger
 
     log_file = tmp_path / "train.log"
@@ -412,8 +412,8 @@ def test_run_log_prints_every_print_batch_step_and_the_last_iteration(tmp_path):
     run_log.open_metrics_csv(1, [], None)
     run_log.start_epoch()
     for iter_id in range(1, 6):
-        run_log.step(1, iter_id, iter_id, lr=0.1 / iter_id, loss=1.0, loss_avg=1.0, batch_metrics={}, metrics=None,
-                     reader_cost=0.5, batch_cost=2.0, batch_size=4)
+        run_log.step(StepRecord(epoch=1, iter_id=iter_id, global_step=iter_id, lr=0.1 / iter_id, loss=1.0,
+                                loss_avg=1.0, batch_metrics={}, reader_cost=0.5, batch_cost=2.0, batch_size=4))
     run_log.end_epoch(1, {"loss": 1.0}, None, 10.0)
     logger.init_logger(None)
     lines = [line for line in log_file.read_text(encoding="utf-8").splitlines() if "[Iter " in line]

@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 PACKAGE_ROOT = REPO_ROOT / "ppcls_lite"
 LAYERS = {"utils": 0, "pipeline": 0,
           "arch": 1, "data": 1, "loss": 1, "metric": 1, "optimizer": 1,
-          "engine": 2, "export": 2,
+          "engine": 2, "export": 2, "config": 2,
           "tools": 3}
 
 

@@ -120,11 +120,8 @@ def test_confusion_matrix_absent_class_and_soft_labels():
         cm.per_class_report(["a"])
 
 
-def test_older_paddleclas_topk_name_reads_as_topkacc(monkeypatch):
-    import ppcls_lite.metric.topk as topk_module
-
-    messages = []
-    monkeypatch.setattr(topk_module, "_warn", messages.append)
+def test_older_paddleclas_topk_name_reads_as_topkacc(logged_warnings):
+    messages = logged_warnings
     metrics = build_metrics([{"Topk": {"k": [1, 2]}}], class_num=4, where="Metric.Eval")
     assert metrics.keys == ["top1", "top2"]
     logits = np.array([[0.1, 0.9, 0.0, 0.0], [0.8, 0.1, 0.6, 0.0]], dtype=np.float32)

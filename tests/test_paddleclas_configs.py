@@ -17,8 +17,8 @@ from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
-from ppcls_lite.utils import config as cfgmod
-from ppcls_lite.utils.config import get_config
+from ppcls_lite import config as cfgmod
+from ppcls_lite.config import get_config
 
 COPIES = REPO_ROOT / "tests" / "paddleclas_configs"
 DATA = REPO_ROOT / "dataset" / "fashion_mnist_mini"
@@ -54,9 +54,8 @@ class Tiny(paddle.nn.Layer):
 
 
 @pytest.mark.parametrize("path", ALL_CONFIGS, ids=rel)
-def test_config_loads_and_builds(path, monkeypatch):
-    warnings = []
-    monkeypatch.setattr(cfgmod, "_warn", warnings.append)
+def test_config_loads_and_builds(path, logged_warnings):
+    warnings = logged_warnings
     config = get_config(path)
     class_num = config["Arch"]["class_num"]
     assert isinstance(class_num, int) and class_num >= 1  # Global.class_num (quick-start) lands in Arch
@@ -81,9 +80,8 @@ def test_config_loads_and_builds(path, monkeypatch):
         assert sum("use_dali has no effect" in w for w in warnings) == 1
 
 
-def test_quick_start_keys_keep_their_paddleclas_meaning(monkeypatch):
-    warnings = []
-    monkeypatch.setattr(cfgmod, "_warn", warnings.append)
+def test_quick_start_keys_keep_their_paddleclas_meaning(logged_warnings):
+    warnings = logged_warnings
     config = get_config(QUICK_START)
     assert config["Optimizer"]["lr"]["last_epoch"] == -1 and warnings == []  # -1: start fresh, as here
     get_config(QUICK_START, ["Optimizer.lr.last_epoch=7"])

@@ -83,7 +83,7 @@ def setup(tmp_path_factory, reference_dir):
 def _loader_tensors(config_path):
     """What training's Eval loader feeds the model, in list order."""
     from ppcls_lite.data import build_dataloader
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     config = get_config(config_path)
     loader = build_dataloader(config["DataLoader"], "Eval", "cpu", 0, 10)
@@ -94,7 +94,7 @@ def _infer_tensors(config_path, paths):
     """What tools/infer.py feeds the model: the infer ops that build_engine makes, read the way Engine.infer reads."""
     from ppcls_lite.engine import build_engine
     from ppcls_lite.pipeline import load_file, to_chw_float32
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     engine = build_engine(get_config(config_path), "infer")
     return np.stack([load_file(p, engine.infer_ops, to_chw_float32) for p in paths])

@@ -75,7 +75,7 @@ def test_prepare_flowers102_lays_out_the_quick_start_paths(mirror_server, tmp_pa
 
 def test_quick_start_config_reads_the_prepared_dataset(mirror_server, tmp_path, monkeypatch):
     from ppcls_lite.data import build_dataloader
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     mirror_server.routes[ARCHIVE_PATH] = Route(flowers_archive())
     monkeypatch.chdir(tmp_path)  # the config's paths are relative, as in PaddleClas: ./dataset/flowers102/
@@ -128,7 +128,7 @@ def test_quick_start_flow_trains_from_downloaded_paddleclas_weights(mirror_serve
     from ppcls_lite.arch import build_model
     from ppcls_lite.arch.pretrained import MODEL_URLS
     from ppcls_lite.engine import build_engine
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     name = "MobileNetV3_large_x1_0"
     imagenet = build_model({"name": name, "class_num": 1000})

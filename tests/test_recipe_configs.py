@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO_ROOT as REPO
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.optimizer import build_lr_scheduler
-from ppcls_lite.utils.config import get_config
+from ppcls_lite.config import get_config
 
 CONFIG_DIR = REPO / "configs"
 MODEL_NAMES = (

@@ -89,7 +89,7 @@ def test_named_lists_paddleclas_style():
 
 
 def test_post_process_is_registered():
-    from ppcls_lite.engine.postprocess import POSTPROCESSES, Topk, build_postprocess
+    from ppcls_lite.pipeline.postprocess import POSTPROCESSES, Topk, build_postprocess
 
     assert POSTPROCESSES.names() == ["Topk"]
     assert isinstance(build_postprocess({"name": "Topk", "topk": 3}), Topk)

@@ -99,7 +99,7 @@ def test_finetune_with_other_class_num_reinitialises_classifier(tiny_dataset, tm
 
     # What the engine loads, before any training step.
     from ppcls_lite.engine import build_engine
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     # A second run may not start in the first one's folder (it holds checkpoints): build into another.
     engine = build_engine(get_config(str(config), [f"Global.output_dir={tmp_path / 'ft_again'}"]), "train")

@@ -55,7 +55,7 @@ def test_verify_fails_when_the_export_differs_from_the_trained_model(tmp_path, r
     from ppcls_lite.export import ExportError
     from ppcls_lite.export.variants import dataset_samples
     from ppcls_lite.export.verify import verify_export
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     config_path, _ = tiny_export_config(tmp_path, reference_dir)
     assert run_export(config_path, "--onnx").returncode == 0

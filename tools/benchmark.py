@@ -418,7 +418,7 @@ def bench_train(args: argparse.Namespace) -> List[Dict[str, Any]]:
     from ppcls_lite.engine.run_log import RunLog
     from ppcls_lite.loss import build_loss
     from ppcls_lite.optimizer import build_optimizer
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     paddle.set_device("cpu")
     paddle.base.core.set_num_threads(args.threads)
@@ -474,7 +474,7 @@ def bench_train(args: argparse.Namespace) -> List[Dict[str, Any]]:
 def bench_data(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """Loader img/s per num_workers, measured by the data package's own benchmark (no model in the loop)."""
     from benchmark_data import measure_loader_throughput
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     config = get_config(args.config, args.override)
     print(machine_description(threads="-"))
@@ -522,7 +522,7 @@ def variant_models(args: argparse.Namespace, tmp: str) -> List[Tuple[str, Dict[s
     """[(label, config, weights are trained)] for the variants table: the quick-start model and --model."""
     import copy
 
-    from ppcls_lite.utils.config import get_config
+    from ppcls_lite.config import get_config
 
     base = get_config(str(QUICK_START_CONFIG))
     # The config's data paths are relative to the repository root; the benchmark may run from anywhere.

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.export import export_from_config  # noqa: E402
-from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+from ppcls_lite.config import get_config, parse_args  # noqa: E402
 
 
 def _extra_args(parser):

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from ppcls_lite.engine import build_engine  # noqa: E402
 from ppcls_lite.pipeline import EXIT_SOME_FAILED, check_output_path  # noqa: E402
 from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
-from ppcls_lite.utils.config import get_config, parse_args  # noqa: E402
+from ppcls_lite.config import get_config, parse_args  # noqa: E402
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:

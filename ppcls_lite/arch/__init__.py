@@ -1,14 +1,17 @@
 """Models: `build_model(arch_config)` builds a registered PaddleClas-named model; `list_models()` names them."""
-from ppcls_lite.utils.config import register_name_check
+from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
 from . import backbone  # noqa: F401  (registers the models)
 from .pretrained import resolve_pretrained
 from .registry import MODELS, UnknownModelError, registered_names
 from .theseus_layer import TheseusLayer
 
-register_name_check("Arch.name", MODELS)  # an unknown model fails when the config loads
+__all__ = ["build_model", "list_models", "MODELS", "TheseusLayer", "UnknownModelError", "CONFIG_RULES"]
 
-__all__ = ["build_model", "list_models", "MODELS", "TheseusLayer", "UnknownModelError"]
+# The Arch section's rules for ppcls_lite.config: free-form keys (the model's constructor kwargs, checked by
+# build_model), and a name every config must give. Arch.class_num is checked with the plain sections.
+CONFIG_RULES = SectionRules(schema=lambda: {"Arch": ANY},
+                            names=(NameCheck("Arch.name", MODELS, required=True),))
 
 # Arch keys that build_model takes itself; every other key is a constructor kwarg of the model family.
 BUILD_KEYS = ("name", "pretrained", "use_ssld")

@@ -15,9 +15,25 @@
 `label_list.txt` (`id name`) beside the list file gives `dataset.label_names`. tools/split_dataset.py writes
 the list files for a folder of class folders; tools/prepare_fashion_mnist.py rebuilds the quick-start data.
 """
+from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
+
 from .dataset import DATASETS, BadImageError, ImageFolderDataset, ImageNetDataset
-from .loader import ClassificationDataLoader, build_dataloader, build_dataset, derive_seed
-from .preprocess import create_operators, transform
+from .loader import (MODES, SAMPLERS, ClassificationDataLoader, build_dataloader, build_dataset, check_data_values,
+                     derive_seed)
+from .preprocess import OPERATORS, check_op_item, create_operators, transform
+from .preprocess.batch_ops import BATCH_OPS
 
 __all__ = ["build_dataloader", "build_dataset", "ClassificationDataLoader", "derive_seed", "DATASETS",
-           "ImageNetDataset", "ImageFolderDataset", "BadImageError", "create_operators", "transform"]
+           "ImageNetDataset", "ImageFolderDataset", "BadImageError", "create_operators", "transform", "CONFIG_RULES"]
+
+# The DataLoader section's rules for ppcls_lite.config: {Train, Eval, Test} x {dataset, sampler, loader}, the
+# names of datasets, samplers and ops (each op's parameters checked with its name), and the Infer.transforms ops.
+CONFIG_RULES = SectionRules(
+    schema=lambda: {"DataLoader": {mode: {"dataset": ANY, "sampler": ANY, "loader": ANY} for mode in MODES}},
+    names=(NameCheck("DataLoader.*.dataset.name", DATASETS, required=True),
+           NameCheck("DataLoader.*.sampler.name", SAMPLERS),
+           NameCheck("DataLoader.*.dataset.transform_ops", OPERATORS, named_list=True, check_item=check_op_item),
+           NameCheck("DataLoader.*.dataset.batch_transform_ops", BATCH_OPS, named_list=True,
+                     check_item=check_op_item),
+           NameCheck("Infer.transforms", OPERATORS, named_list=True, check_item=check_op_item)),
+    check_values=check_data_values)

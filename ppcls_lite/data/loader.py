@@ -13,14 +13,12 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
-from ppcls_lite.utils.config import (ANY, COUNT, NON_NEGATIVE_COUNT, check_keys_of, register_name_check,
-                                     register_section_schema, register_value_check)
+from ppcls_lite.utils.config_rules import COUNT, NON_NEGATIVE_COUNT, check_keys_of
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
 from .dataset.common import format_file_list, log_warning
-from .preprocess import OPERATORS, check_op_values, create_batch_operators
-from .preprocess.batch_ops import BATCH_OPS
+from .preprocess import create_batch_operators
 
 # Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
 # class of that name (registered below, after SeededRandomSampler).
@@ -275,33 +273,15 @@ def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where
     return SAMPLERS.build(name, params, where, dataset=dataset, where=where)
 
 
-# The DataLoader section's closed keys, and the names get_config checks before anything runs.
-register_section_schema("DataLoader", {mode: {"dataset": ANY, "sampler": ANY, "loader": ANY} for mode in MODES})
-register_name_check("DataLoader.*.dataset.name", DATASETS)
-register_name_check("DataLoader.*.sampler.name", SAMPLERS)
-register_name_check("DataLoader.*.dataset.transform_ops", OPERATORS, named_list=True)
-register_name_check("DataLoader.*.dataset.batch_transform_ops", BATCH_OPS, named_list=True)
-register_name_check("Infer.transforms", OPERATORS, named_list=True)
-
-
 def check_data_values(config: dict, problems: list) -> None:
-    """Append a message for each DataLoader value (batch size, workers, op parameters) and Infer op out of range."""
+    """Append a message for each DataLoader batch size and worker count out of range (the op lists are checked
+    item by item with their name check, data/__init__.py)."""
     for mode, section in (config.get("DataLoader") or {}).items():
         if not isinstance(section, dict):
             continue
         where = f"DataLoader.{mode}"
         check_keys_of(problems, section.get("sampler"), {"batch_size": COUNT}, f"{where}.sampler")
         check_keys_of(problems, section.get("loader"), {"num_workers": NON_NEGATIVE_COUNT}, f"{where}.loader")
-        dataset = section.get("dataset")
-        if isinstance(dataset, dict):
-            for ops_key in ("transform_ops", "batch_transform_ops"):
-                check_op_values(problems, dataset.get(ops_key), f"{where}.dataset.{ops_key}")
-    infer = config.get("Infer")
-    if isinstance(infer, dict):
-        check_op_values(problems, infer.get("transforms"), "Infer.transforms")
-
-
-register_value_check(check_data_values)
 
 
 def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", seed: int = 0,

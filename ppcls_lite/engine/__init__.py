@@ -15,18 +15,18 @@ import os
 import paddle
 
 from ppcls_lite.arch import build_model
+from ppcls_lite.config import print_config
 from ppcls_lite.data import build_dataloader
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.engine.engine import Engine
 from ppcls_lite.engine.loop import NonFiniteLossError, require_batches
-from ppcls_lite.engine.postprocess import Topk, build_postprocess
 from ppcls_lite.engine.run_dir import RunDirError, check_dataset_present, keep_config, protect_run_dir
 from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_checkpoints
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
+from ppcls_lite.pipeline import Topk, build_postprocess
 from ppcls_lite.utils import logger
-from ppcls_lite.utils.config import print_config
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
 

@@ -13,7 +13,7 @@ from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.engine.amp import AmpContext
 from ppcls_lite.engine.checkpoint import TrainState
 from ppcls_lite.engine.distributed import all_reduce_sum, any_rank, global_metrics, real_samples_on_rank
-from ppcls_lite.engine.run_log import RunLog, format_metrics
+from ppcls_lite.engine.run_log import RunLog, StepRecord, format_metrics
 from ppcls_lite.utils import logger
 
 
@@ -85,8 +85,10 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
         loss_sum += loss_value * batch_size
         seen += batch_size
         batch_metrics = metrics.update(logits.detach(), labels) if metrics else {}
-        run_log.step(epoch, iter_id, state.global_step, float(lr), loss_value, loss_sum / seen, batch_metrics,
-                     metrics, reader_cost, time.time() - tic, batch_size)
+        record = StepRecord(epoch=epoch, iter_id=iter_id, global_step=state.global_step, lr=float(lr),
+                            loss=loss_value, loss_avg=loss_sum / seen, batch_metrics=batch_metrics,
+                            reader_cost=reader_cost, batch_cost=time.time() - tic, batch_size=batch_size)
+        run_log.step(record, metrics)
         tic = time.time()
     return global_metrics(metrics, loss_sum, seen, world_size)
 

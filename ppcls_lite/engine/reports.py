@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ppcls_lite.engine.postprocess import read_class_id_map, resolve_class_id_map_file
 from ppcls_lite.metric import ConfusionMatrix
+from ppcls_lite.pipeline import read_class_id_map, resolve_class_id_map_file
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.plot import plt, save_figure
 

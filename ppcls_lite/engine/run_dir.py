@@ -9,10 +9,10 @@ import os
 import time
 from typing import Optional
 
+from ppcls_lite.config import config_to_text, save_config
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.engine.settings import EngineSettings
 from ppcls_lite.utils import logger
-from ppcls_lite.utils.config import config_to_text, save_config
 
 QUICK_START_CONFIG = "configs/quick_start/MobileNetV3_small_fashion_mnist.yaml"
 

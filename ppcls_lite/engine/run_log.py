@@ -17,6 +17,7 @@ epoch are dropped and new rows appended.
 import csv
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -35,6 +36,22 @@ def format_eta(seconds: float) -> str:
     """H:MM:SS for a number of seconds (negative counts as 0)."""
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one training step reports to RunLog.step."""
+
+    epoch: int
+    iter_id: int                     # 1-based iteration within the epoch
+    global_step: int                 # steps done in the whole run, after this one
+    lr: float                        # learning rate the step used
+    loss: float                      # this batch's loss
+    loss_avg: float                  # mean loss of the epoch so far
+    batch_metrics: Dict[str, float]  # this batch's Metric.Train values
+    reader_cost: float               # seconds spent waiting for the batch
+    batch_cost: float                # seconds of the whole step, reading included
+    batch_size: int
 
 
 class RunLog:
@@ -69,34 +86,33 @@ class RunLog:
         self._epoch_batch_time, self._epoch_steps = 0.0, 0
         self._window = {"reader": 0.0, "batch": 0.0, "images": 0, "steps": 0}
 
-    def step(self, epoch: int, iter_id: int, global_step: int, lr: float, loss: float, loss_avg: float,
-             batch_metrics: Dict[str, float], metrics: Any, reader_cost: float, batch_cost: float,
-             batch_size: int) -> None:
+    def step(self, record: StepRecord, metrics: Any = None) -> None:
         """Record one training step; every print_batch_step-th (and the epoch's last) prints the line
-        lr, loss, metrics, reader_cost, batch_cost, ips and ETA, and writes VisualDL scalars."""
-        self.last_lr = float(lr)
+        lr, loss, metrics (with the running averages of `metrics`, a MetricSet), reader_cost, batch_cost, ips and
+        ETA, and writes VisualDL scalars."""
+        self.last_lr = float(record.lr)
         window = self._window
-        window["reader"] += reader_cost
-        window["batch"] += batch_cost
-        window["images"] += batch_size
+        window["reader"] += record.reader_cost
+        window["batch"] += record.batch_cost
+        window["images"] += record.batch_size
         window["steps"] += 1
-        self._epoch_batch_time += batch_cost
+        self._epoch_batch_time += record.batch_cost
         self._epoch_steps += 1
-        if iter_id % self.print_batch_step != 0 and iter_id != self.steps_per_epoch:
+        epoch, iter_id, steps = record.epoch, record.iter_id, self.steps_per_epoch
+        if iter_id % self.print_batch_step != 0 and iter_id != steps:
             return
-        steps = self.steps_per_epoch
         remaining = (self.epochs - epoch) * steps + (steps - iter_id)
         eta = remaining * self._epoch_batch_time / max(self._epoch_steps, 1)
         running = metrics.accumulate() if metrics else {}
         logger.info(
-            f"[Train][Epoch {epoch}/{self.epochs}][Iter {iter_id}/{steps}] lr: {lr:.6f}, "
-            f"loss: {loss:.5f} (avg {loss_avg:.5f}), "
-            + "".join(f"{k}: {v:.5f} (avg {running.get(k, v):.5f}), " for k, v in batch_metrics.items())
+            f"[Train][Epoch {epoch}/{self.epochs}][Iter {iter_id}/{steps}] lr: {record.lr:.6f}, "
+            f"loss: {record.loss:.5f} (avg {record.loss_avg:.5f}), "
+            + "".join(f"{k}: {v:.5f} (avg {running.get(k, v):.5f}), " for k, v in record.batch_metrics.items())
             + f"reader_cost: {window['reader'] / window['steps']:.5f} s, "
             f"batch_cost: {window['batch'] / window['steps']:.5f} s, "
             f"ips: {window['images'] / max(window['batch'], 1e-9):.1f} img/s, eta: {format_eta(eta)}")
-        self._scalars(global_step, {"train/loss": loss, "train/lr": lr,
-                                    **{f"train/{k}": v for k, v in batch_metrics.items()}})
+        self._scalars(record.global_step, {"train/loss": record.loss, "train/lr": record.lr,
+                                           **{f"train/{k}": v for k, v in record.batch_metrics.items()}})
         self._window = {"reader": 0.0, "batch": 0.0, "images": 0, "steps": 0}
 
     def end_epoch(self, epoch: int, train_result: Dict[str, float], eval_result: Optional[Dict[str, float]],

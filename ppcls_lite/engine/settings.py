@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.utils import logger
-from ppcls_lite.utils.config import normalize_numbers
+from ppcls_lite.utils.config_rules import normalize_numbers
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
 
 

@@ -21,7 +21,8 @@ import paddle
 import yaml
 
 from ppcls_lite.arch.outputs import logits_of
-from ppcls_lite.pipeline import INFERENCE_OPERATORS, describe_operators, model_files, sha256_file
+from ppcls_lite.pipeline import (INFERENCE_OPERATORS, describe_operators, model_files, read_class_id_map,
+                                 resolve_class_id_map_file, sha256_file)
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
 
@@ -99,7 +100,6 @@ def _label_list(class_id_map_file, class_num):
     """Names indexed by class id (the same file tools/infer.py reads), or None without a map file."""
     if not class_id_map_file:
         return None
-    from ppcls_lite.engine.postprocess import read_class_id_map, resolve_class_id_map_file
     path = resolve_class_id_map_file(class_id_map_file)
     mapping = read_class_id_map(path)
     if class_num and len(mapping) != class_num:

@@ -1,5 +1,5 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
-from ppcls_lite.utils.config import FRACTION, NON_NEGATIVE, _warn, check_keys_of
+from ppcls_lite.utils.config_rules import FRACTION, NON_NEGATIVE, check_keys_of, warn
 from ppcls_lite.utils.registry import parse_named_list
 
 from .celoss import LOSSES
@@ -9,11 +9,9 @@ from .celoss import LOSSES
 LOSS_VALUE_RULES = {"weight": NON_NEGATIVE, "epsilon": FRACTION}
 
 
-def check_loss_values(config: dict, problems: list) -> None:
-    """Append a message for each Loss parameter out of its range."""
-    for mode, items in (config.get("Loss") or {}).items():
-        for i, name, params in parse_named_list(items or [], f"Loss.{mode}"):
-            check_keys_of(problems, params, LOSS_VALUE_RULES, f"Loss.{mode}.{i}.{name}")
+def check_loss_item(problems: list, name: str, params: dict, where: str) -> None:
+    """Append a message for each parameter of one Loss list item out of its range."""
+    check_keys_of(problems, params, LOSS_VALUE_RULES, where)
 
 
 class CombinedLoss:
@@ -47,8 +45,8 @@ def build_loss(loss_section: list, where: str = "Loss") -> CombinedLoss:
         LOSSES.check_params(name, params, item_where, extra=["weight"])
         weight = float(params.pop("weight", 1.0))
         if getattr(cls, "deprecated_for", None):
-            _warn(f"{where}: {name} is PaddleClas's deprecated name; {cls.deprecated_for} is used (it handles "
-                  "mixup/cutmix soft targets).")
+            warn(f"{where}: {name} is PaddleClas's deprecated name; {cls.deprecated_for} is used (it handles "
+                 "mixup/cutmix soft targets).")
         key = name
         suffix = 1
         while any(key == k for k, _, _ in losses):

@@ -14,12 +14,15 @@ Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
 class, cols = predicted), `.per_class_report(label_names)`
 (report files and pictures: `ppcls_lite.engine.reports`).
 """
-from ppcls_lite.utils.config import register_name_check, register_value_check
+from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
 from .confusion import ConfusionMatrix
-from .topk import METRIC_ALIASES, METRICS, MetricSet, TopkAcc, build_metrics, check_metric_values
+from .topk import METRIC_ALIASES, METRICS, MetricSet, TopkAcc, build_metrics, check_metric_item
 
-register_name_check("Metric.*", METRICS, named_list=True, also_accepted=METRIC_ALIASES)
-register_value_check(check_metric_values)
+__all__ = ["ConfusionMatrix", "METRICS", "MetricSet", "TopkAcc", "build_metrics", "CONFIG_RULES"]
 
-__all__ = ["ConfusionMatrix", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]
+# The Metric section's rules for ppcls_lite.config: Metric.Train / Metric.Eval, each a named list of registered
+# metrics (PaddleClas's older `Topk` is read as TopkAcc by build_metrics).
+CONFIG_RULES = SectionRules(schema=lambda: {"Metric": {"Train": ANY, "Eval": ANY}},
+                            names=(NameCheck("Metric.*", METRICS, named_list=True, also_accepted=tuple(METRIC_ALIASES),
+                                             check_item=check_metric_item),))

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ppcls_lite.arch.outputs import logits_of
-from ppcls_lite.utils.config import COUNT, _warn, check_each
+from ppcls_lite.utils.config_rules import COUNT, check_each, warn
 from ppcls_lite.utils.registry import Registry, parse_named_list
 
 from ._arrays import label_ids, to_numpy
@@ -138,12 +138,10 @@ class MetricSet:
         return [k for m in self.metrics for k in m.keys]
 
 
-def check_metric_values(config: dict, problems: list) -> None:
-    """Append a message for each Metric `topk` that is not a whole number >= 1."""
-    for mode, items in (config.get("Metric") or {}).items():
-        for i, name, params in parse_named_list(items or [], f"Metric.{mode}"):
-            key = "k" if "k" in params and "topk" not in params else "topk"  # `k`: the older Topk spelling
-            check_each(problems, params.get(key), COUNT, f"Metric.{mode}.{i}.{name}.{key}")
+def check_metric_item(problems: list, name: str, params: dict, where: str) -> None:
+    """Append a message when the `topk` of one Metric list item is not a whole number >= 1."""
+    key = "k" if "k" in params and "topk" not in params else "topk"  # `k`: the older Topk spelling
+    check_each(problems, params.get(key), COUNT, f"{where}.{key}")
 
 
 def build_metrics(metric_section: Optional[list], class_num: Optional[int] = None, where: str = "Metric") -> "MetricSet":
@@ -154,8 +152,8 @@ def build_metrics(metric_section: Optional[list], class_num: Optional[int] = Non
         if name in METRIC_ALIASES:
             new_name, renamed = METRIC_ALIASES[name]
             params = {renamed.get(k, k): v for k, v in params.items()}
-            _warn(f"{where}: '{name}' is an older PaddleClas name; read as {new_name} "
-                  f"({', '.join(f'{old} -> {new}' for old, new in renamed.items())}).")
+            warn(f"{where}: '{name}' is an older PaddleClas name; read as {new_name} "
+                 f"({', '.join(f'{old} -> {new}' for old, new in renamed.items())}).")
             name = new_name
         METRICS.canonical(name, f"{where}.{i}")
         if name in seen:  # their count arrays would share names in state()

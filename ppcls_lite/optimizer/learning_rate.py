@@ -10,7 +10,7 @@ Schedules and edge cases follow PaddleClas's `ppcls/optimizer/learning_rate.py`:
   `learning_rate` constant after the warm-up, with a warning;
 - `by_epoch: True` moves the LR once per epoch; fractional epoch values are rounded, with a warning;
 - `last_epoch` is accepted; the schedule always starts at step 0 here (a resume restores its position from
-  the checkpoint), so utils.config warns when it is not -1.
+  the checkpoint), so ppcls_lite.config warns when it is not -1.
 """
 
 from dataclasses import dataclass
@@ -18,8 +18,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import paddle
 
-from ppcls_lite.utils.config import (COUNT, NON_NEGATIVE, POSITIVE, _warn, check_each, check_keys_of, is_real,
-                                     normalize_numbers, to_number)
+from ppcls_lite.utils.config_rules import (COUNT, NON_NEGATIVE, POSITIVE, check_each, check_keys_of, is_real,
+                                           normalize_numbers, to_number, warn)
 from ppcls_lite.utils.registry import Registry, check_keys
 
 
@@ -64,8 +64,8 @@ class ScheduleRun:
         if steps > 0:
             return None
         if not self.clamped:  # after a clamp, the clamp warning already says the whole run is warm-up
-            _warn(f"{self.name} schedule: {what} = {steps} (Global.epochs {self.epochs:g} - Optimizer.lr.warmup_epoch "
-                  f"{self.warmup:g}); the LR stays at learning_rate {lr:g} after the warm-up, as in PaddleClas.")
+            warn(f"{self.name} schedule: {what} = {steps} (Global.epochs {self.epochs:g} - Optimizer.lr.warmup_epoch "
+                 f"{self.warmup:g}); the LR stays at learning_rate {lr:g} after the warm-up, as in PaddleClas.")
         return ConstantLR(lr)
 
 
@@ -95,8 +95,8 @@ def piecewise(run: ScheduleRun, decay_epochs: Optional[list] = None, values: Opt
         raise ValueError(f"Piecewise schedule: Optimizer.lr.values needs one more entry than decay_epochs "
                          f"(got {len(values)} values for {len(decay_epochs)} boundaries)")
     if learning_rate is not None and float(learning_rate) != values[0]:
-        _warn(f"Piecewise schedule: Optimizer.lr.learning_rate ({learning_rate}) is not used; the rate starts at "
-              f"values[0] = {values[0]} and follows values/decay_epochs.")
+        warn(f"Piecewise schedule: Optimizer.lr.learning_rate ({learning_rate}) is not used; the rate starts at "
+             f"values[0] = {values[0]} and follows values/decay_epochs.")
     boundaries = [int(round(float(e) * run.unit)) for e in decay_epochs]
     return paddle.optimizer.lr.PiecewiseDecay(boundaries, values), values[0]
 
@@ -241,8 +241,8 @@ def _warn_fractional_epochs(cfg):
             if isinstance(value, float) and not value.is_integer():
                 rounded.append(f"{key} {value:g} -> {round(value)}")
     if rounded:
-        _warn(f"Optimizer.lr.by_epoch is True, so the schedule moves once per epoch and counts whole epochs: "
-              f"{', '.join(rounded)}.")
+        warn(f"Optimizer.lr.by_epoch is True, so the schedule moves once per epoch and counts whole epochs: "
+             f"{', '.join(rounded)}.")
 
 
 def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch: int) -> paddle.optimizer.lr.LRScheduler:
@@ -260,8 +260,8 @@ def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch
     own_keys = schedule_keys(name)
     foreign = [k for k in cfg if k not in own_keys and k not in COMMON_LR_KEYS]
     if foreign:
-        _warn(f"Optimizer.lr key(s) {foreign} do not apply to the {name} schedule and are ignored "
-              f"({name} takes: {', '.join(own_keys)})")
+        warn(f"Optimizer.lr key(s) {foreign} do not apply to the {name} schedule and are ignored "
+             f"({name} takes: {', '.join(own_keys)})")
     if int(steps_per_epoch) <= 0:
         raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch} (is the training list empty?)")
     by_epoch = bool(cfg.get("by_epoch", False))
@@ -272,8 +272,8 @@ def build_lr_scheduler(lr_config: "dict | float", epochs: float, steps_per_epoch
     warmup_epoch = float(cfg.get("warmup_epoch") or 0)
     clamped = warmup_epoch > 0 and warmup_epoch >= epochs
     if clamped:
-        _warn(f"Optimizer.lr.warmup_epoch ({warmup_epoch:g}) >= Global.epochs ({epochs:g}): the warm-up is clamped "
-              f"to {epochs:g} epochs, so the whole run warms up towards learning_rate (as PaddleClas does).")
+        warn(f"Optimizer.lr.warmup_epoch ({warmup_epoch:g}) >= Global.epochs ({epochs:g}): the warm-up is clamped "
+             f"to {epochs:g} epochs, so the whole run warms up towards learning_rate (as PaddleClas does).")
         warmup_epoch = epochs
     run = ScheduleRun(name, epochs, unit, warmup_epoch, clamped)
     scheduler, peak_lr = SCHEDULES.build(name, {k: cfg[k] for k in own_keys if k in cfg}, "Optimizer.lr", run=run)

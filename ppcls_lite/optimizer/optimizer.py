@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import paddle
 
-from ppcls_lite.utils.config import FRACTION, NON_NEGATIVE, POSITIVE, _warn, check_keys_of, normalize_numbers
+from ppcls_lite.utils.config_rules import FRACTION, NON_NEGATIVE, POSITIVE, check_keys_of, normalize_numbers, warn
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .learning_rate import build_lr_scheduler, check_lr_values
@@ -191,8 +191,8 @@ def build_optimizer(optimizer_config: dict, epochs: float, steps_per_epoch: int,
     own = own_keys(name)
     foreign = [k for k in cfg if k not in COMMON_KEYS and k not in own]
     if foreign:
-        _warn(f"Optimizer key(s) {foreign} do not apply to {name} and are ignored "
-              f"({name} takes: {', '.join(own) or 'no extra keys'})")
+        warn(f"Optimizer key(s) {foreign} do not apply to {name} and are ignored "
+             f"({name} takes: {', '.join(own) or 'no extra keys'})")
 
     scheduler = build_lr_scheduler(cfg["lr"], epochs, steps_per_epoch)
     reg_name, coeff = _decay_coeff(cfg)

@@ -1,5 +1,5 @@
 """The one image pipeline of ppcls_lite: decoding, the deterministic ops, input collection, list parsing,
-top-k and result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
+the post-processes (top-k), result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
 predictor all use it.
 
 It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively,
@@ -16,6 +16,8 @@ from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropI
                   NormalizeImage, NormalizeToCHW, Operator, Resizer, ResizeImage, ToCHWImage, check_choice,
                   create_operators, describe_operators, fuse_operators, no_effect_warning, parse_scale, size_pair,
                   to_chw_float32, transform)
+from .postprocess import (POSTPROCESSES, SHIPPED_IMAGENET_LABELS, Topk, build_postprocess, read_class_id_map,
+                          resolve_class_id_map_file)
 from .results import (EXIT_SOME_FAILED, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS, NonFiniteOutputError,
                       ResultWriteError, check_output_path, format_line, format_row, softmax, split_finite,
                       topk_results, write_results)

@@ -1,6 +1,6 @@
 """Defaults of the config sections that are plain settings (Global, AMP, EMA, Infer), written once.
 
-Plain data, no imports: the config checks (utils/config.py), the engine's settings, the tools and docs/CONFIG.md
+Plain data, no imports: the config checks (ppcls_lite/config), the engine's settings, the tools and docs/CONFIG.md
 all read these tables. Each value is what the code uses when the config leaves the key out. Sections built
 from named parts (Arch, Loss, Optimizer, DataLoader, Metric) are described by their builders instead.
 """

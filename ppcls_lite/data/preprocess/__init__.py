@@ -3,11 +3,11 @@
 
 The deterministic ops come from ppcls_lite.pipeline (shared with infer, export and the deploy predictor);
 the random training ops are defined here on the same base."""
-from typing import Any, Optional
+from typing import Optional
 
 from ppcls_lite.pipeline import create_operators as _create, transform
-from ppcls_lite.utils.config import POSITIVE, PROBABILITY, SIZE, check_each, check_keys_of, is_real, to_number
-from ppcls_lite.utils.registry import parse_named_list
+from ppcls_lite.utils.config_rules import (POSITIVE, PROBABILITY, SIZE, check_each, check_keys_of, check_size, is_real,
+                                           to_number)
 
 from .autoaugment import AutoAugment
 from .batch_ops import CutmixOperator, MixupOperator, OpSampler, create_batch_operators
@@ -33,14 +33,6 @@ OP_VALUE_RULES = {
 }
 
 
-def check_size(problems: list, value: Any, where: str) -> None:
-    """An op size: a whole number >= 1 or a [width, height] pair of them."""
-    if isinstance(value, (list, tuple)) and len(value) != 2:
-        problems.append(f"{where} must be {SIZE[1]}, got {value!r}")
-    else:
-        check_each(problems, value, SIZE, where)
-
-
 def check_range_pair(problems: list, params: dict, key: str, where: str, upper: Optional[float]) -> None:
     """RandCropImage scale/ratio: [low, high] with 0 < low <= high (<= upper when given)."""
     value = params.get(key)
@@ -53,24 +45,38 @@ def check_range_pair(problems: list, params: dict, key: str, where: str, upper: 
         problems.append(f"{where}.{key} must be a list [low, high] with 0 < low <= high{bound}, got {value!r}")
 
 
-def check_op_values(problems: list, ops: Optional[list], where: str) -> None:
-    """Append a message for each op parameter of the list `ops` out of its range."""
-    for i, name, params in parse_named_list(ops or [], where):
-        op_where = f"{where}.{i}.{name}"
-        if name == "OpSampler":  # {OpSampler: {MixupOperator: {alpha, prob}, ...}}: check each inner op
-            for inner, inner_params in params.items():
-                rules = {**OP_VALUE_RULES.get(inner, {}), "prob": PROBABILITY}
-                check_keys_of(problems, inner_params, rules, f"{op_where}.{inner}")
+def check_normalize(problems: list, params: dict, where: str) -> None:
+    """NormalizeImage mean/std: three numbers each (one per RGB channel), every std > 0 (a 0 divides by zero)."""
+    for key in ("mean", "std"):
+        values = params.get(key)
+        if values is None:
             continue
-        for key, rule in OP_VALUE_RULES.get(name, {}).items():
-            if rule is SIZE:
-                check_size(problems, params.get(key), f"{op_where}.{key}")
-            else:
-                check_keys_of(problems, params, {key: rule}, op_where)
-        if name in ("RandCropImage", "RandomResizedCrop"):
-            check_range_pair(problems, params, "scale", op_where, upper=1)
-            check_range_pair(problems, params, "ratio", op_where, upper=None)
+        if not (isinstance(values, (list, tuple)) and len(values) == 3):
+            problems.append(f"{where}.{key} must be a list of 3 numbers (one per channel), got {values!r}")
+        elif key == "std":
+            check_each(problems, values, POSITIVE, f"{where}.std")
+        else:
+            check_each(problems, values, (is_real, "a number"), f"{where}.mean")
+
+
+def check_op_item(problems: list, name: str, params: dict, where: str) -> None:
+    """Append a message for each parameter of one op (an item of an op list, at `where`) out of its range."""
+    if name == "OpSampler":  # {OpSampler: {MixupOperator: {alpha, prob}, ...}}: check each inner op
+        for inner, inner_params in params.items():
+            rules = {**OP_VALUE_RULES.get(inner, {}), "prob": PROBABILITY}
+            check_keys_of(problems, inner_params, rules, f"{where}.{inner}")
+        return
+    for key, rule in OP_VALUE_RULES.get(name, {}).items():
+        if rule is SIZE:
+            check_size(problems, params.get(key), f"{where}.{key}")
+        else:
+            check_keys_of(problems, params, {key: rule}, where)
+    if name in ("RandCropImage", "RandomResizedCrop"):
+        check_range_pair(problems, params, "scale", where, upper=1)
+        check_range_pair(problems, params, "ratio", where, upper=None)
+    if name == "NormalizeImage":
+        check_normalize(problems, params, where)
 
 
 __all__ = ["OPERATORS", "create_operators", "transform", "create_batch_operators", "ImageDecodeError",
-           "parse_scale", "check_op_values", "MixupOperator", "CutmixOperator", "OpSampler", "RandomOperator"] + list(OPERATORS)
+           "parse_scale", "check_op_item", "MixupOperator", "CutmixOperator", "OpSampler", "RandomOperator"] + list(OPERATORS)

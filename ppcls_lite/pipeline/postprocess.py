@@ -1,20 +1,27 @@
-"""Infer post-processing (`Infer.PostProcess`): `Topk` turns class probabilities into ids, scores, names."""
+"""Post-processes (`Infer.PostProcess`): `Topk` turns class probabilities into ids, scores and names.
+
+Part of the pipeline, so tools/infer.py and the standalone predictor use the same post-processes. The ImageNet
+label list PaddleClas configs name (`ppcls/utils/imagenet1k_label_list.txt`) ships beside this module.
+"""
+import logging
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, List, Optional, Sequence
 
-from ppcls_lite.pipeline import read_label_names, topk_results
-from ppcls_lite.utils import logger
-from ppcls_lite.utils.config import register_name_check
-from ppcls_lite.utils.registry import Registry
+from .inputs import read_label_names
+from .registry import Registry
+from .results import topk_results
 
-SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "utils" / "imagenet1k_label_list.txt"
+SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parent / "imagenet1k_label_list.txt"
 # Post-processes an `Infer.PostProcess.name` may name.
 POSTPROCESSES = Registry("post-process", plural="post-processes")
-register_name_check("Infer.PostProcess.name", POSTPROCESSES)
+
+# A child of the project's "ppcls_lite" logger (see ops.py): shown through its handlers when they are set up,
+# through Python's default warning output in the standalone predictor.
+_logger = logging.getLogger("ppcls_lite.pipeline")
 
 
-def read_class_id_map(path: str) -> dict:
+def read_class_id_map(path: str) -> Dict[int, str]:
     """Read an `id name` file (the dataset's label_list.txt format) into {id: name}."""
     return dict(enumerate(read_label_names(path)))
 
@@ -23,9 +30,9 @@ def resolve_class_id_map_file(path: Optional[str]) -> Optional[str]:
     """PaddleClas configs name `ppcls/utils/imagenet1k_label_list.txt`; use the shipped copy when it is absent."""
     if path is None or os.path.exists(path):
         return path
-    if os.path.basename(str(path)) == "imagenet1k_label_list.txt":
-        logger.warning(f"Infer.PostProcess.class_id_map_file {path} not found; using the shipped "
-                       f"{SHIPPED_IMAGENET_LABELS}")
+    if os.path.basename(str(path)) == SHIPPED_IMAGENET_LABELS.name:
+        _logger.warning(f"Infer.PostProcess.class_id_map_file {path} not found; using the shipped "
+                        f"{SHIPPED_IMAGENET_LABELS}")
         return str(SHIPPED_IMAGENET_LABELS)
     raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file: {path} does not exist (an 'id name' per line, "
                             f"e.g. the dataset's label_list.txt); fix the path with "
@@ -37,23 +44,23 @@ class Topk:
     """Top-k classes per image. Call with probabilities [N, C] and the file names; returns a list of dicts
     `{"file_name", "class_ids", "scores", "label_names"}` (label_names empty when no map file is given)."""
 
-    def __init__(self, topk=1, class_id_map_file=None, delimiter=None):
+    def __init__(self, topk: int = 1, class_id_map_file: Optional[str] = None, delimiter: Optional[str] = None):
         self.topk = int(topk)
         if self.topk < 1:
             raise ValueError(f"Infer.PostProcess.topk must be >= 1, got {topk!r}")
         if delimiter is not None:  # PaddleClas splits `id name` at this delimiter; names here may hold spaces
-            logger.warning(f"Infer.PostProcess.delimiter={delimiter!r} has no effect here: label files are "
-                           f"split at the first whitespace")
+            _logger.warning(f"Infer.PostProcess.delimiter={delimiter!r} has no effect here: label files are "
+                            f"split at the first whitespace")
         path = resolve_class_id_map_file(class_id_map_file)
         self.class_id_map = read_class_id_map(path) if path else None
         self.label_names = ([self.class_id_map.get(i, "") for i in range(max(self.class_id_map) + 1)]
                             if self.class_id_map else None)
 
-    def __call__(self, probs, files):
+    def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
         return topk_results(probs, files, self.topk, self.label_names)
 
 
-def build_postprocess(postprocess_config: Optional[dict]) -> "Topk":
+def build_postprocess(postprocess_config: Optional[dict]) -> Topk:
     """Build from the `Infer.PostProcess` section (`Topk` is the one registered); None → plain top-1 ids."""
     if not postprocess_config:
         return Topk(1)

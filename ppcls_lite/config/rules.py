@@ -1,0 +1,123 @@
+"""Where the config checks come from: the plain sections' rules (Global, AMP, EMA, Infer), written here, and the
+builder packages' `CONFIG_RULES` declarations (arch, data, loss, metric, optimizer), read here.
+
+This module imports the builder packages itself, so the schema and every name check are complete the moment
+`ppcls_lite.config` is used, whatever the caller imported before. The declarations are read at check time, so a
+name registered later (a user's own model or op) counts too.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from ppcls_lite import arch, data, loss, metric, optimizer
+from ppcls_lite.pipeline import POSTPROCESSES
+from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, POSITIVE, NameCheck, SectionRules,
+                                           check_keys_of)
+from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
+
+# The sections in their canonical order (get_config returns them so).
+SECTIONS = ("Global", "AMP", "EMA", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric")
+
+# PaddleClas keys that are accepted but change nothing here: key -> why (printed once as a warning).
+IGNORED_GLOBAL_KEYS = {
+    "use_dali": "NVIDIA DALI data loading is not supported; the normal DataLoader is used",
+    "use_multilabel": "multi-label training is not supported; single-label classification is used",
+    "distributed": "data parallelism follows the launcher (python -m paddle.distributed.launch), not this key",
+    "start_eval_epoch": "evaluation runs every Global.eval_interval epochs from the first one",
+}
+# PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num), `ema` (its older
+# place for the EMA section: {enable, decay}) and `eval_mode` (only "classification" exists here).
+GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema", "eval_mode"]
+
+GLOBAL_VALUE_RULES = {"epochs": COUNT, "save_interval": COUNT, "eval_interval": COUNT,
+                      "print_batch_step": COUNT, "class_num": COUNT}
+
+
+def _is_side(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_IMAGE_SIDE
+
+
+def check_plain_values(config: dict, problems: List[str]) -> None:
+    """Append a message for each value of Global, AMP, EMA, Infer and Arch.class_num out of its range."""
+    g = config.get("Global") or {}
+    check_keys_of(problems, g, GLOBAL_VALUE_RULES, "Global")
+    if g.get("seed") is not None and (isinstance(g["seed"], bool) or not isinstance(g["seed"], int)):
+        problems.append(f"Global.seed must be a whole number, got {g['seed']!r}")
+    shape = g.get("image_shape")
+    if shape is not None and not (isinstance(shape, list) and len(shape) == 3 and all(_is_side(v) for v in shape)):
+        problems.append(f"Global.image_shape must be a list [channels, height, width] of whole numbers from 1 to "
+                        f"{MAX_IMAGE_SIDE}, got {shape!r}")
+    check_keys_of(problems, g.get("ema"), {"decay": FRACTION}, "Global.ema")
+    check_keys_of(problems, config.get("Arch"), {"class_num": COUNT}, "Arch")
+    check_keys_of(problems, config.get("AMP"), {"scale_loss": POSITIVE}, "AMP")
+    check_keys_of(problems, config.get("EMA"), {"decay": FRACTION}, "EMA")
+    infer = config.get("Infer")
+    if isinstance(infer, dict):
+        check_keys_of(problems, infer, {"batch_size": COUNT}, "Infer")
+        check_keys_of(problems, infer.get("PostProcess"), {"topk": COUNT}, "Infer.PostProcess")
+
+
+# The plain sections: closed keys from utils/schema.py's defaults. Infer.transforms is the data package's (ops).
+PLAIN_RULES = SectionRules(
+    schema=lambda: {"Global": {k: ANY for k in GLOBAL_KEYS}, "AMP": {k: ANY for k in AMP_DEFAULTS},
+                    "EMA": {k: ANY for k in EMA_DEFAULTS}, "Infer": {k: ANY for k in INFER_DEFAULTS}},
+    names=(NameCheck("Infer.PostProcess.name", POSTPROCESSES),),
+    check_values=check_plain_values)
+
+
+def all_rules() -> Tuple[Tuple[str, SectionRules], ...]:
+    """(owner, rules) of every section: the plain ones, then each builder package's declaration."""
+    return (("config", PLAIN_RULES), ("arch", arch.CONFIG_RULES), ("loss", loss.CONFIG_RULES),
+            ("optimizer", optimizer.CONFIG_RULES), ("data", data.CONFIG_RULES), ("metric", metric.CONFIG_RULES))
+
+
+def build_schema() -> Dict[str, Any]:
+    """{section: closed keys} in the canonical order, from every declaration (each section declared once)."""
+    schema: Dict[str, Any] = {}
+    for owner, rules in all_rules():
+        for section, keys in rules.schema().items():
+            if section in schema or section not in SECTIONS:
+                raise RuntimeError(f"{owner} declares the config section {section!r}, which is "
+                                   f"{'declared twice' if section in schema else 'not one of ' + ', '.join(SECTIONS)}")
+            schema[section] = keys
+    missing = [s for s in SECTIONS if s not in schema]
+    if missing:
+        raise RuntimeError(f"no package declares the config section(s) {missing}")
+    return {section: schema[section] for section in SECTIONS}
+
+
+def name_checks() -> List[NameCheck]:
+    """Every name check, in the order of the declarations."""
+    return [check for _, rules in all_rules() for check in rules.names]
+
+
+def value_checks() -> list:
+    """Every section-level value check, in the order of the declarations."""
+    return [rules.check_values for _, rules in all_rules() if rules.check_values is not None]
+
+
+def _schema_lines(node: Any, where: str) -> List[str]:
+    if not isinstance(node, dict):
+        return [f"free-form {where}"]
+    lines = [f"closed {where or '(sections)'}: {', '.join(sorted(map(str, node)))}"]
+    for key, child in node.items():
+        if isinstance(child, dict):
+            lines += _schema_lines(child, f"{where}.{key}" if where else key)
+    return lines
+
+
+def _qualname(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}" if fn else "-"
+
+
+def describe_checks() -> List[str]:
+    """Every check a config goes through, one line each: the closed key levels with their keys, each name check with
+    the names its registry knows now, each value check. Two processes that print the same lines check alike."""
+    lines = _schema_lines(build_schema(), "")
+    for check in name_checks():
+        names = sorted(check.registry.names()) + sorted(check.registry.aliases())
+        lines.append(f"names {check.path} ({check.registry.kind}{', list' if check.named_list else ''}"
+                     f"{', required' if check.required else ''}; also {sorted(check.also_accepted)}; items "
+                     f"{_qualname(check.check_item)}): {', '.join(names)}")
+    lines += [f"values {_qualname(fn)}" for fn in value_checks()]
+    return lines
