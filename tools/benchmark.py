@@ -219,7 +219,7 @@ def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size:
     import cv2
     import numpy as np
     import paddle
-    from ppcls_lite.export.variants import predictor_module
+    from ppcls_lite.export.samples import predictor_module
 
     predict_cls = predictor_module()
 
@@ -289,7 +289,7 @@ def synthetic_image(directory: Union[str, Path]) -> str:
 def bench_infer(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """The `infer` rows (see the module docstring) for each batch size."""
     import paddle
-    from ppcls_lite.export.variants import predictor_module
+    from ppcls_lite.export.samples import predictor_module
 
     predict_cls = predictor_module()
 
@@ -550,7 +550,7 @@ def variant_models(args: argparse.Namespace, tmp: str) -> List[Tuple[str, Dict[s
 def _variant_engines(model_dir, info, threads):
     """{(backend, precision): (file name, run(batch))} for every exported ONNX/MNN file, the onnxruntime sessions
     on the process's global thread pool (time_variant_files sets it up)."""
-    from ppcls_lite.export.variants import predictor_module
+    from ppcls_lite.export.samples import predictor_module
 
     predict_cls = predictor_module()
 
@@ -576,7 +576,7 @@ def time_variant_files(model_dir: str, threads: int, batches: Dict[int, Any], ru
     threads slow each other's runs down (measured 1.4-2.7x at 2 threads)."""
     import onnxruntime as ort
 
-    from ppcls_lite.export.variants import read_inference_config
+    from ppcls_lite.export import read_inference_config
 
     ort.set_global_thread_pool_sizes(threads, 1)
     info = read_inference_config(model_dir)["Global"]
@@ -595,7 +595,7 @@ def bench_variants(args: argparse.Namespace) -> List[Dict[str, Any]]:
     import numpy as np
 
     from ppcls_lite.export import export_from_config
-    from ppcls_lite.export.variants import dataset_samples, preprocess_files
+    from ppcls_lite.export.samples import dataset_samples, preprocess_files
 
     print(machine_description(",".join(map(str, args.threads))))
     rows = []

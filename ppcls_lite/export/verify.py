@@ -1,10 +1,12 @@
-"""`tools/export_model.py --verify`: is the exported model the trained model?
+"""Is the exported model the trained model? The quick ONNX check of every --onnx export, and --verify.
 
-Runs the Eval set (or `--verify_images N` of it) through the dygraph model and through every exported file
-with every backend that can run it here (Paddle Inference; onnxruntime fp32/fp16/int8; MNN; the uint8-input
-model), all fed by the predictor's own preprocessing, and writes `export_report.json` beside the model:
-per variant top-1 accuracy, top-1 agreement with dygraph, max |probability difference|, file size and
-latency. Fails (ExportError: the tool exits 1) when no trained weights were loaded, or when a float32 export
+`verify_onnx`: the Paddle and ONNX models on one random batch (tools/export_model.py runs it after --onnx).
+
+`tools/export_model.py --verify`: runs the Eval set (or `--verify_images N` of it) through the dygraph model
+and through every exported file with every backend that can run it here (Paddle Inference; onnxruntime
+fp32/fp16/int8; MNN; the uint8-input model), all fed by the predictor's own preprocessing, and writes
+`export_report.json` beside the model: per variant top-1 accuracy, top-1 agreement with dygraph, max
+|probability difference|, file size and latency. Fails (ExportError: the tool exits 1) when no trained weights were loaded, or when a float32 export
 differs from dygraph by more than the parity tolerance — the usual causes of "the exported model is worse
 than training" are weights that were never loaded and a wrong class_num.
 """
@@ -20,19 +22,34 @@ import numpy as np
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
 
-from .exporter import ExportError, _InferenceNet
-from .variants import dataset_samples, predictor_module, preprocess_files, read_inference_config
+from .folder import REPORT_FILE, ExportError, read_inference_config
+from .paddle_model import InferenceNet, run_paddle_inference
+from .samples import dataset_samples, predictor_module, preprocess_files
 
-REPORT_FILE = "export_report.json"
 # Max |probability difference| to dygraph allowed for float32 files, per backend.
 PARITY_TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3, "mnn": 1e-3}
 LATENCY_RUNS = 10
 
 
+def verify_onnx(save_dir: Union[str, Path], batch_size: int = 2, seed: int = 0) -> float:
+    """Run the Paddle and ONNX models of `save_dir` on the same random batch; return max |difference| of outputs."""
+    import onnxruntime as ort
+
+    save_dir = Path(save_dir)
+    info = read_inference_config(save_dir)["Global"]
+    x = np.random.default_rng(seed).standard_normal((batch_size, *info["input_shape"])).astype("float32")
+    paddle_out = run_paddle_inference(save_dir, x, info)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(save_dir / info["onnx_file"]), options, providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return float(np.abs(paddle_out - onnx_out).max())
+
+
 def _dygraph_probabilities(model, images, output, batch_size):
     import paddle
 
-    net = _InferenceNet(model, output)
+    net = InferenceNet(model, output)
     net.eval()
     outs = []
     with paddle.no_grad():
