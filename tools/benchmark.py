@@ -219,9 +219,7 @@ def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size:
     import cv2
     import numpy as np
     import paddle
-    from ppcls_lite.export.samples import predictor_module
-
-    predict_cls = predictor_module()
+    from ppcls_lite import predict as predict_cls
 
     reference = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=batch_size, threads=threads)
     with open(image, "rb") as f:
@@ -289,9 +287,7 @@ def synthetic_image(directory: Union[str, Path]) -> str:
 def bench_infer(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """The `infer` rows (see the module docstring) for each batch size."""
     import paddle
-    from ppcls_lite.export.samples import predictor_module
-
-    predict_cls = predictor_module()
+    from ppcls_lite import predict as predict_cls
 
     paddle.set_device("cpu")
     paddle.base.core.set_num_threads(args.threads)  # eager-mode CPU kernels
@@ -550,9 +546,7 @@ def variant_models(args: argparse.Namespace, tmp: str) -> List[Tuple[str, Dict[s
 def _variant_engines(model_dir, info, threads):
     """{(backend, precision): (file name, run(batch))} for every exported ONNX/MNN file, the onnxruntime sessions
     on the process's global thread pool (time_variant_files sets it up)."""
-    from ppcls_lite.export.samples import predictor_module
-
-    predict_cls = predictor_module()
+    from ppcls_lite import predict as predict_cls
 
     engines = {}
     for backend, files in (info.get("variants") or {}).items():

@@ -17,9 +17,9 @@ from typing import Any, Dict, Union
 import yaml
 
 from ppcls_lite.pipeline import model_files, sha256_file
+from ppcls_lite.predict import INFERENCE_YML
 from ppcls_lite.utils.files import write_text_atomic
 
-INFERENCE_YML = "inference.yml"
 INPUT_NAME = "x"
 PADDLE_MODEL_FILES = ("inference.json", "inference.pdmodel")  # Paddle 3 (PIR) writes .json, older Paddle .pdmodel
 PADDLE_PARAMS_FILE = "inference.pdiparams"

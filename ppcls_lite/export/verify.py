@@ -19,12 +19,14 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ppcls_lite.pipeline import softmax
+from ppcls_lite.predict import Predictor, PredictorSettings, open_backend
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
 
 from .folder import REPORT_FILE, ExportError, read_inference_config
 from .paddle_model import InferenceNet, run_paddle_inference
-from .samples import dataset_samples, predictor_module, preprocess_files
+from .samples import dataset_samples, preprocess_files
 
 # Max |probability difference| to dygraph allowed for float32 files, per backend.
 PARITY_TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3, "mnn": 1e-3}
@@ -57,7 +59,7 @@ def _dygraph_probabilities(model, images, output, batch_size):
             outs.append(net(paddle.to_tensor(images[start:start + batch_size])).numpy())
     probs = np.concatenate(outs)
     if output != "probabilities":
-        probs = predictor_module().softmax(probs)
+        probs = softmax(probs)
     return probs
 
 
@@ -76,9 +78,9 @@ def _latency_ms(run, one_image):
     return 1e3 * statistics.median(times)
 
 
-def _variant_runs(save_dir, info, threads, batch_size):
-    """[(backend, precision, file name, input kind, run(batch) -> probabilities)] for what is exported."""
-    predict_cls = predictor_module()
+def _variant_runs(save_dir, info, settings):
+    """[(backend, precision, file name, input kind, run(batch) -> probabilities)] for what is exported, each run by
+    the predictor's code with `settings` (threads, batch size)."""
     runs = []
     candidates = [("paddle", "fp32")]
     for backend, files in (info.get("variants") or {"onnxruntime": {"fp32": info.get("onnx_file")}}).items():
@@ -87,24 +89,23 @@ def _variant_runs(save_dir, info, threads, batch_size):
         if backend == "onnxruntime" and not info.get("onnx_file"):
             continue
         try:
-            predictor = predict_cls.Predictor(save_dir, backend=backend, precision=precision, threads=threads,
-                                              batch_size=batch_size)
+            predictor = Predictor(save_dir, settings, backend=backend, precision=precision)
         except ImportError as exc:
             logger.warning(f"--verify: skipping {backend} {precision}: {exc}")
             continue
         runs.append((backend, precision, predictor.model_file.name, "float32", predictor.infer))
     uint8 = info.get("uint8_input") or {}
     for backend, files in (uint8.get("files") or {}).items():
-        backend_class = {"onnxruntime": predict_cls.OnnxRuntimeBackend, "mnn": predict_cls.MnnBackend}[backend]
         for precision, name in files.items():
             try:
-                engine = backend_class(Path(save_dir) / name, threads=threads, precision=precision)
+                engine = open_backend(backend, [Path(save_dir) / name],
+                                      settings.replace(backend=backend, precision=precision))
             except ImportError as exc:
                 logger.warning(f"--verify: skipping {name}: {exc}")
                 continue
             run = engine.run
             if info.get("output", "probabilities") != "probabilities":
-                run = lambda batch, run=engine.run: predict_cls.softmax(run(batch))  # noqa: E731
+                run = lambda batch, run=engine.run: softmax(run(batch))  # noqa: E731
             runs.append((backend, precision, name, "uint8", run))
     return runs
 
@@ -128,7 +129,8 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
                 "size_bytes": None, "top1": float((reference_top1 == labels).mean()), "top1_agreement": 1.0,
                 "max_prob_diff": 0.0, "latency_ms_batch1": None}]
     failures = []
-    for backend, precision, name, kind, run in _variant_runs(save_dir, info, threads, batch_size):
+    settings = PredictorSettings(threads=threads, batch_size=batch_size)
+    for backend, precision, name, kind, run in _variant_runs(save_dir, info, settings):
         inputs = images_uint8 if kind == "uint8" else images
         probs = _run_batches(run, inputs, batch_size)
         diff = float(np.abs(probs - reference).max())
