@@ -99,12 +99,14 @@ def _infer_tensors(config_path, paths):
     return np.stack([load_file(p, engine.infer_ops, to_chw_float32) for p in paths])
 
 
-# Run by the export folder's own predict_cls.py + pipeline/, with paddle and ppcls_lite unimportable.
+# Run by the export folder's own predict_cls.py + its ppcls_lite/ copy (pipeline and predict only), with paddle and
+# the rest of ppcls_lite unimportable; every ppcls_lite module it loads must come from the export folder.
 ISOLATED = r"""
 import importlib.abc, runpy, sys
 class Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("paddle", "ppcls_lite"):
+        parts = name.split(".")
+        if parts[0] == "paddle" or (parts[0] == "ppcls_lite" and parts[1:2] not in ([], ["pipeline"], ["predict"])):
             raise ImportError("blocked in this test: " + name)
 sys.meta_path.insert(0, Blocker())
 model_dir, tensors_out = sys.argv[1], sys.argv[2]
@@ -112,6 +114,9 @@ sys.path.insert(0, model_dir)
 import numpy as np
 import predict_cls
 assert predict_cls.pipeline.__file__.startswith(model_dir), predict_cls.pipeline.__file__
+outside = [m.__file__ for n, m in list(sys.modules.items()) if n.split(".")[0] == "ppcls_lite"
+           and not m.__file__.startswith(model_dir)]
+assert not outside, outside
 paths = predict_cls.collect_inputs(sys.argv[3])
 predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=1)
 np.save(tensors_out, np.stack([predictor.load_file(p) for p in paths]))
@@ -132,7 +137,7 @@ def test_same_tensors_and_predictions_everywhere(setup, tmp_path):
     # the export folder on its own, copied to another place, without paddle or ppcls_lite
     deployed = tmp_path / "部署 folder"
     shutil.copytree(setup["model_dir"], deployed)
-    assert (deployed / "pipeline" / "decode.py").is_file() and (deployed / "predict_cls.py").is_file()
+    assert (deployed / "ppcls_lite" / "pipeline" / "decode.py").is_file() and (deployed / "predict_cls.py").is_file()
     out = tmp_path / "onnx preds.jsonl"
     proc = subprocess.run([sys.executable, "-c", ISOLATED, str(deployed), str(tmp_path / "t.npy"),
                            str(setup["listing"]), str(out)], capture_output=True, text=True,

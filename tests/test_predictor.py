@@ -2,6 +2,7 @@
 output files, and no dependency on ppcls_lite."""
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -207,22 +208,56 @@ def test_cli_writes_csv_and_jsonl(model_dir, images, tmp_path, backend, suffix):
 
 
 @pytest.mark.slow
-def test_predictor_does_not_import_ppcls_lite(model_dir, images):
+def test_predictor_imports_only_pipeline_and_predict_and_paddle_only_for_its_backend(model_dir, images):
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(PREDICT_SCRIPT.parent)!r})\n"
         "import predict_cls\n"
         f"p = predict_cls.Predictor({str(model_dir)!r}, backend='onnxruntime', threads=1)\n"
         f"assert len(p.predict_files([{images[0]!r}])) == 1\n"
+        "assert 'paddle' not in sys.modules\n"
         f"p = predict_cls.Predictor({str(model_dir)!r}, backend='paddle', threads=1)\n"
-        f"assert len(p.predict_files([{images[0]!r}])) == 1\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'ppcls_lite')\n"
-        "assert not bad, bad\n"
+        f"assert len(p.predict_files([{images[0]!r}])) == 1 and 'paddle' in sys.modules\n"
+        "ours = {m.split('.')[1] if '.' in m else '' for m in sys.modules if m.split('.')[0] == 'ppcls_lite'}\n"
+        "assert ours == {'', 'pipeline', 'predict'}, ours\n"
         "print('ok')\n"
     )
-    # run from the repo root, where `import ppcls_lite` would succeed if anything tried it
+    # run from the repo root, where the rest of ppcls_lite would be importable if anything tried it
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
+
+
+def _site_packages_only_env():
+    """An environment for `python -S`: third-party packages importable by path, no .pth files processed, so the
+    editable ppcls_lite install (and the repository) are out of reach."""
+    import site
+
+    paths = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PPCLS_DEBUG")}
+    return dict(env, PYTHONPATH=os.pathsep.join(paths), OMP_NUM_THREADS="1")
+
+
+@pytest.mark.slow
+def test_script_copied_into_an_export_folder_runs_standalone(parity_model, images, tmp_path):
+    deployed = tmp_path / "deployed model"
+    export_model(parity_model, deployed, (32, 32), normalize_transform_ops(INFER_OPS), class_num=10, topk=3,
+                 label_list=LABELS, onnx=True, predictor_script=PREDICT_SCRIPT)
+    assert {p.name for p in (deployed / "ppcls_lite").iterdir()} == {"__init__.py", "pipeline", "predict"}
+    env, elsewhere = _site_packages_only_env(), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    control = subprocess.run([sys.executable, "-S", "-c", "import ppcls_lite"], capture_output=True, text=True,
+                             cwd=elsewhere, env=env)
+    assert control.returncode != 0 and "No module named 'ppcls_lite'" in control.stderr  # no other copy in reach
+    out = tmp_path / "preds.jsonl"
+    proc = subprocess.run([sys.executable, "-S", str(deployed / "predict_cls.py"), "--model_dir", str(deployed),
+                           "--input", str(Path(images[0]).parent), "--backend", "onnxruntime", "--threads", "1",
+                           "--output", str(out)], capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = predict.Predictor(deployed, backend="onnxruntime", threads=1).predict_files(images)
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["file_name"] for r in got] == images and [r["class_ids"] for r in got] == [
+        r["class_ids"] for r in expected]
+    assert got[0]["label_names"] == [LABELS[i] for i in got[0]["class_ids"]]
 
 
 @pytest.mark.slow

@@ -2,9 +2,12 @@
 reduced-precision and MNN variants, --verify). The exported folder is everything
 deploy/python/predict_cls.py needs; see docs/DEPLOY.md.
 
-Modules, each importing only those before it: folder (file names, inference.yml, checksums, ExportError) <-
-inference_yml, paddle_model, onnx_tools, mnn, samples (format writers, calibration images) <- quantize <-
-variants <- verify <- exporter (export_model, export_from_config: the command tools/export_model.py runs).
+Modules, each importing only those before it:
+    folder (file names, inference.yml, checksums, ExportError)
+    <- inference_yml, paddle_model, onnx_tools, mnn (format writers), bundle (the predictor's code),
+       samples (calibration / verification images)
+    <- quantize <- variants (fp16/int8, MNN, uint8-input files) <- verify (ONNX check, --verify)
+    <- exporter (export_model, export_from_config: the command tools/export_model.py runs).
 """
 from .exporter import export_from_config, export_model
 from .folder import ExportError, read_inference_config, write_checksums

@@ -4,11 +4,10 @@
     export_model         a built model -> Paddle inference model + inference.yml (+ model.onnx)
 
 It puts together the modules below it, which never import it: folder (file names, inference.yml, checksums)
-<- inference_yml, paddle_model, onnx_tools, mnn, samples <- quantize <- variants <- verify <- exporter.
+<- inference_yml, paddle_model, onnx_tools, mnn, bundle, samples <- quantize <- variants <- verify <- exporter.
 The exported folder is everything deploy/python/predict_cls.py needs; see docs/DEPLOY.md.
 """
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -18,6 +17,7 @@ from ppcls_lite.arch import build_model
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.save_load import load_pretrained
 
+from .bundle import write_predictor_bundle
 from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, VARIANT_FILES, ExportError,
                      model_checksums, read_inference_config, write_checksums, write_inference_config)
 from .inference_yml import (build_inference_config, input_size_from_transforms, normalize_transform_ops,
@@ -28,25 +28,13 @@ from .variants import write_variants
 from .verify import verify_from_config, verify_onnx
 
 
-PIPELINE_SOURCE = Path(__file__).resolve().parents[1] / "pipeline"
-PREDICTOR_SOURCE = Path(__file__).resolve().parents[2] / "deploy" / "python" / "predict_cls.py"
-
-
-def copy_pipeline(save_dir: Union[str, Path]) -> None:
-    """Copy the shared preprocessing package (and, from a source checkout, the predictor script) into the export
-    folder, so `python DIR/predict_cls.py --model_dir DIR` runs the same code that trained the model."""
-    target = Path(save_dir) / "pipeline"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(PIPELINE_SOURCE, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    if PREDICTOR_SOURCE.is_file():
-        shutil.copy2(PREDICTOR_SOURCE, Path(save_dir) / PREDICTOR_SOURCE.name)
-
-
 def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size: Tuple[int, int],
                  transform_ops: List[Dict[str, Any]], class_num: Optional[int], topk: int = 1,
                  label_list: Optional[List[str]] = None, model_name: Optional[str] = None, onnx: bool = False,
-                 opset: int = 13, output: str = "probabilities", weights: Optional[str] = None) -> Dict[str, Any]:
-    """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx).
+                 opset: int = 13, output: str = "probabilities", weights: Optional[str] = None,
+                 predictor_script: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+    """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx), with the
+    predictor's code (+ `predictor_script` as predict_cls.py) so the folder runs on its own.
 
     `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops).
     Returns the inference config dict that was written.
@@ -66,7 +54,7 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
                                     onnx_file=onnx_file, weights=weights)
-    copy_pipeline(save_dir)
+    write_predictor_bundle(save_dir, predictor_script)
     config["Global"]["sha256"] = model_checksums(save_dir)
     write_inference_config(save_dir, config)  # last: a directory with inference.yml is complete
     return config
@@ -91,14 +79,14 @@ def _load_weights(model, prefix, allow_random):
 def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
                        allow_random: bool = False, opset: int = 13, verify: bool = True,
                        quantize: Sequence[str] = (), mnn: bool = False, onnx_input: str = "float32",
-                       calib_images: int = 256, verify_report: bool = False,
-                       verify_images: Optional[int] = None) -> Dict[str, Any]:
+                       calib_images: int = 256, verify_report: bool = False, verify_images: Optional[int] = None,
+                       predictor_script: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
     """Build the model of `config`, load `Global.pretrained_model`, export to `save_dir`
     (default `Global.save_inference_dir`). Refuses random weights unless `allow_random`.
 
     `quantize` (fp16/int8), `mnn` and `onnx_input='uint8'` add model variants (variants.py; they imply `onnx`);
     `verify` runs the quick ONNX check; `verify_report` runs --verify (verify.py) and raises ExportError
-    when the export does not match the dygraph model."""
+    when the export does not match the dygraph model. `predictor_script` is copied in as predict_cls.py."""
     global_cfg = config.get("Global") or {}
     save_dir = save_dir or global_cfg.get("save_inference_dir") or "./inference"
     arch = dict(config.get("Arch") or {})
@@ -137,7 +125,7 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
     labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
     result = export_model(model, save_dir, size, ops, class_num, topk=topk, label_list=labels,
                           model_name=arch.get("name"), onnx=onnx, opset=opset,
-                          weights=str(weights) if weights else None)
+                          weights=str(weights) if weights else None, predictor_script=predictor_script)
     logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
                 + (f", {ONNX_FILE}" if onnx else ""))

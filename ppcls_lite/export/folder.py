@@ -29,6 +29,8 @@ INT8_FILE = "model_int8.onnx"
 MNN_FILES = {"fp32": "model.mnn", "fp16": "model_fp16.mnn", "int8": "model_int8.mnn"}
 UINT8_INPUT_SUFFIX = "_uint8_input"
 REPORT_FILE = "export_report.json"
+PREDICT_SCRIPT = "predict_cls.py"
+BUNDLE_DIR = "ppcls_lite"  # the predictor's packages (pipeline, predict), beside PREDICT_SCRIPT
 
 
 class ExportError(ValueError):
