@@ -220,5 +220,6 @@ def print_variant_targets(rows: List[Dict[str, Any]]) -> None:
                 line += (f"; speed-up b{batch} t{threads}: p50 {base['p50_ms'] / row['p50_ms']:.2f}, "
                          f"min {base['min_ms'] / row['min_ms']:.2f}")
         if isinstance(int8["top1"], float) and isinstance(fp32["top1"], float):
-            line += f"; top-1 {fp32['top1']:.3f} -> {int8['top1']:.3f} ({100 * (int8['top1'] - fp32['top1']):+.1f} points)"
+            drop = 100 * (int8["top1"] - fp32["top1"])
+            line += f"; top-1 {fp32['top1']:.3f} -> {int8['top1']:.3f} ({drop:+.1f} points)"
         print(line)

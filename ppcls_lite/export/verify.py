@@ -6,9 +6,9 @@
 and through every exported file with every backend that can run it here (Paddle Inference; onnxruntime
 fp32/fp16/int8; MNN; the uint8-input model), all fed by the predictor's own preprocessing, and writes
 `export_report.json` beside the model: per variant top-1 accuracy, top-1 agreement with dygraph, max
-|probability difference|, file size and latency. Fails (ExportError: the tool exits 1) when no trained weights were loaded, or when a float32 export
-differs from dygraph by more than the parity tolerance — the usual causes of "the exported model is worse
-than training" are weights that were never loaded and a wrong class_num.
+|probability difference|, file size and latency. Fails (ExportError: the tool exits 1) when no trained weights
+were loaded, or when a float32 export differs from dygraph by more than the parity tolerance — the usual causes
+of "the exported model is worse than training" are weights that were never loaded and a wrong class_num.
 """
 import json
 import os

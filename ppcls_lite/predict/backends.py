@@ -17,6 +17,7 @@ from ..pipeline import Registry, accepted_kwargs
 from .settings import PredictorSettings, default_threads
 
 _logger = logging.getLogger("ppcls_lite.predict")
+DEFAULT = PredictorSettings()  # the backends' defaults are the settings' defaults
 
 
 class PaddleBackend:
@@ -24,10 +25,11 @@ class PaddleBackend:
 
     needs_params_file = True  # the weights are a second file beside the model
 
-    def __init__(self, model_file: Union[str, Path], params_file: Union[str, Path], threads: Optional[int] = None,
-                 enable_mkldnn: bool = True, use_gpu: bool = False, gpu_id: int = 0, gpu_mem: int = 1000,
-                 use_tensorrt: bool = False, precision: str = "fp32", batch_size: int = 1,
-                 input_shape: Optional[Sequence[int]] = None) -> None:
+    def __init__(self, model_file: Union[str, Path], params_file: Union[str, Path],
+                 threads: Optional[int] = DEFAULT.threads, enable_mkldnn: bool = DEFAULT.enable_mkldnn,
+                 use_gpu: bool = DEFAULT.use_gpu, gpu_id: int = DEFAULT.gpu_id, gpu_mem: int = DEFAULT.gpu_mem,
+                 use_tensorrt: bool = DEFAULT.use_tensorrt, precision: str = DEFAULT.precision,
+                 batch_size: int = DEFAULT.batch_size, input_shape: Optional[Sequence[int]] = None) -> None:
         try:
             import paddle
             from paddle import inference as paddle_infer
@@ -83,8 +85,9 @@ class OnnxRuntimeBackend:
     for several models in one process: separate pools keep spinning between runs and slow each other down.
     """
 
-    def __init__(self, onnx_file: Union[str, Path], threads: Optional[int] = None, use_gpu: bool = False,
-                 use_tensorrt: bool = False, gpu_id: int = 0, global_thread_pool: bool = False) -> None:
+    def __init__(self, onnx_file: Union[str, Path], threads: Optional[int] = DEFAULT.threads,
+                 use_gpu: bool = DEFAULT.use_gpu, use_tensorrt: bool = DEFAULT.use_tensorrt,
+                 gpu_id: int = DEFAULT.gpu_id, global_thread_pool: bool = DEFAULT.global_thread_pool) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -138,7 +141,8 @@ def stdout_to_stderr() -> Iterator[None]:
 class MnnBackend:
     """MNN (the engine phone apps embed) on model.mnn / model_fp16.mnn / model_int8.mnn, CPU, via its Python API."""
 
-    def __init__(self, mnn_file: Union[str, Path], threads: Optional[int] = None, precision: str = "fp32") -> None:
+    def __init__(self, mnn_file: Union[str, Path], threads: Optional[int] = DEFAULT.threads,
+                 precision: str = DEFAULT.precision) -> None:
         with stdout_to_stderr():  # MNN prints banners on stdout, where the predictions go
             self._load(mnn_file, threads, precision)
 

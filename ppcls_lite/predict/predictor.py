@@ -71,6 +71,11 @@ class Predictor:
         """Classes per result (Topk post-process)."""
         return self.postprocessor.topk
 
+    @property
+    def label_list(self) -> Optional[List[str]]:
+        """Class names by id from inference.yml (None when the export had no class_id_map_file)."""
+        return getattr(self.postprocessor, "label_list", None)
+
     # -- steps ------------------------------------------------------------------------------------------
     def preprocess(self, image: Union[bytes, np.ndarray]) -> np.ndarray:
         """Encoded bytes (as read from a file) or a decoded HWC uint8 RGB array -> float32 array [C, H, W]."""
