@@ -43,13 +43,6 @@ def load_tool(name):
     return importlib.import_module(name)
 
 
-def load_predictor():
-    """deploy/python/predict_cls.py as a module (a standalone script, not part of ppcls_lite)."""
-    if str(PREDICTOR_DIR) not in sys.path:
-        sys.path.insert(0, str(PREDICTOR_DIR))
-    return importlib.import_module("predict_cls")
-
-
 # ImageNet-style inference preprocessing scaled down to 32 px (resize short side 36, centre crop 32).
 INFER_OPS_32PX = [
     {"DecodeImage": {"to_rgb": True, "channel_first": False}},
@@ -345,10 +338,12 @@ def image_files(root):
 
 def uint8_crops(predictor, files):
     """What a phone app feeds a uint8-input model: each file through the export's ops before NormalizeImage
-    (decode, resize, crop), stacked as uint8 NHWC. `predictor` is a predict_cls.Predictor of the export."""
-    predict_cls = load_predictor()
-    before_normalize = predict_cls.build_preprocess(predictor.config["PreProcess"]["transform_ops"][:3])
-    return np.stack([predict_cls.pipeline.transform(Path(f).read_bytes(), before_normalize) for f in files])
+    (decode, resize, crop), stacked as uint8 NHWC. `predictor` is a ppcls_lite.predict.Predictor of the export."""
+    from ppcls_lite.pipeline import transform
+    from ppcls_lite.predict import build_preprocess
+
+    before_normalize = build_preprocess(predictor.config["PreProcess"]["transform_ops"][:3])
+    return np.stack([transform(Path(f).read_bytes(), before_normalize) for f in files])
 
 
 # --------------------------------------------------------------------- single process vs two ranks, same data

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, load_predictor
+from conftest import REPO_ROOT
+from ppcls_lite import predict
 
-predict_cls = load_predictor()
 
 NUM_IMAGES = 50
 TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3}
@@ -111,8 +111,8 @@ def test_predictor_matches_tools_infer(tmp_path, reference_dir, name):
     assert len(top1) >= 2, f"the briefly trained {name} predicts one class for all images; the check would be weak"
 
     for backend in ("paddle", "onnxruntime"):
-        predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=8, threads=1)
-        results = predictor.predict_files(predict_cls.collect_inputs(str(listing)))
+        predictor = predict.Predictor(model_dir, backend=backend, batch_size=8, threads=1)
+        results = predictor.predict_files(predict.collect_inputs(str(listing)))
         assert len(results) == len(files) and not predictor.failures
         for result in results:
             ref = expected[str(Path(result["file_name"]).resolve())]

@@ -129,7 +129,7 @@ def test_topk_postprocess_and_shipped_label_fallback(tmp_path):
     assert results == [{"file_name": "a.png", "class_ids": [1, 2, 0], "scores": [0.7, 0.2, 0.1],
                         "label_names": ["big dog", "bird", "cat"]}]
     topk = Topk(topk=1, class_id_map_file="ppcls/utils/imagenet1k_label_list.txt")  # PaddleClas's path
-    assert topk.class_id_map[0].startswith("tench")
+    assert topk.label_list[0].startswith("tench")
     with pytest.raises(FileNotFoundError, match="class_id_map_file"):
         Topk(topk=1, class_id_map_file=str(tmp_path / "missing.txt"))
 

@@ -8,10 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import INFER_OPS_32PX, load_predictor, make_awkward_files
-from ppcls_lite import pipeline
+from conftest import INFER_OPS_32PX, make_awkward_files
+from ppcls_lite import pipeline, predict
 
-predict_cls = load_predictor()
 
 IMAGENET_OPS = copy.deepcopy(INFER_OPS_32PX)
 IMAGENET_OPS[1] = {"ResizeImage": {"resize_short": 256, "interpolation": "bilinear"}}
@@ -42,7 +41,7 @@ def test_the_standard_chain_is_fused_into_a_bgr_decode_and_one_normalising_pass(
     assert _types(fused) == ["DecodeImage", "ResizeImage", "CropImage", "NormalizeToCHW"]
     assert fused[0].to_rgb is False and fused[-1].from_bgr is True
     # the predictor builds its preprocessing this way
-    assert _types(predict_cls.build_preprocess(IMAGENET_OPS)) == _types(fused)
+    assert _types(predict.build_preprocess(IMAGENET_OPS)) == _types(fused)
 
 
 @pytest.mark.parametrize("ops, expected", [
@@ -73,7 +72,7 @@ def test_chains_that_cannot_be_fused_are_left_as_they_are(ops, expected):
                          ids=["imagenet", "32px", "bicubic", "bgr_model", "pil_decode"])
 def test_fused_tensors_are_bit_identical_on_awkward_files(awkward_files, ops):
     listed = pipeline.create_operators(ops)
-    fused = predict_cls.build_preprocess(ops)
+    fused = predict.build_preprocess(ops)
     for path in awkward_files:
         data = path.read_bytes()
         expected = pipeline.transform(data, listed)

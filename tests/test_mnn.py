@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import (
-    REPO_ROOT, export_tiny, image_files, load_predictor, run_export, tiny_export_config, uint8_crops,
-)
+from conftest import REPO_ROOT, export_tiny, image_files, run_export, tiny_export_config, uint8_crops
+from ppcls_lite import predict
 
-predict_cls = load_predictor()
 
 pytest.importorskip("MNN", reason="the [mobile] extra (MNN) is not installed: pip install -e .[mobile]")
 
@@ -57,8 +55,8 @@ def test_mnn_backend_top1_matches_onnxruntime_on_parity_images(tmp_path, referen
     export_model(model, tmp_path, tuple(x.shape[2:]), normalize_transform_ops(INFER_OPS_32PX), class_num=10,
                  onnx=True, output="logits")
     convert_onnx_to_mnn(tmp_path / "model.onnx", tmp_path / "model.mnn")
-    by_ort = predict_cls.OnnxRuntimeBackend(tmp_path / "model.onnx", threads=1).run(x)
-    by_mnn = predict_cls.MnnBackend(tmp_path / "model.mnn", threads=1).run(x)
+    by_ort = predict.OnnxRuntimeBackend(tmp_path / "model.onnx", threads=1).run(x)
+    by_mnn = predict.MnnBackend(tmp_path / "model.mnn", threads=1).run(x)
     assert (by_mnn.argmax(-1) == by_ort.argmax(-1)).all()
     np.testing.assert_allclose(by_mnn, parity["logits"], atol=1e-4)
     np.testing.assert_allclose(by_ort, parity["logits"], atol=1e-4)
@@ -68,8 +66,8 @@ def test_mnn_backend_top1_matches_onnxruntime_on_parity_images(tmp_path, referen
 def test_mnn_predictor_matches_onnxruntime_predictor_on_image_files(mnn_export):
     model_dir, root = mnn_export
     files = image_files(root)
-    by_ort = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=5, threads=1).predict_files(files)
-    by_mnn = predict_cls.Predictor(model_dir, backend="mnn", batch_size=5, threads=1).predict_files(files)
+    by_ort = predict.Predictor(model_dir, backend="onnxruntime", batch_size=5, threads=1).predict_files(files)
+    by_mnn = predict.Predictor(model_dir, backend="mnn", batch_size=5, threads=1).predict_files(files)
     assert [r["class_ids"] for r in by_mnn] == [r["class_ids"] for r in by_ort]
     np.testing.assert_allclose([r["scores"] for r in by_mnn], [r["scores"] for r in by_ort], atol=1e-4)
 
@@ -79,8 +77,8 @@ def test_mnn_predictor_matches_onnxruntime_predictor_on_image_files(mnn_export):
 def test_reduced_precision_mnn_files_run_and_stay_close(mnn_export, precision):
     model_dir, root = mnn_export
     files = image_files(root)
-    fp32 = predict_cls.Predictor(model_dir, backend="mnn", batch_size=4, threads=1)
-    reduced = predict_cls.Predictor(model_dir, backend="mnn", batch_size=4, threads=1, precision=precision)
+    fp32 = predict.Predictor(model_dir, backend="mnn", batch_size=4, threads=1)
+    reduced = predict.Predictor(model_dir, backend="mnn", batch_size=4, threads=1, precision=precision)
     batch = np.stack([fp32.load_file(f) for f in files])
     reference, probs = fp32.infer(batch), reduced.infer(batch)
     assert np.abs(probs - reference).max() < 0.05
@@ -91,9 +89,9 @@ def test_reduced_precision_mnn_files_run_and_stay_close(mnn_export, precision):
 def test_mnn_uint8_input_model_matches_float_model(mnn_export):
     model_dir, root = mnn_export
     files = image_files(root)[:6]
-    predictor = predict_cls.Predictor(model_dir, backend="mnn", batch_size=6, threads=1)
+    predictor = predict.Predictor(model_dir, backend="mnn", batch_size=6, threads=1)
     reference = predictor.infer(np.stack([predictor.load_file(f) for f in files]))
-    probs = predict_cls.MnnBackend(model_dir / "model_uint8_input.mnn", threads=1).run(uint8_crops(predictor, files))
+    probs = predict.MnnBackend(model_dir / "model_uint8_input.mnn", threads=1).run(uint8_crops(predictor, files))
     np.testing.assert_allclose(probs, reference, atol=1e-4)
 
 
@@ -116,7 +114,7 @@ def test_mnn_backend_without_mnn_file_says_how_to_export(tmp_path, reference_dir
     config_path, _ = tiny_export_config(tmp_path, reference_dir)
     assert run_export(config_path, "--onnx").returncode == 0
     with pytest.raises(FileNotFoundError, match="--mnn"):
-        predict_cls.Predictor(tmp_path / "inference", backend="mnn")
+        predict.Predictor(tmp_path / "inference", backend="mnn")
 
 
 def test_conversion_error_carries_the_converter_output(tmp_path):

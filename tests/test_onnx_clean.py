@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import yaml
 
+from ppcls_lite import predict
 from ppcls_lite.export.onnx_tools import clean_onnx_model, uint8_input_model
-from conftest import REPO_ROOT, export_tiny, image_files, load_predictor, uint8_crops
+from conftest import REPO_ROOT, export_tiny, image_files, uint8_crops
 
-predict_cls = load_predictor()
 
 onnx = pytest.importorskip("onnx", reason="the [deploy] extra (onnx) is not installed")
 
@@ -104,7 +104,7 @@ def test_uint8_input_model_matches_the_float_model(uint8_export, precision, tole
     assert spec["files"] == {"onnxruntime": {"fp32": "model_uint8_input.onnx", "int8": "model_int8_uint8_input.onnx"}}
     assert spec["layout"] == "NHWC" and spec["input_shape"] == [32, 32, 3]
     files = image_files(root)
-    predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=len(files), threads=1,
+    predictor = predict.Predictor(model_dir, backend="onnxruntime", batch_size=len(files), threads=1,
                                       precision=precision)
     reference = predictor.infer(np.stack([predictor.load_file(f) for f in files]))
     crops = uint8_crops(predictor, files)  # the app's part of the preprocessing
@@ -137,14 +137,14 @@ def test_predictor_thread_settings(uint8_export):
     model_dir, _ = uint8_export
     before = cv2.getNumThreads()
     try:
-        predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=2, opencv_threads=1)
+        predictor = predict.Predictor(model_dir, backend="onnxruntime", threads=2, opencv_threads=1)
         options = predictor.backend.session.get_session_options()
         assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
         assert cv2.getNumThreads() == 1
-        predict_cls.Predictor(model_dir, backend="onnxruntime", threads=1, opencv_threads=None)
+        predict.Predictor(model_dir, backend="onnxruntime", threads=1, opencv_threads=None)
         assert cv2.getNumThreads() == 1  # None leaves OpenCV as it is
     finally:
         cv2.setNumThreads(before)
-    settings = predict_cls.runtime_settings(predict_cls.parse_args(
+    settings = predict.runtime_settings(predict.parse_args(
         ["--model_dir", str(model_dir), "--input", "x.jpg", "--opencv_threads", "2", "--precision", "int8"]))
-    assert settings["opencv_threads"] == 2 and settings["precision"] == "int8"
+    assert settings.opencv_threads == 2 and settings.precision == "int8"

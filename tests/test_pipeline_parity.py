@@ -22,11 +22,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import (INFER_OPS_32PX, PREDICTOR_DIR, REPO_ROOT, load_predictor, make_awkward_files,
-                      save_pil, tiny_config, write_config)
+from conftest import INFER_OPS_32PX, PREDICTOR_DIR, REPO_ROOT, make_awkward_files, save_pil, tiny_config, write_config
+from ppcls_lite import pipeline, predict
 
 PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"
-predict_cls = load_predictor()
 
 ARCH = "MobileNetV3_small_x0_35"
 TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3}
@@ -100,12 +99,14 @@ def _infer_tensors(config_path, paths):
     return np.stack([load_file(p, engine.infer_ops, to_chw_float32) for p in paths])
 
 
-# Run by the export folder's own predict_cls.py + pipeline/, with paddle and ppcls_lite unimportable.
+# Run by the export folder's own predict_cls.py + its ppcls_lite/ copy (pipeline and predict only), with paddle and
+# the rest of ppcls_lite unimportable; every ppcls_lite module it loads must come from the export folder.
 ISOLATED = r"""
 import importlib.abc, runpy, sys
 class Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("paddle", "ppcls_lite"):
+        parts = name.split(".")
+        if parts[0] == "paddle" or (parts[0] == "ppcls_lite" and parts[1:2] not in ([], ["pipeline"], ["predict"])):
             raise ImportError("blocked in this test: " + name)
 sys.meta_path.insert(0, Blocker())
 model_dir, tensors_out = sys.argv[1], sys.argv[2]
@@ -113,6 +114,9 @@ sys.path.insert(0, model_dir)
 import numpy as np
 import predict_cls
 assert predict_cls.pipeline.__file__.startswith(model_dir), predict_cls.pipeline.__file__
+outside = [m.__file__ for n, m in list(sys.modules.items()) if n.split(".")[0] == "ppcls_lite"
+           and not m.__file__.startswith(model_dir)]
+assert not outside, outside
 paths = predict_cls.collect_inputs(sys.argv[3])
 predictor = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=1)
 np.save(tensors_out, np.stack([predictor.load_file(p) for p in paths]))
@@ -133,7 +137,7 @@ def test_same_tensors_and_predictions_everywhere(setup, tmp_path):
     # the export folder on its own, copied to another place, without paddle or ppcls_lite
     deployed = tmp_path / "部署 folder"
     shutil.copytree(setup["model_dir"], deployed)
-    assert (deployed / "pipeline" / "decode.py").is_file() and (deployed / "predict_cls.py").is_file()
+    assert (deployed / "ppcls_lite" / "pipeline" / "decode.py").is_file() and (deployed / "predict_cls.py").is_file()
     out = tmp_path / "onnx preds.jsonl"
     proc = subprocess.run([sys.executable, "-c", ISOLATED, str(deployed), str(tmp_path / "t.npy"),
                            str(setup["listing"]), str(out)], capture_output=True, text=True,
@@ -143,7 +147,7 @@ def test_same_tensors_and_predictions_everywhere(setup, tmp_path):
     onnx_results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
     # the repo's predictor with Paddle Inference, in this process
-    predictor = predict_cls.Predictor(setup["model_dir"], backend="paddle", batch_size=4, threads=1)
+    predictor = predict.Predictor(setup["model_dir"], backend="paddle", batch_size=4, threads=1)
     np.testing.assert_array_equal(np.stack([predictor.load_file(p) for p in paths]), loader)
     paddle_results = predictor.predict_files(paths)
 
@@ -165,7 +169,7 @@ def test_same_tensors_and_predictions_everywhere(setup, tmp_path):
 
 @pytest.mark.slow
 def test_orientation_is_really_applied(setup):
-    predictor = predict_cls.Predictor(setup["model_dir"], backend="onnxruntime", threads=1)
+    predictor = predict.Predictor(setup["model_dir"], backend="onnxruntime", threads=1)
     root = setup["root"]
     tensor = {o: predictor.load_file(root / f"手机 photos/IMG 竖 {o}.jpg") for o in (1, 3, 6, 8)}
     hand = predictor.load_file(root / "hand rotated/旋转 6.png")
@@ -271,10 +275,10 @@ def test_pil_recipe_gives_the_same_tensors_in_training_and_the_predictor(tmp_pat
     listing = root / "list.txt"
     listing.write_text("".join(f"{rel} {label}\n" for rel, label in files.items()), encoding="utf-8")
     dataset = ImageNetDataset(str(root), str(listing), transform_ops=PIL_RECIPE)
-    deploy_ops = predict_cls.build_preprocess(normalize_transform_ops(PIL_RECIPE))
+    deploy_ops = predict.build_preprocess(normalize_transform_ops(PIL_RECIPE))
     for i, rel in enumerate(files):
         expected = dataset[i][0]
-        got = predict_cls.pipeline.transform((root / rel).read_bytes(), deploy_ops)
+        got = pipeline.transform((root / rel).read_bytes(), deploy_ops)
         assert got.dtype == expected.dtype == np.float32 and got.shape == (3, 32, 32)
         np.testing.assert_array_equal(got, expected, err_msg=rel)
     rows = list(files)
@@ -359,7 +363,7 @@ def test_a_stripes_model_sees_phone_photos_upright_everywhere(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     infer = {r["file_name"]: r for r in map(json.loads, infer_out.read_text(encoding="utf-8").splitlines())}
     for backend in ("paddle", "onnxruntime"):
-        results = predict_cls.Predictor(tmp_path / "inference", backend=backend, threads=1).predict_files(
+        results = predict.Predictor(tmp_path / "inference", backend=backend, threads=1).predict_files(
             [str(p) for p in photos.values()])
         for expected, result in zip(photos, results):
             ref = infer[result["file_name"]]

@@ -2,6 +2,7 @@
 output files, and no dependency on ppcls_lite."""
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +11,14 @@ import cv2
 import numpy as np
 import paddle
 import pytest
+import yaml
 
-from conftest import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT, load_predictor
+from conftest import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT
+from ppcls_lite import predict
 from ppcls_lite.data.preprocess import create_operators, transform
 from ppcls_lite.export import export_model, normalize_transform_ops
 
 PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"
-predict_cls = load_predictor()
 
 LABELS = [f"name {i}" for i in range(10)]
 
@@ -84,7 +86,7 @@ PREPROCESS_VARIANTS = {
 def test_preprocess_is_bit_identical_to_training_ops(images, variant):
     ops = PREPROCESS_VARIANTS[variant]
     train_ops = create_operators(ops)
-    deploy_ops = predict_cls.build_preprocess(normalize_transform_ops(ops))
+    deploy_ops = predict.build_preprocess(normalize_transform_ops(ops))
     for path in images:
         data = Path(path).read_bytes()
         expected = transform(data, train_ops)
@@ -98,29 +100,29 @@ def test_preprocess_is_bit_identical_to_training_ops(images, variant):
 
 
 def test_corrupt_and_empty_images_raise_read_errors():
-    decode = predict_cls.build_preprocess([{"DecodeImage": {}}])[0]
-    with pytest.raises(predict_cls.ImageReadError):
+    decode = predict.build_preprocess([{"DecodeImage": {}}])[0]
+    with pytest.raises(predict.ImageReadError):
         decode(b"")
-    with pytest.raises(predict_cls.ImageReadError):
+    with pytest.raises(predict.ImageReadError):
         decode(b"\xff\xd8\xff\xe0 not really a jpeg")
 
 
 def test_collect_inputs_folder_list_and_single(tmp_path, images):
     root = Path(images[0]).parent
-    assert predict_cls.collect_inputs(str(root)) == images  # recursive and sorted
-    assert predict_cls.collect_inputs(images[1]) == [images[1]]
+    assert predict.collect_inputs(str(root)) == images  # recursive and sorted
+    assert predict.collect_inputs(images[1]) == [images[1]]
     listing = tmp_path / "list.txt"
     rel = [str(Path(p).relative_to(root)) for p in images[:2]]
     listing.write_text(f"{rel[0]} 3\n\n{images[1]} 1\n")  # relative (to the list file) and absolute paths
     (tmp_path / rel[0]).write_bytes(Path(images[0]).read_bytes())
-    assert predict_cls.collect_inputs(str(listing)) == [str(tmp_path / rel[0]), images[1]]
+    assert predict.collect_inputs(str(listing)) == [str(tmp_path / rel[0]), images[1]]
     with pytest.raises(FileNotFoundError, match="--input"):
-        predict_cls.collect_inputs(str(tmp_path / "nothing_here"))
+        predict.collect_inputs(str(tmp_path / "nothing_here"))
 
 
 def test_missing_model_dir_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="export_model.py"):
-        predict_cls.Predictor(tmp_path)
+        predict.Predictor(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- backends
@@ -129,7 +131,7 @@ def test_missing_model_dir_message(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
 def test_predictions_match_dygraph_model(model_dir, parity_model, images, backend):
-    predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
+    predictor = predict.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
     results = predictor.predict_files(images)
     assert [r["file_name"] for r in results] == images
     ops = create_operators(INFER_OPS)
@@ -147,8 +149,8 @@ def test_predictions_match_dygraph_model(model_dir, parity_model, images, backen
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
 def test_batching_gives_the_same_results_as_batch_1(model_dir, images, backend):
-    one = predict_cls.Predictor(model_dir, backend=backend, batch_size=1, threads=1).predict_files(images)
-    many = predict_cls.Predictor(model_dir, backend=backend, batch_size=4, threads=1).predict_files(images)
+    one = predict.Predictor(model_dir, backend=backend, batch_size=1, threads=1).predict_files(images)
+    many = predict.Predictor(model_dir, backend=backend, batch_size=4, threads=1).predict_files(images)
     assert len(one) == len(many) == len(images)  # 5 images: one full batch of 4 and a partial batch of 1
     for a, b in zip(one, many):
         assert a["file_name"] == b["file_name"] and a["class_ids"] == b["class_ids"]
@@ -162,7 +164,7 @@ def test_corrupt_image_is_reported_and_skipped(model_dir, images, tmp_path, back
     bad.write_bytes(b"\xff\xd8\xff\xe0 truncated garbage")
     missing = tmp_path / "gone.png"
     paths = [images[0], str(bad), images[1], str(missing), images[2]]
-    predictor = predict_cls.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
+    predictor = predict.Predictor(model_dir, backend=backend, batch_size=2, threads=1)
     results = predictor.predict_files(paths)
     assert [r["file_name"] for r in results] == [images[0], images[1], images[2]]
     assert [s[0] for s in predictor.failures] == [str(bad), str(missing)]
@@ -185,7 +187,7 @@ def test_cli_writes_csv_and_jsonl(model_dir, images, tmp_path, backend, suffix):
                                "--topk", "2", "--output", str(out)], capture_output=True, text=True, cwd=tmp_path)
     finally:
         (root / "zz_corrupt.png").unlink()
-    assert proc.returncode == predict_cls.EXIT_SOME_FAILED == 3, proc.stderr[-2000:]
+    assert proc.returncode == predict.EXIT_SOME_FAILED == 3, proc.stderr[-2000:]
     assert "cannot predict" in proc.stderr and "zz_corrupt.png" in proc.stderr
     if suffix == ".csv":
         with open(out, newline="") as f:
@@ -206,44 +208,122 @@ def test_cli_writes_csv_and_jsonl(model_dir, images, tmp_path, backend, suffix):
 
 
 @pytest.mark.slow
-def test_predictor_does_not_import_ppcls_lite(model_dir, images):
+def test_predictor_imports_only_pipeline_and_predict_and_paddle_only_for_its_backend(model_dir, images):
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(PREDICT_SCRIPT.parent)!r})\n"
         "import predict_cls\n"
         f"p = predict_cls.Predictor({str(model_dir)!r}, backend='onnxruntime', threads=1)\n"
         f"assert len(p.predict_files([{images[0]!r}])) == 1\n"
+        "assert 'paddle' not in sys.modules\n"
         f"p = predict_cls.Predictor({str(model_dir)!r}, backend='paddle', threads=1)\n"
-        f"assert len(p.predict_files([{images[0]!r}])) == 1\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'ppcls_lite')\n"
-        "assert not bad, bad\n"
+        f"assert len(p.predict_files([{images[0]!r}])) == 1 and 'paddle' in sys.modules\n"
+        "ours = {m.split('.')[1] if '.' in m else '' for m in sys.modules if m.split('.')[0] == 'ppcls_lite'}\n"
+        "assert ours == {'', 'pipeline', 'predict'}, ours\n"
         "print('ok')\n"
     )
-    # run from the repo root, where `import ppcls_lite` would succeed if anything tried it
+    # run from the repo root, where the rest of ppcls_lite would be importable if anything tried it
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
+
+
+def _site_packages_only_env():
+    """An environment for `python -S`: third-party packages importable by path, no .pth files processed, so the
+    editable ppcls_lite install (and the repository) are out of reach."""
+    import site
+
+    paths = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PPCLS_DEBUG")}
+    return dict(env, PYTHONPATH=os.pathsep.join(paths), OMP_NUM_THREADS="1")
+
+
+@pytest.mark.slow
+def test_script_copied_into_an_export_folder_runs_standalone(parity_model, images, tmp_path):
+    deployed = tmp_path / "deployed model"
+    export_model(parity_model, deployed, (32, 32), normalize_transform_ops(INFER_OPS), class_num=10, topk=3,
+                 label_list=LABELS, onnx=True, predictor_script=PREDICT_SCRIPT)
+    assert {p.name for p in (deployed / "ppcls_lite").iterdir()} == {"__init__.py", "pipeline", "predict"}
+    env, elsewhere = _site_packages_only_env(), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    control = subprocess.run([sys.executable, "-S", "-c", "import ppcls_lite"], capture_output=True, text=True,
+                             cwd=elsewhere, env=env)
+    assert control.returncode != 0 and "No module named 'ppcls_lite'" in control.stderr  # no other copy in reach
+    out = tmp_path / "preds.jsonl"
+    proc = subprocess.run([sys.executable, "-S", str(deployed / "predict_cls.py"), "--model_dir", str(deployed),
+                           "--input", str(Path(images[0]).parent), "--backend", "onnxruntime", "--threads", "1",
+                           "--output", str(out)], capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = predict.Predictor(deployed, backend="onnxruntime", threads=1).predict_files(images)
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["file_name"] for r in got] == images and [r["class_ids"] for r in got] == [
+        r["class_ids"] for r in expected]
+    assert got[0]["label_names"] == [LABELS[i] for i in got[0]["class_ids"]]
 
 
 @pytest.mark.slow
 def test_onnx_backend_needs_onnx_file(tmp_path, parity_model):
     export_model(parity_model, tmp_path, (32, 32), normalize_transform_ops(INFER_OPS), class_num=10, onnx=False)
     with pytest.raises(FileNotFoundError, match="--onnx"):
-        predict_cls.Predictor(tmp_path, backend="onnxruntime")
+        predict.Predictor(tmp_path, backend="onnxruntime")
 
 
 def test_runtime_settings_file_and_flags(tmp_path):
-    shipped = predict_cls.parse_args(["--model_dir", "m", "--input", "i", "--config",
-                                      str(REPO_ROOT / "deploy" / "configs" / "inference_cls.yaml")])
-    settings = predict_cls.runtime_settings(shipped)
-    assert set(settings) == set(predict_cls.RUNTIME_DEFAULTS) and settings["batch_size"] == 8
+    shipped_file = REPO_ROOT / "deploy" / "configs" / "inference_cls.yaml"
+    shipped = predict.parse_args(["--model_dir", "m", "--input", "i", "--config", str(shipped_file)])
+    settings = predict.runtime_settings(shipped)
+    assert isinstance(settings, predict.PredictorSettings) and settings.batch_size == 8
+    # the shipped file spells out the defaults (one definition: PredictorSettings), except its batch size
+    written = yaml.safe_load(shipped_file.read_text(encoding="utf-8"))["Runtime"]
+    assert set(written) <= set(predict.PredictorSettings.names())
+    assert settings.changed() == {"batch_size": 8}
     custom = tmp_path / "runtime.yaml"
     custom.write_text("Runtime: {backend: onnxruntime, threads: 3}\n")
-    args = predict_cls.parse_args(["--model_dir", "m", "--input", "i", "--config", str(custom), "--threads", "1"])
-    settings = predict_cls.runtime_settings(args)
-    assert settings["backend"] == "onnxruntime" and settings["threads"] == 1  # the flag wins over the file
+    args = predict.parse_args(["--model_dir", "m", "--input", "i", "--config", str(custom), "--threads", "1"])
+    settings = predict.runtime_settings(args)
+    assert settings.backend == "onnxruntime" and settings.threads == 1  # the flag wins over the file
     custom.write_text("Runtime: {thread: 3}\n")
-    with pytest.raises(KeyError, match="threads"):
-        predict_cls.runtime_settings(args)
+    with pytest.raises(KeyError, match=r"\['thread'\].*runtime.yaml.*Did you mean 'threads'"):
+        predict.runtime_settings(args)
+
+
+def test_unknown_predictor_option_is_an_error(tmp_path):
+    with pytest.raises(KeyError, match=r"\['thread'\].*Did you mean 'threads'"):
+        predict.Predictor(tmp_path, thread=2)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        predict.PredictorSettings(batch_size=0)
+
+
+def test_each_backend_gets_only_the_settings_it_takes():
+    settings = predict.PredictorSettings(threads=2, enable_mkldnn=False, use_gpu=True, gpu_mem=500, batch_size=4)
+    assert predict.backends.backend_options("onnxruntime", settings) == {
+        "threads": 2, "use_gpu": True, "use_tensorrt": False, "gpu_id": 0, "global_thread_pool": False}
+    assert predict.backends.backend_options("mnn", settings) == {"threads": 2, "precision": "fp32"}
+    paddle_options = predict.backends.backend_options("paddle", settings, input_shape=(3, 32, 32))
+    assert paddle_options["batch_size"] == 4 and paddle_options["input_shape"] == (3, 32, 32)
+    assert "global_thread_pool" not in paddle_options
+    # the non-default settings a backend ignores (batch size and precision are the predictor's, not ignored)
+    assert predict.backends.ignored_settings("onnxruntime", settings) == {"enable_mkldnn": False, "gpu_mem": 500}
+    assert predict.backends.ignored_settings("mnn", settings) == {"enable_mkldnn": False, "use_gpu": True,
+                                                                   "gpu_mem": 500}
+    assert predict.backends.ignored_settings("paddle", settings) == {}
+    with pytest.raises(TypeError, match="enable_mkldnn"):  # no backend swallows an option it does not use
+        predict.OnnxRuntimeBackend("model.onnx", enable_mkldnn=True)
+
+
+@pytest.mark.slow
+def test_ignored_backend_settings_get_one_warning_line(model_dir, images, tmp_path):
+    runtime = tmp_path / "runtime.yaml"
+    runtime.write_text("Runtime: {gpu_mem: 500}\n")
+    command = [sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(model_dir), "--input", images[0], "--quiet",
+               "--backend", "onnxruntime", "--threads", "1"]
+    proc = subprocess.run(command + ["--config", str(runtime), "--enable_mkldnn", "false"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warned = [line for line in proc.stderr.splitlines() if "onnxruntime does not use" in line]
+    assert len(warned) == 1, proc.stderr
+    assert "enable_mkldnn=False" in warned[0] and "gpu_mem=500" in warned[0] and "threads" not in warned[0]
+    quiet = subprocess.run(command, capture_output=True, text=True)  # defaults: nothing to warn about
+    assert quiet.returncode == 0 and "does not use" not in quiet.stderr, quiet.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -251,7 +331,7 @@ def test_gpu_request_on_cpu_build_says_what_to_install(model_dir):
     if paddle.device.is_compiled_with_cuda():
         pytest.skip("this paddlepaddle build has CUDA")
     with pytest.raises(ValueError, match="GPU wheel"):
-        predict_cls.Predictor(model_dir, backend="paddle", use_gpu=True)
+        predict.Predictor(model_dir, backend="paddle", use_gpu=True)
 
 
 @pytest.mark.slow
@@ -259,8 +339,8 @@ def test_prefetch_gives_the_same_results_and_skips(model_dir, images, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     paths = images[:2] + [str(bad)] + images[2:]
-    plain = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1)
-    ahead = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1, prefetch=True)
+    plain = predict.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1)
+    ahead = predict.Predictor(model_dir, backend="onnxruntime", batch_size=2, threads=1, prefetch=True)
     expected, got = plain.predict_files(paths), ahead.predict_files(paths)
     assert [r["file_name"] for r in got] == [r["file_name"] for r in expected] == images
     assert [r["class_ids"] for r in got] == [r["class_ids"] for r in expected]
@@ -295,7 +375,7 @@ def test_models_in_one_process_can_share_onnxruntime_global_thread_pool(model_di
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["flags"] == [False, False]
     first, second = out["results"]
-    own = predict_cls.Predictor(model_dir, backend="onnxruntime", threads=2).predict_files(images)
+    own = predict.Predictor(model_dir, backend="onnxruntime", threads=2).predict_files(images)
     assert own[0]["class_ids"] and len(first) == len(own) == len(images) and first == second
     assert [r["class_ids"] for r in first] == [r["class_ids"] for r in own]
     assert np.allclose([r["scores"] for r in first], [r["scores"] for r in own], atol=1e-4)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, export_tiny, image_files, load_predictor, run_export, tiny_export_config
+from conftest import REPO_ROOT, export_tiny, image_files, run_export, tiny_export_config
+from ppcls_lite import predict
 
-predict_cls = load_predictor()
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +184,8 @@ def test_fp16_model_keeps_float32_input_and_output(quantized_export):
 def test_predictor_precision_picks_the_variant_and_stays_close_to_fp32(quantized_export, precision, tolerance):
     model_dir, root = quantized_export
     files = image_files(root)
-    fp32 = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=4, threads=1)
-    reduced = predict_cls.Predictor(model_dir, backend="onnxruntime", batch_size=4, threads=1, precision=precision)
+    fp32 = predict.Predictor(model_dir, backend="onnxruntime", batch_size=4, threads=1)
+    reduced = predict.Predictor(model_dir, backend="onnxruntime", batch_size=4, threads=1, precision=precision)
     assert reduced.model_file.name == f"model_{precision}.onnx"
     batch = np.stack([fp32.load_file(f) for f in files])
     reference, probs = fp32.infer(batch), reduced.infer(batch)
@@ -213,9 +213,9 @@ def test_missing_variant_and_paddle_int8_are_clear_errors(tmp_path, reference_di
     assert run_export(config_path, "--onnx").returncode == 0
     model_dir = tmp_path / "inference"
     with pytest.raises(FileNotFoundError, match="--quantize int8"):
-        predict_cls.Predictor(model_dir, backend="onnxruntime", precision="int8")
+        predict.Predictor(model_dir, backend="onnxruntime", precision="int8")
     with pytest.raises(ValueError, match="--backend onnxruntime or mnn"):
-        predict_cls.Predictor(model_dir, backend="paddle", precision="int8")
+        predict.Predictor(model_dir, backend="paddle", precision="int8")
 
 
 @pytest.mark.slow

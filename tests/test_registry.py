@@ -128,11 +128,8 @@ def test_registry_runs_without_ppcls_lite(tmp_path):
 
 
 def test_predictor_backends_are_registered():
-    sys.path.insert(0, str(REPO_ROOT / "deploy" / "python"))
-    try:
-        import predict_cls
-    finally:
-        sys.path.pop(0)
+    from ppcls_lite import predict as predict_cls
+
     assert predict_cls.BACKENDS.names() == ["paddle", "onnxruntime", "mnn"]
     with pytest.raises(ValueError, match=r"unknown backend 'onnxruntim'\. Valid backends: paddle, onnxruntime, "
                                          r"mnn\. Did you mean 'onnxruntime'"):

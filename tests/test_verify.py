@@ -53,7 +53,7 @@ def test_verify_fails_when_the_export_differs_from_the_trained_model(tmp_path, r
     """Another model's weights in the exported files (a stale export) are caught."""
     from ppcls_lite.arch import build_model
     from ppcls_lite.export import ExportError
-    from ppcls_lite.export.variants import dataset_samples
+    from ppcls_lite.export.samples import dataset_samples
     from ppcls_lite.export.verify import verify_export
     from ppcls_lite.config import get_config
 

@@ -10,7 +10,9 @@ import os
 import sys
 from typing import List, Optional
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, REPO_ROOT)
+PREDICT_SCRIPT = os.path.join(REPO_ROOT, "deploy", "python", "predict_cls.py")  # copied into the export folder
 
 from ppcls_lite.utils.cli import run_cli, writes_to  # noqa: E402
 from ppcls_lite.export import export_from_config  # noqa: E402
@@ -60,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset,
                            quantize=args.quantize, mnn=args.mnn, onnx_input=args.onnx_input,
                            calib_images=args.calib_images, verify_report=args.verify,
-                           verify_images=args.verify_images)
+                           verify_images=args.verify_images, predictor_script=PREDICT_SCRIPT)
         if args.safetensors:
             _write_safetensors(config)
 

@@ -16,9 +16,8 @@ from typing import Sequence, Union
 
 from ppcls_lite.utils import logger
 
-from .exporter import ExportError
+from .folder import MNN_FILES, ONNX_FILE, ExportError
 
-MNN_FILES = {"fp32": "model.mnn", "fp16": "model_fp16.mnn", "int8": "model_int8.mnn"}
 BIZ_CODE = "ppcls_lite"
 # argv[0] is the program name the converter's option parser expects.
 _CONVERT = "import sys, _tools; sys.exit(0 if _tools.mnnconvert(['mnnconvert'] + sys.argv[1:]) else 1)"
@@ -62,7 +61,7 @@ def convert_onnx_to_mnn(onnx_file: Union[str, Path], mnn_file: Union[str, Path],
     return mnn_file
 
 
-def write_mnn_models(save_dir: Union[str, Path], onnx_file: str = "model.onnx",
+def write_mnn_models(save_dir: Union[str, Path], onnx_file: str = ONNX_FILE,
                      precisions: Sequence[str] = ("fp32", "fp16", "int8")) -> dict:
     """Convert `save_dir/onnx_file` to each MNN variant; returns {precision: file name}."""
     save_dir = Path(save_dir)

@@ -1,4 +1,4 @@
-"""ONNX graph tidying for the export: clean graphs, a named batch axis, and a uint8-image-input variant.
+"""The ONNX file of an export: conversion from the Paddle model, clean graphs, a uint8-image-input variant.
 
 paddle2onnx writes weights as `Constant` nodes, leaves constants no node reads (onnxruntime warns about each
 one when it loads the model) and many `Identity` nodes, and names the batch axis `DynamicDimension.0`.
@@ -11,10 +11,11 @@ from typing import Any, Dict, Sequence, Union
 
 import numpy as np
 
-from .exporter import ExportError
+from .folder import ONNX_FILE, PADDLE_PARAMS_FILE, ExportError, uint8_input_file
 
 BATCH_AXIS = "batch"
-UINT8_INPUT_FILE = "model_uint8_input.onnx"
+UINT8_INPUT_FILE = uint8_input_file(ONNX_FILE)
+MIN_OPSET = 13  # HardSwish/HardSigmoid and Softmax semantics
 
 
 def import_onnx() -> Any:
@@ -190,3 +191,30 @@ def write_uint8_input_model(save_dir: Union[str, Path], normalize: Dict[str, Any
     model = uint8_input_model(onnx.load(str(save_dir / source)), normalize["mean"], normalize["std"],
                               normalize.get("scale", 1.0 / 255.0), input_name=input_name)
     return save_onnx(model, save_dir / target)
+
+
+def export_onnx(save_dir: Union[str, Path], model_file: str = "inference.json", opset: int = MIN_OPSET) -> Path:
+    """Convert the Paddle inference model in `save_dir` to `save_dir/model.onnx` with paddle2onnx's Python API,
+    then clean it (no unused constants, which make onnxruntime warn; batch axis named 'batch').
+
+    Polygraphy folding is turned off: paddle2onnx would otherwise let it pip-install onnx_graphsurgeon at run
+    time, and onnxruntime folds constants itself when it loads the model.
+    """
+    if opset < MIN_OPSET:
+        raise ValueError(f"ONNX opset must be >= {MIN_OPSET} (HardSwish/HardSigmoid and Softmax semantics), "
+                         f"got {opset}")
+    try:
+        import paddle2onnx
+    except ImportError:
+        raise ExportError("--onnx needs paddle2onnx: pip install -e .[deploy]") from None
+    save_dir = Path(save_dir)
+    model_bytes = paddle2onnx.export(str(save_dir / model_file), str(save_dir / PADDLE_PARAMS_FILE),
+                                     save_file=None, opset_version=opset, auto_upgrade_opset=True,
+                                     enable_onnx_checker=True, optimize_tool="none")
+    if not model_bytes:  # paddle2onnx logs the error and returns None instead of raising
+        raise ExportError(f"paddle2onnx could not convert {save_dir / model_file}; see its error above")
+    target = save_dir / ONNX_FILE
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(model_bytes)
+    os.replace(tmp, target)
+    return clean_onnx_file(target)

@@ -27,11 +27,9 @@ import numpy as np
 
 from ppcls_lite.utils import logger
 
-from .exporter import ExportError
+from .folder import ExportError
 from .onnx_tools import clean_onnx_model, import_onnx, save_onnx
 
-INT8_FILE = "model_int8.onnx"
-FP16_FILE = "model_fp16.onnx"
 PRECISIONS = ("fp16", "int8")
 
 

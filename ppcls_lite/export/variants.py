@@ -9,90 +9,22 @@ inference.yml gets `Global.variants` ({backend: {precision: file}}, what the pre
 from) and, for the uint8-input models, `Global.uint8_input` (files per backend and precision, input shape
 and layout).
 
-Images for INT8 calibration (and for --verify) go through the predictor's own preprocessing, read from the
-exported inference.yml, so they are exactly what the deployed model will be fed.
+Images for INT8 calibration go through the predictor's own preprocessing, read from the exported inference.yml
+(samples.py), so they are exactly what the deployed model will be fed.
 """
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Sequence, Union
 
 import numpy as np
-import yaml
 
 from ppcls_lite.utils import logger
 
-from .exporter import INFERENCE_YML, INPUT_NAME, ONNX_FILE, ExportError, _write_yaml
-from .mnn import MNN_FILES, convert_onnx_to_mnn
-from .onnx_tools import write_uint8_input_model
-from .quantize import FP16_FILE, INT8_FILE, PRECISIONS, convert_fp16, quantize_int8
-
-PREDICTOR_DIR = Path(__file__).resolve().parents[2] / "deploy" / "python"
-UINT8_INPUT_SUFFIX = "_uint8_input"
-
-
-def uint8_input_file(name: str) -> str:
-    """model.onnx -> model_uint8_input.onnx, model_int8.mnn -> model_int8_uint8_input.mnn."""
-    stem, suffix = name.rsplit(".", 1)
-    return f"{stem}{UINT8_INPUT_SUFFIX}.{suffix}"
-
-
-def predictor_module() -> ModuleType:
-    """deploy/python/predict_cls.py as a module (a standalone script, so it is not part of the package)."""
-    if not (PREDICTOR_DIR / "predict_cls.py").is_file():
-        raise ExportError(f"{PREDICTOR_DIR / 'predict_cls.py'} not found: run the export from a checkout of the "
-                          f"repository (the predictor's preprocessing prepares calibration/verification images)")
-    if str(PREDICTOR_DIR) not in sys.path:
-        sys.path.insert(0, str(PREDICTOR_DIR))
-    import predict_cls
-    return predict_cls
-
-
-def read_inference_config(save_dir: Union[str, Path]) -> dict:
-    """save_dir/inference.yml as a dict."""
-    return yaml.safe_load((Path(save_dir) / INFERENCE_YML).read_text(encoding="utf-8"))
-
-
-def dataset_samples(config: Dict[str, Any], mode: str, class_num: Optional[int] = None, limit: Optional[int] = None,
-                    purpose: str = "this step") -> List[Tuple[str, int]]:
-    """[(image path, label)] of `DataLoader.<mode>.dataset` (the config's own list/folder parsing), `limit`
-    of them spread evenly over the list (lists are often sorted by class). `purpose` names the option that
-    needs them in the error for a config without that section."""
-    from ppcls_lite.data.loader import build_dataset
-
-    section = (((config.get("DataLoader") or {}).get(mode) or {}).get("dataset"))
-    if not section:
-        raise ExportError(f"{purpose} reads the images of DataLoader.{mode}.dataset, which the config does not "
-                          f"have: add that section (the training config has it)")
-    dataset, _ = build_dataset(dict(section, transform_ops=[]), class_num=class_num,
-                               where=f"DataLoader.{mode}.dataset")
-    samples = list(dataset.samples)
-    if limit is not None and 0 < int(limit) < len(samples):
-        picks = np.linspace(0, len(samples) - 1, int(limit)).round().astype(int)
-        samples = [samples[i] for i in picks]
-    return samples
-
-
-def preprocess_files(save_dir: Union[str, Path], paths: Sequence[str], stop_before: Optional[str] = None) -> np.ndarray:
-    """Images -> a stacked batch through the export's inference preprocessing (the predictor's ops), or the ops
-    before `stop_before` except ToCHWImage (stop_before='NormalizeImage': the uint8-input model's HWC input)."""
-    predict_cls = predictor_module()
-    transform_ops = read_inference_config(save_dir)["PreProcess"]["transform_ops"]
-    if stop_before:  # the HWC image before normalisation, as a phone app's own code produces it
-        names = [next(iter(op)) for op in transform_ops]
-        transform_ops = [op for op in transform_ops[:names.index(stop_before)] if "ToCHWImage" not in op]
-    ops = predict_cls.build_preprocess(transform_ops)
-    pipeline = predict_cls.pipeline  # the shared image pipeline, as the predictor loaded it
-    arrays = []
-    for path in paths:
-        with open(path, "rb") as f:
-            image = f.read()
-        try:
-            image = pipeline.transform(image, ops)
-        except predict_cls.READ_ERRORS as exc:
-            raise ExportError(f"cannot read image {path}: {exc}; fix or remove it from the list") from None
-        arrays.append(np.ascontiguousarray(image) if stop_before else pipeline.to_chw_float32(image))
-    return np.stack(arrays)
+from .folder import (FP16_FILE, INPUT_NAME, INT8_FILE, MNN_FILES, ONNX_FILE, ExportError, read_inference_config,
+                     uint8_input_file, write_inference_config)
+from .mnn import convert_onnx_to_mnn
+from .onnx_tools import import_onnx, write_uint8_input_model
+from .quantize import PRECISIONS, convert_fp16, quantize_int8
+from .samples import dataset_samples, preprocess_files
 
 
 def _normalize_params(transform_ops):
@@ -104,7 +36,6 @@ def _normalize_params(transform_ops):
 
 
 def _onnx_output_name(path):
-    from .onnx_tools import import_onnx
     return import_onnx().load(str(path), load_external_data=False).graph.output[0].name
 
 
@@ -166,5 +97,5 @@ def write_variants(save_dir: Union[str, Path], config: Dict[str, Any], quantize:
     info["output_name"] = _onnx_output_name(save_dir / ONNX_FILE)  # what an app's runtime asks for by name
     if quantization:
         info["quantization"] = quantization
-    _write_yaml(save_dir / INFERENCE_YML, inference)
+    write_inference_config(save_dir, inference)
     return info

@@ -1,12 +1,14 @@
-"""`tools/export_model.py --verify`: is the exported model the trained model?
+"""Is the exported model the trained model? The quick ONNX check of every --onnx export, and --verify.
 
-Runs the Eval set (or `--verify_images N` of it) through the dygraph model and through every exported file
-with every backend that can run it here (Paddle Inference; onnxruntime fp32/fp16/int8; MNN; the uint8-input
-model), all fed by the predictor's own preprocessing, and writes `export_report.json` beside the model:
-per variant top-1 accuracy, top-1 agreement with dygraph, max |probability difference|, file size and
-latency. Fails (ExportError: the tool exits 1) when no trained weights were loaded, or when a float32 export
-differs from dygraph by more than the parity tolerance — the usual causes of "the exported model is worse
-than training" are weights that were never loaded and a wrong class_num.
+`verify_onnx`: the Paddle and ONNX models on one random batch (tools/export_model.py runs it after --onnx).
+
+`tools/export_model.py --verify`: runs the Eval set (or `--verify_images N` of it) through the dygraph model
+and through every exported file with every backend that can run it here (Paddle Inference; onnxruntime
+fp32/fp16/int8; MNN; the uint8-input model), all fed by the predictor's own preprocessing, and writes
+`export_report.json` beside the model: per variant top-1 accuracy, top-1 agreement with dygraph, max
+|probability difference|, file size and latency. Fails (ExportError: the tool exits 1) when no trained weights
+were loaded, or when a float32 export differs from dygraph by more than the parity tolerance — the usual causes
+of "the exported model is worse than training" are weights that were never loaded and a wrong class_num.
 """
 import json
 import os
@@ -17,22 +19,39 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ppcls_lite.pipeline import softmax
+from ppcls_lite.predict import Predictor, PredictorSettings, open_backend
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
 
-from .exporter import ExportError, _InferenceNet
-from .variants import dataset_samples, predictor_module, preprocess_files, read_inference_config
+from .folder import REPORT_FILE, ExportError, read_inference_config
+from .paddle_model import InferenceNet, run_paddle_inference
+from .samples import dataset_samples, preprocess_files
 
-REPORT_FILE = "export_report.json"
 # Max |probability difference| to dygraph allowed for float32 files, per backend.
 PARITY_TOLERANCE = {"paddle": 1e-4, "onnxruntime": 1e-3, "mnn": 1e-3}
 LATENCY_RUNS = 10
 
 
+def verify_onnx(save_dir: Union[str, Path], batch_size: int = 2, seed: int = 0) -> float:
+    """Run the Paddle and ONNX models of `save_dir` on the same random batch; return max |difference| of outputs."""
+    import onnxruntime as ort
+
+    save_dir = Path(save_dir)
+    info = read_inference_config(save_dir)["Global"]
+    x = np.random.default_rng(seed).standard_normal((batch_size, *info["input_shape"])).astype("float32")
+    paddle_out = run_paddle_inference(save_dir, x, info)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(save_dir / info["onnx_file"]), options, providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return float(np.abs(paddle_out - onnx_out).max())
+
+
 def _dygraph_probabilities(model, images, output, batch_size):
     import paddle
 
-    net = _InferenceNet(model, output)
+    net = InferenceNet(model, output)
     net.eval()
     outs = []
     with paddle.no_grad():
@@ -40,7 +59,7 @@ def _dygraph_probabilities(model, images, output, batch_size):
             outs.append(net(paddle.to_tensor(images[start:start + batch_size])).numpy())
     probs = np.concatenate(outs)
     if output != "probabilities":
-        probs = predictor_module().softmax(probs)
+        probs = softmax(probs)
     return probs
 
 
@@ -59,9 +78,9 @@ def _latency_ms(run, one_image):
     return 1e3 * statistics.median(times)
 
 
-def _variant_runs(save_dir, info, threads, batch_size):
-    """[(backend, precision, file name, input kind, run(batch) -> probabilities)] for what is exported."""
-    predict_cls = predictor_module()
+def _variant_runs(save_dir, info, settings):
+    """[(backend, precision, file name, input kind, run(batch) -> probabilities)] for what is exported, each run by
+    the predictor's code with `settings` (threads, batch size)."""
     runs = []
     candidates = [("paddle", "fp32")]
     for backend, files in (info.get("variants") or {"onnxruntime": {"fp32": info.get("onnx_file")}}).items():
@@ -70,24 +89,23 @@ def _variant_runs(save_dir, info, threads, batch_size):
         if backend == "onnxruntime" and not info.get("onnx_file"):
             continue
         try:
-            predictor = predict_cls.Predictor(save_dir, backend=backend, precision=precision, threads=threads,
-                                              batch_size=batch_size)
+            predictor = Predictor(save_dir, settings, backend=backend, precision=precision)
         except ImportError as exc:
             logger.warning(f"--verify: skipping {backend} {precision}: {exc}")
             continue
         runs.append((backend, precision, predictor.model_file.name, "float32", predictor.infer))
     uint8 = info.get("uint8_input") or {}
     for backend, files in (uint8.get("files") or {}).items():
-        backend_class = {"onnxruntime": predict_cls.OnnxRuntimeBackend, "mnn": predict_cls.MnnBackend}[backend]
         for precision, name in files.items():
             try:
-                engine = backend_class(Path(save_dir) / name, threads=threads, precision=precision)
+                engine = open_backend(backend, [Path(save_dir) / name],
+                                      settings.replace(backend=backend, precision=precision))
             except ImportError as exc:
                 logger.warning(f"--verify: skipping {name}: {exc}")
                 continue
             run = engine.run
             if info.get("output", "probabilities") != "probabilities":
-                run = lambda batch, run=engine.run: predict_cls.softmax(run(batch))  # noqa: E731
+                run = lambda batch, run=engine.run: softmax(run(batch))  # noqa: E731
             runs.append((backend, precision, name, "uint8", run))
     return runs
 
@@ -111,7 +129,8 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
                 "size_bytes": None, "top1": float((reference_top1 == labels).mean()), "top1_agreement": 1.0,
                 "max_prob_diff": 0.0, "latency_ms_batch1": None}]
     failures = []
-    for backend, precision, name, kind, run in _variant_runs(save_dir, info, threads, batch_size):
+    settings = PredictorSettings(threads=threads, batch_size=batch_size)
+    for backend, precision, name, kind, run in _variant_runs(save_dir, info, settings):
         inputs = images_uint8 if kind == "uint8" else images
         probs = _run_batches(run, inputs, batch_size)
         diff = float(np.abs(probs - reference).max())

@@ -2,10 +2,9 @@
 the post-processes (top-k), result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
 predictor all use it.
 
-It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively,
-so tools/export_model.py copies this folder next to the exported model as `pipeline/`, and
-deploy/python/predict_cls.py loads it from there (or from the source tree) without paddle or an installed
-ppcls_lite.
+It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively, so
+tools/export_model.py copies it (with ppcls_lite/predict, the predictor that uses it) into every export folder,
+where deploy/python/predict_cls.py runs it without paddle or the rest of ppcls_lite.
 """
 from .checksums import ChecksumError, model_files, sha256_file, verify_checksums
 from .decode import DECODE_BACKENDS, IMAGE_EXTENSIONS, ImageDecodeError, decode_image, looks_truncated

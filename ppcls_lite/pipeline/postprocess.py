@@ -42,9 +42,13 @@ def resolve_class_id_map_file(path: Optional[str]) -> Optional[str]:
 @POSTPROCESSES.register()
 class Topk:
     """Top-k classes per image. Call with probabilities [N, C] and the file names; returns a list of dicts
-    `{"file_name", "class_ids", "scores", "label_names"}` (label_names empty when no map file is given)."""
+    `{"file_name", "class_ids", "scores", "label_names"}` (label_names empty without names).
 
-    def __init__(self, topk: int = 1, class_id_map_file: Optional[str] = None, delimiter: Optional[str] = None):
+    The names come from `class_id_map_file` (an `id name` file: `Infer.PostProcess` in a training config) or
+    `label_list` (the names themselves: what an export's inference.yml carries)."""
+
+    def __init__(self, topk: int = 1, class_id_map_file: Optional[str] = None, delimiter: Optional[str] = None,
+                 label_list: Optional[List[str]] = None):
         self.topk = int(topk)
         if self.topk < 1:
             raise ValueError(f"Infer.PostProcess.topk must be >= 1, got {topk!r}")
@@ -52,12 +56,13 @@ class Topk:
             _logger.warning(f"Infer.PostProcess.delimiter={delimiter!r} has no effect here: label files are "
                             f"split at the first whitespace")
         path = resolve_class_id_map_file(class_id_map_file)
-        self.class_id_map = read_class_id_map(path) if path else None
-        self.label_names = ([self.class_id_map.get(i, "") for i in range(max(self.class_id_map) + 1)]
-                            if self.class_id_map else None)
+        if path:
+            class_id_map = read_class_id_map(path)
+            label_list = [class_id_map.get(i, "") for i in range(max(class_id_map) + 1)] if class_id_map else None
+        self.label_list = label_list
 
     def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
-        return topk_results(probs, files, self.topk, self.label_names)
+        return topk_results(probs, files, self.topk, self.label_list)
 
 
 def build_postprocess(postprocess_config: Optional[dict]) -> Topk:

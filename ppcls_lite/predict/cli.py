@@ -1,0 +1,112 @@
+"""The predictor's command line (deploy/python/predict_cls.py):
+
+    python deploy/python/predict_cls.py --model_dir DIR --input IMG|DIR|LIST [--config RUNTIME.yaml]
+        [--backend paddle|onnxruntime|mnn] [--batch_size N] [--topk K] [--threads N] [--precision fp32|fp16|int8]
+        [--output FILE.csv|FILE.jsonl] [--quiet]
+
+Settings: PredictorSettings defaults < the `Runtime` section of --config < command-line flags.
+Exit status: 0 all inputs predicted, 3 some inputs could not be read (each named on stderr; the others are
+predicted and written), 1 a usage or model error (one line on stderr; PPCLS_DEBUG=1 shows the traceback).
+"""
+import argparse
+import os
+import sys
+from typing import Callable, List, Optional, Sequence
+
+import yaml
+
+from .. import pipeline
+from .backends import BACKENDS
+from .predictor import Predictor, collect_inputs
+from .settings import PRECISIONS, PredictorSettings
+
+EXIT_SOME_FAILED = pipeline.EXIT_SOME_FAILED
+EXIT_USER_ERROR = 1
+# Errors a user can fix (a path, a key, a missing package): one line on stderr, no traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError, ImportError)
+
+
+def str2bool(text: str) -> bool:
+    """true/false, yes/no, on/off, 1/0 -> bool (argparse type)."""
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every setting flag defaults to None (= not given, the file or default decides)."""
+    parser = argparse.ArgumentParser(description="Classify images with a model exported by tools/export_model.py")
+    parser.add_argument("--model_dir", required=True, help="directory written by tools/export_model.py")
+    parser.add_argument("--input", required=True, help="image file, folder, or list file ('path [label]' lines)")
+    parser.add_argument("--config", help="runtime settings YAML (e.g. deploy/configs/inference_cls.yaml); "
+                                         "command-line flags win")
+    parser.add_argument("--backend", choices=BACKENDS.names())
+    parser.add_argument("--batch_size", type=int)
+    parser.add_argument("--topk", type=int, help="classes per image (default: the exported Infer.PostProcess.topk)")
+    parser.add_argument("--threads", type=int, help="CPU threads of the backend (default: all cores, at most 8)")
+    parser.add_argument("--opencv_threads", type=int, help="OpenCV threads for decoding/resizing (default 1)")
+    parser.add_argument("--enable_mkldnn", type=str2bool, help="oneDNN for Paddle Inference on CPU (default true)")
+    parser.add_argument("--use_gpu", type=str2bool)
+    parser.add_argument("--gpu_id", type=int)
+    parser.add_argument("--use_tensorrt", type=str2bool)
+    parser.add_argument("--precision", choices=PRECISIONS, help="model variant: fp32 (default), fp16 or int8 "
+                        "(export with --quantize fp16/int8, --mnn); paddle backend: fp16 only with TensorRT")
+    parser.add_argument("--prefetch", type=str2bool, help="preprocess the next images in a thread while the "
+                                                          "model runs (default false)")
+    parser.add_argument("--output", help="write results to FILE.csv or FILE.jsonl")
+    parser.add_argument("--quiet", action="store_true", help="do not print one line per image")
+    return parser
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    return build_parser().parse_args(argv)
+
+
+def runtime_file_settings(path: str, settings: PredictorSettings) -> PredictorSettings:
+    """`settings` updated with the `Runtime` section of the YAML file `path` (unknown keys are a KeyError)."""
+    with open(path, "r", encoding="utf-8") as f:
+        from_file = (yaml.safe_load(f) or {}).get("Runtime") or {}
+    return settings.replace(where=f"{path} Runtime", **from_file)
+
+
+def runtime_settings(args: argparse.Namespace) -> PredictorSettings:
+    """Defaults < --config file < command-line flags."""
+    settings = PredictorSettings()
+    if args.config:
+        settings = runtime_file_settings(args.config, settings)
+    flags = {name: getattr(args, name) for name in settings.names() if getattr(args, name, None) is not None}
+    return settings.replace(where="the command line", **flags)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Predict every input and print or write the results; returns 0, or 3 when some inputs could not be read."""
+    args = parse_args(argv)
+    settings = runtime_settings(args)
+    if args.output:
+        pipeline.check_output_path(args.output)
+    predictor = Predictor(args.model_dir, settings)
+    files = collect_inputs(args.input)
+    show = None if args.quiet else (lambda result: print(pipeline.format_line(result), flush=True))
+    results = predictor.predict_files(files, on_result=show)
+    if args.output:
+        pipeline.write_results(results, args.output)
+        print(f"wrote {len(results)} predictions to {args.output}", file=sys.stderr)
+    if predictor.failures:
+        print(pipeline.format_summary(predictor.failures, len(files)), file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return 0
+
+
+def run(entry: Callable[[Optional[List[str]]], int] = main, argv: Optional[List[str]] = None) -> int:
+    """`entry(argv)`'s exit status; a user error (bad path, key, missing package) becomes one `error: ...` line on
+    stderr and status 1, unless PPCLS_DEBUG is set."""
+    try:
+        return entry(argv)
+    except USER_ERRORS as exc:
+        if os.environ.get("PPCLS_DEBUG"):
+            raise
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
