@@ -10,6 +10,9 @@ Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
 `metrics.result_from_state(summed)` gives the global epoch dict (or `metrics.set_state(summed)` followed by
 `metrics.accumulate()`).
 
+`DistillationTopkAcc(model_key, feature_key=None, topk)`: TopkAcc of one sub-model of a DistillationModel's
+output dict (PaddleClas's metric names: top1, top5).
+
 `ConfusionMatrix(class_num)`: `.update(logits_or_pred_ids, labels)`, `.matrix` (int64 [C, C], rows = true
 class, cols = predicted), `.per_class_report(label_names)`
 (report files and pictures: `ppcls_lite.engine.reports`).
@@ -17,9 +20,10 @@ class, cols = predicted), `.per_class_report(label_names)`
 from ppcls_lite.utils.config import register_name_check, register_value_check
 
 from .confusion import ConfusionMatrix
-from .topk import METRIC_ALIASES, METRICS, MetricSet, TopkAcc, build_metrics, check_metric_values
+from .topk import (METRIC_ALIASES, METRICS, DistillationTopkAcc, MetricSet, TopkAcc, build_metrics,
+                   check_metric_values)
 
 register_name_check("Metric.*", METRICS, named_list=True, also_accepted=METRIC_ALIASES)
 register_value_check(check_metric_values)
 
-__all__ = ["ConfusionMatrix", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]
+__all__ = ["ConfusionMatrix", "DistillationTopkAcc", "METRICS", "MetricSet", "TopkAcc", "build_metrics"]
