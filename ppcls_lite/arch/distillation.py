@@ -27,7 +27,7 @@ from paddle import nn
 from ppcls_lite.utils.registry import parse_named_list
 from ppcls_lite.utils.save_load import load_pretrained
 
-from .builder import build_model
+from .builder import check_arch
 from .outputs import DistillationOutput, distillation_output_type
 from .pretrained import resolve_pretrained
 from .registry import MODELS, WRAPPERS, register_wrapper
@@ -95,18 +95,21 @@ class DistillationModel(nn.Layer):
         if infer_model_name not in names:
             raise ValueError(f"Arch.infer_model_name must name the sub-model to deploy, one of {names}; "
                              f"got {infer_model_name!r}")
-        sources = [resolve_pretrained(params["name"], w) for (_, params, _), w in zip(configs, weights)]
+        plans = [check_arch(params, where) for _, params, where in configs]  # every config error first
+        listed = [resolve_pretrained(name, w) for (name, _, _), w in zip(plans, weights)]
 
         self.model_name_list = names  # PaddleClas's attribute: the sub-model names in order
         self.infer_model_name = infer_model_name
         self.frozen_names = [key for key, f in zip(names, freeze) if f]  # None counts as False
         self.class_num = configs[0][1].get("class_num", _default_class_num(configs[0][1]["name"]))
-        for (key, params, where), source in zip(configs, sources):
-            model = self.add_sublayer(key, build_model(params, where))
-            if source:
-                load_pretrained(model, source)
+        for (key, _, where), (name, kwargs, _) in zip(configs, plans):
+            self.add_sublayer(key, MODELS.build(name, kwargs, where))
+        for key, (_, _, source), extra in zip(names, plans, listed):  # downloads last, once everything is built
+            for weights_source in (source, extra):
+                if weights_source:
+                    load_pretrained(self._sub_layers[key], weights_source)
             if key in self.frozen_names:
-                for param in model.parameters():
+                for param in self._sub_layers[key].parameters():
                     param.stop_gradient = True
         self._keep_frozen_in_eval()
 
