@@ -81,8 +81,12 @@ def test_paddleclas_configs_build_with_paddleclas_checkpoint_layout(path):
 
 
 def test_teacher_and_student_are_built_like_arch_sections():
-    model = build_model(tiny_arch(models=[{"Teacher": {"name": TEACHER, "return_patterns": ["blocks.2"]}},
-                                          {"Student": {"name": STUDENT, "class_num": 4}}]))
+    arch = tiny_arch(models=[{"Teacher": {"name": TEACHER, "return_patterns": ["blocks.2"]}},
+                             {"Student": {"name": STUDENT, "class_num": 4}}])
+    snapshot = copy.deepcopy(arch)
+    model = build_model(arch)
+    assert arch == snapshot  # the config is not modified
+    assert isinstance(model, DistillationModel)
     assert model.model_name_list == ["Teacher", "Student"] and model.class_num == 4
     assert model.sub_model("Teacher") is model.Teacher
     model.eval()

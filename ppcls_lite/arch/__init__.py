@@ -8,7 +8,6 @@ from . import backbone  # noqa: F401  (registers the models)
 from .builder import BUILD_KEYS, build_model
 from .distillation import DistillationModel
 from .outputs import DistillationOutput, logits_of
-from .pretrained import resolve_pretrained
 from .registry import MODELS, UnknownModelError, registered_names
 from .theseus_layer import TheseusLayer
 
