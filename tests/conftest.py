@@ -3,6 +3,7 @@ live, a tiny on-disk image dataset, configs for it, and running the tools in sub
 import csv
 import io
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +17,9 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+# Reference facts kept in the repository (ResNet_vd, distillation); tests/fixtures/reference/README.md says how
+# make_reference.py made them from PaddleClas.
+FIXTURE_REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
 TOOLS_DIR = REPO_ROOT / "tools"
 PREDICTOR_DIR = REPO_ROOT / "deploy" / "python"
 TRAIN = TOOLS_DIR / "train.py"
@@ -34,6 +38,44 @@ def reference_dir():
     if not REFERENCE_DIR.is_dir():
         pytest.skip(f"reference facts not found at {REFERENCE_DIR} (clone the repo with ../shared beside it)")
     return REFERENCE_DIR
+
+
+def reference_file(reference_dir, relative):
+    """tests/fixtures/reference/<relative> when the repository holds it, else <reference_dir>/<relative>."""
+    kept = FIXTURE_REFERENCE_DIR / relative
+    return kept if kept.exists() else Path(reference_dir) / relative
+
+
+def read_models_tsv(reference_dir):
+    """{name: row} of models.tsv: the shared reference's models, then the ones kept in tests/fixtures/reference."""
+    rows = {}
+    for path in (Path(reference_dir) / "models.tsv", FIXTURE_REFERENCE_DIR / "models.tsv"):
+        lines = path.read_text().splitlines()
+        header = lines[0].split("\t")
+        rows.update({row[0]: dict(zip(header, row)) for row in (line.split("\t") for line in lines[1:] if line.strip())})
+    return rows
+
+
+def read_state_dict_txt(path):
+    """[(key, shape, dtype)] of a state_dict/<name>.txt reference file."""
+    entries = []
+    for line in Path(path).read_text().splitlines():
+        key, shape, dtype = line.split("\t")
+        entries.append((key, [int(d) for d in shape.strip("[]").split(",") if d.strip()], dtype))
+    return entries
+
+
+def state_dict_entries(model):
+    """[(key, shape, dtype)] of a model, as the reference files list them."""
+    return [(k, list(v.shape), str(v.dtype).replace("paddle.", "")) for k, v in model.state_dict().items()]
+
+
+def parity_rule():
+    """tests/fixtures/reference/parity_rule.py: the seeded weights of models too large to store."""
+    spec = importlib.util.spec_from_file_location("parity_rule", FIXTURE_REFERENCE_DIR / "parity_rule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_tool(name):

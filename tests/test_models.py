@@ -5,40 +5,30 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import load_tool
+from conftest import load_tool, parity_rule, read_models_tsv, read_state_dict_txt, reference_file, state_dict_entries
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.summary import count_macs, count_parameters
 from ppcls_lite.utils.save_load import load_pretrained
 
 PARITY_NAMES = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNetV3_large_x0_35",
                 "MobileNeXt_x0_35"]
-ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35"]
-
-
-def read_models_tsv(reference_dir):
-    lines = (reference_dir / "models.tsv").read_text().splitlines()
-    header = lines[0].split("\t")
-    return {row[0]: dict(zip(header, row)) for row in (line.split("\t") for line in lines[1:] if line.strip())}
-
-
-def read_state_dict_txt(path):
-    entries = []
-    for line in path.read_text().splitlines():
-        key, shape, dtype = line.split("\t")
-        entries.append((key, [int(d) for d in shape.strip("[]").split(",") if d.strip()], dtype))
-    return entries
+ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35",
+                  "ResNet18_vd"]
+# Too large to store (ResNet50_vd: 94 MB): their parity weights come from the seeded rule of parity_rule.py.
+SEEDED_PARITY_NAMES = ["ResNet18_vd", "ResNet50_vd"]
 
 
 def test_list_models_names_all_paddleclas_models(reference_dir):
     assert list_models() == list(read_models_tsv(reference_dir))
-    assert len(list_models()) == 25
+    assert len(list_models()) == 31  # 25 mobile models + the ResNet_vd family (distillation teachers)
+    assert "DistillationModel" not in list_models()  # a wrapper of other models, not a model of its own
 
 
 @pytest.mark.parametrize("name", list_models())  # == the models.tsv names (test above)
 def test_state_dict_params_and_macs_match_reference(name, reference_dir):
     model = build_model({"name": name})
-    expected = read_state_dict_txt(reference_dir / "state_dict" / f"{name}.txt")
-    got = [(k, list(v.shape), str(v.dtype).replace("paddle.", "")) for k, v in model.state_dict().items()]
+    expected = read_state_dict_txt(reference_file(reference_dir, f"state_dict/{name}.txt"))
+    got = state_dict_entries(model)
     assert [e[0] for e in got] == [e[0] for e in expected]  # same keys, same order
     assert got == expected  # same shapes and dtypes
     row = read_models_tsv(reference_dir)[name]
@@ -60,6 +50,20 @@ def test_parity_weights_reproduce_reference_logits(name, reference_dir):
     with paddle.no_grad():
         logits = model(paddle.to_tensor(data["x"])).numpy()
     np.testing.assert_allclose(logits, data["logits"], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", SEEDED_PARITY_NAMES)
+def test_seeded_parity_weights_reproduce_paddleclas_logits(name, reference_dir):
+    """Both inputs: 128 px, and 100 px, where odd feature maps reach the 'SAME'-padded average-pool shortcuts."""
+    model = build_model({"name": name, "class_num": 10})
+    weights = parity_rule().parity_weights({k: v.shape for k, v in model.state_dict().items()})
+    model.set_state_dict({k: paddle.to_tensor(v) for k, v in weights.items()})
+    model.eval()
+    data = np.load(reference_file(reference_dir, f"parity/{name}.npz"))
+    with paddle.no_grad():
+        for suffix in ("", "_odd"):
+            logits = model(paddle.to_tensor(data[f"x{suffix}"])).numpy()
+            np.testing.assert_allclose(logits, data[f"logits{suffix}"], atol=1e-4, rtol=0, err_msg=suffix)
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY + ["MobileNetV3_large_x0_35"])

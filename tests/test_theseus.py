@@ -14,6 +14,7 @@ CASES = {
     "MobileNetV3_small_x0_35": ("blocks.7", [2, 16, 4, 4]),
     "MobileNetV3_large_x0_35": ("blocks.5", [2, 16, 8, 8]),
     "MobileNeXt_x0_35": ("features.5", [2, 64, 8, 8]),
+    "ResNet18_vd": ("blocks.3", [2, 128, 8, 8]),
 }
 # Stage outputs: one per output stride; MobileNetV3 small has no stride-2 stage, so one stage fewer than large.
 STAGES = {
@@ -22,6 +23,7 @@ STAGES = {
     "MobileNetV3_small_x0_35": ["blocks.0", "blocks.2", "blocks.7", "blocks.10"],
     "MobileNetV3_large_x0_35": ["blocks.0", "blocks.2", "blocks.5", "blocks.11", "blocks.14"],
     "MobileNeXt_x0_35": ["features.0", "features.2", "features.5", "features.12", "features.20"],
+    "ResNet18_vd": ["blocks.1", "blocks.3", "blocks.5", "blocks.7"],  # PaddleClas's stages (strides 4 to 32)
 }
 # Activation layers to swap in the upgrade_sublayer test (glob patterns).
 ACTIVATIONS = {
@@ -30,6 +32,7 @@ ACTIVATIONS = {
     "MobileNetV3_small_x0_35": "blocks.*.expand_conv.act",
     "MobileNetV3_large_x0_35": "blocks.*.expand_conv.act",
     "MobileNeXt_x0_35": "features.*.conv.7",  # the ReLU6 after the 1x1 expand in blocks with both dw convs
+    "ResNet18_vd": "blocks.*.conv0.relu",
 }
 
 

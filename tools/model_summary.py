@@ -24,6 +24,10 @@ TOP1_SOURCES = {
     "MobileNeXt authors": "Zhou et al. 2020 (ECCV), as reported in the authors' repository README, table \"Model "
                           "performance at different width multiplier\": https://github.com/zhoudaquan/"
                           "rethinking_bottleneck_design (no PaddleClas-measured top-1 for MobileNeXt was found)",
+    "PaddleClas ResNet": "PaddleClas model zoo, docs/en/models/ResNet_and_vd_en.md, table \"Accuracy, FLOPs and "
+                         "Parameters\", column Top1 (PaddleClas-trained weights, 224 px): https://github.com/"
+                         "PaddlePaddle/PaddleClas/blob/d178931fca432204e6b7422bac4f92e09ff22fa4/docs/en/models/"
+                         "ResNet_and_vd_en.md",
 }
 REPORTED_TOP1 = {
     "MobileNetV1_x0_25": (51.4, "PaddleClas"), "MobileNetV1_x0_5": (63.5, "PaddleClas"),
@@ -40,6 +44,9 @@ REPORTED_TOP1 = {
     "MobileNeXt_x0_35": (64.7, "MobileNeXt authors"), "MobileNeXt_x0_5": (67.7, "MobileNeXt authors"),
     "MobileNeXt_x0_75": (72.0, "MobileNeXt authors"), "MobileNeXt_x1_0": (74.02, "MobileNeXt authors"),
     "MobileNeXt_x1_4": (76.1, "MobileNeXt authors"),
+    "ResNet18_vd": (72.3, "PaddleClas ResNet"), "ResNet34_vd": (76.0, "PaddleClas ResNet"),
+    "ResNet50_vd": (79.1, "PaddleClas ResNet"), "ResNet101_vd": (80.2, "PaddleClas ResNet"),
+    "ResNet152_vd": (80.6, "PaddleClas ResNet"), "ResNet200_vd": (80.9, "PaddleClas ResNet"),
 }
 
 

@@ -1,9 +1,10 @@
 """Where `Arch.pretrained` weights come from: PaddleClas's published ImageNet weights, a URL or a local file.
 
 `MODEL_URLS` is PaddleClas's table (the `MODEL_URLS` dicts of its `legendary_models/mobilenet_v1.py`,
-`legendary_models/mobilenet_v3.py`, `model_zoo/mobilenet_v2.py` and `model_zoo/mobilenext.py`); `None` marks a
-model PaddleClas lists without published weights. `use_ssld: True` follows PaddleClas's rule: the URL's
-"_pretrained" becomes "_ssld_pretrained"; PaddleClas publishes SSLD weights only for `SSLD_MODELS`.
+`legendary_models/mobilenet_v3.py`, `legendary_models/resnet.py`, `model_zoo/mobilenet_v2.py` and
+`model_zoo/mobilenext.py`); `None` marks a model PaddleClas lists without published weights. `use_ssld: True`
+follows PaddleClas's rule: the URL's "_pretrained" becomes "_ssld_pretrained"; PaddleClas publishes SSLD weights
+only for `SSLD_MODELS`.
 """
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ MODEL_URLS: dict[str, str | None] = {
     "MobileNeXt_x0_75": None,
     "MobileNeXt_x1_0": f"{_BASE}MobileNeXt_x1_0_pretrained.pdparams",
     "MobileNeXt_x1_4": None,
+    **{f"ResNet{depth}_vd": f"{_LEGENDARY}ResNet{depth}_vd_pretrained.pdparams"
+       for depth in (18, 34, 50, 101, 152, 200)},
 }
 
-# The SSLD-distilled weights in PaddleClas's model zoo for these families.
+# The SSLD-distilled weights in PaddleClas's model zoo for these families (its docs' download links).
 SSLD_MODELS = ("MobileNetV1", "MobileNetV2", "MobileNetV3_small_x0_35", "MobileNetV3_small_x1_0",
-               "MobileNetV3_large_x1_0")
+               "MobileNetV3_large_x1_0", "ResNet34_vd", "ResNet50_vd", "ResNet101_vd")
 
 
 def pretrained_url(name: str, use_ssld: bool = False) -> str:

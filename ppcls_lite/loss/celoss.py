@@ -13,6 +13,12 @@ from ppcls_lite.utils.registry import Registry
 LOSSES = Registry("loss", plural="losses")
 
 
+def is_soft_target(labels: paddle.Tensor, class_num: int) -> bool:
+    """True for float `[N, C]` soft targets (mixup/cutmix), False for class ids."""
+    return labels.dtype in (paddle.float16, paddle.float32, paddle.float64, paddle.bfloat16) and \
+        labels.ndim == 2 and labels.shape[-1] == class_num
+
+
 @LOSSES.register()
 class CELoss(paddle.nn.Layer):
     """Mean cross-entropy over the batch.
@@ -32,8 +38,7 @@ class CELoss(paddle.nn.Layer):
         """The scalar mean cross-entropy of `logits` against `labels`."""
         logits = logits_of(logits)  # models with return_patterns give {"logits": ..., ...}
         class_num = logits.shape[-1]
-        if labels.dtype in (paddle.float16, paddle.float32, paddle.float64, paddle.bfloat16) and \
-                labels.ndim == 2 and labels.shape[-1] == class_num:
+        if is_soft_target(labels, class_num):
             target = labels.astype(logits.dtype)
         else:
             target = F.one_hot(labels.reshape([-1]).astype("int64"), class_num).astype(logits.dtype)

@@ -1,12 +1,13 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
-from ppcls_lite.utils.config_rules import FRACTION, NON_NEGATIVE, check_keys_of, warn
+from ppcls_lite.utils.config_rules import FRACTION, NON_NEGATIVE, POSITIVE, check_keys_of, warn
 from ppcls_lite.utils.registry import parse_named_list
 
 from .celoss import LOSSES
 
 
 # Valid ranges of the loss parameters (checked when the config loads).
-LOSS_VALUE_RULES = {"weight": NON_NEGATIVE, "epsilon": FRACTION}
+LOSS_VALUE_RULES = {"weight": NON_NEGATIVE, "epsilon": FRACTION, "temperature": POSITIVE, "alpha": NON_NEGATIVE,
+                    "beta": NON_NEGATIVE}
 
 
 def check_loss_item(problems: list, name: str, params: dict, where: str) -> None:
@@ -14,22 +15,34 @@ def check_loss_item(problems: list, name: str, params: dict, where: str) -> None
     check_keys_of(problems, params, LOSS_VALUE_RULES, where)
 
 
+def _unique(key: str, taken: dict) -> str:
+    """`key`, or `key_1`, `key_2`, ... when it is taken."""
+    unique, suffix = key, 1
+    while unique in taken:
+        unique, suffix = f"{key}_{suffix}", suffix + 1
+    return unique
+
+
 class CombinedLoss:
     """Calls each loss, scales it by its `weight`; returns {"loss": sum, "<Name>": weighted value, ...}.
 
-    A name used twice gets a suffix (`CELoss`, `CELoss_1`).
+    A loss returning a dict (the distillation losses: {"CELoss_Student_Teacher": ..., ...}) adds each of its
+    entries, weighted, under its own name. A name used twice gets a suffix (`CELoss`, `CELoss_1`).
+    `outputs` is the model output as given: a tensor, a {"logits": ...} dict or a DistillationModel's dict.
     """
 
     def __init__(self, losses: list):
         self.losses = losses  # list of (key, loss_fn, weight)
 
-    def __call__(self, logits, labels) -> dict:
+    def __call__(self, outputs, labels) -> dict:
         out = {}
         total = None
         for key, loss_fn, weight in self.losses:
-            value = loss_fn(logits, labels) * weight
-            out[key] = value
-            total = value if total is None else total + value
+            value = loss_fn(outputs, labels)
+            for name, part in (value.items() if isinstance(value, dict) else [(key, value)]):
+                weighted = part * weight
+                out[_unique(name, out)] = weighted
+                total = weighted if total is None else total + weighted
         out["loss"] = total
         return out
 
@@ -38,7 +51,7 @@ def build_loss(loss_section: list, where: str = "Loss") -> CombinedLoss:
     """`loss_section` is a list like [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}] (the YAML Loss.Train)."""
     if not isinstance(loss_section, list) or not loss_section:
         raise ValueError(f"{where} must be a non-empty list like [{{CELoss: {{weight: 1.0}}}}], got {loss_section!r}")
-    losses = []
+    losses, keys = [], {}  # keys: the names taken so far
     for i, name, params in parse_named_list(loss_section, where):
         cls = LOSSES.get(name, f"{where}.{i}")
         item_where = f"{where}.{i}.{name}"
@@ -47,10 +60,7 @@ def build_loss(loss_section: list, where: str = "Loss") -> CombinedLoss:
         if getattr(cls, "deprecated_for", None):
             warn(f"{where}: {name} is PaddleClas's deprecated name; {cls.deprecated_for} is used (it handles "
                  "mixup/cutmix soft targets).")
-        key = name
-        suffix = 1
-        while any(key == k for k, _, _ in losses):
-            key = f"{name}_{suffix}"
-            suffix += 1
+        key = _unique(name, keys)
+        keys[key] = True
         losses.append((key, LOSSES.build(name, params, item_where), weight))
     return CombinedLoss(losses)

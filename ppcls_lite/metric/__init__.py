@@ -10,6 +10,9 @@ Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
 `metrics.result_from_state(summed)` gives the global epoch dict (or `metrics.set_state(summed)` followed by
 `metrics.accumulate()`).
 
+`DistillationTopkAcc(model_key, feature_key=None, topk)`: TopkAcc of one sub-model of a DistillationModel's
+output dict (PaddleClas's metric names: top1, top5).
+
 `ConfusionMatrix(class_num)`: `.update(logits_or_pred_ids, labels)`, `.matrix` (int64 [C, C], rows = true
 class, cols = predicted), `.per_class_report(label_names)`
 (report files and pictures: `ppcls_lite.engine.reports`).
@@ -17,9 +20,10 @@ class, cols = predicted), `.per_class_report(label_names)`
 from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
 from .confusion import ConfusionMatrix
-from .topk import METRIC_ALIASES, METRICS, MetricSet, TopkAcc, build_metrics, check_metric_item
+from .topk import (METRIC_ALIASES, METRICS, DistillationTopkAcc, MetricSet, TopkAcc, build_metrics,
+                   check_metric_item)
 
-__all__ = ["ConfusionMatrix", "METRICS", "MetricSet", "TopkAcc", "build_metrics", "CONFIG_RULES"]
+__all__ = ["ConfusionMatrix", "DistillationTopkAcc", "METRICS", "MetricSet", "TopkAcc", "build_metrics", "CONFIG_RULES"]
 
 # The Metric section's rules for ppcls_lite.config: Metric.Train / Metric.Eval, each a named list of registered
 # metrics (PaddleClas's older `Topk` is read as TopkAcc by build_metrics).

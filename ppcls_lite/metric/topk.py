@@ -41,7 +41,7 @@ class TopkAcc:
 
     def batch_counts(self, logits: Any, labels: Any) -> Tuple[np.ndarray, int]:
         """Hits for each k and the sample count of one batch, without adding them to the totals."""
-        logits = to_numpy(logits)
+        logits = to_numpy(self.select(logits))
         if logits.ndim != 2:
             raise ValueError(f"TopkAcc expects logits [N, C], got shape {logits.shape}")
         labels = label_ids(labels)
@@ -53,6 +53,10 @@ class TopkAcc:
         hit = ranked == labels[:, None]
         correct = np.array([hit[:, :k].any(axis=1).sum() for k in self.topk], dtype=np.int64)
         return correct, labels.shape[0]
+
+    def select(self, outputs: Any) -> Any:
+        """The logits this metric scores in a model output (see `logits_of`)."""
+        return logits_of(outputs)
 
     def update(self, logits: Any, labels: Any) -> Dict[str, float]:
         """Add one batch to the totals and return its own accuracies."""
@@ -83,6 +87,30 @@ class TopkAcc:
         return self._result(correct, int(np.asarray(state["count"]).reshape(-1)[0]))
 
 
+@METRICS.register()
+class DistillationTopkAcc(TopkAcc):
+    """TopkAcc of one sub-model of a DistillationModel: `model_key` names it, `feature_key` picks one entry of its
+    dict output (return_patterns), else its logits. A plain tensor (one model's logits) is scored as it is."""
+
+    def __init__(self, model_key, feature_key=None, topk=(1, 5), class_num=None):
+        super().__init__(topk=topk, class_num=class_num)
+        self.model_key, self.feature_key = model_key, feature_key
+
+    def select(self, outputs: Any) -> Any:
+        """The `model_key` sub-model's logits (its `feature_key` entry when given)."""
+        if isinstance(outputs, dict) and "logits" not in outputs:  # {sub-model name: output}
+            if self.model_key not in outputs:
+                raise KeyError(f"DistillationTopkAcc.model_key {self.model_key!r} is not a sub-model; the model "
+                               f"outputs {list(outputs)}")
+            outputs = outputs[self.model_key]
+        if self.feature_key is not None:
+            if not isinstance(outputs, dict) or self.feature_key not in outputs:
+                raise KeyError(f"DistillationTopkAcc.feature_key {self.feature_key!r} is not an output of "
+                               f"{self.model_key}; give it return_patterns including it, or drop feature_key")
+            return outputs[self.feature_key]
+        return logits_of(outputs)
+
+
 # Older PaddleClas names still found in its configs (e.g. its CIFAR100 fine-tune): name -> (metric, {old key: key}).
 METRIC_ALIASES = {"Topk": ("TopkAcc", {"k": "topk"})}
 
@@ -99,8 +127,8 @@ class MetricSet:
             m.reset()
 
     def update(self, logits: Any, labels: Any) -> Dict[str, float]:
-        """Add one batch to every metric and return the batch values."""
-        logits = logits_of(logits)
+        """Add one batch to every metric and return the batch values; `logits` is the model output as given
+        (each metric picks what it scores, e.g. DistillationTopkAcc one sub-model)."""
         out = {}
         for m in self.metrics:
             out.update(m.update(logits, labels))
