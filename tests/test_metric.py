@@ -127,3 +127,10 @@ def test_older_paddleclas_topk_name_reads_as_topkacc(logged_warnings):
     logits = np.array([[0.1, 0.9, 0.0, 0.0], [0.8, 0.1, 0.6, 0.0]], dtype=np.float32)
     assert metrics.update(logits, np.array([0, 2])) == {"top1": 0.0, "top2": 1.0}
     assert len(messages) == 1 and "Metric.Eval" in messages[0] and "TopkAcc" in messages[0]
+
+
+def test_metric_set_primary_is_the_first_metrics_main_result():
+    from ppcls_lite.metric import build_metrics
+
+    assert build_metrics([{"TopkAcc": {"topk": [5, 1]}}], class_num=10).primary == ("top1", True)
+    assert build_metrics([], class_num=10).primary is None

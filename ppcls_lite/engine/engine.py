@@ -121,7 +121,7 @@ class Engine:
             self.last_checkpoint = g.checkpoints
             self.weights_loaded = True
             logger.info(f"resumed from {g.checkpoints} (finished epoch {states['epoch']}, step {self.global_step}, "
-                        f"best top-1 {self.state.best_metric:.5f} at epoch {self.state.best_epoch})")
+                        f"best {self.best_key} {self.state.best_metric:.5f} at epoch {self.state.best_epoch})")
         elif g.pretrained_model:
             report = load_pretrained(self.model, g.pretrained_model)
             self.weights_loaded = True
@@ -176,10 +176,9 @@ class Engine:
                 eval_result, improved = None, False
                 if evaluating and (epoch % max(int(g.eval_interval), 1) == 0 or epoch == g.epochs):
                     eval_result = last_eval = self.evaluate(epoch=epoch)
-                    top1 = eval_result.get("top1")
-                    improved = top1 is not None and top1 > state.best_metric
+                    improved = self._is_better(eval_result)
                     if improved:
-                        state.best_metric, state.best_epoch = float(top1), epoch
+                        state.best_metric, state.best_epoch = float(eval_result[self.best_key]), epoch
                 state.epoch = epoch
                 # The metrics row goes first: a crash during the saves below resumes from the previous
                 # checkpoint, and the resumed run drops and rewrites the rows of the epochs it repeats.
@@ -188,10 +187,10 @@ class Engine:
                 if eval_result is not None:
                     if improved:
                         self._save("best_model", epoch, best=True)
-                        logger.info(f"[Eval][Epoch {epoch}] new best top-1 {state.best_metric:.5f}, saved "
+                        logger.info(f"[Eval][Epoch {epoch}] new best {self.best_key} {state.best_metric:.5f}, saved "
                                     f"{os.path.join(s.run_dir, 'best_model')}")
                     else:
-                        logger.info(f"[Eval][Epoch {epoch}] best top-1 so far {state.best_metric:.5f} "
+                        logger.info(f"[Eval][Epoch {epoch}] best {self.best_key} so far {state.best_metric:.5f} "
                                     f"(epoch {state.best_epoch})")
                 if g.save_interval and epoch % int(g.save_interval) == 0:
                     self._save(f"epoch_{epoch}", epoch)
@@ -201,6 +200,23 @@ class Engine:
             raise KeyboardInterrupt(self._interrupt_message(epoch)) from None
         run_log.close()
         return {"best_metric": state.best_metric, "best_epoch": state.best_epoch, "last_eval": last_eval}
+
+    @property
+    def best_key(self) -> str:
+        """The Eval result that picks best_model: the first Eval metric's main result (`top1` for TopkAcc)."""
+        primary = self.eval_metrics.primary if self.eval_metrics is not None else None
+        return primary[0] if primary else "top1"
+
+    def _is_better(self, eval_result: Dict[str, float]) -> bool:
+        """Whether `eval_result` beats the best so far (none yet: best_epoch 0)."""
+        value = eval_result.get(self.best_key)
+        if value is None:
+            return False
+        if self.state.best_epoch == 0:
+            return True
+        primary = self.eval_metrics.primary if self.eval_metrics is not None else None
+        higher_is_better = primary[1] if primary else True
+        return value > self.state.best_metric if higher_is_better else value < self.state.best_metric
 
     def _log_model_size(self) -> None:
         s = self.settings

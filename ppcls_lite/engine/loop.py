@@ -17,6 +17,14 @@ from ppcls_lite.engine.run_log import RunLog, StepRecord, format_metrics
 from ppcls_lite.utils import logger
 
 
+def map_tensors(outputs: Any, fn: Any) -> Any:
+    """`fn` applied to every tensor of a model output: a tensor, or a (nested) dict of them (return_patterns,
+    a DistillationModel's {sub-model name: output})."""
+    if isinstance(outputs, dict):  # type() keeps a DistillationOutput's deployed sub-model
+        return type(outputs)((k, map_tensors(v, fn)) for k, v in outputs.items())
+    return fn(outputs)
+
+
 class NonFiniteLossError(ValueError):
     """The training loss became NaN or Inf."""
 
@@ -69,8 +77,10 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
         reader_cost = time.time() - tic
         lr = state.optimizer.get_lr()
         with amp.autocast(training=True):
-            logits = logits_of(train_model(images))
-            loss = loss_fn(logits, labels)["loss"]
+            # The whole output goes to the losses and metrics: each picks what it reads (logits, a sub-model's
+            # output of a DistillationModel, features).
+            outputs = train_model(images)
+            loss = loss_fn(outputs, labels)["loss"]
         loss_value = float(loss)
         check_finite(loss_value, epoch, iter_id, state.global_step, world_size, last_checkpoint)
         amp.backward_and_step(loss, state.optimizer)
@@ -84,7 +94,7 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
         batch_size = int(images.shape[0])
         loss_sum += loss_value * batch_size
         seen += batch_size
-        batch_metrics = metrics.update(logits.detach(), labels) if metrics else {}
+        batch_metrics = metrics.update(map_tensors(outputs, lambda t: t.detach()), labels) if metrics else {}
         record = StepRecord(epoch=epoch, iter_id=iter_id, global_step=state.global_step, lr=float(lr),
                             loss=loss_value, loss_avg=loss_sum / seen, batch_metrics=batch_metrics,
                             reader_cost=reader_cost, batch_cost=time.time() - tic, batch_size=batch_size)
@@ -119,20 +129,20 @@ def evaluate(model: paddle.nn.Layer, loader: Any, loss_fn: Optional[Any], metric
     total_iters = require_batches(loader, "Eval")
     for iter_id, (images, labels) in enumerate(loader, 1):
         with amp.autocast(training=False):
-            logits = logits_of(model(images)).astype("float32")
+            outputs = map_tensors(model(images), lambda t: t.astype("float32"))
         batch = int(images.shape[0])
         keep = batch if real is None else max(min(batch, real - seen_local), 0)
         seen_local += batch
         if keep < batch:
-            logits, labels = logits[:keep], labels[:keep]
+            outputs, labels = map_tensors(outputs, lambda t: t[:keep]), labels[:keep]
         if keep == 0:
             continue
         if loss_fn is not None:
-            loss_sum += float(loss_fn(logits, labels)["loss"]) * keep
+            loss_sum += float(loss_fn(outputs, labels)["loss"]) * keep
         count += keep
-        batch_metrics = metrics.update(logits, labels) if metrics else {}
+        batch_metrics = metrics.update(outputs, labels) if metrics else {}
         if confusion is not None:
-            confusion.update(logits.numpy(), labels.numpy())
+            confusion.update(logits_of(outputs).numpy(), labels.numpy())
         if iter_id % max(int(print_batch_step), 1) == 0:
             logger.info(f"[Eval][Epoch {epoch or 0}][Iter {iter_id}/{total_iters}] " + format_metrics(batch_metrics))
     result = global_metrics(metrics, loss_sum, count, world_size)

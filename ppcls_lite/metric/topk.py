@@ -23,6 +23,14 @@ class TopkAcc:
     Keeps integer counts so the epoch value is exact whatever the batch sizes.
     """
 
+    # What picks the best model when this metric comes first in Metric.Eval (see MetricSet.primary).
+    higher_is_better = True
+
+    @property
+    def primary_key(self) -> str:
+        """The result that ranks models: the smallest k (`top1`)."""
+        return self.keys[0]
+
     def __init__(self, topk=(1, 5), class_num=None):
         ks = [topk] if isinstance(topk, int) else list(topk)
         if not ks or any(int(k) < 1 for k in ks):
@@ -164,6 +172,15 @@ class MetricSet:
     def keys(self) -> List[str]:
         """Result names of all metrics in order, e.g. ["top1", "top5"]."""
         return [k for m in self.metrics for k in m.keys]
+
+    @property
+    def primary(self) -> Optional[Tuple[str, bool]]:
+        """(result name, higher is better) that picks the best model: the first metric's primary result (as
+        PaddleClas ranks by its first Eval metric); None without metrics."""
+        if not self.metrics:
+            return None
+        first = self.metrics[0]
+        return getattr(first, "primary_key", first.keys[0]), bool(getattr(first, "higher_is_better", True))
 
 
 def check_metric_item(problems: list, name: str, params: dict, where: str) -> None:
