@@ -25,6 +25,7 @@ from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_c
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
+from ppcls_lite.pipeline import set_max_image_pixels
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.config import print_config
 from ppcls_lite.utils.device import set_device
@@ -58,6 +59,7 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     settings = build_settings(config, mode)
     g = settings.Global
     set_device(g.device)
+    set_max_image_pixels(g.max_image_pixels)  # before any loader worker is started: they inherit it
     rank = paddle.distributed.get_rank()
     moved_to = None
     if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet

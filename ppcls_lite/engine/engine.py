@@ -294,7 +294,8 @@ class Engine:
         infer = self.settings.Infer
         results, self.infer_failures = predict_images(
             self.model, self.infer_ops, self.postprocess, infer.infer_imgs, infer.batch_size,
-            lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded)
+            lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded,
+            encoding=infer.encoding)
         return results
 
 

@@ -42,6 +42,7 @@ class GlobalSettings:
     seed: int = GLOBAL_DEFAULTS["seed"]
     to_static: bool = GLOBAL_DEFAULTS["to_static"]
     image_shape: list = field(default_factory=lambda: list(GLOBAL_DEFAULTS["image_shape"]))
+    max_image_pixels: Optional[int] = None  # the pixel limit (None: environment or default; 0: none)
     checkpoints: Optional[str] = None       # resume prefix (already resolved from "auto")
     pretrained_model: Optional[str] = None  # weights-only prefix
 
@@ -71,6 +72,7 @@ class InferSettings:
 
     infer_imgs: Optional[str] = INFER_DEFAULTS["infer_imgs"]
     batch_size: int = INFER_DEFAULTS["batch_size"]
+    encoding: str = INFER_DEFAULTS["encoding"]  # of an infer_imgs list file
     label_map_file: Optional[str] = None  # Infer.PostProcess.class_id_map_file: class names for reports
 
 
@@ -143,6 +145,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             to_static=_as_bool(g["to_static"]),
             image_shape=list(g["image_shape"]),
             pretrained_model=g["pretrained_model"] or None,
+            max_image_pixels=g["max_image_pixels"],
         ),
         AMP=AMPSettings(
             use_amp=_as_bool(amp["use_amp"]),
@@ -157,6 +160,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
         Infer=InferSettings(
             infer_imgs=infer["infer_imgs"],
             batch_size=int(infer["batch_size"] or INFER_DEFAULTS["batch_size"]),
+            encoding=str(infer["encoding"]),
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
         ),
         arch_pretrained=bool(arch.get("pretrained")),
