@@ -5,7 +5,9 @@ seeded from (seed, epoch, rank, worker id), and with num_workers 0 the main proc
 (seed, epoch, rank) at the start of the epoch. So epoch k's batches depend only on the seed and k, and a run
 resumed at epoch k sees the same data as an uninterrupted one.
 """
+import os
 import random
+import signal
 from typing import Optional
 
 import cv2
@@ -15,6 +17,7 @@ from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler
 
 from ppcls_lite.utils.config import (ANY, COUNT, NON_NEGATIVE_COUNT, check_keys_of, register_name_check,
                                      register_section_schema, register_value_check)
+from ppcls_lite.utils.cli import stop_signals
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
@@ -54,7 +57,9 @@ class WorkerSeeder:
     """worker_init_fn: seeds `random` and numpy in a worker from (base seed of this epoch and rank, worker id).
 
     Paddle creates the workers when an epoch's iteration starts, after set_epoch updated `base_seed`, and runs
-    this after its own seeding, so ours wins."""
+    this after its own seeding, so ours wins. A terminal's Ctrl-C or a closed terminal reach the whole process
+    group: workers ignore SIGINT and SIGHUP (the main process stops training at a safe point and then ends them).
+    SIGTERM (also what ends workers at exit) ends a worker quietly, without Paddle's C++ stack dump."""
 
     def __init__(self):
         self.base_seed = 0
@@ -62,6 +67,12 @@ class WorkerSeeder:
     def __call__(self, worker_id):
         seed_python_and_numpy(derive_seed(self.base_seed, worker_id, "worker"))
         cv2.setNumThreads(1)  # parallelism comes from the workers; OpenCV's own threads would oversubscribe
+        for sig in stop_signals():
+            signal.signal(sig, _end_worker if sig == signal.SIGTERM else signal.SIG_IGN)
+
+
+def _end_worker(signum, frame):
+    os._exit(128 + signum)
 
 
 class SeededRandomSampler(Sampler):

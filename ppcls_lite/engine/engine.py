@@ -185,7 +185,10 @@ class Engine:
                     if any_rank(stop.requested(), self.world_size):  # the saves are complete: a safe point
                         raise KeyboardInterrupt
             run_log.close()
-        except KeyboardInterrupt as exc:
+        except (KeyboardInterrupt, SystemError) as exc:
+            # SystemError: paddle's report of a data-loader worker ended by the same signal (`kill -- -PGID`)
+            if isinstance(exc, SystemError) and not stop.requested():
+                raise
             signum = stop.signum or getattr(exc, "signum", signal.SIGINT)
             raise Interrupted(interrupt_message(self.last_checkpoint, s.run_dir, epoch, finished, self.is_main),
                               signum) from None

@@ -108,6 +108,11 @@ def resolve_checkpoints(checkpoints: Optional[str], run_dir: str) -> Optional[st
         for reason in skipped:
             logger.warning(f"--resume auto: skipping {reason}")
         if prefix is None:
+            names = ckpt.checkpoint_names(run_dir)
+            if names:  # e.g. only best_model: weights, not a resumable run
+                raise FileNotFoundError(f"--resume auto: {run_dir} has no checkpoint to resume (no complete "
+                                        f"latest or epoch_N), only {', '.join(names)}. "
+                                        + ckpt.weights_only_advice(run_dir, names) + " (either without --resume)")
             raise FileNotFoundError(f"--resume auto: no checkpoint to resume in {run_dir} (looked for complete "
                                     f"latest/epoch_N .pdparams + .pdopt + .pdstates). Start without --resume "
                                     f"(or check Global.output_dir and Arch.name).")
