@@ -90,7 +90,10 @@ def _decodes(raw: bytes, encoding: str) -> bool:
 
 
 def _lines(text: str) -> List[Tuple[int, str]]:
-    return [(no, line.strip()) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+    # Lines end at LF, CRLF or CR only (as Python's universal newlines): not at the Unicode separators
+    # str.splitlines() also splits on (U+0085, U+2028, ...), which may stand in a misread file name.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [(no, line.strip()) for no, line in enumerate(lines, 1) if line.strip()]
 
 
 def _encoding_advice(path: Union[str, Path], encoding_key: Optional[str], encoding: str) -> str:
