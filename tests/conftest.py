@@ -277,27 +277,49 @@ def run_train(config_path, *overrides, resume=False, check=True, timeout=300, en
     return proc
 
 
-def ctrl_c_train(config_path, ready, what):
-    """Start `python tools/train.py -c CONFIG` with SIGINT at its default (as a terminal's Ctrl-C finds it; the test
-    runner may ignore SIGINT, which children inherit), send SIGINT once `ready()` is true and return
-    (exit status, stderr). `what` names the awaited moment in the failure messages."""
+def start_train(config_path, *args, group=False):
+    """Start `python tools/train.py -c CONFIG ARGS` (stdout discarded, stderr piped) with SIGINT at its default, as a
+    terminal's Ctrl-C finds it (the test runner may ignore SIGINT, which children inherit); `group`: in a new
+    process group (a session), so that a signal can be sent to it and its data-loader workers at once."""
     import signal
+
+    return subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config_path), *map(str, args)], cwd=REPO_ROOT,
+                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=group)
+
+
+def wait_for(proc, ready, what, timeout=300):
+    """Poll until `ready()` while `proc` runs; fails naming `what` if it exits first or never gets there."""
     import time
 
-    proc = subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config_path)], cwd=REPO_ROOT,
-                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"training exited before {what}: {proc.stderr.read()[-2000:]}"
+        assert time.time() < deadline, f"training never got to {what}"
+        time.sleep(0.005)
+
+
+def signal_train(config_path, ready, what, sig, group=False):
+    """Start training (`start_train`), send `sig` once `ready()` is true (to the whole process group with `group`)
+    and return (exit status, stderr)."""
+    proc = start_train(config_path, group=group)
     try:
-        deadline = time.time() + 300
-        while not ready():
-            assert proc.poll() is None, f"training exited before {what}"
-            assert time.time() < deadline, f"training never got to {what}"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
+        wait_for(proc, ready, what)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         stderr = proc.communicate(timeout=120)[1]
     finally:
         proc.kill()
     return proc.returncode, stderr
+
+
+def ctrl_c_train(config_path, ready, what):
+    """SIGINT (a terminal's Ctrl-C) to a training once `ready()`; returns (exit status, stderr)."""
+    import signal
+
+    return signal_train(config_path, ready, what, signal.SIGINT)
 
 
 def run_export(config_path, *args):
