@@ -21,6 +21,7 @@ from typing import Dict, Optional
 
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.cli import command_line
+from ppcls_lite.utils.files import space_error
 
 try:
     import fcntl
@@ -70,12 +71,22 @@ class RunLock:
 
     @classmethod
     def acquire(cls, run_dir: str) -> "RunLock":
-        """Take the lock of `run_dir`, or raise RunLockedError naming the process that holds it."""
+        """Take the lock of `run_dir`, or raise RunLockedError naming the process that holds it (an OSError naming
+        the run folder when the lock file cannot be written: full or read-only disk)."""
         path = lock_path(run_dir)
         held = cls._held.get(path)
         if held is not None:
             held.count += 1
             return held
+        try:
+            lock = cls._take(path, run_dir)
+        except OSError as exc:
+            raise space_error(exc, run_dir) from exc
+        cls._held[path] = lock
+        return lock
+
+    @classmethod
+    def _take(cls, path: str, run_dir: str) -> "RunLock":
         os.makedirs(os.path.dirname(path), exist_ok=True)
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -89,15 +100,17 @@ class RunLock:
                 os.close(fd)
                 raise
             os.close(fd)
+        record = _read_record(fd)
         try:
-            _take_over_note(run_dir, path, _read_record(fd))
+            _take_over_note(run_dir, path, record)
             _write_record(fd)
-        except BaseException:
+        except BaseException as exc:
+            if not isinstance(exc, RunLockedError) and not record:  # ours and empty (e.g. a full disk): no trace
+                with contextlib.suppress(OSError):
+                    os.remove(path)
             os.close(fd)
             raise
-        lock = cls(path, fd, run_dir)
-        cls._held[path] = lock
-        return lock
+        return cls(path, fd, run_dir)
 
     def release(self) -> None:
         """Give the lock up (the last release removes the file, then drops the flock)."""
