@@ -470,6 +470,40 @@ def test_download_to_a_read_only_cache(mounts, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- injected ENOSPC
+class _FillingFile:
+    """A file on a disk that is full once `room` more bytes were written: the write after that raises ENOSPC, as
+    write() does on a full disk."""
+
+    def __init__(self, f, room):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def inject_full_disk(monkeypatch, module, matches, room=0):
+    """Files that `module` opens with a path for which `matches(path)` is true fill the disk after `room` bytes."""
+    real_open = open
+
+    def open_filling_up(path, *args, **kwargs):
+        f = real_open(path, *args, **kwargs)
+        return _FillingFile(f, room) if matches(str(path)) else f
+
+    monkeypatch.setattr(module, "open", open_filling_up, raising=False)
+
+
 def test_injected_enospc_in_a_group_write_keeps_every_old_file(tmp_path, monkeypatch):
     """ENOSPC raised by the write call of the second of three files (what a full disk does), on any machine."""
     from ppcls_lite.utils import files
@@ -478,29 +512,7 @@ def test_injected_enospc_in_a_group_write_keeps_every_old_file(tmp_path, monkeyp
     for target in targets:
         target.write_text(f"old {target.name}\n")
     before = sha256_of(targets)
-    real_open = open
-
-    class FullDisk:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, text):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    def open_filling_up(path, *args, **kwargs):
-        f = real_open(path, *args, **kwargs)
-        return FullDisk(f) if "val_list" in str(path) else f
-
-    monkeypatch.setattr(files, "open", open_filling_up, raising=False)
+    inject_full_disk(monkeypatch, files, lambda path: "val_list" in path)
     contents = {t: f"new {t.name}\n" for t in targets}
     with pytest.raises(OSError) as info:
         files.write_texts_atomic(contents)
@@ -512,33 +524,12 @@ def test_injected_enospc_in_a_group_write_keeps_every_old_file(tmp_path, monkeyp
 
 
 def test_injected_enospc_in_a_download_leaves_no_part(mirror_server, monkeypatch):
+    """The disk fills up after the first 64 KB block of a download of unknown size."""
     from loopback_server import Route
     from ppcls_lite.utils import download as dl
 
     mirror_server.routes["/w/model.pdparams"] = Route(b"y" * 300_000, "no_length")
-    real_open = open
-
-    class FullAfterOneBlock:
-        def __init__(self, f):
-            self.f, self.written = f, 0
-
-        def write(self, block):
-            if self.written:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            self.written = len(block)
-            return self.f.write(block)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    def open_filling_up(path, *args, **kwargs):
-        f = real_open(path, *args, **kwargs)
-        return FullAfterOneBlock(f) if str(path).endswith(".part") else f
-
-    monkeypatch.setattr(dl, "open", open_filling_up, raising=False)
+    inject_full_disk(monkeypatch, dl, lambda path: path.endswith(".part"), room=1 << 16)
     with pytest.raises(dl.DownloadError, match=r"No space left on device \[ENOSPC\].*not a network fault"):
         dl.download_weights("http://example.invalid/w/model.pdparams", progress=False)
     assert len(mirror_server.requests) == 1
