@@ -5,7 +5,6 @@ seeded from (seed, epoch, rank, worker id), and with num_workers 0 the main proc
 (seed, epoch, rank) at the start of the epoch. So epoch k's batches depend only on the seed and k, and a run
 resumed at epoch k sees the same data as an uninterrupted one.
 """
-import os
 import random
 import signal
 from typing import Optional
@@ -59,7 +58,7 @@ class WorkerSeeder:
     Paddle creates the workers when an epoch's iteration starts, after set_epoch updated `base_seed`, and runs
     this after its own seeding, so ours wins. A terminal's Ctrl-C or a closed terminal reach the whole process
     group: workers ignore SIGINT and SIGHUP (the main process stops training at a safe point and then ends them).
-    SIGTERM (also what ends workers at exit) ends a worker quietly, without Paddle's C++ stack dump."""
+    SIGTERM keeps Paddle's worker handler, which ends the worker quietly (also what ends workers at exit)."""
 
     def __init__(self):
         self.base_seed = 0
@@ -68,11 +67,8 @@ class WorkerSeeder:
         seed_python_and_numpy(derive_seed(self.base_seed, worker_id, "worker"))
         cv2.setNumThreads(1)  # parallelism comes from the workers; OpenCV's own threads would oversubscribe
         for sig in stop_signals():
-            signal.signal(sig, _end_worker if sig == signal.SIGTERM else signal.SIG_IGN)
-
-
-def _end_worker(signum, frame):
-    os._exit(128 + signum)
+            if sig != signal.SIGTERM:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 class SeededRandomSampler(Sampler):

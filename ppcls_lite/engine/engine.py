@@ -185,9 +185,10 @@ class Engine:
                     if any_rank(stop.requested(), self.world_size):  # the saves are complete: a safe point
                         raise KeyboardInterrupt
             run_log.close()
-        except (KeyboardInterrupt, SystemError) as exc:
-            # SystemError: paddle's report of a data-loader worker ended by the same signal (`kill -- -PGID`)
-            if isinstance(exc, SystemError) and not stop.requested():
+        except (KeyboardInterrupt, SystemError, RuntimeError) as exc:
+            # A data-loader worker ended by the same signal (`kill -- -PGID`) reaches here as paddle's SystemError
+            # (or the loader's RuntimeError about it): part of the stop, not a fault of its own.
+            if not isinstance(exc, KeyboardInterrupt) and not stop.requested():
                 raise
             signum = stop.signum or getattr(exc, "signum", signal.SIGINT)
             raise Interrupted(interrupt_message(self.last_checkpoint, s.run_dir, epoch, finished, self.is_main),

@@ -40,6 +40,11 @@ class StopRequest:
         if self.signum is not None:
             raise Interrupted("", signum)
         self.signum = signum
+        if hasattr(signal, "SIGCHLD"):
+            # Data-loader workers that got the same signal (`kill -- -PGID`) end now; paddle's SIGCHLD handler would
+            # raise its "DataLoader process exited" error at any later moment (even while the stop is reported).
+            # Training is ending, so their end is expected: the loader still notices it when asked for a batch.
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         logger.warning(f"{signal.Signals(signum).name} received: training stops at the next safe point (after this "
                        f"step, or once the checkpoint being saved is complete); send it again to stop at once")
 
