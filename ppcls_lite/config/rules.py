@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Tuple
 
 from ppcls_lite import arch, data, loss, metric, optimizer
 from ppcls_lite.pipeline import POSTPROCESSES
-from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, POSITIVE, NameCheck, SectionRules,
-                                           check_keys_of)
+from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, NON_NEGATIVE_COUNT, POSITIVE, NameCheck,
+                                           SectionRules, check_keys_of)
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
 
 # The sections in their canonical order (get_config returns them so).
@@ -30,7 +30,8 @@ IGNORED_GLOBAL_KEYS = {
 GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema", "eval_mode"]
 
 GLOBAL_VALUE_RULES = {"epochs": COUNT, "save_interval": COUNT, "eval_interval": COUNT,
-                      "print_batch_step": COUNT, "class_num": COUNT}
+                      "print_batch_step": COUNT, "class_num": COUNT,
+                      "max_image_pixels": NON_NEGATIVE_COUNT}  # 0: no limit
 
 
 def _is_side(value: Any) -> bool:

@@ -6,6 +6,7 @@ seeded from (seed, epoch, rank, worker id), and with num_workers 0 the main proc
 resumed at epoch k sees the same data as an uninterrupted one.
 """
 import random
+import signal
 from typing import Optional
 
 import cv2
@@ -13,11 +14,12 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
+from ppcls_lite.utils.cli import stop_signals
 from ppcls_lite.utils.config_rules import COUNT, NON_NEGATIVE_COUNT, check_keys_of
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
-from .dataset.common import format_file_list, log_warning
+from .dataset.common import MISSING, NOT_A_FILE, TOO_LARGE, UNREADABLE, count_kinds, format_file_list, log_warning
 from .preprocess import create_batch_operators
 
 # Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
@@ -26,6 +28,9 @@ SAMPLERS = Registry("sampler")
 LOADER_KEYS = ("num_workers", "use_shared_memory")
 MODES = ("Train", "Eval", "Test")
 NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
+# A skipped sample crosses from the workers as index * len(SKIP_KINDS) + the position of its kind.
+SKIP_KINDS = (UNREADABLE, TOO_LARGE, NOT_A_FILE, MISSING)
+RAISE_LIMIT = "; genuine large images: raise the pixel limit with Global.max_image_pixels"
 
 
 def derive_seed(*parts: "int | str") -> int:
@@ -49,7 +54,9 @@ class WorkerSeeder:
     """worker_init_fn: seeds `random` and numpy in a worker from (base seed of this epoch and rank, worker id).
 
     Paddle creates the workers when an epoch's iteration starts, after set_epoch updated `base_seed`, and runs
-    this after its own seeding, so ours wins."""
+    this after its own seeding, so ours wins. A terminal's Ctrl-C or a closed terminal reach the whole process
+    group: workers ignore SIGINT and SIGHUP (the main process stops training at a safe point and then ends them).
+    SIGTERM keeps Paddle's worker handler, which ends the worker quietly (also what ends workers at exit)."""
 
     def __init__(self):
         self.base_seed = 0
@@ -57,6 +64,9 @@ class WorkerSeeder:
     def __call__(self, worker_id):
         seed_python_and_numpy(derive_seed(self.base_seed, worker_id, "worker"))
         cv2.setNumThreads(1)  # parallelism comes from the workers; OpenCV's own threads would oversubscribe
+        for sig in stop_signals():
+            if sig != signal.SIGTERM:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 class SeededRandomSampler(Sampler):
@@ -91,9 +101,9 @@ class MarkerView(Dataset):
 class Collate:
     """Stack (image, label) samples, drop BadSample markers, apply batch ops.
 
-    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num], bad indices int64).
-    The bad-index array starts with a sentinel so it is never empty: NOT_EMPTY, or EMPTY when every sample
-    of the batch was bad (images/labels are then placeholders the loader wrapper drops).
+    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num], bad samples int64: each
+    index * len(SKIP_KINDS) + its kind). The bad array starts with a sentinel so it is never empty: NOT_EMPTY, or
+    EMPTY when every sample of the batch was bad (images/labels are then placeholders the loader wrapper drops).
     """
 
     def __init__(self, batch_ops=None):
@@ -101,7 +111,7 @@ class Collate:
 
     def __call__(self, batch):
         good = [s for s in batch if not isinstance(s, BadSample)]
-        bad_indices = [s.index for s in batch if isinstance(s, BadSample)]
+        bad_indices = [s.index * len(SKIP_KINDS) + SKIP_KINDS.index(s.kind) for s in batch if isinstance(s, BadSample)]
         if not good:  # placeholders: zero-size arrays cannot cross paddle's shared memory
             return np.zeros((1,), np.float32), np.zeros((1,), np.int64), np.array([EMPTY] + bad_indices, np.int64)
         bad = np.array([NOT_EMPTY] + bad_indices, dtype=np.int64)
@@ -121,7 +131,8 @@ class ClassificationDataLoader:
     """What build_dataloader returns: iterate for (images, labels) paddle tensors; call set_epoch(e) first.
 
     Attributes: `dataset`, `batch_sampler`, `num_workers`, `bad_images` (descriptions of the images skipped in
-    the last completed epoch when `skip_bad_images` is on).
+    the last completed epoch when `skip_bad_images` is on), `skipped` ({index: kind} of every image skipped while
+    reading in this run; `skip_summary()` words them with those dropped when the dataset was built).
     """
 
     def __init__(self, dataset, batch_sampler, loader, seed, rank, num_workers, worker_seeder, mode):
@@ -137,6 +148,7 @@ class ClassificationDataLoader:
         self._epoch_pending = False  # set_epoch called and not consumed by an iteration yet
         self._iterated = False
         self.bad_images = []
+        self.skipped = {}
 
     def __len__(self):
         return len(self.batch_sampler)
@@ -171,10 +183,10 @@ class ClassificationDataLoader:
             for images, labels, bad in self._reraise_worker_errors(batches):
                 bad = bad.numpy() if isinstance(bad, paddle.Tensor) else bad
                 if len(bad) > 1 and not self.dataset.skip_bad_images:
-                    index = int(bad[1])
+                    index = int(bad[1]) // len(SKIP_KINDS)
                     self.dataset.load(index, return_bad_sample=False)  # raises the precise error (file, line)
                     raise self.dataset.bad_image_error(index, "could not be read in a worker")
-                skipped.extend(int(i) for i in bad[1:])
+                skipped.extend(divmod(int(code), len(SKIP_KINDS)) for code in bad[1:])
                 if int(bad[0]) == EMPTY:
                     continue
                 yield images, labels
@@ -207,11 +219,32 @@ class ClassificationDataLoader:
             images, labels, bad = collate([self.dataset.load(i, return_bad_sample=True) for i in indices])
             yield paddle.to_tensor(images), paddle.to_tensor(labels), bad
 
-    def _report_skipped(self, indices):
-        self.bad_images = [self.dataset.describe(i) for i in indices]
-        if self.bad_images:
-            log_warning(f"{self.mode} epoch {self.epoch}: skipped {len(self.bad_images)} unreadable images "
-                        f"(skip_bad_images is on):\n" + format_file_list(self.bad_images))
+    def _report_skipped(self, skipped):
+        self.bad_images = [self.dataset.describe(i) for i, _ in skipped]
+        if not self.bad_images:
+            return
+        self.skipped.update((i, SKIP_KINDS[kind]) for i, kind in skipped)
+        kinds = [SKIP_KINDS[kind] for _, kind in skipped]
+        listed = [f"{self.dataset.describe(i)}: {SKIP_KINDS[kind]}" for i, kind in skipped]
+        log_warning(f"{self.mode} epoch {self.epoch}: skipped {len(listed)} images ({count_kinds(kinds)}; "
+                    f"skip_bad_images is on){RAISE_LIMIT if TOO_LARGE in kinds else ''}:\n"
+                    + format_file_list(listed))
+
+    def skip_summary(self) -> str:
+        """One line counting the images this loader left out in the run ('' for none): dropped when the dataset
+        was built (missing, not regular files) and skipped while reading (unreadable, over the pixel limit)."""
+        parts = []
+        dropped = list(getattr(self.dataset, "dropped", []))
+        if dropped:
+            parts.append(f"{len(dropped)} when the dataset was built ({count_kinds(dropped)})")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} while reading ({count_kinds(list(self.skipped.values()))})")
+        if not parts:
+            return ""
+        limit = RAISE_LIMIT if TOO_LARGE in dropped + list(self.skipped.values()) else ""
+        total = len(dropped) + len(self.skipped)
+        return (f"DataLoader.{self.mode} left out {total} images in this run (skip_bad_images is on): "
+                f"{' and '.join(parts)}{limit}")
 
 
 def _section(config, key, where):

@@ -8,7 +8,8 @@ Process setup done here, in this order: device (`Global.device`), data-parallel 
 `python -m paddle.distributed.launch` (world size > 1: `paddle.distributed.init_parallel_env()`, gloo on
 CPU, NCCL on GPU), seeding (`Global.seed`), then the builders.
 
-Run folders are protected before anything is written (`protect_run_dir`, `keep_config` in `run_dir.py`).
+Run folders are protected before anything is written: one writer per run folder (`run_lock.py`, taken by rank 0
+first), then `protect_run_dir` and `keep_config` (`run_dir.py`).
 """
 import os
 
@@ -21,17 +22,18 @@ from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.engine.engine import Engine
 from ppcls_lite.engine.loop import NonFiniteLossError, require_batches
 from ppcls_lite.engine.run_dir import RunDirError, check_dataset_present, keep_config, protect_run_dir
+from ppcls_lite.engine.run_lock import RunLockedError, acquire_for
 from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_checkpoints
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
-from ppcls_lite.pipeline import Topk, build_postprocess
+from ppcls_lite.pipeline import Topk, build_postprocess, set_max_image_pixels
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
 
 __all__ = ["build_engine", "build_settings", "resolve_checkpoints", "Engine", "EngineSettings", "NonFiniteLossError",
-           "RunDirError", "Topk", "build_postprocess", "protect_run_dir", "keep_config"]
+           "RunDirError", "RunLockedError", "Topk", "build_postprocess", "protect_run_dir", "keep_config"]
 
 MODES = ("train", "eval", "infer")
 
@@ -46,7 +48,8 @@ def _init_distributed() -> int:
 def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> Engine:
     """Build every object `mode` ("train" | "eval" | "infer") needs and return the Engine.
 
-    train: checks the run folder first (`protect_run_dir`; `overwrite` moves an earlier run aside), then builds
+    train: takes the run folder's lock (`run_lock.py`; held until `Engine.train` ends), checks the run folder
+           (`protect_run_dir`; `overwrite` moves an earlier run aside), then builds
            the model, Train (and Eval, when eval_during_train) loaders, losses, metrics, optimizer + scheduler;
            prints the final config and, once everything is built, saves it as
            <output_dir>/<Arch.name>/config.yaml (rank 0, `keep_config`).
@@ -58,7 +61,23 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     settings = build_settings(config, mode)
     g = settings.Global
     set_device(g.device)
+    set_max_image_pixels(g.max_image_pixels)  # before any loader worker is started: they inherit it
     rank = paddle.distributed.get_rank()
+    # One writer per run folder, before anything there is looked at, moved or written.
+    lock = acquire_for(settings.run_dir, rank == 0) if mode == "train" else None
+    try:
+        engine = _build(config, mode, overwrite, settings, rank)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if lock is not None:
+        engine.hold_run_lock(lock)
+    return engine
+
+
+def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, rank: int) -> Engine:
+    g = settings.Global
     moved_to = None
     if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet
         moved_to = protect_run_dir(settings, overwrite, is_main=rank == 0)

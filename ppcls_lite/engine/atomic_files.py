@@ -1,14 +1,28 @@
 """Crash-safe file writes: a temp file in the same folder, fsync, `os.replace`, fsync the folder.
 
-A write that fails (disk full, read-only, no permission) raises OSError naming the file the caller asked for,
-and leaves any earlier file of that name untouched.
+A write that fails (disk full, read-only, no permission) raises OSError naming the file the caller asked for
+(for a full disk with the space it needed and the space free), removes its temp file and leaves any earlier
+file of that name untouched.
 """
 import os
 import tempfile
 
+import numpy as np
 import paddle
 
 from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.utils.files import fsync_dir, space_error  # noqa: F401 (fsync_dir: part of this module's API)
+
+
+def payload_bytes(obj: object) -> int:
+    """The bytes of the tensors and arrays in `obj` (nested dicts/lists): about what paddle.save writes."""
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    if isinstance(obj, paddle.Tensor):
+        return int(np.prod(obj.shape)) * obj.element_size()
+    return int(obj.nbytes) if isinstance(obj, np.ndarray) else 0
 
 
 def write_temp(obj: object, path: str) -> str:
@@ -32,7 +46,7 @@ def write_temp(obj: object, path: str) -> str:
     except BaseException as exc:
         remove_quietly(tmp_path)
         if isinstance(exc, OSError):
-            raise os_error_naming(exc, path) from exc
+            raise space_error(exc, path, payload_bytes(obj)) from exc
         raise
     return tmp_path
 
@@ -63,17 +77,3 @@ def _current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def fsync_dir(directory: str) -> None:
-    """fsync a folder so a rename in it survives a power cut (skipped where folders cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # e.g. Windows cannot open directories; the rename is still atomic there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

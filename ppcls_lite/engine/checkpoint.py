@@ -202,6 +202,14 @@ def checkpoint_exists(prefix: str) -> bool:
     return os.path.exists(prefix + ".pdstates") and os.path.exists(prefix + ".pdparams")
 
 
+def weights_only_advice(run_dir: str, names: List[str]) -> str:
+    """What to do with a run folder holding checkpoints but none to resume (e.g. only best_model)."""
+    weights = os.path.join(run_dir, "best_model" if "best_model" in names else names[-1])
+    return (f"Choose one: start a new run from those weights in another folder with "
+            f"-o Global.pretrained_model={weights} -o Global.output_dir=NEW_DIR; or start from scratch here with "
+            f"--overwrite, which moves {run_dir} aside to {run_dir}.old-<timestamp>/ (nothing is deleted)")
+
+
 def checkpoint_names(run_dir: str) -> List[str]:
     """Sorted names (without extension) of the checkpoints directly in `run_dir`: any file of the trio counts,
     complete or not, so a partly written checkpoint is protected too."""

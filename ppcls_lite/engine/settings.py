@@ -42,6 +42,7 @@ class GlobalSettings:
     seed: int = GLOBAL_DEFAULTS["seed"]
     to_static: bool = GLOBAL_DEFAULTS["to_static"]
     image_shape: list = field(default_factory=lambda: list(GLOBAL_DEFAULTS["image_shape"]))
+    max_image_pixels: Optional[int] = None  # the pixel limit (None: environment or default; 0: none)
     checkpoints: Optional[str] = None       # resume prefix (already resolved from "auto")
     pretrained_model: Optional[str] = None  # weights-only prefix
 
@@ -71,6 +72,7 @@ class InferSettings:
 
     infer_imgs: Optional[str] = INFER_DEFAULTS["infer_imgs"]
     batch_size: int = INFER_DEFAULTS["batch_size"]
+    encoding: str = INFER_DEFAULTS["encoding"]  # of an infer_imgs list file
     label_map_file: Optional[str] = None  # Infer.PostProcess.class_id_map_file: class names for reports
 
 
@@ -106,6 +108,11 @@ def resolve_checkpoints(checkpoints: Optional[str], run_dir: str) -> Optional[st
         for reason in skipped:
             logger.warning(f"--resume auto: skipping {reason}")
         if prefix is None:
+            names = ckpt.checkpoint_names(run_dir)
+            if names:  # e.g. only best_model: weights, not a resumable run
+                raise FileNotFoundError(f"--resume auto: {run_dir} has no checkpoint to resume (no complete "
+                                        f"latest or epoch_N), only {', '.join(names)}. "
+                                        + ckpt.weights_only_advice(run_dir, names) + " (either without --resume)")
             raise FileNotFoundError(f"--resume auto: no checkpoint to resume in {run_dir} (looked for complete "
                                     f"latest/epoch_N .pdparams + .pdopt + .pdstates). Start without --resume "
                                     f"(or check Global.output_dir and Arch.name).")
@@ -143,6 +150,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             to_static=_as_bool(g["to_static"]),
             image_shape=list(g["image_shape"]),
             pretrained_model=g["pretrained_model"] or None,
+            max_image_pixels=g["max_image_pixels"],
         ),
         AMP=AMPSettings(
             use_amp=_as_bool(amp["use_amp"]),
@@ -157,6 +165,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
         Infer=InferSettings(
             infer_imgs=infer["infer_imgs"],
             batch_size=int(infer["batch_size"] or INFER_DEFAULTS["batch_size"]),
+            encoding=str(infer["encoding"]),
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
         ),
         arch_pretrained=bool(arch.get("pretrained")),

@@ -111,8 +111,8 @@ class Predictor:
 
     def load_file(self, path: Union[str, Path]) -> np.ndarray:
         """Read and preprocess one image file -> model input [C, H, W]; OSError/ImageReadError if unreadable."""
-        with open(path, "rb") as f:
-            return self.preprocess(f.read())
+        # Only a regular file is opened, and one over the pixel limit is refused from its header (pipeline).
+        return self.preprocess(pipeline.read_image_file(path))
 
     def _loaded(self, paths: Iterable[Union[str, Path]]) -> Iterator[Tuple[Any, Any]]:
         """Yield (path, tensor or exception) in order. With `prefetch`, a background thread reads and preprocesses
