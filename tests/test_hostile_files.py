@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (REPO_ROOT, make_image_folder, make_special_files, run_tool, run_train, subprocess_env,
-                      tiny_config, tiny_train_config, write_config, write_huge_png)
+from conftest import (REPO_ROOT, export_tiny, make_image_folder, make_special_files, run_tool, run_train,
+                      subprocess_env, tiny_config, tiny_train_config, write_config, write_huge_png)
 from ppcls_lite import pipeline
 from ppcls_lite.data import build_dataloader
 from ppcls_lite.data.dataset import ImageFolderDataset, ImageNetDataset
@@ -197,6 +197,28 @@ def test_infer_reports_each_bad_entry_and_writes_every_other_result(tiny_dataset
     assert f"{len(bad)} of {len(order)} inputs could not be predicted" in proc.stderr
     rows = output.read_text().splitlines()[1:]
     assert [row.split(",")[0] for row in rows] == [str(p) for p in good]
+
+
+@pytest.mark.slow
+def test_predictor_reports_each_bad_entry_and_writes_every_other_result(tmp_path, reference_dir, huge, specials):
+    """The deployed predictor (real export, real FIFO/socket/folder/device/bomb) never blocks on a FIFO, never
+    reads /dev/zero, and writes the results of the good images around the bad ones."""
+    export_dir, root = export_tiny(tmp_path, reference_dir)
+    good = sorted(str(p) for p in root.rglob("*.png"))[:2]
+    bad = {str(path): f"it is {kind}, not a regular file" for path, kind in specials.values()}
+    bad["/dev/zero"] = "it is a character device, not a regular file"
+    bad[str(huge["40k"])] = "40000x40000 pixels"
+    listing = tmp_path / "inputs.txt"
+    order = [good[0], *bad, good[1]]
+    listing.write_text("".join(f"{p}\n" for p in order))
+    output = tmp_path / "preds.jsonl"
+    proc = subprocess.run([sys.executable, str(export_dir / "predict_cls.py"), "--model_dir", str(export_dir),
+                           "--input", str(listing), "--batch_size", "3", "--backend", "paddle", "--output",
+                           str(output), "--quiet"], capture_output=True, text=True, timeout=120, env=subprocess_env())
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    for path, reason in bad.items():
+        assert any(path in line and reason in line for line in proc.stderr.splitlines()), (path, proc.stderr[-3000:])
+    assert [json.loads(line)["file_name"] for line in output.read_text().splitlines()] == good
 
 
 # ------------------------------------------------------------------------------------------- 8. foreign entries
