@@ -22,6 +22,12 @@ GLOBAL_DEFAULTS: dict = {
     "save_inference_dir": "./inference",
     "to_static": False,
     "seed": 42,
+    # Retrieval (RecModel): how eval and the exported model's post-process turn the embedding into features.
+    "eval_mode": "classification",   # or "retrieval": Recallk / mAP / mINP over query and gallery features
+    "retrieval_feature_from": "features",  # the RecModel output compared: "features" (neck) or "backbone"
+    "feature_normalize": True,       # L2-normalise the features (cosine similarity)
+    "feature_binarize": None,        # None, "round" (round(x) * 2 - 1) or "sign": binary codes
+    "sim_block_size": 64,            # queries per block of the query x gallery similarity matrix
 }
 
 # AMP keys -> default (mixed precision is off unless use_amp is true).
