@@ -2,7 +2,8 @@
 query, score the rankings with the Metric.Eval retrieval metrics (Recallk, mAP, mINP, Precisionk).
 
     DataLoader.Eval: {Query: {dataset, sampler, loader}, Gallery: {dataset, sampler, loader}}
-    (or a plain DataLoader.Eval: every image is a query against all the others, itself excluded)
+    (or a plain DataLoader.Eval, or Query and Gallery with the same dataset section: every image is a query
+    against all the others, itself excluded, and is embedded once)
 
 Steps, each once per eval:
 1. Features: the model's `Global.retrieval_feature_from` output (`features`: the neck's, or `backbone`) for every
@@ -66,6 +67,12 @@ def build_retrieval_data(dataloader_config: dict, device: str = "cpu", seed: int
         missing = [p for p in RETRIEVAL_PARTS if p not in parts][0]
         raise KeyError(f"DataLoader.Eval has {parts[0]} but no {missing}: retrieval eval needs both (or neither, "
                        f"to use DataLoader.Eval as query and gallery)")
+    if eval_section["Query"].get("dataset") == eval_section["Gallery"].get("dataset"):
+        # The same images preprocessed the same way: embed them once, each query against all the others.
+        check_dataset_present({"Eval.Query": eval_section["Query"]}, "Eval.Query")
+        loader = build_dataloader(dataloader_config, "Eval", device, seed, None, part="Query", index_labels=True)
+        require_batches(loader, "Eval.Query")
+        return RetrievalEvalData(loader)
     loaders = {}
     for part in RETRIEVAL_PARTS:
         check_dataset_present({f"Eval.{part}": eval_section[part]}, f"Eval.{part}")
