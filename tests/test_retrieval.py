@@ -10,7 +10,8 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import FIXTURE_REFERENCE_DIR, REPO_ROOT, read_state_dict_txt, state_dict_entries, write_config
+from conftest import (FIXTURE_REFERENCE_DIR, REPO_ROOT, parity_rule, read_state_dict_txt, state_dict_entries,
+                      write_config)
 from ppcls_lite.arch import GEARS, build_model
 from ppcls_lite.config import ConfigError, get_config
 from ppcls_lite.data import build_dataloader
@@ -24,14 +25,6 @@ from ppcls_lite.predict.search import GalleryIndex, SearchIndexError, gallery_en
 
 REFERENCE = FIXTURE_REFERENCE_DIR
 PARITY_ARCHS = json.loads((REFERENCE / "retrieval_archs.json").read_text())
-
-
-def parity_rule():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("parity_rule", REFERENCE / "parity_rule.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def with_parity_weights(layer):

@@ -27,11 +27,6 @@ GEARS = Registry("neck/head", plural="necks/heads")
 EPS = 1e-12  # keeps the normalisation finite for an all-zero feature
 
 
-def _class_weight(layer: nn.Layer, embedding_size: int, class_num: int) -> paddle.Tensor:
-    return layer.create_parameter(shape=[int(embedding_size), int(class_num)], is_bias=False,
-                                  default_initializer=nn.initializer.XavierNormal())
-
-
 def _cosine(features: paddle.Tensor, weight: paddle.Tensor) -> paddle.Tensor:
     """cos(feature, class weight) [N, class_num]: both L2-normalised (features per row, weights per column)."""
     features = features / paddle.sqrt(paddle.sum(paddle.square(features), axis=1, keepdim=True) + EPS)
@@ -59,8 +54,31 @@ class FC(nn.Layer):
         return self.fc(x)
 
 
+class MarginHead(nn.Layer):
+    """The margin heads' common part: cosines to L2-normalised class weights `weight` [embedding_size,
+    class_num]; in training with labels, `margin_logits(cos, one_hot)` times `scale`."""
+
+    def __init__(self, embedding_size: int, class_num: int, margin: float, scale: float):
+        super().__init__()
+        self.embedding_size, self.class_num = int(embedding_size), int(class_num)
+        self.margin, self.scale = float(margin), float(scale)
+        self.weight = self.create_parameter(shape=[self.embedding_size, self.class_num], is_bias=False,
+                                            default_initializer=nn.initializer.XavierNormal())
+
+    def forward(self, x: paddle.Tensor, label: Optional[paddle.Tensor] = None) -> paddle.Tensor:
+        """Cosines [N, class_num]; in training with labels, the margin-adjusted and scaled logits."""
+        cos = _cosine(x, self.weight)
+        if not self.training or label is None:
+            return cos
+        return self.margin_logits(cos, _one_hot(label, self.class_num)) * self.scale
+
+    def margin_logits(self, cos: paddle.Tensor, one_hot: paddle.Tensor) -> paddle.Tensor:
+        """The unscaled training logits from the cosines and the one-hot labels."""
+        raise NotImplementedError
+
+
 @GEARS.register()
-class ArcMargin(nn.Layer):
+class ArcMargin(MarginHead):
     """ArcFace (Deng et al. 2019): the target logit is scale * cos(theta + margin).
 
     Past theta = pi - margin the angle cannot grow further; there (unless `easy_margin`) the target logit is
@@ -69,68 +87,45 @@ class ArcMargin(nn.Layer):
 
     def __init__(self, embedding_size: int, class_num: int, margin: float = 0.5, scale: float = 80.0,
                  easy_margin: bool = False):
-        super().__init__()
-        self.embedding_size, self.class_num = int(embedding_size), int(class_num)
-        self.margin, self.scale, self.easy_margin = float(margin), float(scale), bool(easy_margin)
-        self.weight = _class_weight(self, embedding_size, class_num)
+        super().__init__(embedding_size, class_num, margin, scale)
+        self.easy_margin = bool(easy_margin)
 
-    def forward(self, x: paddle.Tensor, label: Optional[paddle.Tensor] = None) -> paddle.Tensor:
-        """Cosines [N, class_num]; in training with labels, the margin-adjusted and scaled logits."""
-        cos = _cosine(x, self.weight)
-        if not self.training or label is None:
-            return cos
+    def margin_logits(self, cos: paddle.Tensor, one_hot: paddle.Tensor) -> paddle.Tensor:
+        """cos(theta + margin) for the target class, cos(theta) for the others."""
         sin = paddle.sqrt(paddle.clip(1.0 - paddle.square(cos), min=0.0) + 1e-6)
         phi = cos * math.cos(self.margin) - sin * math.sin(self.margin)  # cos(theta + m)
         if self.easy_margin:
             phi = paddle.where(cos > 0, phi, cos)
         else:
             phi = paddle.where(cos > -math.cos(self.margin), phi, cos - math.sin(self.margin) * self.margin)
-        one_hot = _one_hot(label, self.class_num)
-        return (one_hot * phi + (1.0 - one_hot) * cos) * self.scale
+        return one_hot * phi + (1.0 - one_hot) * cos
 
 
 @GEARS.register()
-class CosMargin(nn.Layer):
+class CosMargin(MarginHead):
     """CosFace (Wang et al. 2018): the target logit is scale * (cos(theta) - margin)."""
 
     def __init__(self, embedding_size: int, class_num: int, margin: float = 0.35, scale: float = 64.0):
-        super().__init__()
-        self.embedding_size, self.class_num = int(embedding_size), int(class_num)
-        self.margin, self.scale = float(margin), float(scale)
-        self.weight = _class_weight(self, embedding_size, class_num)
+        super().__init__(embedding_size, class_num, margin, scale)
 
-    def forward(self, x: paddle.Tensor, label: Optional[paddle.Tensor] = None) -> paddle.Tensor:
-        """Cosines [N, class_num]; in training with labels, the margin-adjusted and scaled logits."""
-        cos = _cosine(x, self.weight)
-        if not self.training or label is None:
-            return cos
-        one_hot = _one_hot(label, self.class_num)
-        return (cos - one_hot * self.margin) * self.scale
+    def margin_logits(self, cos: paddle.Tensor, one_hot: paddle.Tensor) -> paddle.Tensor:
+        """cos(theta) - margin for the target class."""
+        return cos - one_hot * self.margin
 
 
 @GEARS.register()
-class CircleMargin(nn.Layer):
+class CircleMargin(MarginHead):
     """Circle loss's classification form (Sun et al. 2020): each cosine is re-weighted by how far it is from
     its optimum (1 + margin for the target, -margin for the others) around the decision margins 1 - margin
-    (target) and margin (others), then scaled."""
+    (target) and margin (others), then scaled. `margin` and `scale` are required, as in PaddleClas."""
 
-    def __init__(self, embedding_size: int, class_num: int, margin: float, scale: float):
-        super().__init__()
-        self.embedding_size, self.class_num = int(embedding_size), int(class_num)
-        self.margin, self.scale = float(margin), float(scale)
-        self.weight = _class_weight(self, embedding_size, class_num)
-
-    def forward(self, x: paddle.Tensor, label: Optional[paddle.Tensor] = None) -> paddle.Tensor:
-        """Cosines [N, class_num]; in training with labels, the circle-weighted and scaled logits."""
-        cos = _cosine(x, self.weight)
-        if not self.training or label is None:
-            return cos
+    def margin_logits(self, cos: paddle.Tensor, one_hot: paddle.Tensor) -> paddle.Tensor:
+        """The re-weighted cosines."""
         alpha_p = paddle.clip(1.0 + self.margin - cos.detach(), min=0.0)
         alpha_n = paddle.clip(cos.detach() + self.margin, min=0.0)
-        one_hot = _one_hot(label, self.class_num)
         positive = alpha_p * (cos - (1.0 - self.margin))
         negative = alpha_n * (cos - self.margin)
-        return (one_hot * positive + (1.0 - one_hot) * negative) * self.scale
+        return one_hot * positive + (1.0 - one_hot) * negative
 
 
 @GEARS.register()

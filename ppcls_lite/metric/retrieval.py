@@ -22,25 +22,54 @@ from .topk import METRICS
 
 
 class RetrievalMetric:
-    """Common part: a `retrieval` marker, the best-model direction, and the refusal of classification batches."""
+    """Common part: sums kept as named numpy arrays (`fields`: name -> (length, dtype)), their state for the
+    all-reduce, the best-model direction, and the refusal of classification batches. Subclasses add
+    `update_ranked(ranked)` (adding to `self.sums`) and `values(sums)` (the results)."""
 
     retrieval = True  # scored on gallery rankings (engine/retrieval.py), not on classification batches
     higher_is_better = True
     name = "retrieval metric"
+    keys: List[str] = []
 
     @property
     def primary_key(self) -> str:
         """The result that ranks models when this metric comes first in Metric.Eval."""
         return self.keys[0]
 
+    def fields(self) -> Dict[str, tuple]:
+        raise NotImplementedError
+
+    def values(self, sums: Dict[str, np.ndarray]) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Zero the sums."""
+        self.sums = {key: np.zeros(length, dtype) for key, (length, dtype) in self.fields().items()}
+
     def update(self, outputs: Any, labels: Any) -> Dict[str, float]:
         """Not a classification metric: say how to use it."""
         raise ValueError(f"{self.name} is a retrieval metric: it needs Global.eval_mode: retrieval (query and "
                          f"gallery features), not a classification batch; use TopkAcc in Metric.Train")
 
+    def state(self) -> Dict[str, np.ndarray]:
+        """A copy of the sums, keyed `<name>/<field>` (summed over ranks by the engine)."""
+        return {f"{self.name}/{key}": value.copy() for key, value in self.sums.items()}
+
+    def _from_state(self, state: Dict[str, Any]) -> Dict[str, np.ndarray]:
+        return {key: np.asarray(state[f"{self.name}/{key}"], dtype).reshape(length).copy()
+                for key, (length, dtype) in self.fields().items()}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Replace the sums with those of `state`."""
+        self.sums = self._from_state(state)
+
+    def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
+        """The results from the sums in `state`, leaving this metric's own alone."""
+        return self.values(self._from_state(state))
+
     def accumulate(self) -> Dict[str, float]:
         """The metric over every query ranked since the last reset."""
-        return self.result_from_state(self.state())
+        return self.values(self.sums)
 
 
 def _valid(ranked: np.ndarray) -> np.ndarray:
@@ -48,97 +77,77 @@ def _valid(ranked: np.ndarray) -> np.ndarray:
     return ranked.any(axis=1)
 
 
-@METRICS.register()
-class Recallk(RetrievalMetric):
-    """Fraction of the queries (with a match) whose first match is within the top k, for each k in `topk`
-    (PaddleClas's CMC top-k, keys `recall1`, `recall5`, ...). `descending: False` ranks by ascending score
-    (for distances); the engine ranks by similarity, so only True is supported."""
+def _ratio(total: float, count: int) -> float:
+    return float(total) / count if count else float("nan")
 
-    name = "Recallk"
+
+class _PerK(RetrievalMetric):
+    """A value for each k of `topk` (keys `key_format.format(k)`): a sum per k (`sum_dtype`) and a query count.
+    Only `descending: True` (the gallery is ranked by similarity)."""
+
+    key_format, sum_dtype = "{}", np.float64
 
     def __init__(self, topk=(1, 5), descending: bool = True, class_num=None):
-        ks = [topk] if isinstance(topk, int) else list(topk)
-        if not ks or any(isinstance(k, bool) or int(k) < 1 for k in ks):
-            raise ValueError(f"Recallk.topk must be whole numbers >= 1, got {topk!r} (Metric.Eval.Recallk.topk)")
-        _check_descending(descending, self.name)
-        self.topk = [int(k) for k in ks]
-        self.keys = [f"recall{k}" for k in self.topk]
+        self.topk = _checked_topk(topk, descending, self.name)
+        self.keys = [self.key_format.format(k) for k in self.topk]
         self.reset()
 
-    def reset(self) -> None:
-        """Zero the counts."""
-        self.hits = np.zeros(len(self.topk), dtype=np.int64)
-        self.queries = np.zeros(1, dtype=np.int64)
+    def fields(self) -> Dict[str, tuple]:
+        """a sum per k, queries."""
+        return {"sum": (len(self.topk), self.sum_dtype), "queries": (1, np.int64)}
+
+    def values(self, sums: Dict[str, np.ndarray]) -> Dict[str, float]:
+        """{key of k: sum of k / queries}."""
+        return {key: _ratio(total, int(sums["queries"][0])) for key, total in zip(self.keys, sums["sum"])}
+
+
+@METRICS.register()
+class Recallk(_PerK):
+    """Fraction of the queries (with a match) whose first match is within the top k, for each k in `topk`
+    (PaddleClas's CMC top-k, keys `recall1`, `recall5`, ...)."""
+
+    name, key_format, sum_dtype = "Recallk", "recall{}", np.int64
 
     def update_ranked(self, ranked: np.ndarray) -> None:
         """Count one block of ranked queries."""
         valid = _valid(ranked)
         first = np.where(valid, ranked.argmax(axis=1), ranked.shape[1])
-        self.hits += np.array([(first[valid] < k).sum() for k in self.topk], dtype=np.int64)
-        self.queries += int(valid.sum())
-
-    def state(self) -> Dict[str, np.ndarray]:
-        """{"recall/hits": int64 [len(topk)], "recall/queries": int64 [1]}."""
-        return {"recall/hits": self.hits.copy(), "recall/queries": self.queries.copy()}
-
-    def set_state(self, state: Dict[str, Any]) -> None:
-        """Replace the counts with those of `state`."""
-        self.hits = np.asarray(state["recall/hits"], dtype=np.int64).reshape(-1).copy()
-        self.queries = np.asarray(state["recall/queries"], dtype=np.int64).reshape(1).copy()
-
-    def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
-        """Recall@k from the counts in `state`."""
-        n = int(np.asarray(state["recall/queries"]).reshape(-1)[0])
-        hits = np.asarray(state["recall/hits"]).reshape(-1)
-        return {key: (float(h) / n if n else float("nan")) for key, h in zip(self.keys, hits)}
+        self.sums["sum"] += np.array([(first[valid] < k).sum() for k in self.topk], dtype=np.int64)
+        self.sums["queries"] += int(valid.sum())
 
 
 class _MeanOverQueries(RetrievalMetric):
     """A per-query value averaged over the queries with a match: `per_query(ranked rows with a match)`."""
 
-    key = ""
-
     def __init__(self, descending: bool = True, class_num=None):
         _check_descending(descending, self.name)
-        self.keys = [self.key]
+        self.keys = [self.name]
         self.reset()
 
-    def reset(self) -> None:
-        """Zero the sums."""
-        self.total = np.zeros(1, dtype=np.float64)
-        self.queries = np.zeros(1, dtype=np.int64)
+    def fields(self) -> Dict[str, tuple]:
+        """the per-query values' sum, queries with a match."""
+        return {"sum": (1, np.float64), "queries": (1, np.int64)}
 
     def update_ranked(self, ranked: np.ndarray) -> None:
         """Add one block of ranked queries."""
         rows = ranked[_valid(ranked)]
         if len(rows):
-            self.total += float(self.per_query(rows).sum())
-            self.queries += len(rows)
+            self.sums["sum"] += float(self.per_query(rows).sum())
+            self.sums["queries"] += len(rows)
 
     def per_query(self, rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def state(self) -> Dict[str, np.ndarray]:
-        """{"<key>/sum": float64 [1], "<key>/queries": int64 [1]}."""
-        return {f"{self.key}/sum": self.total.copy(), f"{self.key}/queries": self.queries.copy()}
-
-    def set_state(self, state: Dict[str, Any]) -> None:
-        """Replace the sums with those of `state`."""
-        self.total = np.asarray(state[f"{self.key}/sum"], dtype=np.float64).reshape(1).copy()
-        self.queries = np.asarray(state[f"{self.key}/queries"], dtype=np.int64).reshape(1).copy()
-
-    def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
-        """The mean from the sums in `state` (nan when no query has a match)."""
-        n = int(np.asarray(state[f"{self.key}/queries"]).reshape(-1)[0])
-        total = float(np.asarray(state[f"{self.key}/sum"]).reshape(-1)[0])
-        return {self.key: total / n if n else float("nan")}
+    def values(self, sums: Dict[str, np.ndarray]) -> Dict[str, float]:
+        """{name: the mean} (nan when no query has a match)."""
+        return {self.name: _ratio(sums["sum"][0], int(sums["queries"][0]))}
 
 
 @METRICS.register()
 class mAP(_MeanOverQueries):  # noqa: N801 (PaddleClas's name)
     """Mean average precision: per query, the precision at each match's rank, averaged over its matches."""
 
-    name, key = "mAP", "mAP"
+    name = "mAP"
 
     def per_query(self, rows: np.ndarray) -> np.ndarray:
         """Average precision of each row."""
@@ -151,7 +160,7 @@ class mAP(_MeanOverQueries):  # noqa: N801 (PaddleClas's name)
 class mINP(_MeanOverQueries):  # noqa: N801 (PaddleClas's name)
     """Mean inverse negative penalty: per query, matches / rank of its hardest (last-ranked) match."""
 
-    name, key = "mINP", "mINP"
+    name = "mINP"
 
     def per_query(self, rows: np.ndarray) -> np.ndarray:
         """Inverse negative penalty of each row."""
@@ -160,44 +169,24 @@ class mINP(_MeanOverQueries):  # noqa: N801 (PaddleClas's name)
 
 
 @METRICS.register()
-class Precisionk(RetrievalMetric):
+class Precisionk(_PerK):
     """Matches among the top k divided by k, averaged over every query (PaddleClas: keys `precision@1`, ...)."""
 
-    name = "Precisionk"
-
-    def __init__(self, topk=(1, 5), descending: bool = True, class_num=None):
-        ks = [topk] if isinstance(topk, int) else list(topk)
-        if not ks or any(isinstance(k, bool) or int(k) < 1 for k in ks):
-            raise ValueError(f"Precisionk.topk must be whole numbers >= 1, got {topk!r}")
-        _check_descending(descending, self.name)
-        self.topk = [int(k) for k in ks]
-        self.keys = [f"precision@{k}" for k in self.topk]
-        self.reset()
-
-    def reset(self) -> None:
-        """Zero the sums."""
-        self.total = np.zeros(len(self.topk), dtype=np.float64)
-        self.queries = np.zeros(1, dtype=np.int64)
+    name, key_format = "Precisionk", "precision@{}"
 
     def update_ranked(self, ranked: np.ndarray) -> None:
         """Add one block of ranked queries."""
-        self.total += np.array([ranked[:, :k].sum() / k for k in self.topk], dtype=np.float64)
-        self.queries += ranked.shape[0]
+        self.sums["sum"] += np.array([ranked[:, :k].sum() / k for k in self.topk], dtype=np.float64)
+        self.sums["queries"] += ranked.shape[0]
 
-    def state(self) -> Dict[str, np.ndarray]:
-        """{"precision/sum": float64 [len(topk)], "precision/queries": int64 [1]}."""
-        return {"precision/sum": self.total.copy(), "precision/queries": self.queries.copy()}
 
-    def set_state(self, state: Dict[str, Any]) -> None:
-        """Replace the sums with those of `state`."""
-        self.total = np.asarray(state["precision/sum"], dtype=np.float64).reshape(-1).copy()
-        self.queries = np.asarray(state["precision/queries"], dtype=np.int64).reshape(1).copy()
-
-    def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
-        """Precision@k from the sums in `state`."""
-        n = int(np.asarray(state["precision/queries"]).reshape(-1)[0])
-        total = np.asarray(state["precision/sum"]).reshape(-1)
-        return {key: (float(t) / n if n else float("nan")) for key, t in zip(self.keys, total)}
+def _checked_topk(topk: Any, descending: Any, name: str) -> List[int]:
+    """`topk` (an int or a list) as a list of whole numbers >= 1; refuse `descending: False`."""
+    ks = [topk] if isinstance(topk, int) else list(topk)
+    if not ks or any(isinstance(k, bool) or int(k) < 1 for k in ks):
+        raise ValueError(f"{name}.topk must be whole numbers >= 1, got {topk!r} (Metric.Eval.{name}.topk)")
+    _check_descending(descending, name)
+    return [int(k) for k in ks]
 
 
 def _check_descending(descending: Any, name: str) -> None:
