@@ -53,32 +53,33 @@ class RetrievalEvalData:
         return [("gallery", self.gallery), ("query", self.query)]
 
 
+def _index_loader(dataloader_config: dict, part: Optional[str], device: str, seed: int) -> Any:
+    """The DataLoader.Eval (or DataLoader.Eval.<part>) loader, yielding sample indices; its files must exist and
+    it must give batches."""
+    where = "Eval" if part is None else f"Eval.{part}"
+    section = dataloader_config if part is None else {where: dataloader_config["Eval"][part]}
+    check_dataset_present(section, where)
+    loader = build_dataloader(dataloader_config, "Eval", device, seed, None, part=part, index_labels=True)
+    require_batches(loader, where)
+    return loader
+
+
 def build_retrieval_data(dataloader_config: dict, device: str = "cpu", seed: int = 0) -> RetrievalEvalData:
     """DataLoader.Eval.Query / .Gallery (or a plain DataLoader.Eval) -> RetrievalEvalData. Labels are identities,
     not checked against a class count; the loaders yield sample indices (see MarkerView)."""
     eval_section = dataloader_config.get("Eval") or {}
     parts = [p for p in RETRIEVAL_PARTS if eval_section.get(p)]
     if not parts:
-        check_dataset_present(dataloader_config, "Eval")
-        loader = build_dataloader(dataloader_config, "Eval", device, seed, None, index_labels=True)
-        require_batches(loader, "Eval")
-        return RetrievalEvalData(loader)
+        return RetrievalEvalData(_index_loader(dataloader_config, None, device, seed))
     if len(parts) != len(RETRIEVAL_PARTS):
         missing = [p for p in RETRIEVAL_PARTS if p not in parts][0]
         raise KeyError(f"DataLoader.Eval has {parts[0]} but no {missing}: retrieval eval needs both (or neither, "
                        f"to use DataLoader.Eval as query and gallery)")
     if eval_section["Query"].get("dataset") == eval_section["Gallery"].get("dataset"):
         # The same images preprocessed the same way: embed them once, each query against all the others.
-        check_dataset_present({"Eval.Query": eval_section["Query"]}, "Eval.Query")
-        loader = build_dataloader(dataloader_config, "Eval", device, seed, None, part="Query", index_labels=True)
-        require_batches(loader, "Eval.Query")
-        return RetrievalEvalData(loader)
-    loaders = {}
-    for part in RETRIEVAL_PARTS:
-        check_dataset_present({f"Eval.{part}": eval_section[part]}, f"Eval.{part}")
-        loaders[part] = build_dataloader(dataloader_config, "Eval", device, seed, None, part=part, index_labels=True)
-        require_batches(loaders[part], f"Eval.{part}")
-    return RetrievalEvalData(loaders["Query"], loaders["Gallery"])
+        return RetrievalEvalData(_index_loader(dataloader_config, "Query", device, seed))
+    return RetrievalEvalData(_index_loader(dataloader_config, "Query", device, seed),
+                             _index_loader(dataloader_config, "Gallery", device, seed))
 
 
 @dataclass
