@@ -13,9 +13,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import paddle
 
-from ppcls_lite.arch import build_model
+from ppcls_lite.arch import build_model, is_retrieval_model, rec_class_num
+from ppcls_lite.data import infer_transforms
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.save_load import load_pretrained
+from ppcls_lite.utils.schema import GLOBAL_DEFAULTS
 
 from .bundle import write_predictor_bundle
 from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, VARIANT_FILES, ExportError,
@@ -32,11 +34,13 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
                  transform_ops: List[Dict[str, Any]], class_num: Optional[int], topk: int = 1,
                  label_list: Optional[List[str]] = None, model_name: Optional[str] = None, onnx: bool = False,
                  opset: int = 13, output: str = "probabilities", weights: Optional[str] = None,
-                 predictor_script: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+                 predictor_script: Optional[Union[str, Path]] = None,
+                 postprocess: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx), with the
     predictor's code (+ `predictor_script` as predict_cls.py) so the folder runs on its own.
 
-    `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops).
+    `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops). `output`
+    "features" exports a RecModel's embedding, `postprocess` is then inference.yml's `{Embedding: {...}}`.
     Returns the inference config dict that was written.
     """
     save_dir = Path(save_dir)
@@ -53,7 +57,7 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
     config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
-                                    onnx_file=onnx_file, weights=weights)
+                                    onnx_file=onnx_file, weights=weights, postprocess=postprocess)
     write_predictor_bundle(save_dir, predictor_script)
     config["Global"]["sha256"] = model_checksums(save_dir)
     write_inference_config(save_dir, config)  # last: a directory with inference.yml is complete
@@ -74,6 +78,12 @@ def _load_weights(model, prefix, allow_random):
                           f"exported model would be random. Check Arch.name/Arch.class_num against the checkpoint, "
                           f"or pass --allow-random to export anyway")
     return not missing and not mismatched
+
+
+def _global(global_cfg: Dict[str, Any], key: str) -> Any:
+    """Global.<key>, its default when absent or null."""
+    value = global_cfg.get(key)
+    return GLOBAL_DEFAULTS[key] if value is None else value
 
 
 def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
@@ -97,7 +107,10 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                           f"path without .pdparams, e.g. {example}), or pass --allow-random to export random "
                           f"weights (for tests and speed measurements only)")
     infer = config.get("Infer") or {}
-    ops = normalize_transform_ops(infer.get("transforms"))
+    op_list, ops_from = infer_transforms(config)
+    if ops_from != "Infer.transforms":
+        logger.info(f"the config has no Infer.transforms: exporting the preprocessing of {ops_from}")
+    ops = normalize_transform_ops(op_list)
     size = input_size_from_transforms(ops)
     image_shape = global_cfg.get("image_shape")
     if size is None:
@@ -118,14 +131,21 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
         logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
 
     postprocess = dict(infer.get("PostProcess") or {})
-    if postprocess.get("name", "Topk") != "Topk":
+    output, embedding = "probabilities", None
+    if is_retrieval_model(model):  # the embedding, finished by the predictor as Global.feature_* say
+        output = "features"
+        embedding = {"Embedding": {"normalize": bool(_global(global_cfg, "feature_normalize")),
+                                   "binarize": _global(global_cfg, "feature_binarize")}}
+        postprocess = {}
+    elif postprocess.get("name", "Topk") != "Topk":
         raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
-    class_num = arch.get("class_num", 1000)
-    topk = min(int(postprocess.get("topk", 1)), class_num)
+    class_num = rec_class_num(arch) if arch.get("name") == "RecModel" else arch.get("class_num", 1000)
+    topk = min(int(postprocess.get("topk", 1)), class_num or 1)
     labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
     result = export_model(model, save_dir, size, ops, class_num, topk=topk, label_list=labels,
-                          model_name=arch.get("name"), onnx=onnx, opset=opset,
-                          weights=str(weights) if weights else None, predictor_script=predictor_script)
+                          model_name=arch.get("name"), onnx=onnx, opset=opset, output=output,
+                          weights=str(weights) if weights else None, predictor_script=predictor_script,
+                          postprocess=embedding)
     logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
                 + (f", {ONNX_FILE}" if onnx else ""))

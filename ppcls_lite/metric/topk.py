@@ -142,6 +142,17 @@ class MetricSet:
             out.update(m.update(logits, labels))
         return out
 
+    def update_ranked(self, ranked: Any) -> None:
+        """Add one block of gallery rankings (bool [queries, gallery], True = same identity) to every retrieval
+        metric (metric/retrieval.py)."""
+        for m in self.metrics:
+            m.update_ranked(ranked)
+
+    @property
+    def retrieval(self) -> bool:
+        """True when the metrics score gallery rankings (Global.eval_mode: retrieval)."""
+        return bool(self.metrics) and all(getattr(m, "retrieval", False) for m in self.metrics)
+
     def accumulate(self) -> Dict[str, float]:
         """Every metric's value since the last reset."""
         out = {}

@@ -3,6 +3,9 @@
     predictor = Predictor("inference/", backend="onnxruntime", batch_size=8)   # or Predictor(dir, settings)
     results = predictor.predict_files(["a.jpg", "b.png"])  # [{"file_name", "class_ids", "scores", "label_names"}]
     predictor.failures                                      # [(file, reason)] of inputs that could not be predicted
+
+A retrieval model (inference.yml `Global.output: features`) gives `{"file_name", "features"}` per image instead:
+the embedding, finished as the training config said (pipeline/features.py).
 """
 import itertools
 import sys
@@ -41,7 +44,8 @@ class Predictor:
         self.config = load_inference_config(model_dir)
         info = self.config["Global"]
         self.input_shape = tuple(int(v) for v in info["input_shape"])
-        self.outputs_probabilities = info.get("output", "probabilities") == "probabilities"
+        self.output = info.get("output", "probabilities")  # probabilities | logits | features
+        self.outputs_probabilities = self.output == "probabilities"
         self.ops = build_preprocess(self.config["PreProcess"]["transform_ops"])
         self.postprocessor = build_postprocess(self.config.get("PostProcess"), settings.topk)
         self.batch_size = int(settings.batch_size)
@@ -67,9 +71,9 @@ class Predictor:
         return self.failures
 
     @property
-    def topk(self) -> int:
-        """Classes per result (Topk post-process)."""
-        return self.postprocessor.topk
+    def topk(self) -> Optional[int]:
+        """Classes per result (Topk post-process; None for an embedding model)."""
+        return getattr(self.postprocessor, "topk", None)
 
     @property
     def label_list(self) -> Optional[List[str]]:
@@ -86,9 +90,10 @@ class Predictor:
         return image
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """float32 [N, C, H, W] -> class probabilities [N, num_classes]."""
+        """float32 [N, C, H, W] -> class probabilities [N, num_classes] (raw features [N, D] for an embedding
+        model)."""
         out = self.backend.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return out if self.outputs_probabilities else pipeline.softmax(out)
+        return pipeline.softmax(out) if self.output == "logits" else out
 
     def postprocess(self, probs: np.ndarray, files: Sequence[str]) -> List[Dict[str, Any]]:
         """Probabilities [N, classes] -> one result dict (top-k ids, scores, label names) per file."""
