@@ -6,13 +6,13 @@ and leaves any earlier file of that name untouched.
 import os
 import tempfile
 
-import paddle
-
 from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.utils import portable_save  # called as portable_save.portable_save: tests patch it
 
 
 def write_temp(obj: object, path: str) -> str:
-    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
+    """Save `obj` (paddle.save's format, readable under numpy 1.x and 2.x: utils/portable_save.py) to a fsync'ed
+    temp file next to `path`; returns the temp path.
 
     A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
     asked for (a write() that hits a full disk names no file, mkstemp names a random temp name).
@@ -26,7 +26,7 @@ def write_temp(obj: object, path: str) -> str:
     os.close(fd)
     try:
         os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
-        paddle.save(obj, tmp_path)
+        portable_save.portable_save(obj, tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
     except BaseException as exc:
@@ -46,7 +46,7 @@ def remove_quietly(path: str) -> None:
 
 
 def atomic_save(obj: object, path: str) -> None:
-    """paddle.save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
+    """Save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
     path = os.path.abspath(path)
     tmp_path = write_temp(obj, path)
     try:
