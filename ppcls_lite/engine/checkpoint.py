@@ -35,11 +35,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from ppcls_lite.engine.atomic_files import atomic_save, fsync_dir, remove_quietly, write_temp  # noqa: F401 (atomic_save: part of this API)
 from ppcls_lite.engine.optimizer_state import (OptimizerStateError, restore_optimizer_state, saved_optimizer_state,
                                                unwrap_optimizer_state)
+from ppcls_lite.utils import logger
 from ppcls_lite.utils.download import file_sha256
 from ppcls_lite.utils.seeding import get_rng_state, set_rng_state
 
 FORMAT_VERSION = 1
 SUFFIXES = (".pdparams", ".pdopt", ".pdstates")
+PADDLECLAS_EMA_SUFFIX = ".pdema"  # PaddleClas's fourth file of a checkpoint with EMA (the non-averaged weights)
 
 
 class CheckpointError(ValueError):
@@ -229,6 +231,10 @@ class TrainState:
         parameter names); returns the `.pdstates` dict. `model_name` names the model in a mismatch error;
         `steps_per_epoch` gives the global step of a checkpoint that does not record it (PaddleClas's)."""
         model_state, opt_state, states = load_checkpoint(prefix, expected_digest)
+        ema_state = states.get("ema")
+        if not ema_state and os.path.exists(prefix + PADDLECLAS_EMA_SUFFIX):
+            # PaddleClas with EMA: .pdparams holds the averaged weights, .pdema the trained ones.
+            ema_state, model_state = model_state, _load(prefix + PADDLECLAS_EMA_SUFFIX, "weights")
         own = self.model.state_dict()
         missing = [k for k in own if k not in model_state]
         mismatched = [k for k in own if k in model_state and list(model_state[k].shape) != list(own[k].shape)]
@@ -250,8 +256,11 @@ class TrainState:
                 self.lr_scheduler.set_state_dict(sched_state)
             if scaler_state is not None and self.scaler is not None:
                 self.scaler.load_state_dict(scaler_state)
-        if self.ema is not None and states.get("ema"):
-            self.ema.set_state_dict(states["ema"])
+        if self.ema is not None and ema_state:
+            self.ema.set_state_dict(ema_state)
+        elif self.ema is not None:  # a checkpoint of a run without EMA: the average starts at its weights
+            self.ema = type(self.ema)(self.model, self.ema.decay)
+            logger.info(f"{prefix} holds no EMA weights: the EMA starts from its weights")
         self.epoch = int(states["epoch"])
         # PaddleClas's .pdstates has no step count: epochs done x steps per epoch.
         self.global_step = int(states.get("global_step", self.epoch * (steps_per_epoch or 0)))

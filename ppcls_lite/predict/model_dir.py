@@ -26,8 +26,6 @@ def load_inference_config(model_dir: Union[str, Path]) -> Dict[str, Any]:
     """model_dir/inference.yml as a dict; a clear error when the folder is not an export."""
     path = Path(model_dir) / INFERENCE_YML
     if not path.is_file():
-        if not Path(model_dir).is_dir():
-            raise FileNotFoundError(f"--model_dir {model_dir}: no such folder")
         raise FileNotFoundError(f"{path} not found: --model_dir must be a directory written by "
                                 f"tools/export_model.py (python tools/export_model.py -c CONFIG "
                                 f"-o Global.pretrained_model=PREFIX -o Global.save_inference_dir={model_dir}); "
