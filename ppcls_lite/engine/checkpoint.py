@@ -234,7 +234,8 @@ class TrainState:
         ema_state = states.get("ema")
         if not ema_state and os.path.exists(prefix + PADDLECLAS_EMA_SUFFIX):
             # PaddleClas with EMA: .pdparams holds the averaged weights, .pdema the trained ones.
-            ema_state, model_state = model_state, _load(prefix + PADDLECLAS_EMA_SUFFIX, "weights")
+            ema_state = {key: value.numpy() for key, value in model_state.items()}
+            model_state = _load(prefix + PADDLECLAS_EMA_SUFFIX, "weights")
         own = self.model.state_dict()
         missing = [k for k in own if k not in model_state]
         mismatched = [k for k in own if k in model_state and list(model_state[k].shape) != list(own[k].shape)]

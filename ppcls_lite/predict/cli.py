@@ -20,8 +20,6 @@ import os
 import sys
 from typing import Callable, List, Optional, Sequence
 
-import yaml
-
 from .. import pipeline
 from .backends import BACKENDS
 from .deploy_config import (is_paddleclas_layout, model_and_inputs, paddleclas_line, read_deploy_config,
@@ -81,13 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     return build_parser().parse_args(argv)
-
-
-def runtime_file_settings(path: str, settings: PredictorSettings) -> PredictorSettings:
-    """`settings` updated with the `Runtime` section of the YAML file `path` (unknown keys are a KeyError)."""
-    with open(path, "r", encoding="utf-8") as f:
-        from_file = (yaml.safe_load(f) or {}).get("Runtime") or {}
-    return settings.replace(where=f"{path} Runtime", **from_file)
 
 
 def deploy_config(args: argparse.Namespace) -> dict:
