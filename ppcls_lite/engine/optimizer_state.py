@@ -56,7 +56,7 @@ def rename_accumulators(opt_state: dict, old_to_new: Dict[str, str]) -> dict:
         if key == "master_weights" and isinstance(value, dict):
             renamed[key] = {old_to_new.get(k, k): v for k, v in value.items()}
             continue
-        old = next((name for name in by_length if key.startswith(name + "_")), None)
+        old = _owner(key, by_length)
         renamed[key if old is None else old_to_new[old] + key[len(old):]] = value
     return renamed
 
@@ -75,7 +75,7 @@ def _accumulator_keys(opt_state: dict) -> List[str]:
 
 
 def _owner(key: str, names: List[str]) -> Optional[str]:
-    """The name in `names` that accumulator `key` belongs to (`<name>_<suffix>`), or None."""
+    """The name in `names` (longest first) that accumulator `key` belongs to (`<name>_<suffix>`), or None."""
     return next((name for name in names if key.startswith(name + "_")), None)
 
 

@@ -28,15 +28,17 @@ GLOBAL_SETTINGS = {"batch_size": "batch_size", "use_gpu": "use_gpu", "enable_mkl
                    "gpu_id": "gpu_id"}
 # Global keys that choose the model and the inputs (the --model_dir and --input flags win).
 GLOBAL_PATHS = ("inference_model_dir", "infer_imgs")
-# Global keys that change nothing here, and why, when set to anything but the value given (None: any value).
+# Global keys that choose the precision or the backend (settings_from_global).
+GLOBAL_CHOICES = ("use_fp16", "use_int8", "use_onnx")
+# Global keys that change nothing here, and why, when set to anything but the value given.
 NO_EFFECT = {
     "ir_optim": (True, "Paddle Inference's IR optimisation is always on"),
     "benchmark": (False, "PaddleClas's auto_log timing is not available; measure with tools/benchmark.py"),
     "enable_profile": (False, "profiling is not available; measure with tools/benchmark.py"),
 }
-# Global keys PaddleClas's predict_cls.py itself reads only with others (benchmark) or not at all: no note.
-QUIET = ("enable_benchmark", "save_log_path", "model_name", "enable_mkldnn_bfloat16", "use_int8", "use_fp16",
-         "use_onnx")
+# Global keys PaddleClas's predict_cls.py itself reads only with `benchmark` or not at all: no note.
+UNUSED_BY_PADDLECLAS = ("enable_benchmark", "save_log_path", "model_name", "enable_mkldnn_bfloat16")
+KNOWN = (*GLOBAL_SETTINGS, *GLOBAL_PATHS, *GLOBAL_CHOICES, *NO_EFFECT, *UNUSED_BY_PADDLECLAS)
 _logger = logging.getLogger("ppcls_lite.predict")
 
 
@@ -106,8 +108,7 @@ def settings_from_global(global_section: Dict[str, Any], settings: PredictorSett
         changes["precision"] = "fp16"  # Paddle Inference: through TensorRT only, as in PaddleClas
     ignored = [f"{k}={v!r} ({NO_EFFECT[k][1]})" for k, v in global_section.items()
                if k in NO_EFFECT and v is not None and v != NO_EFFECT[k][0]]
-    unknown = [k for k in global_section
-               if k not in GLOBAL_SETTINGS and k not in GLOBAL_PATHS and k not in NO_EFFECT and k not in QUIET]
+    unknown = [k for k in global_section if k not in KNOWN]
     if ignored or unknown:
         _logger.warning(f"{where} Global: " + "; ".join(
             ignored + ([f"{', '.join(unknown)}: not a deploy setting here, ignored"] if unknown else [])))

@@ -82,10 +82,9 @@ def model_config(model_dir: Union[str, Path], deploy: Optional[Dict[str, Any]] =
     when `deploy` has them, as PaddleClas's predictor does (a warning when they differ from the export's)."""
     model_dir = Path(model_dir)
     deploy = deploy or {}
-    has_yml = (model_dir / INFERENCE_YML).is_file()
-    if not has_yml and not (deploy.get("PreProcess") or {}).get("transform_ops"):
-        load_inference_config(model_dir)  # its error says what to give
-    exported = load_inference_config(model_dir) if has_yml else {}
+    # Without inference.yml the deploy config must give the preprocessing (else the error says so).
+    needs_yml = (model_dir / INFERENCE_YML).is_file() or not (deploy.get("PreProcess") or {}).get("transform_ops")
+    exported = load_inference_config(model_dir) if needs_yml else {}
     info = dict(exported.get("Global") or found_model_files(model_dir))
     config = {"Global": info, "PreProcess": exported.get("PreProcess"), "PostProcess": exported.get("PostProcess")}
     for section in ("PreProcess", "PostProcess"):

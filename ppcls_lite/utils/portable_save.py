@@ -62,7 +62,7 @@ class PortablePickler(pickle.Pickler):
             value = obj.item()
             return type(value), (value,)
         if _is_tensor(obj):
-            return tuple, ((obj.name, np.asarray(obj.cpu().numpy())),)
+            return tuple, ((obj.name, obj.numpy()),)
         if isinstance(obj, paddle.nn.Layer):
             raise TypeError("a paddle.nn.Layer cannot be saved; save its state_dict()")
         return NotImplemented
@@ -72,7 +72,7 @@ def portable_save(obj: Any, path: str | os.PathLike) -> None:
     """Write `obj` to `path` in paddle.save's format, with arrays every numpy version reads (see module doc)."""
     if is_state_dict(obj):
         names = {key: value.name for key, value in obj.items() if _is_tensor(value)}
-        obj = {key: value.cpu().numpy() if _is_tensor(value) else value for key, value in obj.items()}
+        obj = {key: value.numpy() if _is_tensor(value) else value for key, value in obj.items()}
         obj[NAME_TABLE] = names
     with open(path, "wb") as f:
         PortablePickler(f, protocol=PROTOCOL).dump(obj)
