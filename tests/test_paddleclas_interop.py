@@ -7,7 +7,7 @@ weights, serve its export folders (plain, with the deploy config given by -c; an
 ppcls_lite -> PaddleClas: every file of our checkpoints loads with plain `paddle.load` under numpy 2 (here) and
 numpy 1.x, and PaddleClas's own code resumes our checkpoint and serves our export folder. The registry package
 `paddleclas` 2.6.0 (PaddleClas's models, save_load.init_model and deploy predictor; it has no training engine)
-runs in a cached venv with numpy 1.24.4 (see `paddleclas_python`).
+runs in a cached venv with numpy 1.24.4 (tests/paddleclas_venv.py).
 """
 import json
 import logging
@@ -393,35 +393,13 @@ def test_paddleclas_deploy_command_line_from_deploy_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ ppcls_lite -> PaddleClas
-PADDLECLAS_REQUIREMENTS = ["numpy<2", "paddlepaddle==3.3.1", "paddleclas==2.6.0"]
-
-
 @pytest.fixture(scope="session")
 def paddleclas_python():
-    """A python with numpy 1.x, paddlepaddle 3.3.1 and the registry's paddleclas 2.6.0 (PaddleClas's pins).
+    """A python with numpy 1.x, paddlepaddle 3.3.1 and the registry's paddleclas 2.6.0 (tests/paddleclas_venv.py:
+    a venv built once under ~/.cache/ppcls_lite, by .ci/run or else here)."""
+    from paddleclas_venv import paddleclas_python as build
 
-    $PPCLS_LITE_PADDLECLAS_PYTHON names one; else a venv under ~/.cache/ppcls_lite (or $PPCLS_LITE_CACHE) is
-    built once from PyPI (about a minute: it reuses this environment's packages, numpy and what paddleclas needs
-    besides go into the venv) and reused by every later run."""
-    given = os.environ.get("PPCLS_LITE_PADDLECLAS_PYTHON")
-    if given:
-        return given
-    import fcntl
-
-    cache = Path(os.environ.get("PPCLS_LITE_CACHE", Path.home() / ".cache" / "ppcls_lite"))
-    venv = cache / "venv-paddleclas-2.6.0-numpy1"
-    python, marker = venv / "bin" / "python", venv / "ready.json"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".venv-paddleclas.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be building it
-        if not marker.is_file() or json.loads(marker.read_text()) != PADDLECLAS_REQUIREMENTS:
-            subprocess.run(["rm", "-rf", str(venv)], check=True)
-            subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-            proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PADDLECLAS_REQUIREMENTS],
-                                  capture_output=True, text=True, timeout=1800)
-            assert proc.returncode == 0, f"could not build {venv} from PyPI:\n{proc.stderr[-3000:]}"
-            marker.write_text(json.dumps(PADDLECLAS_REQUIREMENTS))
-    return str(python)
+    return build()
 
 
 def run_paddleclas(python, script, *args, cwd=None):
