@@ -24,6 +24,14 @@ IGNORED_GLOBAL_KEYS = {
     "use_multilabel": "multi-label training is not supported; single-label classification is used",
     "distributed": "data parallelism follows the launcher (python -m paddle.distributed.launch), not this key",
     "start_eval_epoch": "evaluation runs every Global.eval_interval epochs from the first one",
+    # Keys PaddleClas's TIPC lines and export add (issue 23).
+    "print_mem_info": "GPU memory is not logged per step",
+    "log_ranks": "rank 0 writes the log",
+    "export_for_fd": "tools/export_model.py always writes inference.yml (preprocessing, label list) beside the "
+                     "model, a superset of PaddleClas's export_for_fd file",
+    "uniform_output_enabled": "PaddleX's extra export files are not written",
+    "pdx_model_name": "PaddleX's extra export files are not written",
+    "hpi_config_path": "PaddleX's high-performance inference config is not written",
 }
 # PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num) and `ema` (its older
 # place for the EMA section: {enable, decay}).

@@ -126,7 +126,8 @@ class Engine:
         s, g = self.settings, self.settings.Global
         if g.checkpoints:
             states = self.state.restore(g.checkpoints, s.config_digest,
-                                        f"Arch.name={s.arch_name} (class_num={s.class_num})")
+                                        f"Arch.name={s.arch_name} (class_num={s.class_num})",
+                                        steps_per_epoch=len(self.train_loader) if self.train_loader else None)
             if self.optimizer is not None:
                 continue_lr_plan(self.lr_scheduler, states, checkpoint=g.checkpoints, epochs=g.epochs,
                                  steps_per_epoch=len(self.train_loader), optimizer_config=s.optimizer_config,

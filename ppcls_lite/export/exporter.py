@@ -146,7 +146,9 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                           model_name=arch.get("name"), onnx=onnx, opset=opset, output=output,
                           weights=str(weights) if weights else None, predictor_script=predictor_script,
                           postprocess=embedding)
-    logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
+    shape = result["Global"]["input_shape"]  # what the saved model takes, as inference.yml records it
+    logger.info(f"exported {arch.get('name')} for input {shape} (C, H, W: the images Infer.transforms produces) to "
+                f"{save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
                 + (f", {ONNX_FILE}" if onnx else ""))
     if onnx and verify:

@@ -39,12 +39,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def topk_results(probs: np.ndarray, files: Sequence[str], topk: int = 1,
                  label_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
-    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score (ties: lower id)."""
+    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score. Ties rank the higher
+    class id first, as PaddleClas's Topk does (it reverses an ascending argsort), so the two agree id for id."""
     probs = np.asarray(probs)
     k = min(int(topk), probs.shape[-1])
     results = []
     for file, row in zip(files, probs):
-        ids = np.argsort(-row, kind="stable")[:k]
+        ids = np.argsort(row, kind="stable")[::-1][:k]
         results.append({
             "file_name": str(file),
             "class_ids": [int(i) for i in ids],

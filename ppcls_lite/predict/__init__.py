@@ -6,6 +6,8 @@ onnxruntime or MNN), so tools/export_model.py copies this package with `pipeline
 
     settings      PredictorSettings: backend, device, threads, precision, batching (every default, once)
     model_dir     inference.yml, which model file a backend runs at a precision, checksums, preprocessing ops
+                  (and PaddleClas's export folders)
+    deploy_config PaddleClas's deploy config (-c inference_cls.yaml -o Global.KEY=VALUE) and output lines
     backends      PaddleBackend, OnnxRuntimeBackend, MnnBackend (BACKENDS), open_backend
     postprocess   model outputs -> result dicts (Topk, Embedding; POSTPROCESSES)
     predictor     Predictor: preprocess, batch, infer, post-process, report unreadable inputs
