@@ -2,7 +2,7 @@
 live, a tiny on-disk image dataset, configs for it, and running the tools in subprocesses."""
 import csv
 import io
-import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +16,8 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+# Reference facts kept in the repository (same layout as REFERENCE_DIR; see its make_reference.py).
+FIXTURE_REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
 TOOLS_DIR = REPO_ROOT / "tools"
 PREDICTOR_DIR = REPO_ROOT / "deploy" / "python"
 TRAIN = TOOLS_DIR / "train.py"
@@ -34,6 +36,50 @@ def reference_dir():
     if not REFERENCE_DIR.is_dir():
         pytest.skip(f"reference facts not found at {REFERENCE_DIR} (clone the repo with ../shared beside it)")
     return REFERENCE_DIR
+
+
+def reference_file(reference_dir, relative):
+    """A reference fact file (`state_dict/<name>.txt`, `parity/<name>.npz`, ...): the repository's copy under
+    tests/fixtures/reference if it has one, else the one in `reference_dir`."""
+    local = FIXTURE_REFERENCE_DIR / relative
+    return local if local.exists() else Path(reference_dir) / relative
+
+
+def read_models_tsv(reference_dir):
+    """{name: row} of every model's params/MACs facts: reference_dir's models.tsv, then the repository's rows."""
+    rows = {}
+    for path in (Path(reference_dir) / "models.tsv", FIXTURE_REFERENCE_DIR / "models.tsv"):
+        if path.is_file():
+            lines = path.read_text().splitlines()
+            header = lines[0].split("\t")
+            rows.update({r[0]: dict(zip(header, r)) for r in (line.split("\t") for line in lines[1:] if line.strip())})
+    return rows
+
+
+def parity_weights_prefix(reference_dir, name, tmp_path, model=None):
+    """The prefix of parity file `name`'s weights (.pdparams): the stored file, or for parity files that keep only
+    a seed (large models), the weights of model `model` (default: `name`) rebuilt from it with
+    tests/fixtures/reference/parity_weights.py and saved under tmp_path. The .npz holds the input `x` and the
+    `logits` they must give."""
+    import paddle
+
+    npz = reference_file(reference_dir, f"parity/{name}.npz")
+    stored = npz.with_suffix(".pdparams")
+    if stored.is_file():
+        return npz.with_suffix("")
+    spec = importlib.util.spec_from_file_location("parity_weights", FIXTURE_REFERENCE_DIR / "parity_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shapes = {}
+    for line in reference_file(reference_dir, f"state_dict/{model or name}.txt").read_text().splitlines():
+        key, shape, _ = line.split("\t")
+        shapes[key] = [int(d) for d in shape.strip("[]").split(",") if d.strip()]
+    class_num = len(np.load(npz)["logits"][0])
+    shapes = {k: (v[:-1] + [class_num] if k.startswith(("classifier.", "fc.")) else v) for k, v in shapes.items()}
+    weights = module.parity_weights(shapes, int(np.load(npz)["weights_seed"]))
+    prefix = Path(tmp_path) / name
+    paddle.save(weights, str(prefix) + ".pdparams")
+    return prefix
 
 
 def load_tool(name):

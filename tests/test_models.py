@@ -5,20 +5,17 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import load_tool
+from conftest import load_tool, parity_weights_prefix, read_models_tsv, reference_file
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.summary import count_macs, count_parameters
 from ppcls_lite.utils.save_load import load_pretrained
 
+MOBILENET_V4 = ["MobileNetV4_conv_small", "MobileNetV4_conv_medium", "MobileNetV4_conv_large",
+                "MobileNetV4_hybrid_medium", "MobileNetV4_hybrid_large"]
 PARITY_NAMES = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNetV3_large_x0_35",
-                "MobileNeXt_x0_35"]
-ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35"]
-
-
-def read_models_tsv(reference_dir):
-    lines = (reference_dir / "models.tsv").read_text().splitlines()
-    header = lines[0].split("\t")
-    return {row[0]: dict(zip(header, row)) for row in (line.split("\t") for line in lines[1:] if line.strip())}
+                "MobileNeXt_x0_35"] + MOBILENET_V4
+ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35",
+                  "MobileNetV4_hybrid_medium"]
 
 
 def read_state_dict_txt(path):
@@ -31,13 +28,13 @@ def read_state_dict_txt(path):
 
 def test_list_models_names_all_paddleclas_models(reference_dir):
     assert list_models() == list(read_models_tsv(reference_dir))
-    assert len(list_models()) == 25
+    assert len(list_models()) == 30
 
 
 @pytest.mark.parametrize("name", list_models())  # == the models.tsv names (test above)
 def test_state_dict_params_and_macs_match_reference(name, reference_dir):
     model = build_model({"name": name})
-    expected = read_state_dict_txt(reference_dir / "state_dict" / f"{name}.txt")
+    expected = read_state_dict_txt(reference_file(reference_dir, f"state_dict/{name}.txt"))
     got = [(k, list(v.shape), str(v.dtype).replace("paddle.", "")) for k, v in model.state_dict().items()]
     assert [e[0] for e in got] == [e[0] for e in expected]  # same keys, same order
     assert got == expected  # same shapes and dtypes
@@ -51,12 +48,12 @@ def test_state_dict_params_and_macs_match_reference(name, reference_dir):
 
 
 @pytest.mark.parametrize("name", PARITY_NAMES)
-def test_parity_weights_reproduce_reference_logits(name, reference_dir):
+def test_parity_weights_reproduce_reference_logits(name, reference_dir, tmp_path):
     model = build_model({"name": name, "class_num": 10})
-    report = load_pretrained(model, reference_dir / "parity" / name)
+    report = load_pretrained(model, parity_weights_prefix(reference_dir, name, tmp_path))
     assert not (report["missing"] or report["unexpected"] or report["mismatched"])
     model.eval()
-    data = np.load(reference_dir / "parity" / f"{name}.npz")
+    data = np.load(reference_file(reference_dir, f"parity/{name}.npz"))
     with paddle.no_grad():
         logits = model(paddle.to_tensor(data["x"])).numpy()
     np.testing.assert_allclose(logits, data["logits"], atol=1e-4, rtol=0)

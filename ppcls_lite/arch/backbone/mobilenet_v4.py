@@ -192,7 +192,7 @@ class Residual(nn.Layer):
         self.use_shortcut = stride == 1 and in_c == out_c
         if layer_scale:
             self.layer_scale = LayerScale(out_c)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 and self.use_shortcut else nn.Identity()
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """The branch output, plus the input when shapes match."""

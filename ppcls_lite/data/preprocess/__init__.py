@@ -10,6 +10,7 @@ from ppcls_lite.utils.config import POSITIVE, PROBABILITY, SIZE, check_each, che
 from ppcls_lite.utils.registry import parse_named_list
 
 from .autoaugment import AutoAugment
+from .randaugment import TimmAutoAugment
 from .batch_ops import CutmixOperator, MixupOperator, OpSampler, create_batch_operators
 # OPERATORS: the pipeline's inference ops plus the random training ops registered in ops.py / autoaugment.py.
 from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeError, NormalizeImage, RandCropImage,
