@@ -13,7 +13,7 @@ from paddle import nn
 from conftest import parity_weights_prefix, reference_file
 from loopback_server import Route
 from ppcls_lite.arch import build_model
-from ppcls_lite.arch.backbone.mobilenet_v4 import (ARCH_TABLE, DropPath, MobileMQA, MobileNetV4,
+from ppcls_lite.arch.backbone.mobilenet_v4 import (ARCH_TABLE, GELU, DropPath, MobileMQA, MobileNetV4,
                                                    UniversalInvertedBottleneck)
 from ppcls_lite.arch.pretrained import MODEL_URLS
 from ppcls_lite.utils.save_load import load_pretrained
@@ -118,6 +118,16 @@ def test_drop_path_zeroes_whole_samples_and_rescales_the_rest():
     assert set(np.unique(per_sample)) == {0.0, 2.0}
     assert all(len(set(row)) == 1 for row in per_sample)  # the whole sample is kept or dropped
     assert 16 < (per_sample[:, 0] == 0).sum() < 48
+
+
+def test_gelu_traced_for_export_is_the_exact_gelu_without_the_pattern_mnn_approximates():
+    layer = GELU()
+    x = paddle.linspace(-8, 8, 4001).reshape([1, 1, 1, -1])
+    static = paddle.jit.to_static(layer, input_spec=[paddle.static.InputSpec([1, 1, 1, 4001], "float32")],
+                                  full_graph=True)
+    np.testing.assert_allclose(static(x).numpy(), nn.functional.gelu(x).numpy(), atol=1e-6, rtol=0)
+    ops = [op.name() for op in static.forward.main_program.global_block().ops]
+    assert "pd_op.erf" in ops and "pd_op.gelu" not in ops
 
 
 def test_fused_attention_option_matches_paddleclas(reference_dir, tmp_path):

@@ -128,9 +128,22 @@ def _stages(table: list) -> list:
 STAGES_PATTERN = {variant: _stages(table) for variant, table in ARCH_TABLE.items()}
 
 
+class GELU(nn.GELU):
+    """Exact (erf) GELU. Traced for export it is written x/2 + x/2 * erf(x/sqrt(2)): MNN's converter turns the
+    usual x/2 * (1 + erf(x/sqrt(2))) into its approximate GELU (up to 5e-4 off per activation, which the GELU
+    layers of hybrid_large add up to differences in the probabilities of several %)."""
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """gelu(x); the same values in both forms."""
+        if paddle.in_dynamic_mode():
+            return F.gelu(x)
+        half = x * 0.5
+        return half + half * paddle.erf(x * 0.7071067811865476)
+
+
 def make_act(name: Optional[str]) -> nn.Layer:
     """relu, gelu (exact, erf-based) or None (identity)."""
-    return {"relu": nn.ReLU, "gelu": nn.GELU, None: nn.Identity}[name]()
+    return {"relu": nn.ReLU, "gelu": GELU, None: nn.Identity}[name]()
 
 
 class DropPath(nn.Layer):
