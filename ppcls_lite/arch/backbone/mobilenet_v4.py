@@ -177,8 +177,8 @@ class LayerScale(nn.Layer):
 
 def batch_norm(channels: int) -> nn.BatchNorm2D:
     """BatchNorm whose scale/shift are exempt from weight decay, as in PaddleClas."""
-    no_decay = ParamAttr(regularizer=L2Decay(0.0))
-    return nn.BatchNorm2D(channels, weight_attr=no_decay, bias_attr=ParamAttr(regularizer=L2Decay(0.0)))
+    return nn.BatchNorm2D(channels, weight_attr=ParamAttr(regularizer=L2Decay(0.0)),
+                          bias_attr=ParamAttr(regularizer=L2Decay(0.0)))
 
 
 class ConvBnAct(nn.Layer):
@@ -232,12 +232,13 @@ class EdgeResidual(Residual):
 class UniversalInvertedBottleneck(Residual):
     """UIB: [kxk depthwise, linear] -> 1x1 expand (act) -> [kxk depthwise (act), strided] -> 1x1 linear projection.
 
-    A depthwise kernel of 0 leaves that depthwise conv out. With no middle depthwise the block keeps stride 1
-    (every table row that strides has one)."""
+    A depthwise kernel of 0 leaves that depthwise conv out; the middle one carries the stride."""
 
     def __init__(self, in_c, out_c, mid_c, start_kernel, mid_kernel, stride, act, drop_path=0.0,
                  layer_scale=False):
         super().__init__()
+        if stride > 1 and not mid_kernel:
+            raise ValueError(f"a strided UIB needs its middle depthwise conv (kernel > 0), got kernel {mid_kernel}")
         self.dw_start = ConvBnAct(in_c, in_c, start_kernel, groups=in_c) if start_kernel else nn.Identity()
         self.pw_exp = ConvBnAct(in_c, mid_c, 1, act=act)
         self.dw_mid = (ConvBnAct(mid_c, mid_c, mid_kernel, stride, groups=mid_c, act=act) if mid_kernel
@@ -257,8 +258,8 @@ class MobileMQA(Residual):
     Logits are scaled by 1/sqrt(heads * head_dim) as in PaddleClas (its fused path, `use_fused_attn`, uses
     paddle's scaled_dot_product_attention and so 1/sqrt(head_dim))."""
 
-    def __init__(self, in_c, out_c, head_dim, kernel, heads, kv_stride, stride, act=None, drop_path=0.0,
-                 layer_scale=False, use_fused_attn=False):
+    def __init__(self, in_c, out_c, head_dim, kernel, heads, kv_stride, stride, drop_path=0.0, layer_scale=False,
+                 use_fused_attn=False):
         super().__init__()
         self.heads, self.head_dim, self.query_dim = heads, head_dim, heads * head_dim
         self.use_fused_attn = bool(use_fused_attn)
@@ -279,10 +280,10 @@ class MobileMQA(Residual):
         """Attention output projected to `out_c` channels, same spatial size as `x`."""
         x = self.norm(x)
         height, width = x.shape[2], x.shape[3]
-        kx = x if self.key_down_proj is None else self.key_down_proj(x)
-        vx = x if self.value_down_proj is None else self.value_down_proj(x)
         # Query channel c is head c // head_dim; batch dims use 0 (= keep) so export keeps a dynamic batch.
         q = self.query_proj(x).flatten(2).reshape([0, self.heads, self.head_dim, -1])  # [B, heads, d, N]
+        kx = x if self.key_down_proj is None else self.key_down_proj(x)
+        vx = x if self.value_down_proj is None else self.value_down_proj(x)
         k = self.key_proj(kx).flatten(2)  # [B, d, M]
         v = self.value_proj(vx).flatten(2)  # [B, d, M]
         if self.use_fused_attn:  # [B, N, heads, d] x [B, M, 1, d] -> [B, N, heads, d]
