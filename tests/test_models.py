@@ -176,6 +176,9 @@ def test_model_summary_tool_writes_model_zoo_markdown(repo_root, tmp_path):
         assert f"| {name} |" in text
     assert "| MobileNetV3_large_x1_0 | 5.480 | 5.505 | 219.8 | 75.3 | [1] |" in text
     assert "PaddleClas" in text and "rethinking_bottleneck_design" in text
+    # MobileNetV4 also at its evaluation size: MACs there, recorded latency, PaddleClas's reported top-1
+    macs_256 = count_macs(build_model({"name": "MobileNetV4_conv_small"}), 256) / 1e6
+    assert f"| MobileNetV4_conv_small | 256 | 3.774 | {macs_256:.1f} | 35.0 | 414.6 | 74.6 |" in text
     assert text == (repo_root / "docs" / "MODEL_ZOO.md").read_text()  # the committed table is up to date
 
 

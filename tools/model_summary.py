@@ -27,8 +27,8 @@ TOP1_SOURCES = {
                           "rethinking_bottleneck_design (no PaddleClas-measured top-1 for MobileNeXt was found)",
     "PaddleClas MobileNetV4": "PaddleClas, docs/zh_CN/models/ImageNet1k/MobileNetV4.md, table 1.2, column Top1 "
                               "(weights converted from the authors' release, evaluated at each config's Eval crop "
-                              "size, see the table below; the paper, Qin et al. 2024 Table 11, reports 73.8 / 79.9 / "
-                              "82.9 / 80.7 / 83.4): https://github.com/PaddlePaddle/PaddleClas/blob/"
+                              "size, see the table below; its \"Reference top1\" column "
+                              "reads 73.8 / 79.9 / 82.9 / 80.7 / 83.4): https://github.com/PaddlePaddle/PaddleClas/blob/"
                               "d178931fca432204e6b7422bac4f92e09ff22fa4/docs/zh_CN/models/ImageNet1k/MobileNetV4.md",
 }
 REPORTED_TOP1 = {
@@ -54,10 +54,16 @@ REPORTED_TOP1 = {
 # Models evaluated at another size than 224 px: the Eval CropImage size of their PaddleClas config.
 EVAL_SIZE = {"MobileNetV4_conv_small": 256, "MobileNetV4_conv_medium": 320, "MobileNetV4_conv_large": 448,
              "MobileNetV4_hybrid_medium": 256, "MobileNetV4_hybrid_large": 448}
-# CPU latency (ms, median of 10 eval-mode forward passes, batch 1 and 8) at EVAL_SIZE, measured with
-# `OMP_NUM_THREADS=2 python tools/model_summary.py NAME --size SIZE --runs 10` on LATENCY_MACHINE.
-LATENCY_MACHINE = "2 CPU cores shared with other jobs (load noted in the table), Paddle 3.3.1"
-MEASURED_LATENCY_MS = {}
+# CPU latency (ms, median of 5 eval-mode forward passes, batch 1 and 8) at EVAL_SIZE, measured with
+# `OMP_NUM_THREADS=1 python tools/model_summary.py NAME --size SIZE --runs 5` on LATENCY_MACHINE.
+LATENCY_MACHINE = ("median of 5 eval-mode forward passes of Paddle 3.3.1 dygraph on 1 thread of a 2-core AMD EPYC "
+                   "shared with other jobs (load average 1.8-3.1), `OMP_NUM_THREADS=1 python tools/model_summary.py "
+                   "NAME --size SIZE --runs 5`")
+MEASURED_LATENCY_MS = {
+    "MobileNetV4_conv_small": (35.0, 414.6), "MobileNetV4_conv_medium": (187.7, 1413.1),
+    "MobileNetV4_conv_large": (726.1, 6290.4), "MobileNetV4_hybrid_medium": (145.1, 1035.8),
+    "MobileNetV4_hybrid_large": (2019.1, 12216.9),
+}
 
 
 def model_zoo_markdown(rows: List[Dict[str, Any]]) -> str:
