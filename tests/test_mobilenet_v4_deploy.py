@@ -3,8 +3,8 @@ ONNX, MNN fp32/fp16/int8, --verify) with stochastic depth and dropout configured
 and deploy/python/predict_cls.py on the Paddle, onnxruntime and MNN backends predicts what tools/infer.py predicts.
 
 Weights: PaddleClas-parity weights (tests/fixtures/reference) with BatchNorm statistics re-estimated on the test
-images, so predictions differ from image to image. Hybrids run at 64 px, where both attention stages see more
-than one key (at 32 px the stride-16 keys shrink to one position).
+images, so predictions differ from image to image. Hybrids run at 48 px, where both attention stages see more
+than one key: 3x3 queries over 2x2 keys, then 2x2 over 2x2 (at 32 px the keys shrink to one position).
 """
 import json
 import subprocess
@@ -23,7 +23,7 @@ from ppcls_lite.pipeline import create_operators, transform
 from ppcls_lite.utils.save_load import load_pretrained
 
 SIZES = {"MobileNetV4_conv_small": 32, "MobileNetV4_conv_medium": 32, "MobileNetV4_conv_large": 32,
-         "MobileNetV4_hybrid_medium": 64, "MobileNetV4_hybrid_large": 64}
+         "MobileNetV4_hybrid_medium": 48, "MobileNetV4_hybrid_large": 48}
 BACKENDS = {"paddle": 1e-4, "onnxruntime": 1e-3, "mnn": 1e-3}  # max |score difference| to tools/infer.py
 
 
