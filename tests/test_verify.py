@@ -44,7 +44,11 @@ def test_verify_fails_when_no_weights_were_loaded(tmp_path, reference_dir):
     proc = run_export(config_path, "--onnx", "--allow-random", "--verify", "--verify_images", "4")
     assert proc.returncode == 1
     assert "no trained weights were loaded" in proc.stderr and "Traceback" not in proc.stderr
-    report = json.loads((tmp_path / "inference" / "export_report.json").read_text(encoding="utf-8"))
+    # A rejected export does not go into the folder; it is kept apart, complete with its report.
+    rejected = tmp_path / "inference.rejected"
+    assert f"kept apart in {rejected}" in proc.stderr and "nothing was written to" in proc.stderr
+    assert not (tmp_path / "inference").exists()
+    report = json.loads((rejected / "export_report.json").read_text(encoding="utf-8"))
     assert report["passed"] is False and report["weights_loaded"] is False
 
 

@@ -83,6 +83,20 @@ def _load_weights(model, prefix, allow_random):
     return not missing and not mismatched
 
 
+def _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors):
+    """About the bytes an export takes, from the size of its weights file (None without one)."""
+    try:
+        size = os.path.getsize(resolve_weights_path(weights)) if weights else None
+    except OSError:
+        return None
+    if size is None:
+        return None
+    onnx_files = size * (1 + 0.5 * ("fp16" in quantize) + 0.25 * ("int8" in quantize)) if onnx else 0
+    mnn_files = size * (1 + 0.5 + 0.25) if mnn else 0  # fp32, fp16 and int8 weights
+    uint8_files = onnx_files + mnn_files if onnx_input == "uint8" else 0
+    return int(size * (1 + bool(safetensors)) + onnx_files + mnn_files + uint8_files) + (256 << 10)
+
+
 def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
                        allow_random: bool = False, opset: int = 13, verify: bool = True,
                        quantize: Sequence[str] = (), mnn: bool = False, onnx_input: str = "float32",
@@ -129,7 +143,8 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
     class_num = arch.get("class_num", 1000)
     topk = min(int(postprocess.get("topk", 1)), class_num)
     labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
-    with StagedExport(save_dir, force=force) as staging:  # first the folder's lock and checks: they stop at once
+    needed = _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors)
+    with StagedExport(save_dir, force=force, needed=needed) as staging:  # the folder's lock and checks stop at once
         model = build_model(arch)
         weights_loaded = bool(arch.get("pretrained"))
         if weights:

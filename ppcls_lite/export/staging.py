@@ -24,8 +24,8 @@ In order:
    folder is as it was; the error names the folder. A failed check (ExportRejected: the ONNX check, --verify) keeps
    the finished export apart as `inference.rejected/` for inspection and leaves the folder as it was.
 
-PPCLS_LITE_EXPORT_PAUSE_AT=building|before_switch|moved_aside|switched makes the export stop and wait at that
-point (a line on stderr says so), so tests can kill it there.
+PPCLS_LITE_EXPORT_PAUSE_AT=building|before_switch|moved_aside|switched makes the export wait at that point (a line
+on stderr says so) until SIGUSR1, so tests can kill it there, or fill the disk before it goes on.
 """
 import ctypes
 import errno
@@ -41,7 +41,8 @@ from typing import List, Optional, Union
 from ppcls_lite.predict.model_dir import previous_export_path
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.cli import Interrupted
-from ppcls_lite.utils.files import SPACE_ERRNOS, free_name, fsync_dir, space_error, timestamp
+from ppcls_lite.utils.files import (SPACE_ERRNOS, format_bytes, free_bytes, free_name, fsync_dir, space_error,
+                                    timestamp)
 from ppcls_lite.utils.folder_lock import FolderLock, LockPurpose
 
 from .folder import ExportError, write_manifest
@@ -65,11 +66,15 @@ class ForeignFilesError(ExportError):
 
 
 def pause_point(name: str) -> None:
-    """Stop here for good when PPCLS_LITE_EXPORT_PAUSE_AT names this point (for tests that kill the export)."""
-    if os.environ.get(PAUSE_ENV) == name:
-        print(f"export paused at {name} (pid {os.getpid()})", file=sys.stderr, flush=True)
-        while True:
-            time.sleep(60)
+    """Wait here when PPCLS_LITE_EXPORT_PAUSE_AT names this point (for tests), until SIGUSR1 says to go on."""
+    if os.environ.get(PAUSE_ENV) != name:
+        return
+    resumed = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: resumed.append(signum))
+    print(f"export paused at {name} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    while not resumed:
+        time.sleep(0.05)
+    signal.signal(signal.SIGUSR1, previous)
 
 
 def staging_path(target: Union[str, Path]) -> Path:
@@ -138,8 +143,9 @@ def _guard_target(target: Path, force: bool) -> None:
 class StagedExport:
     """Build an export in a staging folder beside `target` and switch it in on success (module docstring)."""
 
-    def __init__(self, target: Union[str, Path], force: bool = False) -> None:
+    def __init__(self, target: Union[str, Path], force: bool = False, needed: Optional[int] = None) -> None:
         self.requested = Path(target)
+        self.needed = needed  # bytes the new export takes (an estimate), when known
         self.target = Path(os.path.realpath(target))  # a symlink to the folder stays a symlink to the new export
         self.staging = staging_path(self.target)
         self.force = force
@@ -151,6 +157,11 @@ class StagedExport:
 
     def __enter__(self) -> Path:
         _guard_target(self.target, self.force)
+        free = free_bytes(self.target)
+        if self.needed and free is not None and free < self.needed:  # the previous export stays until the switch
+            raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the export needs about "
+                                        f"{format_bytes(self.needed)}, {format_bytes(free)} free there)",
+                          str(self.requested.absolute()))
         self.lock = FolderLock.acquire(str(self.target), EXPORT)
         try:
             self._recover()
@@ -300,7 +311,7 @@ class StagedExport:
         if not (name + os.sep).startswith(str(self.staging) + os.sep):
             return exc
         rel = os.path.relpath(name, self.staging)
-        named = space_error(exc, self.target) if "free" not in (exc.strerror or "") else exc
+        named = space_error(exc, self.target, self.needed) if "free" not in (exc.strerror or "") else exc
         meaning = (named.strerror or os.strerror(exc.errno)) + ("" if rel == "." else f" (while writing {rel})")
         return OSError(exc.errno, meaning, str(self.requested.absolute()))
 
