@@ -163,15 +163,21 @@ def test_a_kill_between_the_two_renames_is_named_and_repaired(tmp_path, logged_w
     assert any("put the previous export back" in m for m in logged_warnings)
 
 
-def test_a_failed_export_leaves_the_folder_as_it_was_and_names_it(tmp_path):
+@pytest.mark.parametrize("failure", ["error", "SIGTERM"])
+def test_a_failed_or_stopped_export_leaves_the_folder_as_it_was(tmp_path, failure):
     target = tmp_path / "inference"
     fake_export(target, 1)
     before = snapshot(target)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises((ValueError, Interrupted)) as info:
         with StagedExport(target) as folder:
-            (folder / "model.onnx").write_bytes(b"half")
-            raise ValueError(f"cannot convert {folder / 'model.onnx'}")
-    assert str(info.value) == f"cannot convert {target / 'model.onnx'}"  # the folder the user knows, not staging
+            write_files(folder, 2)
+            if failure == "error":
+                raise ValueError(f"cannot convert {folder / 'model.onnx'}")
+            raise Interrupted("", signal.SIGTERM)  # what run_cli's handler raises on SIGTERM
+    if failure == "error":
+        assert str(info.value) == f"cannot convert {target / 'model.onnx'}"  # the folder the user knows
+    else:
+        assert info.value.exit_status == 143 and f"{target} is as it was" in str(info.value)
     assert snapshot(target) == before and leftovers(target) == []
 
 
@@ -190,19 +196,6 @@ def test_a_full_disk_during_the_export_is_told_about_the_folder(tmp_path):
             open(folder / "missing" / "x", "w")
     assert info.value.filename == str(target) and "while writing missing/x" in info.value.strerror
     assert not target.exists() and leftovers(target) == []
-
-
-def test_ctrl_c_or_sigterm_during_the_export(tmp_path):
-    target = tmp_path / "inference"
-    fake_export(target, 1)
-    before = snapshot(target)
-    with pytest.raises(Interrupted) as info:
-        with StagedExport(target) as folder:
-            write_files(folder, 2)
-            raise Interrupted("", signal.SIGTERM)
-    assert info.value.exit_status == 143
-    assert f"{target} is as it was" in str(info.value)
-    assert snapshot(target) == before and leftovers(target) == []
 
 
 def test_a_rejected_export_is_kept_apart(tmp_path):
