@@ -253,6 +253,19 @@ def test_files_that_are_not_ours_stop_the_export_and_force_keeps_them(tmp_path, 
     assert version_of(target) == 1 and leftovers(target) == []
 
 
+def test_a_file_that_appears_during_the_export_is_kept(tmp_path, logged_warnings):
+    """E.g. a predictor writing --output into the folder while the export runs: never deleted with the old export."""
+    target = tmp_path / "inference"
+    fake_export(target, 1)
+    with StagedExport(target) as folder:
+        write_files(folder, 2)
+        (target / "preds.csv").write_text("file_name,class_ids\n")
+    assert version_of(target) == 2
+    kept = list(tmp_path.glob("inference.previous-*"))
+    assert len(kept) == 1 and (kept[0] / "preds.csv").read_text() == "file_name,class_ids\n"
+    assert any(f"preds.csv appeared in {target}" in m and str(kept[0]) in m for m in logged_warnings)
+
+
 def test_a_file_or_the_current_folder_is_no_export_folder(tmp_path, monkeypatch):
     (tmp_path / "inference").write_text("a file")
     with pytest.raises(staging.ExportError, match="is a file, not a folder"):

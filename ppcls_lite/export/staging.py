@@ -278,8 +278,20 @@ class StagedExport:
         fsync_dir(parent)
         pause_point("switched")
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            self._remove_previous(old)
             fsync_dir(parent)
+
+    def _remove_previous(self, old: Path) -> None:
+        """Remove the previous export; a file that appeared in the folder while the export ran is not ours: the
+        previous folder is then kept, under a name that says what it is."""
+        appeared = [e for e in survey_folder(old).not_ours if e not in self.keep]
+        if not appeared:
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        kept = Path(free_name(self.target.with_name(f"{self.target.name}.previous-{timestamp()}")))
+        os.rename(old, kept)
+        logger.warning(f"{', '.join(appeared[:8])} appeared in {self.requested} while the export ran; the new "
+                       f"export is in place and the previous folder, with them, is kept as {kept}")
 
     def _reject(self, exc: ExportRejected) -> None:
         rejected = self.target.with_name(self.target.name + REJECTED_SUFFIX)
