@@ -70,6 +70,14 @@ def state_dict_entries(model):
     return [(k, list(v.shape), str(v.dtype).replace("paddle.", "")) for k, v in model.state_dict().items()]
 
 
+def parity_rule():
+    """tests/fixtures/reference/parity_rule.py: the seeded weights of models too large to store."""
+    spec = importlib.util.spec_from_file_location("parity_rule", FIXTURE_REFERENCE_DIR / "parity_rule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def parity_weights_prefix(reference_dir, name, tmp_path, model=None):
     """The prefix of parity file `name`'s weights (.pdparams): the stored file of `reference_dir`, or, for the
     models too large to store (tests/fixtures/reference), the weights of model `model` (default: `name`) drawn by
@@ -80,9 +88,7 @@ def parity_weights_prefix(reference_dir, name, tmp_path, model=None):
     npz = reference_file(reference_dir, f"parity/{name}.npz")
     if npz.with_suffix(".pdparams").is_file():
         return npz.with_suffix("")
-    spec = importlib.util.spec_from_file_location("parity_rule", FIXTURE_REFERENCE_DIR / "parity_rule.py")
-    rule = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rule)
+    rule = parity_rule()
     class_num = np.load(npz)["logits"].shape[1]
     layout = read_state_dict_txt(reference_file(reference_dir, f"state_dict/{model or name}.txt"))
     shapes = {key: (shape[:-1] + [class_num] if key.startswith(("classifier.", "fc.")) else shape)

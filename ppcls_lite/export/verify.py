@@ -26,7 +26,7 @@ from ppcls_lite.predict import Predictor, PredictorSettings, open_backend
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
 
-from .folder import REPORT_FILE, ExportError, read_inference_config
+from .folder import REPORT_FILE, ExportError, read_inference_config, record_in_manifest
 from .paddle_model import InferenceNet, run_paddle_inference
 from .samples import dataset_samples, preprocess_files
 
@@ -161,6 +161,7 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
               "parity_tolerance": PARITY_TOLERANCE, "passed": not failures, "failures": failures,
               "variants": entries}
     write_text_atomic(save_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    record_in_manifest(save_dir, [REPORT_FILE])  # ours, when checking a finished export
     print(format_report(report))
     if failures:
         raise ExportError(f"--verify failed ({save_dir / REPORT_FILE}): " + "; ".join(failures)

@@ -18,13 +18,27 @@ from .settings import PRECISIONS
 
 INFERENCE_YML = "inference.yml"
 _logger = logging.getLogger("ppcls_lite.predict")
+# Where tools/export_model.py keeps the previous export for the moment of the switch where the platform cannot swap
+# two folders in one step (ppcls_lite/export/staging.py); the next export puts it back if it was interrupted there.
+PREVIOUS_EXPORT_SUFFIX = ".export-old"
 # How to export the files a backend runs at each precision, for the error when they are missing.
 _EXPORT_FLAGS = {"onnxruntime": "--onnx", "mnn": "--onnx --mnn"}
+
+
+def previous_export_path(model_dir: Union[str, Path]) -> Path:
+    """`.<name>.export-old` beside `model_dir`: the previous export while an export switches folders."""
+    model_dir = Path(model_dir)
+    return model_dir.parent / f".{model_dir.name}{PREVIOUS_EXPORT_SUFFIX}"
 
 
 def load_inference_config(model_dir: Union[str, Path]) -> Dict[str, Any]:
     """model_dir/inference.yml as a dict; a clear error when the folder is not an export."""
     path = Path(model_dir) / INFERENCE_YML
+    previous = previous_export_path(Path(model_dir).resolve())
+    if not Path(model_dir).exists() and (previous / INFERENCE_YML).is_file():
+        raise FileNotFoundError(f"{model_dir} does not exist: an export into it was stopped while it switched "
+                                f"folders; the previous export is complete in {previous}. Run the export again "
+                                f"(it puts the previous one back first) or rename {previous} to {model_dir}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: --model_dir must be a directory written by "
                                 f"tools/export_model.py (python tools/export_model.py -c CONFIG "
@@ -122,7 +136,9 @@ def model_variant_file(model_dir: Union[str, Path], info: Dict[str, Any], backen
     if backend == "onnxruntime" and info.get("onnx_file"):
         variants.setdefault("fp32", info["onnx_file"])
     name = variants.get(precision)
-    if not name or not (model_dir / name).is_file():
+    if name and not (model_dir / name).is_file():
+        raise _missing(model_dir, name)
+    if not name:
         how = _EXPORT_FLAGS.get(backend, "") + ("" if precision == "fp32" else f" --quantize {precision}")
         listed = ", ".join(f"{p}: {f}" for p, f in sorted(variants.items())) or "none"
         raise FileNotFoundError(f"{model_dir} has no {precision} model for --backend {backend} (exported: {listed}); "
@@ -133,8 +149,18 @@ def model_variant_file(model_dir: Union[str, Path], info: Dict[str, Any], backen
 def verify_model_files(model_dir: Union[str, Path], paths: Iterable[Union[str, Path]],
                        recorded: Dict[str, str]) -> None:
     """Check the files a backend loads against the sha256 recorded in inference.yml (`recorded`, Global.sha256):
-    a changed file is an error naming it; exports without checksums are accepted."""
+    a changed file is an error naming it, a missing one too; exports without checksums are accepted."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise _missing(model_dir, Path(path).name)
     pipeline.verify_checksums(model_dir, [Path(p).name for p in paths], recorded or {})
+
+
+def _missing(model_dir: Path, name: str) -> FileNotFoundError:
+    return FileNotFoundError(f"{Path(model_dir) / name} is missing: inference.yml names it, but the export folder "
+                             f"does not have it (copied or uploaded in part?). Copy the whole folder again, or "
+                             f"re-export with python tools/export_model.py -c CONFIG -o Global.pretrained_model=PREFIX "
+                             f"-o Global.save_inference_dir={model_dir}")
 
 
 def build_preprocess(transform_ops: List[Any]) -> List[Any]:
