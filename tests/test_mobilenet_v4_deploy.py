@@ -42,7 +42,7 @@ def _recalibrated_weights(name, reference_dir, tmp_path, files, infer_ops):
     ops = create_operators(infer_ops)
     images = paddle.to_tensor(np.stack([transform(open(f, "rb").read(), ops) for f in files]))
     for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
+        if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer._momentum = 0.0
     model.train()
     with paddle.no_grad():
