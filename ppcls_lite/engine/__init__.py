@@ -11,17 +11,19 @@ CPU, NCCL on GPU), seeding (`Global.seed`), then the builders.
 Run folders are protected before anything is written (`protect_run_dir`, `keep_config` in `run_dir.py`).
 """
 import os
+from typing import Any
 
 import paddle
 
 from ppcls_lite.arch import build_model
 from ppcls_lite.config import print_config
-from ppcls_lite.data import build_dataloader
+from ppcls_lite.data import build_dataloader, build_dataset, label_counts
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.engine.engine import Engine
 from ppcls_lite.engine.loop import NonFiniteLossError, require_batches
 from ppcls_lite.engine.run_dir import RunDirError, check_dataset_present, keep_config, protect_run_dir
 from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_checkpoints
+from ppcls_lite.engine.task import infer_section
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
@@ -43,6 +45,15 @@ def _init_distributed() -> int:
     return world_size
 
 
+def give_class_counts(loss: Any, dataset: Any, class_num: int) -> None:
+    """Tell the losses with `class_weights: auto` how many train images each class has (logged once)."""
+    if not loss.needs_class_counts:
+        return
+    counts = label_counts(dataset, class_num)
+    loss.set_class_counts(counts)
+    logger.info(f"class_weights auto: train images per class {counts.tolist()}")
+
+
 def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> Engine:
     """Build every object `mode` ("train" | "eval" | "infer") needs and return the Engine.
 
@@ -51,7 +62,8 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
            prints the final config and, once everything is built, saves it as
            <output_dir>/<Arch.name>/config.yaml (rank 0, `keep_config`).
     eval:  model (+ Global.pretrained_model weights), Eval loader, Eval loss and metrics.
-    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (Topk).
+    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (engine/task.py fills either
+           when the config leaves it out).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -86,12 +98,14 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
         objects["train_loader"] = build_dataloader(dataloader_config, "Train", g.device, g.seed,
                                                    class_num)
         objects["train_loss"] = build_loss(config["Loss"]["Train"])
+        give_class_counts(objects["train_loss"], objects["train_loader"].dataset, class_num)
         objects["train_metrics"] = build_metrics((config.get("Metric") or {}).get("Train"), class_num)
         if g.eval_during_train and dataloader_config.get("Eval"):
             objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", g.device, g.seed,
                                                       class_num)
             require_batches(objects["eval_loader"], "Eval")
             objects["eval_loss"] = build_loss((config.get("Loss") or {}).get("Eval") or config["Loss"]["Train"])
+            give_class_counts(objects["eval_loss"], objects["train_loader"].dataset, class_num)
             objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
         elif g.eval_during_train:
             logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
@@ -107,14 +121,18 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
         loss_config = config.get("Loss") or {}
         if loss_config.get("Eval") or loss_config.get("Train"):
             objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
+            if objects["eval_loss"].needs_class_counts:  # `class_weights: auto` counts the train list
+                train_dataset, _ = build_dataset(dataloader_config["Train"]["dataset"], class_num)
+                give_class_counts(objects["eval_loss"], train_dataset, class_num)
         objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
     else:
-        infer = config.get("Infer") or {}
+        infer = infer_section(config)
         if not infer.get("transforms"):
-            raise KeyError("the config has no Infer.transforms: add the preprocessing ops (DecodeImage, ResizeImage, "
-                           "CropImage, NormalizeImage, ToCHWImage) under Infer")
+            raise KeyError("the config has no Infer.transforms (nor DataLoader.Eval transform_ops to take them "
+                           "from): add the preprocessing ops (DecodeImage, ResizeImage, CropImage, NormalizeImage, "
+                           "ToCHWImage) under Infer")
         objects["infer_ops"] = create_operators(infer["transforms"])
-        objects["postprocess"] = build_postprocess(infer.get("PostProcess"))
+        objects["postprocess"] = build_postprocess(infer["PostProcess"])
     engine = Engine(settings, model, **objects)  # a resume that cannot go on (e.g. LR 0) stops here
     engine.world_size = world_size
     if mode == "train" and rank == 0:

@@ -46,10 +46,11 @@ from ppcls_lite.engine.amp import AmpContext
 from ppcls_lite.engine.inference import predict_images
 from ppcls_lite.engine.loop import NonFiniteLossError, evaluate, require_batches, train_one_epoch
 from ppcls_lite.engine.reports import class_names, write_eval_report
+from ppcls_lite.engine.task_reports import report_collector, write_binary_curves, write_multilabel_report
 from ppcls_lite.engine.resume_plan import continue_lr_plan
 from ppcls_lite.engine.run_log import RunLog
 from ppcls_lite.engine.settings import EngineSettings
-from ppcls_lite.metric import ConfusionMatrix
+from ppcls_lite.metric import ConfusionMatrix, ScoreHistogram
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.ema import ModelEMA
 from ppcls_lite.utils.save_load import load_pretrained
@@ -75,6 +76,7 @@ class Engine:
         self.last_checkpoint: Optional[str] = None
         self.weights_loaded = settings.arch_pretrained
         self.confusion: Optional[ConfusionMatrix] = None
+        self.report_scores: Any = None  # eval --report of a yes/no model: ScoreHistogram; multi-label: ATTRMetric
         self.infer_failures: list = []
 
         a = settings.AMP
@@ -162,6 +164,9 @@ class Engine:
         run_log.open_metrics_csv(start_epoch, _metric_keys(self.train_metrics),
                                  _metric_keys(self.eval_metrics) if evaluating else None)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
+        if evaluating and g.start_eval_epoch > g.epochs:
+            logger.info(f"Global.start_eval_epoch={g.start_eval_epoch} is beyond Global.epochs={g.epochs}: only the "
+                        f"last epoch is evaluated")
         last_eval = None
         epoch = start_epoch
         try:
@@ -174,7 +179,7 @@ class Engine:
                 if by_epoch and self.lr_scheduler is not None:
                     self.lr_scheduler.step()
                 eval_result, improved = None, False
-                if evaluating and (epoch % max(int(g.eval_interval), 1) == 0 or epoch == g.epochs):
+                if evaluating and self._evaluates(epoch):
                     eval_result = last_eval = self.evaluate(epoch=epoch)
                     improved = self._is_better(eval_result)
                     if improved:
@@ -200,6 +205,11 @@ class Engine:
             raise KeyboardInterrupt(self._interrupt_message(epoch)) from None
         run_log.close()
         return {"best_metric": state.best_metric, "best_epoch": state.best_epoch, "last_eval": last_eval}
+
+    def _evaluates(self, epoch: int) -> bool:
+        """Evaluate after `epoch`: every eval_interval epochs from start_eval_epoch on, and always after the last."""
+        g = self.settings.Global
+        return epoch == g.epochs or (epoch >= g.start_eval_epoch and epoch % max(int(g.eval_interval), 1) == 0)
 
     @property
     def best_key(self) -> str:
@@ -269,12 +279,14 @@ class Engine:
         if self.eval_loader is None:
             raise ValueError("no DataLoader.Eval section in the config: add one to evaluate")
         s = self.settings
-        self.confusion = ConfusionMatrix(s.class_num) if report else None
+        self.confusion = ConfusionMatrix(s.class_num) if report and not s.multilabel else None
+        self.report_scores = report_collector(s.class_num, s.multilabel) if report else None
 
         def run() -> Dict[str, float]:
             return evaluate(self.model, self.eval_loader, self.eval_loss, self.eval_metrics, self.amp, epoch=epoch,
                             print_batch_step=s.Global.print_batch_step, world_size=self.world_size, rank=self.rank,
-                            eval_batch_size=s.eval_batch_size, eval_shuffle=s.eval_shuffle, confusion=self.confusion)
+                            eval_batch_size=s.eval_batch_size, eval_shuffle=s.eval_shuffle, confusion=self.confusion,
+                            scores=self.report_scores)
 
         if self.ema is not None and self.optimizer is not None:
             with self.ema.applied_to(self.model):
@@ -295,8 +307,13 @@ class Engine:
             s = self.settings
             names = list(label_names) if label_names else class_names(
                 getattr(self.eval_loader, "dataset", None), s.class_num, s.Infer.label_map_file)
-            result["report_dir"] = write_eval_report(self.confusion.matrix, names,
-                                                     os.path.join(self._run_dir(), "eval_report"))
+            out_dir = os.path.join(self._run_dir(), "eval_report")
+            if s.multilabel:
+                result["report_dir"] = write_multilabel_report(self.report_scores, names, out_dir)
+            else:
+                result["report_dir"] = write_eval_report(self.confusion.matrix, names, out_dir)
+            if isinstance(self.report_scores, ScoreHistogram):  # a yes/no model: its ROC and precision-recall
+                write_binary_curves(self.report_scores, names, out_dir)
         return result
 
     # ------------------------------------------------------------------ inference
@@ -310,7 +327,8 @@ class Engine:
         infer = self.settings.Infer
         results, self.infer_failures = predict_images(
             self.model, self.infer_ops, self.postprocess, infer.infer_imgs, infer.batch_size,
-            lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded)
+            lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded,
+            activation=infer.activation)
         return results
 
 

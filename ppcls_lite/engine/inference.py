@@ -30,9 +30,11 @@ def write_predictions(results: List[dict], output: str) -> None:
 @paddle.no_grad()
 def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callable, infer_imgs: Optional[str],
                    batch_size: int, autocast: Callable[[], Any],
-                   output: Optional[str] = None, weights_loaded: bool = True) -> Tuple[List[dict], list]:
-    """Classify every input; returns (results, failures). Results are {"file_name", "class_ids", "scores"
-    (softmax probabilities), "label_names"}; `output` (.csv or .jsonl) gets them too."""
+                   output: Optional[str] = None, weights_loaded: bool = True,
+                   activation: str = "softmax") -> Tuple[List[dict], list]:
+    """Classify every input; returns (results, failures). Results are what `postprocess` makes of the scores
+    (`activation`: softmax, or sigmoid for multi-label models), e.g. {"file_name", "class_ids", "scores",
+    "label_names"}; `output` (.csv or .jsonl) gets them too."""
     if output:
         pipeline.check_output_path(output)
     if not weights_loaded:
@@ -43,7 +45,7 @@ def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callabl
     def probabilities(tensors) -> np.ndarray:
         with autocast():
             logits = logits_of(model(paddle.to_tensor(pipeline.stack_batch(tensors)))).astype("float32")
-        return F.softmax(logits, axis=-1).numpy()
+        return (F.sigmoid(logits) if activation == "sigmoid" else F.softmax(logits, axis=-1)).numpy()
 
     loaded = pipeline.load_each(files, lambda p: pipeline.load_file(p, infer_ops, pipeline.to_chw_float32))
     results, failures = pipeline.predict_loaded(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ppcls_lite.engine import checkpoint as ckpt
+from ppcls_lite.engine.task import is_multilabel, output_activation
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.config_rules import normalize_numbers
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
@@ -36,6 +37,7 @@ class GlobalSettings:
     save_interval: int = GLOBAL_DEFAULTS["save_interval"]
     eval_during_train: bool = GLOBAL_DEFAULTS["eval_during_train"]
     eval_interval: int = GLOBAL_DEFAULTS["eval_interval"]
+    start_eval_epoch: int = GLOBAL_DEFAULTS["start_eval_epoch"]  # no evaluation before this epoch (the last: always)
     print_batch_step: int = GLOBAL_DEFAULTS["print_batch_step"]
     use_visualdl: bool = GLOBAL_DEFAULTS["use_visualdl"]
     device: str = GLOBAL_DEFAULTS["device"]
@@ -72,6 +74,7 @@ class InferSettings:
     infer_imgs: Optional[str] = INFER_DEFAULTS["infer_imgs"]
     batch_size: int = INFER_DEFAULTS["batch_size"]
     label_map_file: Optional[str] = None  # Infer.PostProcess.class_id_map_file: class names for reports
+    activation: str = "softmax"  # how logits become the reported scores: softmax, or sigmoid (multi-label)
 
 
 @dataclass
@@ -85,6 +88,7 @@ class EngineSettings:
     EMA: EMASettings = field(default_factory=EMASettings)
     Infer: InferSettings = field(default_factory=InferSettings)
     arch_pretrained: bool = False            # Arch.pretrained loaded weights inside build_model
+    multilabel: bool = False                 # a multi-label task (engine/task.py): sigmoid scores, per-label reports
     config_digest: Optional[str] = None      # identifies the model a checkpoint fits (checkpoint.config_digest)
     eval_batch_size: Optional[int] = None    # DataLoader.Eval.sampler: for removing DistributedBatchSampler padding
     eval_shuffle: bool = False
@@ -136,6 +140,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             save_interval=int(g["save_interval"] or 0),
             eval_during_train=_as_bool(g["eval_during_train"]),
             eval_interval=int(g["eval_interval"] or 1),
+            start_eval_epoch=int(g["start_eval_epoch"] or 0),
             print_batch_step=int(g["print_batch_step"] or 1),
             use_visualdl=_as_bool(g["use_visualdl"]),
             device=str(g["device"] or GLOBAL_DEFAULTS["device"]).lower(),
@@ -158,8 +163,10 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             infer_imgs=infer["infer_imgs"],
             batch_size=int(infer["batch_size"] or INFER_DEFAULTS["batch_size"]),
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
+            activation=output_activation(config),
         ),
         arch_pretrained=bool(arch.get("pretrained")),
+        multilabel=is_multilabel(config),
         config_digest=ckpt.config_digest(arch, class_num),
         eval_batch_size=int(eval_sampler.get("batch_size") or 1),
         eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),

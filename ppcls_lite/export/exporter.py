@@ -14,14 +14,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import paddle
 
 from ppcls_lite.arch import build_model
+from ppcls_lite.engine.task import infer_section, output_activation
+from ppcls_lite.pipeline import build_postprocess
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.save_load import load_pretrained
 
 from .bundle import write_predictor_bundle
 from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, VARIANT_FILES, ExportError,
                      model_checksums, read_inference_config, write_checksums, write_inference_config)
-from .inference_yml import (build_inference_config, input_size_from_transforms, normalize_transform_ops,
-                            read_label_list)
+from .inference_yml import build_inference_config, fit_label_list, input_size_from_transforms, normalize_transform_ops
 from .onnx_tools import export_onnx
 from .paddle_model import check_room_for_export, save_paddle_model
 from .variants import write_variants
@@ -32,12 +33,15 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
                  transform_ops: List[Dict[str, Any]], class_num: Optional[int], topk: int = 1,
                  label_list: Optional[List[str]] = None, model_name: Optional[str] = None, onnx: bool = False,
                  opset: int = 13, output: str = "probabilities", weights: Optional[str] = None,
-                 predictor_script: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+                 predictor_script: Optional[Union[str, Path]] = None,
+                 postprocess: Optional[Tuple[str, Dict[str, Any]]] = None,
+                 activation: str = "softmax") -> Dict[str, Any]:
     """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx), with the
     predictor's code (+ `predictor_script` as predict_cls.py) so the folder runs on its own.
 
     `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops).
-    Returns the inference config dict that was written.
+    `postprocess` is (name, parameters) for inference.yml (default Topk with `topk`); `activation` softmax or
+    sigmoid (multi-label) ends the graph. Returns the inference config dict that was written.
     """
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
@@ -45,7 +49,7 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
     # Remove the files of a previous export (a model of the other format, variants) so the folder is unambiguous.
     for stale in (*PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, ONNX_FILE, INFERENCE_YML, *VARIANT_FILES):
         (save_dir / stale).unlink(missing_ok=True)
-    model_file = save_paddle_model(model, save_dir, input_size, output)
+    model_file = save_paddle_model(model, save_dir, input_size, output, activation)
     onnx_file = None
     if onnx:
         onnx_file = export_onnx(save_dir, model_file=model_file, opset=opset).name
@@ -53,7 +57,8 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
     config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
-                                    onnx_file=onnx_file, weights=weights)
+                                    onnx_file=onnx_file, weights=weights, postprocess=postprocess,
+                                    activation=activation)
     write_predictor_bundle(save_dir, predictor_script)
     config["Global"]["sha256"] = model_checksums(save_dir)
     write_inference_config(save_dir, config)  # last: a directory with inference.yml is complete
@@ -96,7 +101,7 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
         raise ExportError(f"no trained weights to export: set -o Global.pretrained_model=PREFIX (a checkpoint "
                           f"path without .pdparams, e.g. {example}), or pass --allow-random to export random "
                           f"weights (for tests and speed measurements only)")
-    infer = config.get("Infer") or {}
+    infer = infer_section(config)  # a config without Infer transforms / PostProcess: engine/task.py's defaults
     ops = normalize_transform_ops(infer.get("transforms"))
     size = input_size_from_transforms(ops)
     image_shape = global_cfg.get("image_shape")
@@ -117,15 +122,19 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
     elif not arch.get("pretrained"):
         logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
 
-    postprocess = dict(infer.get("PostProcess") or {})
-    if postprocess.get("name", "Topk") != "Topk":
-        raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
     class_num = arch.get("class_num", 1000)
-    topk = min(int(postprocess.get("topk", 1)), class_num)
-    labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
-    result = export_model(model, save_dir, size, ops, class_num, topk=topk, label_list=labels,
-                          model_name=arch.get("name"), onnx=onnx, opset=opset,
-                          weights=str(weights) if weights else None, predictor_script=predictor_script)
+    postprocess = build_postprocess(infer["PostProcess"])  # the pipeline's: what tools/infer.py runs
+    params = postprocess.inference_params()
+    if "topk" in params:
+        params["topk"] = min(int(params["topk"]), class_num)
+    labels = fit_label_list(postprocess.label_list, class_num, infer["PostProcess"].get("class_id_map_file", ""))
+    activation = output_activation(config)
+    # PaddleClas: Arch.infer_add_softmax False exports the logits (multi-label models always end with the sigmoid)
+    output = "probabilities" if arch.get("infer_add_softmax", True) or activation == "sigmoid" else "logits"
+    result = export_model(model, save_dir, size, ops, class_num, topk=params.get("topk", 1), label_list=labels,
+                          model_name=arch.get("name"), onnx=onnx, opset=opset, output=output,
+                          weights=str(weights) if weights else None, predictor_script=predictor_script,
+                          postprocess=(type(postprocess).__name__, params), activation=activation)
     logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
                 + (f", {ONNX_FILE}" if onnx else ""))

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ppcls_lite.pipeline import softmax
+from ppcls_lite.pipeline import activate
 from ppcls_lite.predict import Predictor, PredictorSettings, open_backend
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
@@ -48,10 +48,10 @@ def verify_onnx(save_dir: Union[str, Path], batch_size: int = 2, seed: int = 0) 
     return float(np.abs(paddle_out - onnx_out).max())
 
 
-def _dygraph_probabilities(model, images, output, batch_size):
+def _dygraph_probabilities(model, images, output, batch_size, activation="softmax"):
     import paddle
 
-    net = InferenceNet(model, output)
+    net = InferenceNet(model, output, activation)
     net.eval()
     outs = []
     with paddle.no_grad():
@@ -59,7 +59,7 @@ def _dygraph_probabilities(model, images, output, batch_size):
             outs.append(net(paddle.to_tensor(images[start:start + batch_size])).numpy())
     probs = np.concatenate(outs)
     if output != "probabilities":
-        probs = softmax(probs)
+        probs = activate(probs, activation)
     return probs
 
 
@@ -105,7 +105,7 @@ def _variant_runs(save_dir, info, settings):
                 continue
             run = engine.run
             if info.get("output", "probabilities") != "probabilities":
-                run = lambda batch, run=engine.run: softmax(run(batch))  # noqa: E731
+                run = lambda batch, run=engine.run: activate(run(batch), info.get("activation", "softmax"))  # noqa
             runs.append((backend, precision, name, "uint8", run))
     return runs
 
@@ -123,7 +123,8 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
     images = preprocess_files(save_dir, paths).astype(np.float32)
     images_uint8 = (preprocess_files(save_dir, paths, stop_before="NormalizeImage")
                     if info.get("uint8_input") else None)
-    reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size)
+    reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size,
+                                       info.get("activation", "softmax"))
     reference_top1 = reference.argmax(-1)
     entries = [{"backend": "paddle_dygraph", "precision": "fp32", "file": None, "input": "float32",
                 "size_bytes": None, "top1": float((reference_top1 == labels).mean()), "top1_agreement": 1.0,

@@ -1,7 +1,9 @@
 """Top-k post-processing, per-input failures and result files, shared by tools/infer.py and the predictor.
 
-A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys). CSV files have the
-header `file_name,class_ids,scores,label_names` with lists joined by spaces; JSON lines carry the same keys.
+A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys); the attribute
+post-processes give `{"file_name", "attributes", "output"}` (ATTRIBUTE_KEYS). CSV files have the keys as header
+(`file_name,class_ids,scores,label_names`) with lists joined by spaces (`attributes` by "; "); JSON lines carry
+the same keys.
 """
 import csv
 import errno
@@ -13,6 +15,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 RESULT_KEYS = ("file_name", "class_ids", "scores", "label_names")
+ATTRIBUTE_KEYS = ("file_name", "attributes", "output")
+# How a CSV cell joins a list (attributes hold spaces: "Glasses: True").
+LIST_SEPARATORS = {"attributes": "; "}
 SCORE_DECIMALS = 5
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".json")
 # Exit status of tools/infer.py and the predictor when some inputs could not be predicted.
@@ -33,6 +38,24 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float32)
     exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Logits [N, C] -> independent per-class probabilities (multi-label tasks), in float32."""
+    logits = np.asarray(logits, dtype=np.float32)
+    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # no overflow for large |logits|
+
+
+def activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    """`softmax` or `sigmoid` of logits [N, C] (what an export with `output: logits` needs)."""
+    if activation not in ("softmax", "sigmoid"):
+        raise ValueError(f"activation must be softmax or sigmoid, got {activation!r}")
+    return softmax(logits) if activation == "softmax" else sigmoid(logits)
+
+
+def result_keys(result: Dict[str, Any]) -> Tuple[str, ...]:
+    """The keys of a result in file order: RESULT_KEYS, or ATTRIBUTE_KEYS for the attribute post-processes."""
+    return ATTRIBUTE_KEYS if "attributes" in result else RESULT_KEYS
 
 
 def topk_results(probs: np.ndarray, files: Sequence[str], topk: int = 1,
@@ -83,18 +106,14 @@ def check_output_path(output: Union[str, Path]) -> str:
 
 
 def format_row(result: Dict[str, Any]) -> Dict[str, str]:
-    """A result dict -> CSV cells (lists joined by spaces)."""
-    return {
-        "file_name": result["file_name"],
-        "class_ids": " ".join(str(i) for i in result["class_ids"]),
-        "scores": " ".join(str(s) for s in result["scores"]),
-        "label_names": " ".join(result["label_names"]),
-    }
+    """A result dict -> CSV cells (lists joined by spaces, `attributes` by "; ")."""
+    return {key: LIST_SEPARATORS.get(key, " ").join(str(v) for v in result[key])
+            if isinstance(result[key], (list, tuple)) else str(result[key]) for key in result_keys(result)}
 
 
 def format_line(result: Dict[str, Any]) -> str:
     """One line for the terminal: the result as JSON."""
-    return json.dumps({key: result[key] for key in RESULT_KEYS}, ensure_ascii=False)
+    return json.dumps({key: result[key] for key in result_keys(result)}, ensure_ascii=False)
 
 
 def write_results(results: Sequence[Dict[str, Any]], output: Union[str, Path]) -> None:
@@ -108,7 +127,7 @@ def write_results(results: Sequence[Dict[str, Any]], output: Union[str, Path]) -
         output.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             if suffix == ".csv":
-                writer = csv.DictWriter(f, fieldnames=RESULT_KEYS)
+                writer = csv.DictWriter(f, fieldnames=result_keys(results[0]) if results else RESULT_KEYS)
                 writer.writeheader()
                 for result in results:
                     writer.writerow(format_row(result))

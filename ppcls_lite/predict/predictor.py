@@ -30,10 +30,12 @@ def collect_inputs(source: Union[str, Path]) -> List[str]:
 
 class Predictor:
     """Exported model + its preprocessing + post-processing. `settings` (PredictorSettings, default: the defaults)
-    with `options` (setting=value, e.g. backend="onnxruntime") applied on top say how to run it."""
+    with `options` (setting=value, e.g. backend="onnxruntime") applied on top say how to run it. `postprocess`
+    (a PostProcess section: a PaddleClas deploy config's, e.g. `{main_indicator: ThreshOutput, ThreshOutput:
+    {threshold: 0.9, ...}}`) replaces the exported one; the exported class names still apply."""
 
     def __init__(self, model_dir: Union[str, Path], settings: Optional[PredictorSettings] = None,
-                 **options: Any) -> None:
+                 postprocess: Optional[Dict[str, Any]] = None, **options: Any) -> None:
         settings = (settings or PredictorSettings()).replace(where="Predictor options", **options)
         backend_class = BACKENDS.get(settings.backend)
         self.settings = settings
@@ -42,8 +44,11 @@ class Predictor:
         info = self.config["Global"]
         self.input_shape = tuple(int(v) for v in info["input_shape"])
         self.outputs_probabilities = info.get("output", "probabilities") == "probabilities"
+        self.activation = info.get("activation", "softmax")  # how the scores were (or are to be) made
         self.ops = build_preprocess(self.config["PreProcess"]["transform_ops"])
-        self.postprocessor = build_postprocess(self.config.get("PostProcess"), settings.topk)
+        exported = self.config.get("PostProcess")
+        self.postprocessor = build_postprocess(exported, settings.topk) if postprocess is None else \
+            build_postprocess(postprocess, settings.topk, (exported or {}).get("label_list"), "PostProcess")
         self.batch_size = int(settings.batch_size)
         self.prefetch = bool(settings.prefetch)  # read/preprocess the next images in a thread while the model runs
         self.backend_name = settings.backend
@@ -67,9 +72,9 @@ class Predictor:
         return self.failures
 
     @property
-    def topk(self) -> int:
-        """Classes per result (Topk post-process)."""
-        return self.postprocessor.topk
+    def topk(self) -> Optional[int]:
+        """Classes per result of a Topk post-process (None for the others)."""
+        return getattr(self.postprocessor, "topk", None)
 
     @property
     def label_list(self) -> Optional[List[str]]:
@@ -86,9 +91,9 @@ class Predictor:
         return image
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """float32 [N, C, H, W] -> class probabilities [N, num_classes]."""
+        """float32 [N, C, H, W] -> class probabilities [N, num_classes] (sigmoid ones for multi-label models)."""
         out = self.backend.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return out if self.outputs_probabilities else pipeline.softmax(out)
+        return out if self.outputs_probabilities else pipeline.activate(out, self.activation)
 
     def postprocess(self, probs: np.ndarray, files: Sequence[str]) -> List[Dict[str, Any]]:
         """Probabilities [N, classes] -> one result dict (top-k ids, scores, label names) per file."""

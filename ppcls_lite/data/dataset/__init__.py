@@ -1,6 +1,10 @@
-"""Datasets: ImageNetDataset (list file) and ImageFolderDataset (class folders)."""
+"""Datasets: ImageNetDataset (list file), ImageFolderDataset (class folders), MultiLabelDataset (0/1 vectors),
+MultiScaleDataset (ImageNetDataset at the resolution MultiScaleSampler picks)."""
 from .common import DATASETS, BadImageError, BadSample, CommonDataset
 from .image_folder_dataset import ImageFolderDataset
 from .imagenet_dataset import ImageNetDataset
+from .multi_scale_dataset import MultiScaleDataset
+from .multilabel_dataset import MultiLabelDataset
 
-__all__ = ["DATASETS", "ImageNetDataset", "ImageFolderDataset", "CommonDataset", "BadImageError", "BadSample"]
+__all__ = ["DATASETS", "ImageNetDataset", "ImageFolderDataset", "MultiLabelDataset", "MultiScaleDataset",
+           "CommonDataset", "BadImageError", "BadSample"]
