@@ -305,8 +305,8 @@ class Engine:
         result = self.evaluate(report=report)
         if report and self.is_main:
             s = self.settings
-            names = list(label_names) if label_names else class_names(
-                getattr(self.eval_loader, "dataset", None), s.class_num, s.Infer.label_map_file)
+            names = list(label_names or s.Infer.binary_names or class_names(
+                getattr(self.eval_loader, "dataset", None), s.class_num, s.Infer.label_map_file))
             out_dir = os.path.join(self._run_dir(), "eval_report")
             if s.multilabel:
                 result["report_dir"] = write_multilabel_report(self.report_scores, names, out_dir)

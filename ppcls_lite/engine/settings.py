@@ -75,6 +75,7 @@ class InferSettings:
     batch_size: int = INFER_DEFAULTS["batch_size"]
     label_map_file: Optional[str] = None  # Infer.PostProcess.class_id_map_file: class names for reports
     activation: str = "softmax"  # how logits become the reported scores: softmax, or sigmoid (multi-label)
+    binary_names: Optional[list] = None  # ThreshOutput's [label_0, label_1]: class names for reports
 
 
 @dataclass
@@ -118,6 +119,12 @@ def resolve_checkpoints(checkpoints: Optional[str], run_dir: str) -> Optional[st
                            f"from {prefix}")
         return prefix
     return ckpt.strip_suffix(str(checkpoints))
+
+
+def _binary_names(postprocess: Optional[dict]) -> Optional[list]:
+    """ThreshOutput's label_0 / label_1, when both are set."""
+    names = [(postprocess or {}).get("label_0"), (postprocess or {}).get("label_1")]
+    return [str(n) for n in names] if None not in names else None
 
 
 def build_settings(config: dict, mode: str = "train") -> EngineSettings:
@@ -164,6 +171,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             batch_size=int(infer["batch_size"] or INFER_DEFAULTS["batch_size"]),
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
             activation=output_activation(config),
+            binary_names=_binary_names(infer["PostProcess"]),
         ),
         arch_pretrained=bool(arch.get("pretrained")),
         multilabel=is_multilabel(config),

@@ -45,7 +45,8 @@ def write_binary_curves(scores: ScoreHistogram, label_names: Sequence[str], out_
     counts = f"{int(scores.positive.sum())} {positive} / {int(scores.negative.sum())} other"
     auc = roc_auc(fpr, tpr)
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.plot(fpr, tpr, color="tab:blue", label=f"ROC (AUC {auc:.4f})")
+    ax.plot(np.concatenate([[1.0], fpr, [0.0]]), np.concatenate([[1.0], tpr, [0.0]]), color="tab:blue",
+            label=f"ROC (AUC {auc:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="false positive rate", ylabel=f"true positive rate (recall of {positive})", xlim=(0, 1),
            ylim=(0, 1.01), title=f"ROC, class-1 probability thresholds ({counts})")

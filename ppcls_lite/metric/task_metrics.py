@@ -217,8 +217,9 @@ _EPS = 1e-20
 class ATTRMetric:
     """Pedestrian / vehicle attributes (PaddleClas's ATTRMetric): a label is predicted when its sigmoid score is
     > `threshold`. Label-based: per attribute the positive recall, negative recall and mA (their mean, averaged
-    over attributes: `ma`, the main result), F1 from precision and positive recall; instance-based: per image
-    accuracy (|pred & true| / |pred | true|), precision, recall, averaged, and F1 from the averages."""
+    over attributes: `ma`, the main result), `label_f1` as PaddleClas computes it (each attribute's precision
+    with the mean positive recall); instance-based: per image accuracy (|pred & true| / |pred | true|),
+    precision, recall, averaged, and F1 from the averages. `per_label()` gives each attribute's own F1."""
 
     higher_is_better = True
     primary_key = "ma"
@@ -281,6 +282,9 @@ class ATTRMetric:
         acc_sum, prec_sum, recall_sum, images = np.asarray(state["instance_sums"], dtype=np.float64)
         images = max(images, 1.0)
         prec, recall = prec_sum / images, recall_sum / images
-        values = [labels["ma"].mean(), labels["f1"].mean(), labels["pos_recall"].mean(), labels["neg_recall"].mean(),
+        recall_all = labels["pos_recall"].mean()
+        # PaddleClas's label_f1 pairs each label's precision with the mean positive recall (kept for comparable logs)
+        label_f1 = np.mean(2 * labels["precision"] * recall_all / (labels["precision"] + recall_all + _EPS))
+        values = [labels["ma"].mean(), label_f1, recall_all, labels["neg_recall"].mean(),
                   2 * prec * recall / (prec + recall + _EPS), acc_sum / images, prec, recall]
         return {key: float(v) for key, v in zip(ATTR_KEYS, values)}
