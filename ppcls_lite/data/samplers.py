@@ -7,13 +7,13 @@ Under data parallelism each rank takes its own share (`num_replicas`/`rank` defa
 """
 import math
 import random
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
 
 
-def label_counts(dataset, class_num: Optional[int] = None) -> np.ndarray:
+def label_counts(dataset: Any, class_num: Optional[int] = None) -> np.ndarray:
     """Images per class of a single-label dataset (int64 [class_num]), e.g. for `class_weights: auto`."""
     if getattr(dataset, "multilabel", False):
         raise ValueError("class counts are for single-label datasets; MultiLabelLoss weighs rare labels with "

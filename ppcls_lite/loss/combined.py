@@ -1,4 +1,6 @@
 """Build the weighted sum of the losses listed in a `Loss.Train` / `Loss.Eval` section."""
+from typing import Sequence
+
 from ppcls_lite.utils.config_rules import FRACTION, NON_NEGATIVE, POSITIVE, check_each, check_keys_of, warn
 from ppcls_lite.utils.registry import parse_named_list
 
@@ -65,7 +67,7 @@ class CombinedLoss:
         """Whether a loss is a multi-label one (sigmoid per class)."""
         return any(getattr(fn, "multilabel", False) for _, fn, _ in self.losses)
 
-    def set_class_counts(self, counts) -> None:
+    def set_class_counts(self, counts: Sequence[int]) -> None:
         """Give every loss with `class_weights: auto` the number of train images of each class."""
         for _, fn, _ in self.losses:
             if hasattr(fn, "set_class_counts"):

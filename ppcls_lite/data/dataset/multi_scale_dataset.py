@@ -1,6 +1,6 @@
 """MultiScaleDataset: an ImageNetDataset whose samples come at the resolution MultiScaleSampler picks per batch."""
 import copy
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 from ..preprocess import create_operators
 from .common import DATASETS, log_warning
@@ -46,7 +46,7 @@ class MultiScaleDataset(ImageNetDataset):
                             f" size follows the resolution MultiScaleSampler picks for each batch")
         return self._ops_by_size[key]
 
-    def load(self, index: Union[int, Tuple[int, int, int]], return_bad_sample: bool):
+    def load(self, index: Union[int, Tuple[int, int, int]], return_bad_sample: bool) -> Any:
         """(image, label) of `index`, or of `(width, height, index)` at that resolution."""
         if isinstance(index, (tuple, list)):
             width, height, index = index
