@@ -269,7 +269,8 @@ def batch_sampler(dataset: Dataset, where: str, batch_size: int = 64, drop_last:
 
 @SAMPLERS.register("MultiScaleSampler")
 def multi_scale_sampler(dataset: Dataset, where: str, scales: list, first_bs: int, divided_factor: int = 32,
-                        is_training: bool = True, shuffle: bool = True, seed: Optional[int] = None) -> MultiScaleSampler:
+                        is_training: bool = True, shuffle: bool = True,
+                        seed: Optional[int] = None) -> MultiScaleSampler:
     """PaddleClas's MultiScaleSampler (for MultiScaleDataset): each batch at one of `scales`, its batch size scaled
     from `first_bs` so batches hold about the same number of pixels."""
     if not getattr(dataset, "sized_ops", None):

@@ -12,8 +12,9 @@ from ppcls_lite.utils.config_rules import (POSITIVE, PROBABILITY, SIZE, check_ea
 from .autoaugment import AutoAugment
 from .batch_ops import CutmixOperator, MixupOperator, OpSampler, create_batch_operators
 # OPERATORS: the pipeline's inference ops plus the random training ops registered in ops.py / autoaugment.py.
-from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeError, NormalizeImage, Padv2, RandCropImage,
-                  RandFlipImage, RandomCropImage, RandomErasing, RandomOperator, ResizeImage, ToCHWImage, parse_scale)
+from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeError, NormalizeImage, Padv2,
+                  RandCropImage, RandFlipImage, RandomCropImage, RandomErasing, RandomOperator, ResizeImage, ToCHWImage,
+                  parse_scale)
 
 
 def create_operators(op_list: Optional[list], what: str = "transform_ops") -> list:

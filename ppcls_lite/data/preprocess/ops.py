@@ -21,8 +21,8 @@ from ppcls_lite.pipeline import (INFERENCE_OPERATORS, CropImage, DecodeImage, Im
 from ppcls_lite.utils.registry import Registry
 
 __all__ = ["DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage", "RandCropImage",
-           "RandFlipImage", "ColorJitter", "RandomErasing", "Padv2", "RandomCropImage", "ImageDecodeError", "parse_scale",
-           "RandomOperator", "OPERATORS"]
+           "RandFlipImage", "ColorJitter", "RandomErasing", "Padv2", "RandomCropImage", "ImageDecodeError",
+           "parse_scale", "RandomOperator", "OPERATORS"]
 
 # Ops a training `transform_ops` list may name: the pipeline's deterministic ones plus the random ones below.
 OPERATORS = Registry("transform op", parent=INFERENCE_OPERATORS)
