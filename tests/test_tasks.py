@@ -342,3 +342,72 @@ def test_every_shipped_paddleclas_task_config_loads(logged_warnings):
         get_config(path)
     # none of their keys is "accepted without effect" any more (use_dali aside: DALI does not exist here)
     assert not [w for w in logged_warnings if "has no effect" in w and "use_dali" not in w]
+
+
+def test_use_sync_bn_on_one_device_is_plain_batch_norm_and_a_note(caplog_lines):
+    from ppcls_lite.arch import build_model
+
+    model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 2, "use_sync_bn": True})
+    assert not any(isinstance(layer, paddle.nn.SyncBatchNorm) for layer in model.sublayers())
+    assert sum("use_sync_bn" in line and "plain BatchNorm" in line for line in caplog_lines) == 1
+
+
+@pytest.fixture
+def caplog_lines():
+    """Every line the project logger prints while the test runs."""
+    import logging
+
+    from ppcls_lite.utils.logger import get_logger
+
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    get_logger().addHandler(handler)
+    yield lines
+    get_logger().removeHandler(handler)
+
+
+@pytest.mark.slow
+def test_start_eval_epoch_and_a_logits_export(tiny_dataset, tmp_path):
+    from conftest import read_metrics
+    from ppcls_lite.engine import build_engine
+    from ppcls_lite.export import export_from_config
+    from ppcls_lite.predict import Predictor
+
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=3), tmp_path,
+                         ["Global.start_eval_epoch=2", "Arch.infer_add_softmax=False"])
+    build_engine(config, "train").train()
+    run = tmp_path / "out" / config["Arch"]["name"]
+    assert [row["eval_top1"] != "" for row in read_metrics(run)] == [False, True, True]  # none before epoch 2
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=3), tmp_path,
+                         ["Arch.infer_add_softmax=False", f"Global.pretrained_model={run / 'best_model'}",
+                          f"Global.save_inference_dir={tmp_path / 'inference'}"])
+    expected = build_engine(config, "infer").infer()
+    info = export_from_config(config)["Global"]
+    assert (info["output"], info["activation"]) == ("logits", "softmax")  # PaddleClas: no softmax in the graph
+    got = Predictor(tmp_path / "inference").predict_files([r["file_name"] for r in expected])
+    assert [r["class_ids"] for r in got] == [r["class_ids"] for r in expected]  # the predictor applies it
+    np.testing.assert_allclose([r["scores"] for r in got], [r["scores"] for r in expected], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_bad_multilabel_line_stops_training_with_one_line(tmp_path):
+    from conftest import run_train
+
+    names = _images(tmp_path / "data", 2)
+    (tmp_path / "data" / "list.txt").write_text(f"{names[0]}\t{','.join(['0'] * 26)}\n"
+                                                f"{names[1]}\t{','.join(['1'] * 25)}\n")
+    overrides = [f"Global.output_dir={tmp_path / 'out'}", "Global.device=cpu", "Arch.pretrained=False"]
+    for mode in ("Train", "Eval"):
+        overrides += [f"DataLoader.{mode}.dataset.image_root={tmp_path / 'data'}",
+                      f"DataLoader.{mode}.dataset.cls_label_path={tmp_path / 'data' / 'list.txt'}"]
+    proc = run_train(REPO_ROOT / "configs/PULC/person_attribute/MobileNetV3_small_x0_35.yaml", *overrides,
+                     check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1
+    assert "list.txt:2: 25 labels, but Arch.class_num says 26" in errors[0] and "Traceback" not in proc.stderr
+    assert not list((tmp_path / "out").rglob("*.pdparams"))  # stopped before training

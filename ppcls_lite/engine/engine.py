@@ -320,9 +320,10 @@ class Engine:
     def infer(self, output: Optional[str] = None) -> List[dict]:
         """Classify Infer.infer_imgs (an image, a folder searched recursively, or a `path [label]` list file).
 
-        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"}; prints one
-        JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
-        reported with its path and reason and listed in `self.infer_failures`; the others are still predicted.
+        Returns what Infer.PostProcess makes of the scores (softmax, or sigmoid for multi-label models), e.g.
+        {"file_name", "class_ids", "scores", "label_names"}; prints one JSON line per image and writes `output`
+        (.csv or .jsonl) when given. An input that cannot be read is reported with its path and reason and listed
+        in `self.infer_failures`; the others are still predicted.
         """
         infer = self.settings.Infer
         results, self.infer_failures = predict_images(
