@@ -344,31 +344,12 @@ def test_every_shipped_paddleclas_task_config_loads(logged_warnings):
     assert not [w for w in logged_warnings if "has no effect" in w and "use_dali" not in w]
 
 
-def test_use_sync_bn_on_one_device_is_plain_batch_norm_and_a_note(caplog_lines):
+def test_use_sync_bn_on_one_device_is_plain_batch_norm_and_a_note(log_lines):
     from ppcls_lite.arch import build_model
 
     model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 2, "use_sync_bn": True})
     assert not any(isinstance(layer, paddle.nn.SyncBatchNorm) for layer in model.sublayers())
-    assert sum("use_sync_bn" in line and "plain BatchNorm" in line for line in caplog_lines) == 1
-
-
-@pytest.fixture
-def caplog_lines():
-    """Every line the project logger prints while the test runs."""
-    import logging
-
-    from ppcls_lite.utils.logger import get_logger
-
-    lines = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    handler = Collect()
-    get_logger().addHandler(handler)
-    yield lines
-    get_logger().removeHandler(handler)
+    assert sum("use_sync_bn" in line and "plain BatchNorm" in line for line in log_lines) == 1
 
 
 @pytest.mark.slow

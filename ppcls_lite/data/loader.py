@@ -273,9 +273,12 @@ def multi_scale_sampler(dataset: Dataset, where: str, scales: list, first_bs: in
                         seed: Optional[int] = None) -> MultiScaleSampler:
     """PaddleClas's MultiScaleSampler (for MultiScaleDataset): each batch at one of `scales`, its batch size scaled
     from `first_bs` so batches hold about the same number of pixels."""
-    if not getattr(dataset, "sized_ops", None):
+    if not hasattr(dataset, "ops_for"):
         raise ValueError(f"{where}: MultiScaleSampler gives (width, height, index) samples; the dataset must be a "
                          f"MultiScaleDataset (DataLoader.Train.dataset.name: MultiScaleDataset)")
+    if not dataset.sized_ops:
+        raise ValueError(f"{where}: MultiScaleSampler sets the size of RandCropImage / ResizeImage / CropImage, but "
+                         f"the dataset's transform_ops have none; add a RandCropImage")
     return MultiScaleSampler(dataset, scales, _checked_batch_size(first_bs, f"{where}.first_bs"),
                              divided_factor, is_training, shuffle, seed)
 
