@@ -45,6 +45,16 @@ def _init_distributed() -> int:
     return world_size
 
 
+def arch_to_build(arch: dict, mode: str, g: Any) -> dict:
+    """The Arch section to build: `pretrained: True` is not downloaded when other weights replace it anyway (a
+    resume, or eval / infer with Global.pretrained_model), so PaddleClas's PULC configs evaluate offline."""
+    if arch.get("pretrained") and (g.checkpoints or (mode != "train" and g.pretrained_model)):
+        logger.info(f"Arch.pretrained is not loaded: the weights come from "
+                    f"{g.checkpoints or g.pretrained_model}")
+        return {**arch, "pretrained": False}
+    return arch
+
+
 def give_class_counts(loss: Any, dataset: Any, class_num: int) -> None:
     """Tell the losses with `class_weights: auto` how many train images each class has (logged once)."""
     if not loss.needs_class_counts:
@@ -91,7 +101,7 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     if mode == "eval" or (mode == "train" and g.eval_during_train and dataloader_config.get("Eval")):
         check_dataset_present(dataloader_config, "Eval")
 
-    model = build_model(config["Arch"])
+    model = build_model(arch_to_build(config["Arch"], mode, g))
     class_num = settings.class_num
     objects = {}
     if mode == "train":

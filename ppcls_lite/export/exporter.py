@@ -115,6 +115,8 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                        f"Infer.transforms produces; exporting for {size[0]}x{size[1]} (what prediction feeds)")
 
     onnx = onnx or bool(quantize) or mnn or onnx_input == "uint8"
+    if weights:  # the trained weights replace Arch.pretrained's ImageNet ones: no download
+        arch["pretrained"] = False
     model = build_model(arch)
     weights_loaded = bool(arch.get("pretrained"))
     if weights:

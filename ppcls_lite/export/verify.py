@@ -63,6 +63,12 @@ def _dygraph_probabilities(model, images, output, batch_size, activation="softma
     return probs
 
 
+def _decisions(probs, labels):
+    """What top-1 compares with the labels: the top class, or for multi-label labels ([N, C] 0/1) each class's
+    0/1 decision at 0.5 (top-1 is then the share of right decisions)."""
+    return (probs > 0.5).astype(labels.dtype) if labels.ndim == 2 else probs.argmax(-1)
+
+
 def _run_batches(run, images, batch_size):
     return np.concatenate([run(np.ascontiguousarray(images[i:i + batch_size]))
                            for i in range(0, len(images), batch_size)])
@@ -125,7 +131,7 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
                     if info.get("uint8_input") else None)
     reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size,
                                        info.get("activation", "softmax"))
-    reference_top1 = reference.argmax(-1)
+    reference_top1 = _decisions(reference, labels)
     entries = [{"backend": "paddle_dygraph", "precision": "fp32", "file": None, "input": "float32",
                 "size_bytes": None, "top1": float((reference_top1 == labels).mean()), "top1_agreement": 1.0,
                 "max_prob_diff": 0.0, "latency_ms_batch1": None}]
@@ -138,8 +144,8 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
         entry = {"backend": backend, "precision": precision, "file": name, "input": kind,
                  "size_bytes": os.path.getsize(save_dir / name) if backend != "paddle" else
                  sum(os.path.getsize(save_dir / f) for f in (info["model_file"], info["params_file"])),
-                 "top1": float((probs.argmax(-1) == labels).mean()),
-                 "top1_agreement": float((probs.argmax(-1) == reference_top1).mean()),
+                 "top1": float((_decisions(probs, labels) == labels).mean()),
+                 "top1_agreement": float((_decisions(probs, labels) == reference_top1).mean()),
                  "max_prob_diff": diff, "latency_ms_batch1": _latency_ms(run, np.ascontiguousarray(inputs[:1]))}
         entries.append(entry)
         tolerance = PARITY_TOLERANCE.get(backend)
