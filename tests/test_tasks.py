@@ -392,3 +392,24 @@ def test_a_bad_multilabel_line_stops_training_with_one_line(tmp_path):
     assert proc.returncode == 1 and len(errors) == 1
     assert "list.txt:2: 25 labels, but Arch.class_num says 26" in errors[0] and "Traceback" not in proc.stderr
     assert not list((tmp_path / "out").rglob("*.pdparams"))  # stopped before training
+
+
+def test_make_task_data_writes_the_worked_example_lists(tmp_path):
+    from conftest import load_tool
+
+    tool = load_tool("make_task_data")
+    tool.main(["binary", "--positive", "Bag", "--out", str(tmp_path / "bag")])
+    rows = [line.rsplit(" ", 1) for line in (tmp_path / "bag/val_list.txt").read_text().splitlines()]
+    assert len(rows) == 1000 and sum(label == "1" for _, label in rows) == 100
+    assert all(("/Bag/" in path) == (label == "1") for path, label in rows)
+    tool.main(["imbalanced", "--ratio", "10", "--minority", "3", "--out", str(tmp_path / "imb")])
+    labels = [int(line.rsplit(" ", 1)[1]) for line in (tmp_path / "imb/train_list.txt").read_text().splitlines()]
+    assert np.bincount(labels).tolist() == [500, 500, 500, 50, 500, 500, 500, 500, 500, 500]
+    for kind, width in (("multilabel", 10), ("attributes", 19)):
+        tool.main([kind, "--train", "6", "--val", "3", "--out", str(tmp_path / kind)])
+        dataset = MultiLabelDataset(str(tmp_path / kind), str(tmp_path / kind / "train_list.txt"), class_num=width,
+                                    transform_ops=[{"DecodeImage": None}, {"NormalizeImage": None}])
+        image, label = dataset[0]
+        assert image.shape == (3, 56, 56) and 1 <= label.sum() <= 3
+        if kind == "attributes":  # one colour and one type
+            assert label[:10].sum() == 1 and label[10:].sum() == 1

@@ -78,24 +78,23 @@ def make_imbalanced(out: Path, ratio: int, minority: Sequence[int]) -> None:
     print(f"wrote {out}/train_list.txt: images per class {counts.tolist()} (val: {FASHION}/val_list.txt)")
 
 
-def _items(split: str) -> List[Tuple[np.ndarray, int]]:
-    return [(cv2.imread(str(FASHION / rel), cv2.IMREAD_GRAYSCALE), label)
-            for rel, label in read_list(FASHION / f"{split}_list.txt")]
+def _read(rel: str) -> np.ndarray:
+    return cv2.imread(str(FASHION / rel), cv2.IMREAD_GRAYSCALE)
 
 
 def make_multilabel(out: Path, seed: int, counts: Tuple[int, int]) -> None:
     """2x2 mosaics of 1-3 items of different classes; `path<TAB>0,1,...` over the 10 classes."""
     rng = np.random.default_rng(seed)
     for split, count in zip(("train", "val"), counts):
-        items = _items(split)
-        by_class = [[img for img, label in items if label == c] for c in range(10)]
+        rows = read_list(FASHION / f"{split}_list.txt")
+        by_class = [[rel for rel, label in rows if label == c] for c in range(10)]
         lines = []
         for i in range(count):
             classes = rng.choice(10, size=rng.integers(1, 4), replace=False)
             cells = rng.choice(4, size=len(classes), replace=False)
             canvas = np.zeros((56, 56), np.uint8)
             for c, cell in zip(classes, cells):
-                img = by_class[c][rng.integers(len(by_class[c]))]
+                img = _read(by_class[c][rng.integers(len(by_class[c]))])
                 y, x = divmod(int(cell), 2)
                 canvas[28 * y:28 * y + 28, 28 * x:28 * x + 28] = img
             rel = f"{split}/{i:05d}.png"
@@ -114,10 +113,11 @@ def make_attributes(out: Path, seed: int, counts: Tuple[int, int]) -> None:
     rng = np.random.default_rng(seed)
     colours = list(COLOURS.values())
     for split, count in zip(("train", "val"), counts):
-        items = [(img, label) for img, label in _items(split) if label < 9]
+        items = [(rel, label) for rel, label in read_list(FASHION / f"{split}_list.txt") if label < 9]
         lines = []
         for i in range(count):
-            img, kind = items[rng.integers(len(items))]
+            rel_item, kind = items[rng.integers(len(items))]
+            img = _read(rel_item)
             colour = int(rng.integers(10))
             alpha = cv2.resize(img, (56, 56)).astype(np.float32)[..., None] / 255.0
             shade = 0.75 + 0.25 * rng.random()  # a little lighting variation
