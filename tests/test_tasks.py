@@ -308,6 +308,10 @@ def test_class_balanced_sampler_evens_out_classes(tmp_path):
         assert len(batches) == len(sampler) == 6
         drawn += [labels[i] for b in batches for i in b]
     assert abs(np.mean(drawn) - 0.5) < 0.05  # the rare class is drawn as often as the common one
+    sampler.set_epoch_seed(3)
+    first = list(sampler)
+    sampler.set_epoch_seed(3)
+    assert list(sampler) == first  # an epoch depends on its seed only: a resumed run draws the same batches
     with pytest.raises(ValueError, match="shuffle: False is not possible"):
         ClassBalancedSampler(dataset, batch_size=8, shuffle=False)
 
