@@ -49,13 +49,14 @@ def write_binary_curves(scores: ScoreHistogram, label_names: Sequence[str], out_
             label=f"ROC (AUC {auc:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="false positive rate", ylabel=f"true positive rate (recall of {positive})", xlim=(0, 1),
-           ylim=(0, 1.01), title=f"ROC, class-1 probability thresholds ({counts})")
+           ylim=(0, 1.01))
+    ax.set_title(f"ROC over class-1 probability thresholds\n{counts}", fontsize=10)
     ax.legend(loc="lower right")
     save_figure(fig, str(out_dir / "roc_curve.png"))
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot(tpr, precision, color="tab:orange")
-    ax.set(xlabel=f"recall of {positive}", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"Precision-recall ({counts})")
+    ax.set(xlabel=f"recall of {positive}", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_title(f"Precision-recall over class-1 probability thresholds\n{counts}", fontsize=10)
     save_figure(fig, str(out_dir / "pr_curve.png"))
     logger.info(f"ROC AUC {auc:.4f}; roc_curve.png, pr_curve.png and curves.csv written to {out_dir}")
     return out_dir
