@@ -6,6 +6,7 @@ registry `POSTPROCESSES`), so tools/infer.py and the predictor run the same code
 carries the class names beside it as `label_list`. A PaddleClas deploy config's PostProcess (`main_indicator`
 plus one entry per post-process, e.g. `SavePreLabel`) builds too and may replace the exported one.
 """
+import logging
 from typing import Any, Dict, Optional
 
 from .. import pipeline
@@ -26,6 +27,9 @@ def build_postprocess(section: Optional[Dict[str, Any]], topk: Optional[int] = N
                          f"{', '.join(POSTPROCESSES.names())}) or a main_indicator; re-export the model with "
                          f"tools/export_model.py")
     section = {name: params if name == "main_indicator" else dict(params or {}) for name, params in section.items()}
+    if topk and "Topk" not in section:
+        logging.getLogger("ppcls_lite.predict").warning(
+            f"--topk {topk} has no effect: the post-process is {section.get('main_indicator') or next(iter(section))}")
     if "Topk" in section:
         if topk:
             section["Topk"]["topk"] = int(topk)
