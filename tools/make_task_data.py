@@ -129,6 +129,8 @@ def make_attributes(out: Path, seed: int, counts: Tuple[int, int]) -> None:
             flags[colour] = flags[10 + kind] = 1
             lines.append(f"{rel}\t{','.join(map(str, flags))}")
         write_lines(out / f"{split}_list.txt", lines)
+    types = read_label_names(FASHION / "label_list.txt")[:9]
+    write_lines(out / "label_list.txt", [f"{i} {name}" for i, name in enumerate(list(COLOURS) + types)])
     print(f"wrote {counts[0]} + {counts[1]} tinted items with their lists to {out} (types: Fashion-MNIST classes 0-8)")
 
 
@@ -140,8 +142,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--positive", default="Shirt", help="binary: the class that is 1")
     parser.add_argument("--ratio", type=int, default=10, help="imbalanced: majority : minority images")
     parser.add_argument("--minority", type=int, nargs="+", default=[5, 6, 7, 8, 9], help="imbalanced: class ids cut")
-    parser.add_argument("--train", type=int, default=2000, help="multilabel/attributes: train images")
-    parser.add_argument("--val", type=int, default=500, help="multilabel/attributes: val images")
+    parser.add_argument("--train", type=int, help="multilabel/attributes: train images (6000 / 2000)")
+    parser.add_argument("--val", type=int, help="multilabel/attributes: val images (1000 / 500)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not (FASHION / "train_list.txt").is_file():
@@ -154,9 +156,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     elif args.kind == "imbalanced":
         make_imbalanced(out, args.ratio, args.minority)
     elif args.kind == "multilabel":
-        make_multilabel(out, args.seed, (args.train, args.val))
+        make_multilabel(out, args.seed, (args.train or 6000, args.val or 1000))
     else:
-        make_attributes(out, args.seed, (args.train, args.val))
+        make_attributes(out, args.seed, (args.train or 2000, args.val or 500))
 
 
 if __name__ == "__main__":
