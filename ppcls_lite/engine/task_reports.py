@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ppcls_lite.engine.reports import write_eval_report
 from ppcls_lite.metric import ATTRMetric, ScoreHistogram
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.plot import plt, save_figure
@@ -85,3 +86,14 @@ def write_multilabel_report(counts: ATTRMetric, label_names: Sequence[str], out_
     logger.info("per-label report:\n" + "\n".join(lines))
     logger.info(f"eval report written to {out_dir}")
     return os.fspath(out_dir)
+
+
+def write_reports(confusion: Optional[Any], scores: Optional[Any], label_names: Sequence[str], out_dir: str) -> str:
+    """Write eval --report's files into `out_dir` and return it: the multi-label table (`scores` an ATTRMetric), or
+    the confusion-matrix report plus, for a yes/no model (`scores` a ScoreHistogram), its ROC / PR curves."""
+    if isinstance(scores, ATTRMetric):
+        return write_multilabel_report(scores, label_names, out_dir)
+    report_dir = write_eval_report(confusion.matrix, label_names, out_dir)
+    if isinstance(scores, ScoreHistogram):
+        write_binary_curves(scores, label_names, out_dir)
+    return report_dir

@@ -64,14 +64,6 @@ def input_size_from_transforms(ops: List[Dict[str, Any]]) -> Optional[Tuple[int,
     return None if size is None else (int(size[1]), int(size[0]))
 
 
-def read_label_list(class_id_map_file: Optional[str], class_num: Optional[int]) -> Optional[List[str]]:
-    """Names indexed by class id (the same file tools/infer.py reads), or None without a map file."""
-    if not class_id_map_file:
-        return None
-    from ppcls_lite.pipeline import names_by_id
-    return fit_label_list(names_by_id(class_id_map_file), class_num, class_id_map_file)
-
-
 def fit_label_list(names: Optional[List[str]], class_num: Optional[int], source: str = "") -> Optional[List[str]]:
     """`names` cut or padded with '' to `class_num` entries, with a warning when the counts differ."""
     if names is None:
@@ -87,11 +79,11 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
                            topk: int = 1, label_list: Optional[List[str]] = None, model_name: Optional[str] = None,
                            output: str = "probabilities", model_file: str = "inference.json",
                            params_file: str = PADDLE_PARAMS_FILE, onnx_file: Optional[str] = None,
-                           weights: Optional[str] = None, postprocess: Optional[Tuple[str, Dict[str, Any]]] = None,
+                           weights: Optional[str] = None, postprocess: Optional[Dict[str, Any]] = None,
                            activation: str = "softmax") -> Dict[str, Any]:
-    """The content of inference.yml (a plain dict). `postprocess` is (name, every parameter) of the post-process
-    the predictor runs (default: Topk with `topk`); `activation` says how the model's scores were made."""
-    name, params = postprocess or ("Topk", {"topk": int(topk)})
+    """The content of inference.yml (a plain dict). `postprocess` ({name: every parameter}) is the post-process
+    the predictor runs (default: Topk with `topk`; a retrieval model's `{Embedding: {normalize, binarize}}`);
+    `activation` says how the model's scores were made."""
     versions = {"paddle": paddle.__version__, "ppcls_lite": ppcls_lite_version}
     return {
         "Global": {
@@ -99,7 +91,8 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
             "class_num": int(class_num) if class_num else None,
             "input_shape": [int(v) for v in input_shape],  # C, H, W; the batch dimension is dynamic
             "input_name": INPUT_NAME,
-            "output": output,  # 'probabilities' (activation in the graph) or 'logits'
+            # 'probabilities' (the activation in the graph), 'logits' or 'features' (an embedding)
+            "output": output,
             "activation": activation,  # softmax (one class per image) or sigmoid (multi-label)
             "model_file": model_file,
             "params_file": params_file,
@@ -108,5 +101,5 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
             "exported_with": versions,
         },
         "PreProcess": {"transform_ops": copy.deepcopy(transform_ops)},
-        "PostProcess": {name: copy.deepcopy(params), "label_list": label_list},
+        "PostProcess": {**copy.deepcopy(postprocess or {"Topk": {"topk": int(topk)}}), "label_list": label_list},
     }

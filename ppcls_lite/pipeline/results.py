@@ -1,7 +1,8 @@
 """Top-k post-processing, per-input failures and result files, shared by tools/infer.py and the predictor.
 
 A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys); the attribute
-post-processes give `{"file_name", "attributes", "output"}` (ATTRIBUTE_KEYS). CSV files have the keys as header
+post-processes give `{"file_name", "attributes", "output"}` (ATTRIBUTE_KEYS), a retrieval model's
+`{"file_name", "features"}` (pipeline/features.py). CSV files have the keys as header
 (`file_name,class_ids,scores,label_names`) with lists joined by spaces (`attributes` by "; "); JSON lines carry
 the same keys.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 RESULT_KEYS = ("file_name", "class_ids", "scores", "label_names")
 ATTRIBUTE_KEYS = ("file_name", "attributes", "output")
+FEATURE_RESULT_KEYS = ("file_name", "features")
 # How a CSV cell joins a list (attributes hold spaces: "Glasses: True").
 LIST_SEPARATORS = {"attributes": "; "}
 SCORE_DECIMALS = 5
@@ -53,19 +55,15 @@ def activate(logits: np.ndarray, activation: str) -> np.ndarray:
     return softmax(logits) if activation == "softmax" else sigmoid(logits)
 
 
-def result_keys(result: Dict[str, Any]) -> Tuple[str, ...]:
-    """The keys of a result in file order: RESULT_KEYS, or ATTRIBUTE_KEYS for the attribute post-processes."""
-    return ATTRIBUTE_KEYS if "attributes" in result else RESULT_KEYS
-
-
 def topk_results(probs: np.ndarray, files: Sequence[str], topk: int = 1,
                  label_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
-    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score (ties: lower id)."""
+    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score. Ties rank the higher
+    class id first, as PaddleClas's Topk does (it reverses an ascending argsort), so the two agree id for id."""
     probs = np.asarray(probs)
     k = min(int(topk), probs.shape[-1])
     results = []
     for file, row in zip(files, probs):
-        ids = np.argsort(-row, kind="stable")[:k]
+        ids = np.argsort(row, kind="stable")[::-1][:k]
         results.append({
             "file_name": str(file),
             "class_ids": [int(i) for i in ids],
@@ -105,10 +103,18 @@ def check_output_path(output: Union[str, Path]) -> str:
     return suffix
 
 
+def result_keys(result: Dict[str, Any]) -> Tuple[str, ...]:
+    """The keys (CSV columns) of a result in file order: a classification's, an attribute post-process's
+    (`attributes`) or an embedding's (`features`)."""
+    if "attributes" in result:
+        return ATTRIBUTE_KEYS
+    return FEATURE_RESULT_KEYS if "features" in result else RESULT_KEYS
+
+
 def format_row(result: Dict[str, Any]) -> Dict[str, str]:
     """A result dict -> CSV cells (lists joined by spaces, `attributes` by "; ")."""
     return {key: LIST_SEPARATORS.get(key, " ").join(str(v) for v in result[key])
-            if isinstance(result[key], (list, tuple)) else str(result[key]) for key in result_keys(result)}
+            if isinstance(result[key], (list, tuple)) else result[key] for key in result_keys(result)}
 
 
 def format_line(result: Dict[str, Any]) -> str:

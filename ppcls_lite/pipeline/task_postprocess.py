@@ -4,14 +4,10 @@
     MultiLabelThreshOutput  multi-label: every class whose sigmoid score reaches `threshold`
     PersonAttribute         PA100k's 26 pedestrian attributes -> readable attributes + the 0/1 vector
     VehicleAttribute        VeRi's 10 colours + 9 types -> "Color: (...), Type: (...)" + the 0/1 vector
-    SavePreLabel            (deploy configs) copies each image into save_dir/<predicted class id>/
 
-`build_deploy_postprocess` reads a PaddleClas deploy config's PostProcess section (`main_indicator` plus one
-entry per post-process). Results of the first two have `file_name, class_ids, scores, label_names`; the
-attribute ones `file_name, attributes, output` (PaddleClas's deploy keys).
+Results of the first two have `file_name, class_ids, scores, label_names`; the attribute ones `file_name,
+attributes, output` (PaddleClas's deploy keys).
 """
-import os
-import shutil
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -208,72 +204,3 @@ class VehicleAttribute(PostProcess):
         thresholds = np.array([self.color_threshold] * 10 + [self.type_threshold] * 9)
         return [{"file_name": str(file), "attributes": self.describe(row),
                  "output": [int(v) for v in row > thresholds]} for file, row in zip(files, probs)]
-
-
-@POSTPROCESSES.register()
-class SavePreLabel(PostProcess):
-    """PaddleClas deploy configs' pre-labelling helper: copies each image into `save_dir/<top class id>/` (for
-    sorting unlabelled images by the model's guess). Returns no results of its own."""
-
-    def __init__(self, save_dir: Optional[str] = None, label_list: Optional[List[str]] = None):
-        if not save_dir:
-            raise ValueError("PostProcess.SavePreLabel.save_dir is not set: give the folder that receives the "
-                             "images sorted by predicted class")
-        self.save_dir = str(save_dir)
-        self.label_list = label_list
-
-    def inference_params(self) -> Dict[str, Any]:
-        """See PostProcess.inference_params."""
-        return {"save_dir": self.save_dir}
-
-    def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
-        for file, row in zip(files, np.asarray(probs)):
-            folder = os.path.join(self.save_dir, str(int(np.argmax(row))))
-            os.makedirs(folder, exist_ok=True)
-            shutil.copy(file, folder)
-        return []
-
-
-class DeployPostProcess(PostProcess):
-    """PaddleClas's deploy form: every listed post-process runs; the results are the `main_indicator`'s."""
-
-    def __init__(self, main: PostProcess, others: Sequence[PostProcess]):
-        self.main, self.others = main, list(others)
-        self.activation = main.activation
-        self.label_list = main.label_list
-
-    def __getattr__(self, name: str) -> Any:  # topk, threshold, ... of the main post-process
-        if name in ("main", "others"):
-            raise AttributeError(name)
-        return getattr(self.main, name)
-
-    def inference_params(self) -> Dict[str, Any]:
-        """The main post-process's parameters."""
-        return self.main.inference_params()
-
-    def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
-        for other in self.others:
-            other(probs, files)
-        return self.main(probs, files)
-
-
-def build_deploy_postprocess(section: Dict[str, Any], label_list: Optional[List[str]] = None,
-                             where: str = "PostProcess") -> PostProcess:
-    """A PaddleClas deploy config's PostProcess (`{main_indicator: ThreshOutput, ThreshOutput: {...},
-    SavePreLabel: {save_dir: ...}}`) -> one post-process giving the main indicator's results."""
-    section = dict(section)
-    main_name = section.pop("main_indicator", None)
-    if not section:
-        raise ValueError(f"{where} names no post-process (valid: {', '.join(POSTPROCESSES.names())})")
-    if main_name is None:
-        if len(section) != 1:
-            raise ValueError(f"{where} names {sorted(section)} but no main_indicator saying whose results to give")
-        main_name = next(iter(section))
-    if main_name not in section:
-        raise ValueError(f"{where}.main_indicator is {main_name!r} but {where} has no {main_name!r} entry "
-                         f"(it has {sorted(section)})")
-    built = {name: POSTPROCESSES.build(POSTPROCESSES.canonical(name, f"{where}.{name}"), params,
-                                       f"{where}.{name}", label_list=label_list)
-             for name, params in section.items()}
-    main = built.pop(main_name)
-    return DeployPostProcess(main, list(built.values())) if built else main
