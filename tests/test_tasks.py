@@ -355,6 +355,25 @@ def test_use_sync_bn_on_one_device_is_plain_batch_norm_and_a_note(log_lines):
     assert sum("use_sync_bn" in line and "plain BatchNorm" in line for line in log_lines) == 1
 
 
+def test_sync_bn_conversion_reaches_paddleclas_batch_norm_layers():
+    """The models use nn.BatchNorm (PaddleClas's names), which paddle's convert_sync_batchnorm skips: they are
+    swapped for BatchNorm2D first, with the same weights, statistics, state_dict keys and outputs."""
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.arch.builder import as_batch_norm_2d
+
+    model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 2})
+    model.eval()
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype("float32"))
+    before, keys = model(x).numpy(), list(model.state_dict())
+    assert any(isinstance(layer, paddle.nn.BatchNorm) for layer in model.sublayers())
+    model = as_batch_norm_2d(model)
+    assert not any(isinstance(layer, paddle.nn.BatchNorm) for layer in model.sublayers())
+    assert list(model.state_dict()) == keys
+    np.testing.assert_allclose(model(x).numpy(), before, atol=1e-6)
+    converted = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # what use_sync_bn runs on several GPUs
+    assert sum(isinstance(layer, paddle.nn.SyncBatchNorm) for layer in converted.sublayers()) > 10
+
+
 @pytest.mark.slow
 def test_start_eval_epoch_and_a_logits_export(tiny_dataset, tmp_path):
     from conftest import read_metrics

@@ -56,7 +56,21 @@ def sync_batch_norm(model: nn.Layer, where: str = "Arch") -> nn.Layer:
     process or on CPU a plain BatchNorm (the same thing there) and one note line."""
     world = paddle.distributed.get_world_size()
     if world > 1 and paddle.device.get_device().startswith("gpu"):
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return nn.SyncBatchNorm.convert_sync_batchnorm(as_batch_norm_2d(model))
     logger.info(f"note: {where}.use_sync_bn: {world} process(es) on {paddle.device.get_device()}, so plain BatchNorm "
                 f"is used (SyncBatchNorm only matters when several GPUs train together)")
     return model
+
+
+def as_batch_norm_2d(layer: nn.Layer) -> nn.Layer:
+    """Swap every `nn.BatchNorm` (PaddleClas's layer, which paddle's convert_sync_batchnorm passes over) in `layer`
+    for an `nn.BatchNorm2D` holding the same parameters and statistics: the same arithmetic and state_dict keys."""
+    if isinstance(layer, nn.BatchNorm) and getattr(layer, "_act", None) is None:
+        bn = nn.BatchNorm2D(layer.weight.shape[0], momentum=layer._momentum, epsilon=layer._epsilon,
+                            data_format=layer._data_layout)
+        bn.weight, bn.bias, bn._mean, bn._variance = layer.weight, layer.bias, layer._mean, layer._variance
+        bn.training = layer.training
+        return bn
+    for name, child in layer.named_children():
+        setattr(layer, name, as_batch_norm_2d(child))
+    return layer
