@@ -9,7 +9,10 @@ file names with spaces. Every config: one epoch on 6 images of 48 px, in process
 tools/infer.py gives, with the exported post-process and with the post-process of PaddleClas's PULC deploy config.
 """
 import csv
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -18,7 +21,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, read_metrics
+from conftest import REPO_ROOT, read_metrics, subprocess_env
 from ppcls_lite.config import get_config
 from ppcls_lite.engine import build_engine
 from ppcls_lite.export import export_from_config
@@ -44,6 +47,8 @@ CONFIGS = {
 }
 # The first Eval metric's main result: what picks best_model and names metrics.csv's column.
 EVAL_KEYS = {"TprAtFpr": "tpr", "TopkAcc": "top1", "ATTRMetric": "ma", "AccuracyScore": "AccuracyScore"}
+# PULC deploy configs also run through PaddleClas's deploy command line (a subprocess each).
+CLI_DEPLOY = ("car_exists", "vehicle_attribute")
 SIZES = {"RandCropImage": 32, "CropImage": 32, "RandomCropImage": [32, 40], "Padv2": [36, 44]}
 
 
@@ -107,6 +112,22 @@ def overrides_for(path, root, out):
                    else [f"{where}.sampler.batch_size=3"])
         result += size_overrides(raw["DataLoader"][mode]["dataset"]["transform_ops"], f"{where}.dataset.transform_ops")
     return result + size_overrides((raw.get("Infer") or {}).get("transforms"), "Infer.transforms")
+
+
+def deploy_command_line(task, model_dir, images, tmp_path):
+    """deploy/python/predict_cls.py -c deploy/configs/PULC/<task>/inference_<task>.yaml -o ... (PaddleClas's command,
+    its PreProcess sizes shrunk as the training config's); returns the results it writes."""
+    deploy_yaml = REPO_ROOT / f"deploy/configs/PULC/{task}/inference_{task}.yaml"
+    ops = yaml.safe_load(deploy_yaml.read_text())["PreProcess"]["transform_ops"]
+    overrides = [f"Global.inference_model_dir={model_dir}", f"Global.infer_imgs={images}", "Global.use_gpu=False",
+                 "Global.cpu_num_threads=1", *size_overrides(ops, "PreProcess.transform_ops")]
+    out = tmp_path / "deploy_cli.jsonl"
+    command = [sys.executable, str(REPO_ROOT / "deploy/python/predict_cls.py"), "-c", str(deploy_yaml),
+               *[arg for o in overrides for arg in ("-o", o)], "--output", str(out)]
+    proc = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / "pre_label").exists()  # SavePreLabel is not run, as in PaddleClas's predict_cls.py
+    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def assert_same_results(got, expected):
@@ -174,6 +195,9 @@ def test_paddleclas_task_config_trains_evaluates_infers_exports_predicts(name, t
             assert_same_results(results, expected)
         elif section["main_indicator"] == "VehicleAttribute":
             assert set(results[0]) == {"file_name", "attributes", "output"} and len(results[0]["output"]) == 19
+        if deploy in CLI_DEPLOY:  # end to end: PaddleClas's deploy command line with that config, PreProcess too
+            assert_same_results(deploy_command_line(deploy, tmp_path / "inference", root / "val list.txt", tmp_path),
+                                results)
 
 
 def test_multi_scale_training_resumes_exactly(tmp_path, imagenet_mirror):

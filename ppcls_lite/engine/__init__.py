@@ -179,6 +179,9 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
         elif g.eval_during_train:
             logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
                            "and best_model is not saved")
+        if "eval_loader" in objects and g.start_eval_epoch > g.epochs:
+            logger.info(f"Global.start_eval_epoch={g.start_eval_epoch} is beyond Global.epochs={g.epochs}: only the "
+                        f"last epoch is evaluated")
         steps_per_epoch = require_batches(objects["train_loader"], "Train")
         objects["optimizer"], objects["lr_scheduler"] = build_optimizer(config["Optimizer"], g.epochs,
                                                                         steps_per_epoch, model)

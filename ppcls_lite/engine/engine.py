@@ -182,9 +182,6 @@ class Engine:
         run_log.open_metrics_csv(start_epoch, _metric_keys(self.train_metrics),
                                  _metric_keys(self.eval_metrics) if evaluating else None)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
-        if evaluating and g.start_eval_epoch > g.epochs:
-            logger.info(f"Global.start_eval_epoch={g.start_eval_epoch} is beyond Global.epochs={g.epochs}: only the "
-                        f"last epoch is evaluated")
         last_eval, epoch, finished, stop = None, start_epoch, False, StopRequest()
         try:
             with stop.installed():
@@ -219,9 +216,7 @@ class Engine:
         if by_epoch and self.lr_scheduler is not None:
             self.lr_scheduler.step()
         eval_result, improved = None, False
-        # Every eval_interval epochs from start_eval_epoch on, and always after the last.
-        if evaluating and (epoch == g.epochs or (epoch >= g.start_eval_epoch and
-                                                 epoch % max(int(g.eval_interval), 1) == 0)):
+        if evaluating and g.evaluates_after(epoch):
             eval_result = self.evaluate(epoch=epoch, stop=stop)
             improved = self._is_better(eval_result)
             if improved:
@@ -349,11 +344,10 @@ class Engine:
     def infer(self, output: Optional[str] = None) -> List[dict]:
         """Classify Infer.infer_imgs (an image, a folder searched recursively, or a `path [label]` list file).
 
-        Returns what Infer.PostProcess makes of the scores (softmax, or sigmoid for multi-label models), e.g.
-        {"file_name", "class_ids", "scores", "label_names"} ({"file_name", "features"} for a retrieval model: its
-        embedding, finished as Global.feature_* say); prints one JSON line per image and writes `output` (.csv or
-        .jsonl) when given. An input that cannot be read is reported with its path and reason and listed in
-        `self.infer_failures`; the others are still predicted.
+        Returns what Infer.PostProcess makes of the scores (softmax; sigmoid for multi-label models), e.g.
+        {"file_name", "class_ids", "scores", "label_names"}, or a retrieval model's {"file_name", "features"}; prints
+        one JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
+        reported with its path and reason and listed in `self.infer_failures`; the others are still predicted.
         """
         infer = self.settings.Infer
         results, self.infer_failures = predict_images(

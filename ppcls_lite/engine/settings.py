@@ -55,6 +55,10 @@ class GlobalSettings:
     feature_binarize: Optional[str] = GLOBAL_DEFAULTS["feature_binarize"]
     sim_block_size: int = GLOBAL_DEFAULTS["sim_block_size"]
 
+    def evaluates_after(self, epoch: int) -> bool:
+        """Evaluate after `epoch`: every eval_interval epochs from start_eval_epoch on, and always after the last."""
+        return epoch == self.epochs or (epoch >= self.start_eval_epoch and epoch % max(int(self.eval_interval), 1) == 0)
+
 
 @dataclass
 class AMPSettings:
