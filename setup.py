@@ -5,7 +5,8 @@ setup(
     version="0.1.0",
     description="PaddlePaddle training suite for mobile image classifiers (MobileNetV1/V2/V3, MobileNeXt)",
     packages=find_packages(include=["ppcls_lite", "ppcls_lite.*"]),
-    package_data={"ppcls_lite": ["pipeline/*.txt"]},
+    package_data={"ppcls_lite": ["pipeline/*.txt", "pipeline/label_lists/NOTICE", "pipeline/label_lists/*.txt",
+                                "pipeline/label_lists/*/*.txt"]},
     python_requires=">=3.9",
     install_requires=[
         "paddlepaddle>=3.0",

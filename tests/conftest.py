@@ -264,6 +264,25 @@ def logged_warnings(monkeypatch):
     return messages
 
 
+@pytest.fixture
+def log_lines():
+    """Every line the project logger prints (warnings included) while the test runs."""
+    import logging
+
+    from ppcls_lite.utils.logger import get_logger
+
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    get_logger().addHandler(handler)
+    yield lines
+    get_logger().removeHandler(handler)
+
+
 def load_config(config, tmp_path, overrides=()):
     """Round-trip through get_config so the engine sees exactly what the tools would give it."""
     from ppcls_lite.config import get_config

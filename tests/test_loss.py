@@ -94,7 +94,7 @@ def test_paddleclas_mix_loss_names_are_cross_entropy_on_soft_targets(logged_warn
 def test_errors_name_what_is_valid():
     with pytest.raises(ValueError, match=r"unknown loss 'CELos' in Loss.0. Valid losses: CELoss.*Did you mean 'CELoss'"):
         build_loss([{"CELos": {}}])
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \[.espilon.\] in Loss.0.CELoss. Valid keys: weight, epsilon. Did you mean .epsilon."):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \[.espilon.\] in Loss.0.CELoss. Valid keys: weight, epsilon, class_weights. Did you mean .epsilon."):
         build_loss([{"CELoss": {"espilon": 0.1}}])
     with pytest.raises(ValueError, match="non-empty list"):
         build_loss({"CELoss": {}})

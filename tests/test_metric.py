@@ -61,8 +61,8 @@ def test_state_summed_over_ranks_gives_global_result():
     rank0.update(LOGITS[:2], LABELS[:2])
     rank1.update(LOGITS[2:], LABELS[2:])
     s0, s1 = rank0.state(), rank1.state()
-    assert set(s0) == {"correct", "count"}
-    assert s0["correct"].tolist() == [1, 2] and s0["count"].tolist() == [2]
+    assert set(s0) == {"TopkAcc/correct", "TopkAcc/count"}  # each metric's arrays under its name
+    assert s0["TopkAcc/correct"].tolist() == [1, 2] and s0["TopkAcc/count"].tolist() == [2]
     summed = {k: s0[k] + s1[k] for k in s0}  # what an all-reduce(SUM) gives
     assert rank0.result_from_state(summed) == pytest.approx({"top1": 0.4, "top2": 0.8})
     assert rank0.accumulate() == pytest.approx({"top1": 0.5, "top2": 1.0})  # own counts untouched

@@ -91,7 +91,7 @@ def test_build_model_keeps_config_and_rejects_bad_input():
                                          ".*Did you mean 'MobileNetV2'"):
         build_model({"name": "MobilenetV2"})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['dropout'\] in Arch \(MobileNetV3_small_x0_35\). "
-                                         r"Valid keys: name, pretrained, use_ssld, class_num, dropout_prob.*"
+                                         r"Valid keys: name, pretrained, use_ssld, use_sync_bn, infer_add_softmax, class_num, dropout_prob.*"
                                          r"Did you mean 'dropout_prob'"):
         build_model({"name": "MobileNetV3_small_x0_35", "dropout": 0.1})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['dropout_prob'\] in Arch \(MobileNetV1\)"):

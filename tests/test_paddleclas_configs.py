@@ -126,25 +126,6 @@ def _smoke_overrides(path, tmp_path, batch_size=8):
     return overrides
 
 
-@pytest.fixture
-def log_lines():
-    """Every line the project logger prints (warnings included) while the test runs."""
-    import logging
-
-    from ppcls_lite.utils.logger import get_logger
-
-    lines = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    handler = Collect()
-    get_logger().addHandler(handler)
-    yield lines
-    get_logger().removeHandler(handler)
-
-
 def _train(path, tmp_path, log_lines):
     from ppcls_lite.engine import build_engine
 

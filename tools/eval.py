@@ -4,7 +4,9 @@
 
 PREFIX is a checkpoint path without extension, e.g. output/MobileNetV3_small_x1_0/best_model.
 --report writes per-class precision/recall/F1 (report.csv, report.txt) and confusion_matrix.png to
-<output_dir>/<Arch.name>/eval_report/. Without weights the tool refuses to run unless --allow-random.
+<output_dir>/<Arch.name>/eval_report/; for a yes/no model (2 classes) also roc_curve.png, pr_curve.png and
+curves.csv (TPR, FPR, precision per threshold); for a multi-label model a per-label report instead of the
+confusion matrix. Without weights the tool refuses to run unless --allow-random.
 With Global.eval_mode: retrieval it prints the retrieval metrics (recall1, recall5, mAP, ...; docs/RETRIEVAL.md).
 """
 import argparse
@@ -22,7 +24,8 @@ from ppcls_lite.config import get_config, parse_args  # noqa: E402
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """The flags eval.py adds to -c/-o: --report and --allow-random."""
     parser.add_argument("--report", action="store_true",
-                        help="also write per-class precision/recall/F1 and a confusion matrix to eval_report/")
+                        help="also write per-class precision/recall/F1 and a confusion matrix (yes/no models: "
+                             "ROC and precision-recall curves; multi-label: per-label report) to eval_report/")
     parser.add_argument("--allow-random", action="store_true",
                         help="evaluate even when no trained weights are given (random initialisation)")
 

@@ -4,11 +4,13 @@
         [--output FILE.csv|FILE.jsonl]
 
 Infer.infer_imgs is one image, a folder (searched recursively for images) or a list file (`path [label]`
-lines, paths relative to the list file). Prints one JSON line per image: file_name, class_ids, scores
-(softmax probabilities of the top-k classes), label_names. --output writes the same as CSV (lists joined by
-spaces) or JSON lines. An input that cannot be read is reported with its path and reason, the others are
-still predicted and written, and the exit status is 3. A retrieval model (Arch.infer_output_key: features) prints
-file_name and features (its embedding) instead (docs/RETRIEVAL.md).
+lines, paths relative to the list file). Prints one JSON line per image, what Infer.PostProcess makes of the
+scores (softmax probabilities; sigmoid ones for multi-label models): file_name, class_ids, scores, label_names
+(Topk, ThreshOutput, MultiLabelThreshOutput) or file_name, attributes, output (PersonAttribute,
+VehicleAttribute). --output writes the same as CSV (lists joined by spaces) or JSON lines. An input that cannot
+be read is reported with its path and reason, the others are still predicted and written, and the exit status
+is 3. A retrieval model (Arch.infer_output_key: features) prints file_name and features (its embedding) instead
+(docs/RETRIEVAL.md).
 """
 import argparse
 import os

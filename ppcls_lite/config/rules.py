@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Tuple
 
 from ppcls_lite import arch, data, loss, metric, optimizer
 from ppcls_lite.pipeline import POSTPROCESSES
-from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, NON_NEGATIVE_COUNT, POSITIVE, NameCheck,
-                                           SectionRules, check_keys_of)
+from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, NON_NEGATIVE_COUNT, POSITIVE,
+                                           PROBABILITY, NameCheck, SectionRules, check_keys_of)
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
 
 # The sections in their canonical order (get_config returns them so).
@@ -21,9 +21,7 @@ SECTIONS = ("Global", "AMP", "EMA", "Arch", "Loss", "Optimizer", "DataLoader", "
 # PaddleClas keys that are accepted but change nothing here: key -> why (printed once as a warning).
 IGNORED_GLOBAL_KEYS = {
     "use_dali": "NVIDIA DALI data loading is not supported; the normal DataLoader is used",
-    "use_multilabel": "multi-label training is not supported; single-label classification is used",
     "distributed": "data parallelism follows the launcher (python -m paddle.distributed.launch), not this key",
-    "start_eval_epoch": "evaluation runs every Global.eval_interval epochs from the first one",
     # Keys PaddleClas's TIPC lines and export add (issue 23).
     "print_mem_info": "GPU memory is not logged per step",
     "log_ranks": "rank 0 writes the log",
@@ -38,8 +36,13 @@ IGNORED_GLOBAL_KEYS = {
 GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema"]
 
 GLOBAL_VALUE_RULES = {"epochs": COUNT, "save_interval": COUNT, "eval_interval": COUNT,
-                      "print_batch_step": COUNT, "class_num": COUNT, "sim_block_size": COUNT,
-                      "max_image_pixels": NON_NEGATIVE_COUNT}  # 0: no limit
+                      "print_batch_step": COUNT, "class_num": COUNT, "start_eval_epoch": NON_NEGATIVE_COUNT,
+                      "sim_block_size": COUNT, "max_image_pixels": NON_NEGATIVE_COUNT}  # max_image_pixels 0: no limit
+# Probability thresholds of the task post-processes (Infer.PostProcess keys).
+THRESHOLD_KEYS = ("threshold", "glasses_threshold", "hold_threshold", "color_threshold", "type_threshold")
+# Post-processes that read a fixed number of outputs: name -> (class count, what they are).
+FIXED_OUTPUTS = {"PersonAttribute": (26, "PA100k's 26 pedestrian attributes"),
+                 "VehicleAttribute": (19, "10 colours + 9 vehicle types")}
 # Global keys with a fixed set of values (null allowed where the default is null).
 GLOBAL_CHOICES = {"eval_mode": ("classification", "retrieval"), "retrieval_feature_from": ("features", "backbone"),
                   "feature_binarize": (None, "round", "sign")}
@@ -77,6 +80,26 @@ def check_plain_values(config: dict, problems: List[str]) -> None:
     if isinstance(infer, dict):
         check_keys_of(problems, infer, {"batch_size": COUNT}, "Infer")
         check_keys_of(problems, infer.get("PostProcess"), {"topk": COUNT}, "Infer.PostProcess")
+        check_postprocess(config, infer.get("PostProcess"), problems)
+
+
+def check_postprocess(config: dict, postprocess: Any, problems: List[str]) -> None:
+    """Thresholds in [0, 1]; ThreshOutput's label_0/label_1 and the attribute post-processes against Arch.class_num."""
+    if not isinstance(postprocess, dict):
+        return
+    check_keys_of(problems, postprocess, {key: PROBABILITY for key in THRESHOLD_KEYS}, "Infer.PostProcess")
+    class_num = (config.get("Arch") or {}).get("class_num", 1000)
+    name = postprocess.get("name")
+    if name == "ThreshOutput" and class_num != 2:
+        for key in ("label_0", "label_1"):
+            if postprocess.get(key) is not None:
+                problems.append(f"Infer.PostProcess.{key} names a class of a yes/no model, but Arch.class_num is "
+                                f"{class_num}: set Arch.class_num: 2, or remove label_0/label_1 (ThreshOutput then "
+                                f"names classes from class_id_map_file)")
+    if name in FIXED_OUTPUTS and class_num != FIXED_OUTPUTS[name][0]:
+        count, what = FIXED_OUTPUTS[name]
+        problems.append(f"Infer.PostProcess.name {name} reads {count} outputs ({what}), but Arch.class_num is "
+                        f"{class_num}: set Arch.class_num: {count} or use MultiLabelThreshOutput")
 
 
 # The plain sections: closed keys from utils/schema.py's defaults. Infer.transforms is the data package's (ops).

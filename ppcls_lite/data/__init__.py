@@ -3,13 +3,15 @@
     DataLoader:
       Train:
         dataset:
-          name: ImageNetDataset          # or ImageFolderDataset (image_root/<class>/<image>, no list file)
+          name: ImageNetDataset          # or ImageFolderDataset (image_root/<class>/<image>, no list file),
+                                         # MultiLabelDataset (`path<TAB>0,1,0`), MultiScaleDataset
           image_root: ./dataset/fashion_mnist_mini/
           cls_label_path: ./dataset/fashion_mnist_mini/train_list.txt   # `relative/path.png label` lines
           transform_ops: [{DecodeImage: {to_rgb: True}}, {RandCropImage: {size: 224}}, ...]
           batch_transform_ops: [{MixupOperator: {alpha: 0.2}}]          # optional: soft targets [N, class_num]
           skip_bad_images: False         # True: skip unreadable images, warn once per epoch with the list
-        sampler: {name: DistributedBatchSampler, batch_size: 64, drop_last: False, shuffle: True}  # or BatchSampler
+        sampler: {name: DistributedBatchSampler, batch_size: 64, drop_last: False, shuffle: True}  # or BatchSampler,
+                 # ClassBalancedSampler (imbalanced data), MultiScaleSampler (with MultiScaleDataset)
         loader: {num_workers: 4, use_shared_memory: True}
       Eval:                              # retrieval (Global.eval_mode: retrieval): a query and a gallery loader
         Query: {dataset: {name: VeriWild, ...}, sampler: ..., loader: ...}
@@ -20,17 +22,21 @@ the list files for a folder of class folders; tools/prepare_fashion_mnist.py reb
 """
 from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
-from .dataset import DATASETS, BadImageError, ImageFolderDataset, ImageNetDataset, VeriWild
+from .dataset import (DATASETS, BadImageError, ImageFolderDataset, ImageNetDataset, MultiLabelDataset,
+                      MultiScaleDataset, VeriWild)
 from .identity_sampler import RandomIdentityBatchSampler
 from .infer_ops import infer_transforms
 from .loader import (MODES, RETRIEVAL_PARTS, SAMPLERS, ClassificationDataLoader, build_dataloader, build_dataset,
                      check_data_values, derive_seed)
 from .preprocess import OPERATORS, check_op_item, create_operators, transform
 from .preprocess.batch_ops import BATCH_OPS
+from .samplers import ClassBalancedSampler, MultiScaleSampler, label_counts, scale_batch_sizes
 
 __all__ = ["build_dataloader", "build_dataset", "ClassificationDataLoader", "derive_seed", "DATASETS",
-           "ImageNetDataset", "ImageFolderDataset", "VeriWild", "BadImageError", "create_operators", "transform",
-           "RandomIdentityBatchSampler", "RETRIEVAL_PARTS", "infer_transforms", "CONFIG_RULES"]
+           "ImageNetDataset", "ImageFolderDataset", "MultiLabelDataset", "MultiScaleDataset", "VeriWild",
+           "BadImageError", "ClassBalancedSampler", "MultiScaleSampler", "label_counts", "scale_batch_sizes",
+           "OPERATORS", "create_operators", "transform", "RandomIdentityBatchSampler", "RETRIEVAL_PARTS",
+           "infer_transforms", "CONFIG_RULES"]
 
 
 def _loader_keys() -> dict:

@@ -21,6 +21,7 @@ from ppcls_lite.utils.registry import Registry, check_keys
 from .dataset import DATASETS, BadSample
 from .dataset.common import MISSING, NOT_A_FILE, TOO_LARGE, UNREADABLE, count_kinds, format_file_list, log_warning
 from .preprocess import create_batch_operators
+from .samplers import ClassBalancedSampler, MultiScaleSampler
 
 # Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
 # class of that name (registered below, after SeededRandomSampler).
@@ -109,9 +110,10 @@ class MarkerView(Dataset):
 class Collate:
     """Stack (image, label) samples, drop BadSample markers, apply batch ops.
 
-    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num], bad samples int64: each
-    index * len(SKIP_KINDS) + its kind). The bad array starts with a sentinel so it is never empty: NOT_EMPTY, or
-    EMPTY when every sample of the batch was bad (images/labels are then placeholders the loader wrapper drops).
+    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num] (soft targets, multi-label
+    0/1 vectors; [N, 2, class_num] with MultiLabelDataset's label_ratio), bad samples int64: each index *
+    len(SKIP_KINDS) + its kind). The bad array starts with a sentinel so it is never empty: NOT_EMPTY, or EMPTY
+    when every sample of the batch was bad (images/labels are then placeholders the loader wrapper drops).
     """
 
     def __init__(self, batch_ops=None):
@@ -129,7 +131,9 @@ class Collate:
             shapes = sorted({tuple(img.shape) for img, _ in good})
             raise ValueError(f"images in a batch have different shapes {shapes}; the transforms must end with a "
                              "fixed size (e.g. RandCropImage size / CropImage size)") from None
-        labels = np.array([label for _, label in good], dtype=np.int64)
+        targets = [label for _, label in good]
+        # class ids stay int64; multi-label 0/1 vectors (float32, [C] or [2, C] with label_ratio) stay float32
+        labels = np.stack(targets).astype(np.float32 if np.asarray(targets[0]).dtype.kind == "f" else np.int64)
         for op in self.batch_ops:
             images, labels = op(images, labels)
         return images, labels, bad
@@ -174,6 +178,8 @@ class ClassificationDataLoader:
             sampler.set_epoch(shuffle_seed)  # paddle shuffles with RandomState(epoch); feed it our mixed seed
         elif isinstance(getattr(sampler, "sampler", None), SeededRandomSampler):
             sampler.sampler.seed = shuffle_seed
+        elif hasattr(sampler, "set_epoch_seed"):  # MultiScaleSampler, ClassBalancedSampler
+            sampler.set_epoch_seed(shuffle_seed)
         self.worker_seeder.base_seed = derive_seed(self.seed, self.epoch, self.rank)
         if self.num_workers == 0:
             seed_python_and_numpy(derive_seed(self.worker_seeder.base_seed, "main"))
@@ -300,6 +306,29 @@ def batch_sampler(dataset: Dataset, where: str, batch_size: int = 64, drop_last:
     if not shuffle:
         return BatchSampler(dataset, batch_size=batch_size, shuffle=False, drop_last=bool(drop_last))
     return BatchSampler(sampler=SeededRandomSampler(dataset), batch_size=batch_size, drop_last=bool(drop_last))
+
+
+@SAMPLERS.register("MultiScaleSampler")
+def multi_scale_sampler(dataset: Dataset, where: str, scales: list, first_bs: int, divided_factor: int = 32,
+                        is_training: bool = True, shuffle: bool = True,
+                        seed: Optional[int] = None) -> MultiScaleSampler:
+    """PaddleClas's MultiScaleSampler (for MultiScaleDataset): each batch at one of `scales`, its batch size scaled
+    from `first_bs` so batches hold about the same number of pixels."""
+    if not hasattr(dataset, "ops_for"):
+        raise ValueError(f"{where}: MultiScaleSampler gives (width, height, index) samples; the dataset must be a "
+                         f"MultiScaleDataset (DataLoader.Train.dataset.name: MultiScaleDataset)")
+    if not dataset.sized_ops:
+        raise ValueError(f"{where}: MultiScaleSampler sets the size of RandCropImage / ResizeImage / CropImage, but "
+                         f"the dataset's transform_ops have none; add a RandCropImage")
+    return MultiScaleSampler(dataset, scales, _checked_batch_size(first_bs, f"{where}.first_bs"),
+                             divided_factor, is_training, shuffle, seed)
+
+
+@SAMPLERS.register("ClassBalancedSampler")
+def class_balanced_sampler(dataset: Dataset, where: str, batch_size: int = 64, drop_last: bool = False,
+                           shuffle: bool = True) -> ClassBalancedSampler:
+    """Imbalanced data: every class equally likely in each batch (images drawn with replacement)."""
+    return ClassBalancedSampler(dataset, _checked_batch_size(batch_size, where), drop_last, shuffle, where=where)
 
 
 def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where: str) -> BatchSampler:

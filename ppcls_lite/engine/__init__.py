@@ -14,12 +14,13 @@ With `Global.eval_mode: retrieval` the Eval objects are the query/gallery loader
 (`retrieval.py`); a retrieval model (RecModel, `infer_output_key: features`) infers embeddings.
 """
 import os
+from typing import Any
 
 import paddle
 
 from ppcls_lite.arch import build_model, is_retrieval_model
 from ppcls_lite.config import print_config
-from ppcls_lite.data import build_dataloader, infer_transforms
+from ppcls_lite.data import build_dataloader, build_dataset, label_counts
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.engine.engine import Engine
 from ppcls_lite.engine.loop import NonFiniteLossError, require_batches
@@ -27,6 +28,7 @@ from ppcls_lite.engine.retrieval import build_retrieval_data
 from ppcls_lite.engine.run_dir import RunDirError, check_dataset_present, keep_config, protect_run_dir
 from ppcls_lite.engine.run_lock import RunLockedError, acquire_for
 from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_checkpoints
+from ppcls_lite.engine.task import infer_section
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
@@ -48,7 +50,29 @@ def _init_distributed() -> int:
     return world_size
 
 
-def _eval_objects(config: dict, settings: EngineSettings, training: bool) -> dict:
+def arch_to_build(arch: dict, mode: str, g: Any) -> dict:
+    """The Arch section to build: `pretrained: True` is not downloaded when other weights replace it anyway (a
+    resume, or eval / infer with Global.pretrained_model), so PaddleClas's PULC configs evaluate offline."""
+    if arch.get("pretrained") and (g.checkpoints or (mode != "train" and g.pretrained_model)):
+        logger.info(f"Arch.pretrained is not loaded: the weights come from "
+                    f"{g.checkpoints or g.pretrained_model}")
+        return {**arch, "pretrained": False}
+    return arch
+
+
+def give_class_counts(loss: Any, config: dict, class_num: int, train_dataset: Any = None) -> None:
+    """Tell the losses with `class_weights: auto` how many train images each class has (logged once); the train
+    list is read when `train_dataset` is not given (eval)."""
+    if not loss.needs_class_counts:
+        return
+    if train_dataset is None:
+        train_dataset, _ = build_dataset(config["DataLoader"]["Train"]["dataset"], class_num)
+    counts = label_counts(train_dataset, class_num)
+    loss.set_class_counts(counts)
+    logger.info(f"class_weights auto: train images per class {counts.tolist()}")
+
+
+def _eval_objects(config: dict, settings: EngineSettings, training: bool, train_dataset: Any = None) -> dict:
     """The Eval loader, loss and metrics: DataLoader.Eval (classification), or the query/gallery loaders and
     no loss (Global.eval_mode: retrieval)."""
     g, dataloader_config = settings.Global, config.get("DataLoader") or {}
@@ -61,26 +85,28 @@ def _eval_objects(config: dict, settings: EngineSettings, training: bool) -> dic
     loss_config = config.get("Loss") or {}
     if training or loss_config.get("Eval") or loss_config.get("Train"):
         objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
+        give_class_counts(objects["eval_loss"], config, settings.class_num, train_dataset)
     return objects
 
 
 def _infer_objects(config: dict, settings: EngineSettings, model: paddle.nn.Layer) -> dict:
-    """The inference preprocessing and post-process (a retrieval model's: its embedding, finished as Global says)."""
-    ops, where = infer_transforms(config)
-    if not ops:
-        raise KeyError("the config has no Infer.transforms: add the preprocessing ops (DecodeImage, ResizeImage, "
-                       "CropImage, NormalizeImage, ToCHWImage) under Infer")
-    if where != "Infer.transforms":
-        logger.info(f"the config has no Infer.transforms: inference preprocesses images as {where}")
-    postprocess_config = (config.get("Infer") or {}).get("PostProcess")
-    if is_retrieval_model(model):
+    """The inference preprocessing and post-process (engine/task.py fills what the config leaves out; a retrieval
+    model's post-process is its embedding, finished as Global says)."""
+    retrieval = is_retrieval_model(model)
+    infer = infer_section(config, fill_postprocess=not retrieval)
+    if not infer.get("transforms"):
+        raise KeyError("the config has no Infer.transforms (nor DataLoader.Eval transform_ops to take them "
+                       "from): add the preprocessing ops (DecodeImage, ResizeImage, CropImage, NormalizeImage, "
+                       "ToCHWImage) under Infer")
+    postprocess_config = infer.get("PostProcess")
+    if retrieval:
         if postprocess_config and postprocess_config.get("name") != "Embedding":
             logger.warning(f"Infer.PostProcess ({postprocess_config.get('name')}) is not used: the model outputs "
                            f"features (Arch.infer_output_key), so inference gives the embedding")
         postprocess = Embedding(settings.Global.feature_normalize, settings.Global.feature_binarize)
     else:
         postprocess = build_postprocess(postprocess_config)
-    return {"infer_ops": create_operators(ops), "postprocess": postprocess}
+    return {"infer_ops": create_operators(infer["transforms"]), "postprocess": postprocess}
 
 
 def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> Engine:
@@ -92,8 +118,8 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
            prints the final config and, once everything is built, saves it as
            <output_dir>/<Arch.name>/config.yaml (rank 0, `keep_config`).
     eval:  model (+ Global.pretrained_model weights), Eval loader, Eval loss and metrics.
-    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (Topk; Embedding for a
-           retrieval model).
+    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (engine/task.py fills either
+           when the config leaves it out; Embedding for a retrieval model).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -138,19 +164,24 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
     if evaluating and g.eval_mode != "retrieval":  # (retrieval: its Query/Gallery are checked when built)
         check_dataset_present(dataloader_config, "Eval")
 
-    model = build_model(config["Arch"])
+    model = build_model(arch_to_build(config["Arch"], mode, g))
     class_num = settings.class_num
     objects = {}
     if mode == "train":
         objects["train_loader"] = build_dataloader(dataloader_config, "Train", g.device, g.seed,
                                                    class_num)
         objects["train_loss"] = build_loss(config["Loss"]["Train"])
+        give_class_counts(objects["train_loss"], config, class_num, objects["train_loader"].dataset)
         objects["train_metrics"] = build_metrics((config.get("Metric") or {}).get("Train"), class_num)
         if g.eval_during_train and dataloader_config.get("Eval"):
-            objects.update(_eval_objects(config, settings, training=True))
+            objects.update(_eval_objects(config, settings, training=True,
+                                         train_dataset=objects["train_loader"].dataset))
         elif g.eval_during_train:
             logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
                            "and best_model is not saved")
+        if "eval_loader" in objects and g.start_eval_epoch > g.epochs:
+            logger.info(f"Global.start_eval_epoch={g.start_eval_epoch} is beyond Global.epochs={g.epochs}: only the "
+                        f"last epoch is evaluated")
         steps_per_epoch = require_batches(objects["train_loader"], "Train")
         objects["optimizer"], objects["lr_scheduler"] = build_optimizer(config["Optimizer"], g.epochs,
                                                                         steps_per_epoch, model)

@@ -52,7 +52,8 @@ from ppcls_lite.engine.amp import AmpContext
 from ppcls_lite.engine.distributed import any_rank
 from ppcls_lite.engine.inference import predict_images
 from ppcls_lite.engine.loop import NonFiniteLossError, evaluate, require_batches, train_one_epoch
-from ppcls_lite.engine.reports import class_names, write_eval_report
+from ppcls_lite.engine.reports import class_names
+from ppcls_lite.engine.task_reports import report_collector, write_reports
 from ppcls_lite.engine.resume_plan import continue_lr_plan
 from ppcls_lite.engine.retrieval import RetrievalEvalData, evaluate_retrieval
 from ppcls_lite.engine.run_log import RunLog
@@ -85,6 +86,7 @@ class Engine:
         self.last_checkpoint: Optional[str] = None
         self.weights_loaded = settings.arch_pretrained
         self.confusion: Optional[ConfusionMatrix] = None
+        self.report_scores: Any = None  # eval --report of a yes/no model: ScoreHistogram; multi-label: ATTRMetric
         self.infer_failures: list = []
         self._release_lock: Callable[[], Any] = lambda: None
 
@@ -214,7 +216,7 @@ class Engine:
         if by_epoch and self.lr_scheduler is not None:
             self.lr_scheduler.step()
         eval_result, improved = None, False
-        if evaluating and (epoch % max(int(g.eval_interval), 1) == 0 or epoch == g.epochs):
+        if evaluating and g.evaluates_after(epoch):
             eval_result = self.evaluate(epoch=epoch, stop=stop)
             improved = self._is_better(eval_result)
             if improved:
@@ -301,7 +303,8 @@ class Engine:
         if report and retrieval:
             raise ValueError("--report (per-class precision/recall, confusion matrix) is for classification; "
                              "retrieval eval prints its metrics (Recallk, mAP, ...) only")
-        self.confusion = ConfusionMatrix(s.class_num) if report else None
+        self.confusion = ConfusionMatrix(s.class_num) if report and not s.multilabel else None
+        self.report_scores = report_collector(s.class_num, s.multilabel) if report else None
 
         def run() -> Dict[str, float]:
             if retrieval:  # Global.eval_mode: retrieval (retrieval.py)
@@ -311,7 +314,7 @@ class Engine:
             return evaluate(self.model, self.eval_loader, self.eval_loss, self.eval_metrics, self.amp, epoch=epoch,
                             print_batch_step=s.Global.print_batch_step, world_size=self.world_size, rank=self.rank,
                             eval_batch_size=s.eval_batch_size, eval_shuffle=s.eval_shuffle, confusion=self.confusion,
-                            stop=stop)
+                            scores=self.report_scores, stop=stop)
 
         if self.ema is not None and self.optimizer is not None:
             with self.ema.applied_to(self.model):
@@ -331,26 +334,26 @@ class Engine:
         self._log_skipped()
         if report and self.is_main:
             s = self.settings
-            names = list(label_names) if label_names else class_names(
-                getattr(self.eval_loader, "dataset", None), s.class_num, s.Infer.label_map_file)
-            result["report_dir"] = write_eval_report(self.confusion.matrix, names,
-                                                     os.path.join(self._run_dir(), "eval_report"))
+            names = list(label_names or s.Infer.binary_names or class_names(
+                getattr(self.eval_loader, "dataset", None), s.class_num, s.Infer.label_map_file))
+            result["report_dir"] = write_reports(self.confusion, self.report_scores, names,
+                                                 os.path.join(self._run_dir(), "eval_report"))
         return result
 
     # ------------------------------------------------------------------ inference
     def infer(self, output: Optional[str] = None) -> List[dict]:
         """Classify Infer.infer_imgs (an image, a folder searched recursively, or a `path [label]` list file).
 
-        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"} ({"file_name",
-        "features"} for a retrieval model: its embedding, finished as Global.feature_* say); prints one
-        JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
+        Returns what Infer.PostProcess makes of the scores (softmax; sigmoid for multi-label models), e.g.
+        {"file_name", "class_ids", "scores", "label_names"}, or a retrieval model's {"file_name", "features"}; prints
+        one JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
         reported with its path and reason and listed in `self.infer_failures`; the others are still predicted.
         """
         infer = self.settings.Infer
         results, self.infer_failures = predict_images(
             self.model, self.infer_ops, self.postprocess, infer.infer_imgs, infer.batch_size,
             lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded,
-            encoding=infer.encoding, features=is_retrieval_model(self.model))
+            activation=infer.activation, encoding=infer.encoding, features=is_retrieval_model(self.model))
         return results
 
 

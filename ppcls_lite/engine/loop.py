@@ -115,10 +115,12 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
 def evaluate(model: paddle.nn.Layer, loader: Any, loss_fn: Optional[Any], metrics: Optional[Any], amp: AmpContext,
              *, epoch: Optional[int] = None, print_batch_step: int = 10, world_size: int = 1, rank: int = 0,
              eval_batch_size: Optional[int] = None, eval_shuffle: bool = False,
-             confusion: Optional[Any] = None, stop: Optional[StopRequest] = None) -> Dict[str, float]:
+             confusion: Optional[Any] = None, scores: Optional[Any] = None,
+             stop: Optional[StopRequest] = None) -> Dict[str, float]:
     """Loss and metrics of `model` over the whole Eval set (all ranks; DistributedBatchSampler padding dropped);
-    `confusion` (a ConfusionMatrix), when given, is filled too. A `stop` request ends it after a batch (one
-    process; with several, the training loop stops them all at its next step)."""
+    `confusion` (a ConfusionMatrix) and `scores` (a report collector with update/state/set_state, e.g. a
+    ScoreHistogram), when given, are filled too. A `stop` request ends it after a batch (one process; with
+    several, the training loop stops them all at its next step)."""
     was_training = model.training
     model.eval()
     if metrics is not None:
@@ -154,11 +156,15 @@ def evaluate(model: paddle.nn.Layer, loader: Any, loss_fn: Optional[Any], metric
         batch_metrics = metrics.update(outputs, labels) if metrics else {}
         if confusion is not None:
             confusion.update(logits_of(outputs).numpy(), labels.numpy())
+        if scores is not None:
+            scores.update(logits_of(outputs).numpy(), labels.numpy())
         if iter_id % max(int(print_batch_step), 1) == 0:
             logger.info(f"[Eval][Epoch {epoch or 0}][Iter {iter_id}/{total_iters}] " + format_metrics(batch_metrics))
     result = global_metrics(metrics, loss_sum, count, world_size)
     if confusion is not None and world_size > 1:
         confusion.matrix = all_reduce_sum({"cm": confusion.matrix}, world_size)["cm"].astype(np.int64)
+    if scores is not None and world_size > 1:
+        scores.set_state(all_reduce_sum(scores.state(), world_size))
     logger.info(f"[Eval][Epoch {epoch or 0}][Avg] {format_metrics(result)} ({count} images on this rank, "
                 f"{time.time() - start:.1f} s)")
     if was_training:

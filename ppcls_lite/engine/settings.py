@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from ppcls_lite.arch import rec_class_num
 from ppcls_lite.engine import checkpoint as ckpt
+from ppcls_lite.engine.task import is_multilabel, output_activation
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.config_rules import normalize_numbers
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
@@ -37,6 +38,7 @@ class GlobalSettings:
     save_interval: int = GLOBAL_DEFAULTS["save_interval"]
     eval_during_train: bool = GLOBAL_DEFAULTS["eval_during_train"]
     eval_interval: int = GLOBAL_DEFAULTS["eval_interval"]
+    start_eval_epoch: int = GLOBAL_DEFAULTS["start_eval_epoch"]  # no evaluation before this epoch (the last: always)
     print_batch_step: int = GLOBAL_DEFAULTS["print_batch_step"]
     use_visualdl: bool = GLOBAL_DEFAULTS["use_visualdl"]
     device: str = GLOBAL_DEFAULTS["device"]
@@ -52,6 +54,10 @@ class GlobalSettings:
     feature_normalize: bool = GLOBAL_DEFAULTS["feature_normalize"]
     feature_binarize: Optional[str] = GLOBAL_DEFAULTS["feature_binarize"]
     sim_block_size: int = GLOBAL_DEFAULTS["sim_block_size"]
+
+    def evaluates_after(self, epoch: int) -> bool:
+        """Evaluate after `epoch`: every eval_interval epochs from start_eval_epoch on, and always after the last."""
+        return epoch == self.epochs or (epoch >= self.start_eval_epoch and epoch % max(int(self.eval_interval), 1) == 0)
 
 
 @dataclass
@@ -81,6 +87,8 @@ class InferSettings:
     batch_size: int = INFER_DEFAULTS["batch_size"]
     encoding: str = INFER_DEFAULTS["encoding"]  # of an infer_imgs list file
     label_map_file: Optional[str] = None  # Infer.PostProcess.class_id_map_file: class names for reports
+    activation: str = "softmax"  # how logits become the reported scores: softmax, or sigmoid (multi-label)
+    binary_names: Optional[list] = None  # ThreshOutput's [label_0, label_1]: class names for reports
 
 
 @dataclass
@@ -94,6 +102,7 @@ class EngineSettings:
     EMA: EMASettings = field(default_factory=EMASettings)
     Infer: InferSettings = field(default_factory=InferSettings)
     arch_pretrained: bool = False            # Arch.pretrained loaded weights inside build_model
+    multilabel: bool = False                 # a multi-label task (engine/task.py): sigmoid scores, per-label reports
     config_digest: Optional[str] = None      # identifies the model a checkpoint fits (checkpoint.config_digest)
     eval_batch_size: Optional[int] = None    # DataLoader.Eval.sampler: for removing DistributedBatchSampler padding
     eval_shuffle: bool = False
@@ -130,6 +139,12 @@ def resolve_checkpoints(checkpoints: Optional[str], run_dir: str) -> Optional[st
     return ckpt.strip_suffix(str(checkpoints))
 
 
+def _binary_names(postprocess: Optional[dict]) -> Optional[list]:
+    """ThreshOutput's label_0 / label_1, when both are set."""
+    names = [(postprocess or {}).get("label_0"), (postprocess or {}).get("label_1")]
+    return [str(n) for n in names] if None not in names else None
+
+
 def build_settings(config: dict, mode: str = "train") -> EngineSettings:
     """EngineSettings from the Global / AMP / EMA / Infer / Arch sections."""
     g = _section(config, "Global", GLOBAL_DEFAULTS)
@@ -153,6 +168,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             save_interval=int(g["save_interval"] or 0),
             eval_during_train=_as_bool(g["eval_during_train"]),
             eval_interval=int(g["eval_interval"] or 1),
+            start_eval_epoch=int(g["start_eval_epoch"] or 0),
             print_batch_step=int(g["print_batch_step"] or 1),
             use_visualdl=_as_bool(g["use_visualdl"]),
             device=str(g["device"] or GLOBAL_DEFAULTS["device"]).lower(),
@@ -182,8 +198,11 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             batch_size=int(infer["batch_size"] or INFER_DEFAULTS["batch_size"]),
             encoding=str(infer["encoding"]),
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
+            activation=output_activation(config),
+            binary_names=_binary_names(infer["PostProcess"]),
         ),
         arch_pretrained=bool(arch.get("pretrained")),
+        multilabel=is_multilabel(config),
         config_digest=ckpt.config_digest(arch, class_num),
         eval_batch_size=int(eval_sampler.get("batch_size") or 1),
         eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import paddle
 
 from ppcls_lite.arch import build_model, is_retrieval_model, rec_class_num
-from ppcls_lite.data import infer_transforms
+from ppcls_lite.engine.task import inference_transforms, infer_section, output_activation
+from ppcls_lite.pipeline import build_postprocess
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.save_load import load_pretrained, read_state_dict, resolve_weights_path, save_safetensors
 from ppcls_lite.utils.schema import GLOBAL_DEFAULTS
@@ -22,8 +23,7 @@ from ppcls_lite.utils.schema import GLOBAL_DEFAULTS
 from .bundle import write_predictor_bundle
 from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_PARAMS_FILE, SAFETENSORS_FILE, ExportError, model_checksums,
                      read_inference_config, write_checksums, write_inference_config)
-from .inference_yml import (build_inference_config, input_size_from_transforms, normalize_transform_ops,
-                            read_label_list)
+from .inference_yml import build_inference_config, fit_label_list, input_size_from_transforms, normalize_transform_ops
 from .onnx_tools import export_onnx
 from .paddle_model import check_room_for_export, save_paddle_model
 from .staging import ExportRejected, StagedExport, pause_point
@@ -36,27 +36,28 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
                  label_list: Optional[List[str]] = None, model_name: Optional[str] = None, onnx: bool = False,
                  opset: int = 13, output: str = "probabilities", weights: Optional[str] = None,
                  predictor_script: Optional[Union[str, Path]] = None, force: bool = False,
-                 postprocess: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                 postprocess: Optional[Dict[str, Any]] = None, activation: str = "softmax") -> Dict[str, Any]:
     """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx), with the
     predictor's code (+ `predictor_script` as predict_cls.py) so the folder runs on its own.
 
     `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops). `output`
-    "features" exports a RecModel's embedding, `postprocess` is then inference.yml's `{Embedding: {...}}`. The
+    "features" exports a RecModel's embedding. `postprocess` is inference.yml's `{name: parameters}` (default Topk
+    with `topk`; `{Embedding: {...}}` for features); `activation` softmax or sigmoid (multi-label) ends the graph. The
     export is built beside `save_dir` and switched in whole (staging.py); `force` keeps files in `save_dir` that an
     export did not write instead of refusing. Returns the inference config dict that was written.
     """
     with StagedExport(save_dir, force=force) as staging:
         return _write_export(model, staging, input_size, transform_ops, class_num, topk=topk, label_list=label_list,
                              model_name=model_name, onnx=onnx, opset=opset, output=output, weights=weights,
-                             predictor_script=predictor_script, postprocess=postprocess)
+                             predictor_script=predictor_script, postprocess=postprocess, activation=activation)
 
 
 def _write_export(model, folder, input_size, transform_ops, class_num, topk=1, label_list=None, model_name=None,
                   onnx=False, opset=13, output="probabilities", weights=None, predictor_script=None,
-                  postprocess=None):
+                  postprocess=None, activation="softmax"):
     """export_model's files, written into the new (staging) folder `folder`."""
     check_room_for_export(folder, model, onnx)
-    model_file = save_paddle_model(model, folder, input_size, output)
+    model_file = save_paddle_model(model, folder, input_size, output, activation)
     pause_point("building")
     onnx_file = None
     if onnx:
@@ -65,7 +66,8 @@ def _write_export(model, folder, input_size, transform_ops, class_num, topk=1, l
     config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
-                                    onnx_file=onnx_file, weights=weights, postprocess=postprocess)
+                                    onnx_file=onnx_file, weights=weights, postprocess=postprocess,
+                                    activation=activation)
     write_predictor_bundle(folder, predictor_script)
     config["Global"]["sha256"] = model_checksums(folder)
     write_inference_config(folder, config)
@@ -108,6 +110,26 @@ def _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors):
     return int(size * (1 + bool(safetensors)) + onnx_files + mnn_files + uint8_files) + (256 << 10)
 
 
+def _output_head(config: Dict[str, Any], model: paddle.nn.Layer, class_num: Optional[int]):
+    """(Global.output, inference.yml PostProcess {name: params}, class names, activation) of an export: a retrieval
+    model's embedding (finished by the predictor as Global.feature_* say), else the pipeline's post-process that
+    tools/infer.py runs (engine/task.py's default when the config has none) over softmax or sigmoid scores."""
+    global_cfg, arch = config.get("Global") or {}, config.get("Arch") or {}
+    if is_retrieval_model(model):
+        return "features", {"Embedding": {"normalize": bool(_global(global_cfg, "feature_normalize")),
+                                          "binarize": _global(global_cfg, "feature_binarize")}}, None, "softmax"
+    infer = infer_section(config, announce=False)
+    postprocess = build_postprocess(infer["PostProcess"])
+    params = postprocess.inference_params()
+    if "topk" in params:
+        params["topk"] = min(int(params["topk"]), class_num or 1)
+    labels = fit_label_list(postprocess.label_list, class_num, infer["PostProcess"].get("class_id_map_file", ""))
+    activation = output_activation(config)
+    # PaddleClas: Arch.infer_add_softmax False exports the logits (multi-label models always end with the sigmoid)
+    output = "probabilities" if arch.get("infer_add_softmax", True) or activation == "sigmoid" else "logits"
+    return output, {type(postprocess).__name__: params}, labels, activation
+
+
 def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
                        allow_random: bool = False, opset: int = 13, verify: bool = True,
                        quantize: Sequence[str] = (), mnn: bool = False, onnx_input: str = "float32",
@@ -134,8 +156,7 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                           f"weights (for tests and speed measurements only)")
     if safetensors and not weights:
         raise ExportError("--safetensors copies the trained weights: set -o Global.pretrained_model=PREFIX")
-    infer = config.get("Infer") or {}
-    op_list, ops_from = infer_transforms(config)
+    op_list, ops_from = inference_transforms(config)
     if ops_from != "Infer.transforms":
         logger.info(f"the config has no Infer.transforms: exporting the preprocessing of {ops_from}")
     ops = normalize_transform_ops(op_list)
@@ -151,7 +172,8 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                        f"Infer.transforms produces; exporting for {size[0]}x{size[1]} (what prediction feeds)")
 
     onnx = onnx or bool(quantize) or mnn or onnx_input == "uint8"
-    postprocess = dict(infer.get("PostProcess") or {})
+    if weights:  # the trained weights replace Arch.pretrained's ImageNet ones: no download
+        arch["pretrained"] = False
     class_num = rec_class_num(arch) if arch.get("name") == "RecModel" else arch.get("class_num", 1000)
     needed = _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors)
     with StagedExport(save_dir, force=force, needed=needed) as staging:  # the folder's lock and checks stop at once
@@ -161,20 +183,11 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
             weights_loaded = _load_weights(model, weights, allow_random)
         elif not arch.get("pretrained"):
             logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
-        output, embedding = "probabilities", None
-        if is_retrieval_model(model):  # the embedding, finished by the predictor as Global.feature_* say
-            output = "features"
-            embedding = {"Embedding": {"normalize": bool(_global(global_cfg, "feature_normalize")),
-                                       "binarize": _global(global_cfg, "feature_binarize")}}
-            postprocess = {}
-        elif postprocess.get("name", "Topk") != "Topk":
-            raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
-        topk = min(int(postprocess.get("topk", 1)), class_num or 1)
-        labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
-        result = _write_export(model, staging, size, ops, class_num, topk=topk, label_list=labels,
+        output, postprocess, labels, activation = _output_head(config, model, class_num)
+        result = _write_export(model, staging, size, ops, class_num, topk=1, label_list=labels,
                                model_name=arch.get("name"), onnx=onnx, opset=opset, output=output,
                                weights=str(weights) if weights else None, predictor_script=predictor_script,
-                               postprocess=embedding)
+                               postprocess=postprocess, activation=activation)
         if onnx and verify:
             diff = verify_onnx(staging)
             logger.info(f"ONNX check: max |paddle - onnxruntime| = {diff:.2e} on a random batch")

@@ -1,4 +1,5 @@
-"""The content of inference.yml: the inference ops with every parameter spelled out, input shape, top-k, labels.
+"""The content of inference.yml: the inference ops with every parameter spelled out, input shape, the post-process
+with its parameters (Topk, ThreshOutput, MultiLabelThreshOutput, ...), the output activation, class names.
 
 The predictor reads only this file (and the model) to preprocess images exactly as training's Infer.transforms did.
 """
@@ -63,28 +64,26 @@ def input_size_from_transforms(ops: List[Dict[str, Any]]) -> Optional[Tuple[int,
     return None if size is None else (int(size[1]), int(size[0]))
 
 
-def read_label_list(class_id_map_file: Optional[str], class_num: Optional[int]) -> Optional[List[str]]:
-    """Names indexed by class id (the same file tools/infer.py reads), or None without a map file."""
-    if not class_id_map_file:
+def fit_label_list(names: Optional[List[str]], class_num: Optional[int], source: str = "") -> Optional[List[str]]:
+    """`names` cut or padded with '' to `class_num` entries, with a warning when the counts differ."""
+    if names is None:
         return None
-    from ppcls_lite.pipeline import read_class_id_map, resolve_class_id_map_file
-    path = resolve_class_id_map_file(class_id_map_file)
-    mapping = read_class_id_map(path)
-    if class_num and len(mapping) != class_num:
-        logger.warning(f"Infer.PostProcess.class_id_map_file {path} has {len(mapping)} names but the model has "
+    if class_num and len(names) != class_num:
+        logger.warning(f"Infer.PostProcess.class_id_map_file {source} has {len(names)} names but the model has "
                        f"{class_num} classes; ids without a name get ''")
-    count = class_num or (max(mapping) + 1 if mapping else 0)
-    return [mapping.get(i, "") for i in range(count)]
+    count = class_num or len(names)
+    return [names[i] if i < len(names) else "" for i in range(count)]
 
 
 def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Sequence[int], class_num: Optional[int],
                            topk: int = 1, label_list: Optional[List[str]] = None, model_name: Optional[str] = None,
                            output: str = "probabilities", model_file: str = "inference.json",
                            params_file: str = PADDLE_PARAMS_FILE, onnx_file: Optional[str] = None,
-                           weights: Optional[str] = None,
-                           postprocess: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The content of inference.yml (a plain dict). `postprocess` ({name: params}) replaces the Topk one
-    (a retrieval model's `{Embedding: {normalize, binarize}}`)."""
+                           weights: Optional[str] = None, postprocess: Optional[Dict[str, Any]] = None,
+                           activation: str = "softmax") -> Dict[str, Any]:
+    """The content of inference.yml (a plain dict). `postprocess` ({name: every parameter}) is the post-process
+    the predictor runs (default: Topk with `topk`; a retrieval model's `{Embedding: {normalize, binarize}}`);
+    `activation` says how the model's scores were made."""
     versions = {"paddle": paddle.__version__, "ppcls_lite": ppcls_lite_version}
     return {
         "Global": {
@@ -92,7 +91,9 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
             "class_num": int(class_num) if class_num else None,
             "input_shape": [int(v) for v in input_shape],  # C, H, W; the batch dimension is dynamic
             "input_name": INPUT_NAME,
-            "output": output,  # 'probabilities' (softmax in the graph), 'logits' or 'features' (an embedding)
+            # 'probabilities' (the activation in the graph), 'logits' or 'features' (an embedding)
+            "output": output,
+            "activation": activation,  # softmax (one class per image) or sigmoid (multi-label)
             "model_file": model_file,
             "params_file": params_file,
             "onnx_file": onnx_file,
@@ -100,5 +101,5 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
             "exported_with": versions,
         },
         "PreProcess": {"transform_ops": copy.deepcopy(transform_ops)},
-        "PostProcess": {**(postprocess or {"Topk": {"topk": int(topk)}}), "label_list": label_list},
+        "PostProcess": {**copy.deepcopy(postprocess or {"Topk": {"topk": int(topk)}}), "label_list": label_list},
     }

@@ -1,9 +1,10 @@
 """The Paddle inference model of an export: inference.json (Paddle 3, PIR; older Paddle .pdmodel) + .pdiparams.
 
-The graph ends with a softmax (like PaddleClas's export), so every backend returns class probabilities, the
-same numbers tools/infer.py reports; inference.yml records this as `Global.output: probabilities`. A retrieval
-model (RecModel with `infer_output_key: features`) is exported without its head: the graph returns the raw
-embedding (`Global.output: features`; the predictor's Embedding post-process normalises it as the config says).
+The graph ends with a softmax (like PaddleClas's export; a sigmoid for multi-label models, as PaddleClas's
+`use_multilabel` export), so every backend returns the probabilities tools/infer.py reports; inference.yml records
+this as `Global.output: probabilities` and `Global.activation: softmax | sigmoid`. A retrieval model (RecModel with
+`infer_output_key: features`) is exported without its head: the graph returns the raw embedding
+(`Global.output: features`; the predictor's Embedding post-process normalises it as the config says).
 """
 import errno
 import os
@@ -19,20 +20,24 @@ from ppcls_lite.arch.outputs import logits_of
 from .folder import INPUT_NAME, PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, ExportError, read_inference_config
 
 OUTPUTS = ("probabilities", "logits", "features")
+ACTIVATIONS = ("softmax", "sigmoid")  # of one-class-per-image and multi-label models
 
 
 class InferenceNet(paddle.nn.Layer):
-    """The trained model plus what inference needs: pick the logits from a dict output, then softmax (or, for
-    `output="features"`, the embedding of a RecModel, computed without its head)."""
+    """The trained model plus what inference needs: pick the logits from a dict output, then softmax (or sigmoid:
+    `activation`); for `output="features"`, the embedding of a RecModel, computed without its head."""
 
-    def __init__(self, model: paddle.nn.Layer, output: str = "probabilities") -> None:
+    def __init__(self, model: paddle.nn.Layer, output: str = "probabilities", activation: str = "softmax") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if output == "features":
             if not hasattr(model, "embedding_layer"):
                 raise ExportError(f"output 'features' needs a retrieval model (RecModel), got {type(model).__name__}")
             model = model.embedding_layer()  # only what the embedding needs: its weights are the params file
         self.model = model
         self.output = output
+        self.activation = activation
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """Images [N, C, H, W] -> probabilities (or logits) [N, classes], or features [N, D]."""
@@ -40,7 +45,8 @@ class InferenceNet(paddle.nn.Layer):
             return self.model(x)
         out = logits_of(self.model(x))
         if self.output == "probabilities":
-            out = paddle.nn.functional.softmax(out, axis=-1)
+            out = (paddle.nn.functional.sigmoid(out) if self.activation == "sigmoid"
+                   else paddle.nn.functional.softmax(out, axis=-1))
         return out
 
 
@@ -83,13 +89,13 @@ def _check_paddle_files_complete(save_dir, model_file, net):
 
 
 def save_paddle_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size: Tuple[int, int],
-                      output: str = "probabilities") -> str:
-    """Write `model` (eval mode is set here) + softmax as save_dir/inference.json (or .pdmodel) + .pdiparams for
-    [N, 3, H, W] float32 input named `x` (`input_size` = (H, W)); returns the model file's name."""
+                      output: str = "probabilities", activation: str = "softmax") -> str:
+    """Write `model` (eval mode is set here) + softmax (or sigmoid) as save_dir/inference.json (or .pdmodel) +
+    .pdiparams for [N, 3, H, W] float32 input named `x` (`input_size` = (H, W)); returns the model file's name."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     height, width = input_size
-    net = InferenceNet(model, output)
+    net = InferenceNet(model, output, activation)
     net.eval()
     spec = paddle.static.InputSpec([None, 3, int(height), int(width)], "float32", INPUT_NAME)
     paddle.jit.save(net, str(Path(save_dir) / Path(PADDLE_PARAMS_FILE).stem), input_spec=[spec])

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ppcls_lite.pipeline import finish_features, softmax
+from ppcls_lite.pipeline import activate, finish_features
 from ppcls_lite.predict import Predictor, PredictorSettings, open_backend
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
@@ -50,22 +50,28 @@ def verify_onnx(save_dir: Union[str, Path], batch_size: int = 2, seed: int = 0) 
     return float(np.abs(paddle_out - onnx_out).max())
 
 
-def _dygraph_probabilities(model, images, output, batch_size):
+def _dygraph_probabilities(model, images, output, batch_size, activation="softmax"):
     import paddle
 
-    net = InferenceNet(model, output)
+    net = InferenceNet(model, output, activation)
     net.eval()
     outs = []
     with paddle.no_grad():
         for start in range(0, len(images), batch_size):
             outs.append(net(paddle.to_tensor(images[start:start + batch_size])).numpy())
     probs = np.concatenate(outs)
-    return softmax(probs) if output == "logits" else _comparable(probs, output)
+    return activate(probs, activation) if output == "logits" else _comparable(probs, output)
 
 
 def _comparable(outputs, output):
     """What --verify compares: the outputs, an embedding L2-normalised (its raw scale is arbitrary)."""
     return finish_features(outputs, normalize=True) if output == "features" else outputs
+
+
+def _decisions(probs, labels):
+    """What top-1 compares with the labels: the top class, or for multi-label labels ([N, C] 0/1) each class's
+    0/1 decision at 0.5 (top-1 is then the share of right decisions)."""
+    return (probs > 0.5).astype(labels.dtype) if labels.ndim == 2 else probs.argmax(-1)
 
 
 def _run_batches(run, images, batch_size):
@@ -110,7 +116,7 @@ def _variant_runs(save_dir, info, settings):
                 continue
             run = engine.run
             if info.get("output", "probabilities") == "logits":
-                run = lambda batch, run=engine.run: softmax(run(batch))  # noqa: E731
+                run = lambda batch, run=engine.run: activate(run(batch), info.get("activation", "softmax"))  # noqa
             runs.append((backend, precision, name, "uint8", run))
     return runs
 
@@ -128,12 +134,13 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
     images = preprocess_files(save_dir, paths).astype(np.float32)
     images_uint8 = (preprocess_files(save_dir, paths, stop_before="NormalizeImage")
                     if info.get("uint8_input") else None)
-    reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size)
+    reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size,
+                                       info.get("activation", "softmax"))
     classes = info.get("output", "probabilities") != "features"  # an embedding has no top-1
-    reference_top1 = reference.argmax(-1)
+    reference_top1 = _decisions(reference, labels) if classes else None
 
     def top1(probs, against):
-        return float((probs.argmax(-1) == against).mean()) if classes else None
+        return float((_decisions(probs, labels) == against).mean()) if classes else None
 
     entries = [{"backend": "paddle_dygraph", "precision": "fp32", "file": None, "input": "float32",
                 "size_bytes": None, "top1": top1(reference, labels), "top1_agreement": 1.0 if classes else None,

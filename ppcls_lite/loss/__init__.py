@@ -6,16 +6,19 @@ TripletLoss, SupConLoss) read a RecModel's `features`; the distillation losses (
 """
 from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
-from .celoss import LOSSES, CELoss, MixCELoss, SoftTargetCrossEntropy
-from .combined import CombinedLoss, build_loss, check_loss_item
+from .celoss import LOSSES, CELoss, ClassWeights, MixCELoss, SoftTargetCrossEntropy
+from .combined import CombinedLoss, build_loss, check_loss_item, check_loss_values
 from .distillation import (DistillationCELoss, DistillationDKDLoss, DistillationDMLLoss, DistillationGTCELoss,
                            DistillationKLDivLoss)
 from .metric_learning import SupConLoss, TripletLoss, TripletLossV2
+from .task_losses import FocalLoss, MultiLabelLoss
 
-__all__ = ["CELoss", "MixCELoss", "SoftTargetCrossEntropy", "CombinedLoss", "LOSSES", "build_loss",
+__all__ = ["CELoss", "ClassWeights", "FocalLoss", "MultiLabelLoss", "MixCELoss", "SoftTargetCrossEntropy",
+           "CombinedLoss", "LOSSES", "build_loss",
            "DistillationCELoss", "DistillationGTCELoss", "DistillationDMLLoss", "DistillationKLDivLoss",
            "DistillationDKDLoss", "TripletLossV2", "TripletLoss", "SupConLoss", "CONFIG_RULES"]
 
 # The Loss section's rules for ppcls_lite.config: Loss.Train / Loss.Eval, each a named list of registered losses.
 CONFIG_RULES = SectionRules(schema=lambda: {"Loss": {"Train": ANY, "Eval": ANY}},
-                            names=(NameCheck("Loss.*", LOSSES, named_list=True, check_item=check_loss_item),))
+                            names=(NameCheck("Loss.*", LOSSES, named_list=True, check_item=check_loss_item),),
+                            check_values=check_loss_values)

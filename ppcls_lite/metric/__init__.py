@@ -5,13 +5,16 @@
     batch = metrics.update(logits, labels)     # {"top1": 0.5, "top5": 0.9} for this batch; also accumulated
     epoch = metrics.accumulate()               # exact over all batches seen since reset()
 
-Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts,
-`{"correct": int64 [len(topk)], "count": int64 [1]}` for TopkAcc. All-reduce (sum) every array, then
+Across ranks (engine): `state = metrics.state()` gives numpy arrays of counts under each metric's name,
+`{"TopkAcc/correct": int64 [len(topk)], "TopkAcc/count": int64 [1]}` for TopkAcc. All-reduce (sum) every array, then
 `metrics.result_from_state(summed)` gives the global epoch dict (or `metrics.set_state(summed)` followed by
 `metrics.accumulate()`).
 
 `DistillationTopkAcc(model_key, feature_key=None, topk)`: TopkAcc of one sub-model of a DistillationModel's
 output dict (PaddleClas's metric names: top1, top5).
+
+Task metrics (metric/task_metrics.py): `TprAtFpr(max_fpr)` (binary: best TPR within an FPR, and its threshold),
+`HammingDistance`, `AccuracyScore(base)` (multi-label), `ATTRMetric(threshold)` (attributes: ma, label/instance F1...).
 
 Retrieval metrics (metric/retrieval.py: `Recallk`, `mAP`, `mINP`, `Precisionk`; Global.eval_mode: retrieval) score
 gallery rankings instead: `metrics.update_ranked(ranked)` with bool [queries, gallery] (True = same identity, in
@@ -25,11 +28,13 @@ from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
 from .confusion import ConfusionMatrix
 from .retrieval import Precisionk, Recallk, is_retrieval_metric, mAP, mINP
+from .task_metrics import ATTRMetric, AccuracyScore, HammingDistance, ScoreHistogram, TprAtFpr
 from .topk import (METRIC_ALIASES, METRICS, DistillationTopkAcc, MetricSet, TopkAcc, build_metrics,
-                   check_metric_item)
+                   check_metric_item, check_metric_values)
 
 __all__ = ["ConfusionMatrix", "DistillationTopkAcc", "METRICS", "MetricSet", "TopkAcc", "build_metrics", "Recallk",
-           "mAP", "mINP", "Precisionk", "CONFIG_RULES"]
+           "mAP", "mINP", "Precisionk", "CONFIG_RULES", "TprAtFpr", "ScoreHistogram", "HammingDistance", "AccuracyScore",
+           "ATTRMetric"]
 
 
 def check_metric_modes(config: dict, problems: list) -> None:
@@ -51,9 +56,15 @@ def check_metric_modes(config: dict, problems: list) -> None:
                             f"gallery rankings at eval; list classification metrics (TopkAcc) there")
 
 
+def _check_metrics(config: dict, problems: list) -> None:
+    """The metric checks that need the whole config: retrieval vs classification, binary metrics vs class_num."""
+    check_metric_modes(config, problems)
+    check_metric_values(config, problems)
+
+
 # The Metric section's rules for ppcls_lite.config: Metric.Train / Metric.Eval, each a named list of registered
 # metrics (PaddleClas's older `Topk` is read as TopkAcc by build_metrics); retrieval metrics only with retrieval eval.
 CONFIG_RULES = SectionRules(schema=lambda: {"Metric": {"Train": ANY, "Eval": ANY}},
                             names=(NameCheck("Metric.*", METRICS, named_list=True, also_accepted=tuple(METRIC_ALIASES),
                                              check_item=check_metric_item),),
-                            check_values=check_metric_modes)
+                            check_values=_check_metrics)

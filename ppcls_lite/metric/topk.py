@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ppcls_lite.arch.outputs import logits_of
-from ppcls_lite.utils.config_rules import COUNT, check_each, warn
+from ppcls_lite.utils.config_rules import COUNT, PROBABILITY, check_each, check_keys_of, warn
 from ppcls_lite.utils.registry import Registry, parse_named_list
 
 from ._arrays import label_ids, to_numpy
@@ -164,22 +164,25 @@ class MetricSet:
         return out
 
     def state(self) -> Dict[str, np.ndarray]:
-        """Counts as numpy int64 arrays to be summed over ranks: {"correct": [len(topk)], "count": [1]}."""
-        out = {}
-        for m in self.metrics:
-            out.update(m.state())
-        return out
+        """Counts as numpy arrays to be summed over ranks, each under its metric's name:
+        {"TopkAcc/correct": int64 [len(topk)], "TopkAcc/count": [1], "TprAtFpr/positive": ..., ...}."""
+        return {f"{type(m).__name__}/{k}": v for m in self.metrics for k, v in m.state().items()}
+
+    @staticmethod
+    def _own(metric: Any, state: Dict[str, Any]) -> Dict[str, Any]:
+        prefix = f"{type(metric).__name__}/"
+        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
     def set_state(self, state: Dict[str, Any]) -> None:
         """Give every metric its counts from `state`."""
         for m in self.metrics:
-            m.set_state(state)
+            m.set_state(self._own(m, state))
 
     def result_from_state(self, state: Dict[str, Any]) -> Dict[str, float]:
         """Epoch values from a (summed over ranks) state, without touching this set's own counts."""
         out = {}
         for m in self.metrics:
-            out.update(m.result_from_state(state))
+            out.update(m.result_from_state(self._own(m, state)))
         return out
 
     @property
@@ -201,6 +204,22 @@ def check_metric_item(problems: list, name: str, params: dict, where: str) -> No
     """Append a message when the `topk` of one Metric list item is not a whole number >= 1."""
     key = "k" if "k" in params and "topk" not in params else "topk"  # `k`: the older Topk spelling
     check_each(problems, params.get(key), COUNT, f"{where}.{key}")
+    check_keys_of(problems, params, {"max_fpr": PROBABILITY, "threshold": PROBABILITY}, where)
+
+
+# Metrics of yes/no models: they read the class-1 probability of a 2-class output.
+BINARY_METRICS = ("TprAtFpr",)
+
+
+def check_metric_values(config: dict, problems: list) -> None:
+    """A binary metric (TprAtFpr) on a model whose Arch.class_num is not 2."""
+    class_num = (config.get("Arch") or {}).get("class_num")
+    for mode, items in (config.get("Metric") or {}).items():
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            name = next(iter(item)) if isinstance(item, dict) and len(item) == 1 else None
+            if name in BINARY_METRICS and isinstance(class_num, int) and class_num != 2:
+                problems.append(f"Metric.{mode}.{i}.{name} scores yes/no models, but Arch.class_num is {class_num}: "
+                                f"remove it or set Arch.class_num: 2")
 
 
 def build_metrics(metric_section: Optional[list], class_num: Optional[int] = None, where: str = "Metric") -> "MetricSet":

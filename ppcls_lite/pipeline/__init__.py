@@ -1,6 +1,6 @@
 """The one image pipeline of ppcls_lite: decoding, the deterministic ops, input collection, list parsing,
-the post-processes (top-k, embeddings), result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
-predictor all use it.
+the post-processes (top-k, thresholds, multi-label, attributes, embeddings), result files, and the Registry every
+builder uses. Training, eval, infer, export and the deploy predictor all use it.
 
 It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively, so
 tools/export_model.py copies it (with ppcls_lite/predict, the predictor that uses it) into every export folder,
@@ -19,11 +19,13 @@ from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropI
                   NormalizeImage, NormalizeToCHW, Operator, Resizer, ResizeImage, ToCHWImage, check_choice,
                   create_operators, describe_operators, fuse_operators, no_effect_warning, parse_scale, size_pair,
                   to_chw_float32, transform)
-from .postprocess import (POSTPROCESSES, SHIPPED_IMAGENET_LABELS, Topk, build_postprocess, read_class_id_map,
-                          resolve_class_id_map_file)
+from .postprocess import (ACTIVATIONS, POSTPROCESSES, SHIPPED_IMAGENET_LABELS, PostProcess, Topk, build_postprocess,
+                          names_by_id, read_class_id_map, resolve_class_id_map_file, shipped_label_files)
+from .task_postprocess import (MultiLabelThreshOutput, PersonAttribute, ThreshOutput, VehicleAttribute,
+                               check_threshold)
 from .features import Embedding, finish_features
-from .results import (EXIT_SOME_FAILED, FEATURE_RESULT_KEYS, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS,
-                      NonFiniteOutputError, ResultWriteError, check_output_path, format_line, format_row, result_keys,
-                      softmax, split_finite, topk_results, write_results)
+from .results import (ATTRIBUTE_KEYS, EXIT_SOME_FAILED, FEATURE_RESULT_KEYS, OUTPUT_SUFFIXES, RESULT_KEYS,
+                      SCORE_DECIMALS, NonFiniteOutputError, ResultWriteError, activate, check_output_path, format_line,
+                      format_row, result_keys, sigmoid, softmax, split_finite, topk_results, write_results)
 from .runner import (READ_ERRORS, failure_reason, format_failure, format_summary, load_each, load_file,
                      predict_loaded, stack_batch)

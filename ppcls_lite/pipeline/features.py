@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .postprocess import POSTPROCESSES
+from .postprocess import POSTPROCESSES, PostProcess
 
 BINARIZE = (None, "round", "sign")
 NORM_EPS = 1e-12  # an all-zero feature stays zero instead of dividing by zero
@@ -33,7 +33,7 @@ def finish_features(features: Any, normalize: bool = True, binarize: Optional[st
 
 
 @POSTPROCESSES.register()
-class Embedding:
+class Embedding(PostProcess):
     """One `{"file_name", "features"}` result per image: the finished embedding as a list of floats.
 
     `normalize` / `binarize` are the config's Global.feature_normalize / feature_binarize (written into
@@ -44,6 +44,10 @@ class Embedding:
         if binarize not in BINARIZE:
             raise ValueError(f"PostProcess Embedding.binarize must be one of {BINARIZE}, got {binarize!r}")
         self.normalize, self.binarize = bool(normalize), binarize
+
+    def inference_params(self) -> Dict[str, Any]:
+        """See PostProcess.inference_params."""
+        return {"normalize": self.normalize, "binarize": self.binarize}
 
     def finish(self, features: Any) -> np.ndarray:
         """Raw features [N, D] -> the vectors this post-process returns (see finish_features)."""

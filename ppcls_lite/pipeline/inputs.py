@@ -155,15 +155,18 @@ def split_list_line(line: str, delimiter: Optional[str] = None) -> Tuple[str, Op
 
 
 def list_line_path(line: str) -> str:
-    """The image path of a list line whose label is optional (prediction inputs): a last field that is not an
-    integer belongs to the path."""
+    """The image path of a list line whose label is optional (prediction inputs): a tab ends the path (PaddleClas's
+    tab-separated lists, multi-label `path<TAB>0,1,0`); else a last field that is a label (an integer, or
+    comma-separated integers) is split off, anything else belongs to the path."""
+    if "\t" in line.strip():
+        return line.strip().rsplit("\t", 1)[0].strip()
     path, label = split_list_line(line)
-    return path if label is not None and _is_int(label) else line.strip()
+    return path if label is not None and _is_label(label) else line.strip()
 
 
-def _is_int(text: str) -> bool:
+def _is_label(text: str) -> bool:
     try:
-        int(text)
+        [int(part) for part in text.split(",")]
     except ValueError:
         return False
     return True

@@ -1,46 +1,94 @@
-"""Post-processes (`Infer.PostProcess`): `Topk` turns class probabilities into ids, scores and names.
+"""Post-processes (`Infer.PostProcess`): class scores -> result dicts. `Topk` lives here; the task post-processes
+(thresholds, multi-label, attributes) in `task_postprocess.py`, registered in the same `POSTPROCESSES`.
 
-Part of the pipeline, so tools/infer.py and the standalone predictor use the same post-processes. The ImageNet
-label list PaddleClas configs name (`ppcls/utils/imagenet1k_label_list.txt`) ships beside this module.
+Part of the pipeline, so tools/infer.py and the standalone predictor use the same post-processes. Every
+post-process is called with the model's scores `[N, C]` after its `activation` ("softmax" for one class per
+image, "sigmoid" for multi-label tasks) and the file names. The label lists PaddleClas configs name
+(`ppcls/utils/imagenet1k_label_list.txt`, `ppcls/utils/PULC_label_list/*.txt`, ...) ship beside this module.
 """
 import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .inputs import read_label_names
+from .inputs import read_label_names, read_text_lines
 from .registry import Registry
 from .results import topk_results
 
 SHIPPED_IMAGENET_LABELS = Path(__file__).resolve().parent / "imagenet1k_label_list.txt"
+# PaddleClas's other label lists (ppcls/utils/...: PULC_label_list/*, NUS-WIDE-SCENE), same layout below here.
+SHIPPED_LABEL_DIR = Path(__file__).resolve().parent / "label_lists"
 # Post-processes an `Infer.PostProcess.name` may name.
 POSTPROCESSES = Registry("post-process", plural="post-processes")
+ACTIVATIONS = ("softmax", "sigmoid")
 
 # A child of the project's "ppcls_lite" logger (see ops.py): shown through its handlers when they are set up,
 # through Python's default warning output in the standalone predictor.
 _logger = logging.getLogger("ppcls_lite.pipeline")
 
 
-def read_class_id_map(path: str) -> Dict[int, str]:
-    """Read an `id name` file (the dataset's label_list.txt format) into {id: name}."""
-    return dict(enumerate(read_label_names(path)))
+def read_class_id_map(path: str, delimiter: Optional[str] = None) -> Dict[int, str]:
+    """Read an `id name` file (the dataset's label_list.txt format) into {id: name}; with `delimiter` (PaddleClas's
+    post-process option) each line is split at its first `delimiter` instead of the first whitespace."""
+    if delimiter is None or delimiter == " ":
+        return dict(enumerate(read_label_names(path)))
+    mapping = {}
+    for lineno, line in read_text_lines(path):
+        head, _, name = line.partition(delimiter)
+        try:
+            mapping[int(head)] = name
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: expected `id{delimiter}name`, got {line!r}") from None
+    return mapping
+
+
+def shipped_label_files() -> Dict[str, Path]:
+    """{file name: shipped copy} of every label list that ships with the pipeline."""
+    files = {SHIPPED_IMAGENET_LABELS.name: SHIPPED_IMAGENET_LABELS}
+    files.update({p.name: p for p in sorted(SHIPPED_LABEL_DIR.rglob("*.txt"))})
+    return files
 
 
 def resolve_class_id_map_file(path: Optional[str]) -> Optional[str]:
-    """PaddleClas configs name `ppcls/utils/imagenet1k_label_list.txt`; use the shipped copy when it is absent."""
+    """PaddleClas configs name `ppcls/utils/<list>.txt`; use the shipped copy of that list when the path is absent."""
     if path is None or os.path.exists(path):
         return path
-    if os.path.basename(str(path)) == SHIPPED_IMAGENET_LABELS.name:
-        _logger.warning(f"Infer.PostProcess.class_id_map_file {path} not found; using the shipped "
-                        f"{SHIPPED_IMAGENET_LABELS}")
-        return str(SHIPPED_IMAGENET_LABELS)
+    shipped = shipped_label_files().get(os.path.basename(str(path)))
+    if shipped is not None:
+        _logger.warning(f"Infer.PostProcess.class_id_map_file {path} not found; using the shipped {shipped}")
+        return str(shipped)
     raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file: {path} does not exist (an 'id name' per line, "
                             f"e.g. the dataset's label_list.txt); fix the path with "
                             f"-o Infer.PostProcess.class_id_map_file=PATH or set it to null")
 
 
+def names_by_id(class_id_map_file: Optional[str], label_list: Optional[List[str]] = None,
+                delimiter: Optional[str] = None) -> Optional[List[str]]:
+    """Class names indexed by id: from `class_id_map_file` (a config's) or `label_list` (an export's), else None."""
+    path = resolve_class_id_map_file(class_id_map_file)
+    if not path:
+        return label_list
+    class_id_map = read_class_id_map(path, delimiter)
+    return [class_id_map.get(i, "") for i in range(max(class_id_map) + 1)] if class_id_map else None
+
+
+class PostProcess:
+    """Base of the post-processes: `activation` says how the model's logits become the scores it is called with;
+    `inference_params()` gives every parameter for inference.yml (class names travel as `label_list`)."""
+
+    activation = "softmax"
+    label_list: Optional[List[str]] = None
+
+    def inference_params(self) -> Dict[str, Any]:
+        """This post-process's parameters as plain YAML values (without label_list)."""
+        raise NotImplementedError
+
+    def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
+        raise NotImplementedError
+
+
 @POSTPROCESSES.register()
-class Topk:
+class Topk(PostProcess):
     """Top-k classes per image. Call with probabilities [N, C] and the file names; returns a list of dicts
     `{"file_name", "class_ids", "scores", "label_names"}` (label_names empty without names).
 
@@ -52,24 +100,23 @@ class Topk:
         self.topk = int(topk)
         if self.topk < 1:
             raise ValueError(f"Infer.PostProcess.topk must be >= 1, got {topk!r}")
-        if delimiter is not None:  # PaddleClas splits `id name` at this delimiter; names here may hold spaces
-            _logger.warning(f"Infer.PostProcess.delimiter={delimiter!r} has no effect here: label files are "
-                            f"split at the first whitespace")
-        path = resolve_class_id_map_file(class_id_map_file)
-        if path:
-            class_id_map = read_class_id_map(path)
-            label_list = [class_id_map.get(i, "") for i in range(max(class_id_map) + 1)] if class_id_map else None
-        self.label_list = label_list
+        self.label_list = names_by_id(class_id_map_file, label_list, delimiter)
+
+    def inference_params(self) -> Dict[str, Any]:
+        """See PostProcess.inference_params."""
+        return {"topk": self.topk}
 
     def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
         return topk_results(probs, files, self.topk, self.label_list)
 
 
-def build_postprocess(postprocess_config: Optional[dict]) -> Topk:
-    """Build from the `Infer.PostProcess` section (`Topk` is the one registered); None → plain top-1 ids."""
+def build_postprocess(postprocess_config: Optional[dict], label_list: Optional[List[str]] = None) -> Any:
+    """Build from the `Infer.PostProcess` section (`{name: Topk, topk: 5, ...}`); None -> plain top-1 ids.
+    `label_list` (class names by id) is given to post-processes that name classes, when the section names none."""
     if not postprocess_config:
-        return Topk(1)
+        return Topk(1, label_list=label_list)
     config = dict(postprocess_config)
     name = POSTPROCESSES.canonical(config.pop("name", "Topk"), "Infer.PostProcess.name")
-    POSTPROCESSES.check_params(name, config, f"Infer.PostProcess ({name})", extra=["name"])
-    return POSTPROCESSES.build(name, config, "Infer.PostProcess")
+    POSTPROCESSES.check_params(name, config, f"Infer.PostProcess ({name})", extra=["name"],
+                               injected=["label_list"])
+    return POSTPROCESSES.build(name, config, "Infer.PostProcess", label_list=label_list)

@@ -1,8 +1,10 @@
 """Top-k post-processing, per-input failures and result files, shared by tools/infer.py and the predictor.
 
-A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys). CSV files have the
-header `file_name,class_ids,scores,label_names` with lists joined by spaces; JSON lines carry the same keys.
-A retrieval model's result is `{"file_name", "features"}` (pipeline/features.py): CSV `file_name,features`.
+A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys); the attribute
+post-processes give `{"file_name", "attributes", "output"}` (ATTRIBUTE_KEYS), a retrieval model's
+`{"file_name", "features"}` (pipeline/features.py). CSV files have the keys as header
+(`file_name,class_ids,scores,label_names`) with lists joined by spaces (`attributes` by "; "); JSON lines carry
+the same keys.
 """
 import csv
 import errno
@@ -14,7 +16,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 RESULT_KEYS = ("file_name", "class_ids", "scores", "label_names")
+ATTRIBUTE_KEYS = ("file_name", "attributes", "output")
 FEATURE_RESULT_KEYS = ("file_name", "features")
+# How a CSV cell joins a list (attributes hold spaces: "Glasses: True").
+LIST_SEPARATORS = {"attributes": "; "}
 SCORE_DECIMALS = 5
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".json")
 # Exit status of tools/infer.py and the predictor when some inputs could not be predicted.
@@ -35,6 +40,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float32)
     exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Logits [N, C] -> independent per-class probabilities (multi-label tasks), in float32."""
+    logits = np.asarray(logits, dtype=np.float32)
+    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # no overflow for large |logits|
+
+
+def activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    """`softmax` or `sigmoid` of logits [N, C] (what an export with `output: logits` needs)."""
+    if activation not in ("softmax", "sigmoid"):
+        raise ValueError(f"activation must be softmax or sigmoid, got {activation!r}")
+    return softmax(logits) if activation == "softmax" else sigmoid(logits)
 
 
 def topk_results(probs: np.ndarray, files: Sequence[str], topk: int = 1,
@@ -86,14 +104,17 @@ def check_output_path(output: Union[str, Path]) -> str:
 
 
 def result_keys(result: Dict[str, Any]) -> Tuple[str, ...]:
-    """The keys (CSV columns) of a result: a classification's, or an embedding's (`features`)."""
+    """The keys (CSV columns) of a result in file order: a classification's, an attribute post-process's
+    (`attributes`) or an embedding's (`features`)."""
+    if "attributes" in result:
+        return ATTRIBUTE_KEYS
     return FEATURE_RESULT_KEYS if "features" in result else RESULT_KEYS
 
 
 def format_row(result: Dict[str, Any]) -> Dict[str, str]:
-    """A result dict -> CSV cells (lists joined by spaces)."""
-    return {key: " ".join(str(v) for v in result[key]) if isinstance(result[key], (list, tuple)) else result[key]
-            for key in result_keys(result)}
+    """A result dict -> CSV cells (lists joined by spaces, `attributes` by "; ")."""
+    return {key: LIST_SEPARATORS.get(key, " ").join(str(v) for v in result[key])
+            if isinstance(result[key], (list, tuple)) else result[key] for key in result_keys(result)}
 
 
 def format_line(result: Dict[str, Any]) -> str:

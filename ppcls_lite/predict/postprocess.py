@@ -1,8 +1,9 @@
 """The predictor's post-processing: a `PostProcess` section -> the pipeline's post-process it names.
 
 The post-processes themselves live in the pipeline (`pipeline/postprocess.py`, registry `POSTPROCESSES`), so
-tools/infer.py and the predictor run the same code (`Topk` for a classifier, `Embedding` for a retrieval
-model). Three layouts name one:
+tools/infer.py and the predictor run the same code (`Topk` for a classifier; `ThreshOutput`,
+`MultiLabelThreshOutput`, `PersonAttribute`, `VehicleAttribute` for the practical tasks; `Embedding` for a
+retrieval model). Three layouts name one:
 - ppcls_lite's inference.yml: `{Topk: {topk}, label_list: [...]}` (the class names beside it);
 - PaddleClas's `export_for_fd` inference.yml: `{Topk: {topk, label_list}}`;
 - PaddleClas's deploy config (-c): `{main_indicator: Topk, Topk: {topk, class_id_map_file}, SavePreLabel: ...}`:
@@ -40,7 +41,9 @@ def build_postprocess(section: Optional[Dict[str, Any]], topk: Optional[int] = N
         _logger.warning(f"{where}: only the main_indicator {main} gives the results; {', '.join(others)} not run")
     params = dict(section[main] or {})
     if topk and "topk" in (POSTPROCESSES.accepted(main, where) or ["topk"]):
-        params["topk"] = int(topk)  # an embedding has no classes: --topk does not apply
+        params["topk"] = int(topk)
+    elif topk:  # an embedding, a threshold or an attribute post-process has no top-k
+        _logger.warning(f"--topk {topk} has no effect: the post-process is {main}")
     if params.get("topk") is None:  # written as null: one class
         params.pop("topk", None)
     if "label_list" not in params:  # every post-process takes the names an export carries

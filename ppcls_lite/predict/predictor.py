@@ -50,6 +50,7 @@ class Predictor:
         self.input_shape = tuple(int(v) for v in info["input_shape"]) if info.get("input_shape") else None
         self.output = info.get("output", "probabilities")  # probabilities | logits | features
         self.outputs_probabilities = self.output == "probabilities"
+        self.activation = info.get("activation", "softmax")  # how logits become scores (sigmoid: multi-label)
         self.ops = build_preprocess(self.config["PreProcess"]["transform_ops"])
         where = "-c PostProcess" if (deploy or {}).get("PostProcess") else "inference.yml PostProcess"
         self.postprocessor = build_postprocess(self.config.get("PostProcess"), settings.topk, where)
@@ -77,7 +78,7 @@ class Predictor:
 
     @property
     def topk(self) -> Optional[int]:
-        """Classes per result (Topk post-process; None for an embedding model)."""
+        """Classes per result (Topk post-process; None for the others)."""
         return getattr(self.postprocessor, "topk", None)
 
     @property
@@ -96,10 +97,10 @@ class Predictor:
         return image
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """float32 [N, C, H, W] -> class probabilities [N, num_classes] (raw features [N, D] for an embedding
-        model)."""
+        """float32 [N, C, H, W] -> class probabilities [N, num_classes] (sigmoid ones for multi-label models; raw
+        features [N, D] for an embedding model)."""
         out = self.backend.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return pipeline.softmax(out) if self.output == "logits" else out
+        return pipeline.activate(out, self.activation) if self.output == "logits" else out
 
     def postprocess(self, probs: np.ndarray, files: Sequence[str]) -> List[Dict[str, Any]]:
         """Probabilities [N, classes] -> one result dict (top-k ids, scores, label names) per file."""

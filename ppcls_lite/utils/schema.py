@@ -15,6 +15,8 @@ GLOBAL_DEFAULTS: dict = {
     "save_interval": 1,              # epochs between epoch_N checkpoints
     "eval_during_train": True,
     "eval_interval": 1,              # epochs between evaluations
+    "start_eval_epoch": 1,           # the first epoch evaluated (PaddleClas's key; the last epoch always is)
+    "use_multilabel": False,         # PaddleClas's multi-label switch: sigmoid scores in infer/export/predictor
     "epochs": 10,
     "print_batch_step": 10,          # iterations between log lines
     "use_visualdl": False,

@@ -174,4 +174,8 @@ class CommonDataset(Dataset):
             raise self.bad_image_error(index, reason) from None
         if isinstance(img, np.ndarray) and is_hwc(img):
             img = img.transpose((2, 0, 1))
-        return np.ascontiguousarray(img), np.int64(label)
+        return np.ascontiguousarray(img), self.target(label)
+
+    def target(self, label: object) -> np.ndarray:
+        """What the loader gets as a sample's label: the int64 class id (MultiLabelDataset: a float32 0/1 vector)."""
+        return np.int64(label)

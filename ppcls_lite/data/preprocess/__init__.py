@@ -13,8 +13,9 @@ from .autoaugment import AutoAugment
 from .batch_ops import CutmixOperator, MixupOperator, OpSampler, create_batch_operators
 # OPERATORS: the pipeline's inference ops plus the random training ops registered in ops.py, autoaugment.py
 # and randaugment.py.
-from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeError, NormalizeImage, RandCropImage,
-                  RandFlipImage, RandomErasing, RandomOperator, ResizeImage, ToCHWImage, parse_scale)
+from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeError, NormalizeImage, Padv2,
+                  RandCropImage, RandFlipImage, RandomCropImage, RandomErasing, RandomOperator, ResizeImage, ToCHWImage,
+                  parse_scale)
 from .randaugment import TimmAutoAugment
 
 
@@ -29,6 +30,8 @@ OP_VALUE_RULES = {
     "RandomResizedCrop": {"size": SIZE},
     "CropImage": {"size": SIZE},
     "ResizeImage": {"size": SIZE, "resize_short": SIZE},
+    "Padv2": {"size": SIZE, "size_divisor": SIZE},
+    "RandomCropImage": {"size": SIZE},
     "MixupOperator": {"alpha": POSITIVE},
     "CutmixOperator": {"alpha": POSITIVE},
     "RandomErasing": {"EPSILON": PROBABILITY},

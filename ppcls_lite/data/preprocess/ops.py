@@ -21,7 +21,8 @@ from ppcls_lite.pipeline import (INFERENCE_OPERATORS, CropImage, DecodeImage, Im
 from ppcls_lite.utils.registry import Registry
 
 __all__ = ["DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage", "RandCropImage",
-           "RandFlipImage", "ColorJitter", "RandomErasing", "ImageDecodeError", "parse_scale", "RandomOperator", "OPERATORS"]
+           "RandFlipImage", "ColorJitter", "RandomErasing", "Padv2", "RandomCropImage", "ImageDecodeError",
+           "parse_scale", "RandomOperator", "OPERATORS"]
 
 # Ops a training `transform_ops` list may name: the pipeline's deterministic ones plus the random ones below.
 OPERATORS = Registry("transform op", parent=INFERENCE_OPERATORS)
@@ -229,3 +230,57 @@ class RandomErasing(RandomOperator):
                     img[y0:y0 + h, x0:x0 + w] = fill
                 return img
         return img
+
+
+@OPERATORS.register()
+class Padv2(RandomOperator):
+    """Pad an HWC image to `size` ([width, height] or int; without it, to the next multiple of `size_divisor`),
+    filling with `fill_value` (a number or one per channel). `pad_mode`: 0 pads right/bottom, 1 centres the
+    image, 2 pads left/top, -1 puts it at `offsets` [x, y]. Returns float32 (PaddleClas's attribute recipes pad
+    before RandomCropImage). A training op: not part of exported preprocessing."""
+
+    def __init__(self, size=None, size_divisor=32, pad_mode=0, offsets=None, fill_value=(127.5, 127.5, 127.5)):
+        check_choice("Padv2", "pad_mode", pad_mode, (-1, 0, 1, 2))
+        if pad_mode == -1 and not offsets:
+            raise ValueError("Padv2: pad_mode -1 places the image at `offsets` [x, y]; give offsets")
+        self.size = None if size is None else size_pair("Padv2", "size", size)
+        self.size_divisor = int(size_divisor)
+        self.pad_mode = pad_mode
+        self.offsets = offsets
+        self.fill_value = np.asarray(fill_value, dtype=np.float32).reshape(-1)
+
+    def __call__(self, img):
+        im_h, im_w = img.shape[:2]
+        if self.size:
+            w, h = self.size
+            if im_h > h or im_w > w:
+                raise ValueError(f"Padv2: the image is {im_w}x{im_h}, larger than the padded size {w}x{h}; resize "
+                                 f"it first (ResizeImage before Padv2) or enlarge Padv2.size")
+        else:
+            h = int(math.ceil(im_h / self.size_divisor) * self.size_divisor)
+            w = int(math.ceil(im_w / self.size_divisor) * self.size_divisor)
+        if (h, w) == (im_h, im_w):
+            return img.astype(np.float32)
+        x, y = {-1: tuple(self.offsets or (0, 0)), 0: (0, 0), 1: ((w - im_w) // 2, (h - im_h) // 2),
+                2: (w - im_w, h - im_h)}[self.pad_mode]
+        canvas = np.empty((h, w, img.shape[2]), dtype=np.float32)
+        canvas[...] = self.fill_value if self.fill_value.size in (1, img.shape[2]) else self.fill_value[0]
+        canvas[y:y + im_h, x:x + im_w] = img
+        return canvas
+
+
+@OPERATORS.register()
+class RandomCropImage(RandomOperator):
+    """Crop a random `size` ([width, height] or int) window, without resizing (PaddleClas's attribute recipes)."""
+
+    def __init__(self, size):
+        self.w, self.h = size_pair("RandomCropImage", "size", size)
+
+    def __call__(self, img):
+        img_h, img_w = img.shape[:2]
+        if img_w < self.w or img_h < self.h:
+            raise ValueError(f"RandomCropImage: the image is {img_w}x{img_h}, smaller than the crop {self.w}x{self.h};"
+                             f" pad or resize it first (Padv2 / ResizeImage)")
+        y0 = random.randint(0, img_h - self.h)
+        x0 = random.randint(0, img_w - self.w)
+        return np.ascontiguousarray(img[y0:y0 + self.h, x0:x0 + self.w])
