@@ -6,13 +6,13 @@ from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
 from . import backbone  # noqa: F401  (registers the models)
 from .builder import BUILD_KEYS, build_model
-from .distillation import DistillationModel
+from .distillation import DistillationModel, arch_class_num
 from .outputs import DistillationOutput, logits_of
 from .registry import MODELS, UnknownModelError, registered_names
 from .theseus_layer import TheseusLayer
 
-__all__ = ["build_model", "list_models", "BUILD_KEYS", "DistillationModel", "DistillationOutput", "logits_of",
-           "MODELS", "TheseusLayer", "UnknownModelError", "CONFIG_RULES"]
+__all__ = ["build_model", "list_models", "BUILD_KEYS", "DistillationModel", "arch_class_num", "DistillationOutput",
+           "logits_of", "MODELS", "TheseusLayer", "UnknownModelError", "CONFIG_RULES"]
 
 # The Arch section's rules for ppcls_lite.config: free-form keys (the model's constructor kwargs, checked by
 # build_model), and a name every config must give. Arch.class_num is checked with the plain sections.

@@ -26,6 +26,7 @@ from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
 from ppcls_lite.pipeline import Topk, build_postprocess
+from ppcls_lite.slim import apply_slim
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
@@ -80,6 +81,7 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
         check_dataset_present(dataloader_config, "Eval")
 
     model = build_model(config["Arch"])
+    apply_slim(model, config.get("Slim"))  # before weights are loaded and before the optimizer sees the model
     class_num = settings.class_num
     objects = {}
     if mode == "train":

@@ -40,9 +40,12 @@ def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callabl
     files = collect_infer_inputs(infer_imgs)
     model.eval()
 
+    # DistillationPostProcess names the sub-model it scores; otherwise the deployed sub-model's logits.
+    select = getattr(postprocess, "select", lambda output: output)
+
     def probabilities(tensors) -> np.ndarray:
         with autocast():
-            logits = logits_of(model(paddle.to_tensor(pipeline.stack_batch(tensors)))).astype("float32")
+            logits = logits_of(select(model(paddle.to_tensor(pipeline.stack_batch(tensors))))).astype("float32")
         return F.softmax(logits, axis=-1).numpy()
 
     loaded = pipeline.load_each(files, lambda p: pipeline.load_file(p, infer_ops, pipeline.to_chw_float32))

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ppcls_lite.arch import arch_class_num
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.config_rules import normalize_numbers
@@ -124,7 +125,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
     arch = config.get("Arch") or {}
     if "name" not in arch:
         raise KeyError("Arch.name is missing from the config (e.g. Arch: {name: MobileNetV3_small_x1_0})")
-    class_num = int(arch.get("class_num", 1000))
+    class_num = arch_class_num(arch)  # a DistillationModel's from its sub-models (the R50 CIFAR100 config)
     ema = config.get("EMA")
     eval_sampler = (((config.get("DataLoader") or {}).get("Eval") or {}).get("sampler") or {})
     settings = EngineSettings(
@@ -160,7 +161,8 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
         ),
         arch_pretrained=bool(arch.get("pretrained")),
-        config_digest=ckpt.config_digest(arch, class_num),
+        # Slim changes the model (pruned widths, fake-quant layers): its weights fit only the same Slim section.
+        config_digest=ckpt.config_digest({**arch, "Slim": config["Slim"]} if config.get("Slim") else arch, class_num),
         eval_batch_size=int(eval_sampler.get("batch_size") or 1),
         eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),
         optimizer_config=normalize_numbers(copy.deepcopy(config.get("Optimizer"))),
