@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import paddle
 
-from ppcls_lite.arch import build_model
+from ppcls_lite.arch import arch_class_num, build_model
+from ppcls_lite.slim import apply_slim, is_quantized
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.save_load import load_pretrained
 
@@ -24,6 +25,7 @@ from .inference_yml import (build_inference_config, input_size_from_transforms, 
                             read_label_list)
 from .onnx_tools import export_onnx
 from .paddle_model import check_room_for_export, save_paddle_model
+from .qat import save_qat_model
 from .variants import write_variants
 from .verify import verify_from_config, verify_onnx
 
@@ -45,15 +47,20 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
     # Remove the files of a previous export (a model of the other format, variants) so the folder is unambiguous.
     for stale in (*PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, ONNX_FILE, INFERENCE_YML, *VARIANT_FILES):
         (save_dir / stale).unlink(missing_ok=True)
-    model_file = save_paddle_model(model, save_dir, input_size, output)
-    onnx_file = None
-    if onnx:
-        onnx_file = export_onnx(save_dir, model_file=model_file, opset=opset).name
+    quantized = is_quantized(model)
+    if quantized:  # Slim.quant: the int8 files replace the float32 ones
+        model_file, onnx_file = save_qat_model(model, save_dir, input_size, output, onnx=onnx, opset=opset)
+    else:
+        model_file = save_paddle_model(model, save_dir, input_size, output)
+        onnx_file = export_onnx(save_dir, model_file=model_file, opset=opset).name if onnx else None
     height, width = input_size
     config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
                                     onnx_file=onnx_file, weights=weights)
+    if quantized:
+        config["Global"]["quantization"] = {"qat": {"weights": "int8", "activations": "int8", "files": [
+            name for name in (model_file, onnx_file) if name]}}
     write_predictor_bundle(save_dir, predictor_script)
     config["Global"]["sha256"] = model_checksums(save_dir)
     write_inference_config(save_dir, config)  # last: a directory with inference.yml is complete
@@ -74,6 +81,29 @@ def _load_weights(model, prefix, allow_random):
                           f"exported model would be random. Check Arch.name/Arch.class_num against the checkpoint, "
                           f"or pass --allow-random to export anyway")
     return not missing and not mismatched
+
+
+def _exported_postprocess(section: Any) -> Dict[str, Any]:
+    """Infer.PostProcess as the export writes it: Topk's keys (a DistillationPostProcess's `func` keys: the export
+    holds the deployed sub-model only)."""
+    postprocess = dict(section or {})
+    name = postprocess.pop("name", "Topk")
+    if name == "DistillationPostProcess":
+        for key in ("model_name", "key"):
+            postprocess.pop(key, None)
+        name = postprocess.pop("func", "Topk")
+    if name != "Topk":
+        raise ExportError(f"Infer.PostProcess.name={name!r}; only Topk (or DistillationPostProcess with func: Topk) "
+                          f"can be exported")
+    return postprocess
+
+
+def _sub_model_name(arch: Dict[str, Any], sub_model: str) -> str:
+    """The Arch name of the DistillationModel's sub-model `sub_model` (e.g. MobileNetV3_small_x1_0)."""
+    for item in arch.get("models") or []:
+        if sub_model in item:
+            return str(item[sub_model].get("name"))
+    return sub_model
 
 
 def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
@@ -110,23 +140,29 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                        f"Infer.transforms produces; exporting for {size[0]}x{size[1]} (what prediction feeds)")
 
     onnx = onnx or bool(quantize) or mnn or onnx_input == "uint8"
+    postprocess = _exported_postprocess(infer.get("PostProcess"))
     model = build_model(arch)
+    apply_slim(model, config.get("Slim"))  # a pruned / QAT checkpoint fits only the slimmed model
+    if is_quantized(model) and quantize:
+        raise ExportError(f"--quantize {','.join(quantize)}: this model was trained with Slim.quant, so the export "
+                          f"is already int8 (inference.pdmodel and model.onnx); drop --quantize")
     weights_loaded = bool(arch.get("pretrained"))
     if weights:
         weights_loaded = _load_weights(model, weights, allow_random)
     elif not arch.get("pretrained"):
         logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
-
-    postprocess = dict(infer.get("PostProcess") or {})
-    if postprocess.get("name", "Topk") != "Topk":
-        raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
-    class_num = arch.get("class_num", 1000)
+    model_name = arch.get("name")
+    if hasattr(model, "infer_model"):  # a DistillationModel: only the deployed sub-model (the student) is exported
+        sub_model = model.infer_model_name
+        model_name, model = _sub_model_name(arch, sub_model), model.infer_model()
+        logger.info(f"exporting sub-model {sub_model} ({model_name}) of the DistillationModel; the others stay out")
+    class_num = arch_class_num(arch)
     topk = min(int(postprocess.get("topk", 1)), class_num)
     labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
     result = export_model(model, save_dir, size, ops, class_num, topk=topk, label_list=labels,
-                          model_name=arch.get("name"), onnx=onnx, opset=opset,
+                          model_name=model_name, onnx=onnx, opset=opset,
                           weights=str(weights) if weights else None, predictor_script=predictor_script)
-    logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
+    logger.info(f"exported {model_name} ({size[0]}x{size[1]}) to {save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
                 + (f", {ONNX_FILE}" if onnx else ""))
     if onnx and verify:

@@ -32,10 +32,11 @@ BITS = 8
 
 
 def fake_quant(x: paddle.Tensor, scale: paddle.Tensor, bits: int = BITS) -> paddle.Tensor:
-    """`x` rounded to the symmetric int grid of `scale` (abs max; broadcast over `x`), straight-through gradient."""
+    """`x` rounded to the symmetric int grid of `scale` (abs max; broadcast over `x`), straight-through gradient.
+    The grid is [-128, 127] * scale / 127 as Paddle's quantize_linear and ONNX QuantizeLinear saturate."""
     qmax = float(2 ** (bits - 1) - 1)
     step = paddle.clip(scale, min=1e-8) / qmax
-    quantized = paddle.clip(paddle.round(x / step), -qmax, qmax) * step
+    quantized = paddle.clip(paddle.round(x / step), -qmax - 1, qmax) * step
     return x + (quantized - x).detach()
 
 
