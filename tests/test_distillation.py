@@ -10,7 +10,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import FIXTURE_REFERENCE_DIR, read_state_dict_txt, state_dict_entries
+from conftest import FIXTURE_REFERENCE_DIR, REPO_ROOT, read_state_dict_txt, state_dict_entries
 from loopback_server import Route
 from ppcls_lite.arch import DistillationModel, build_model, logits_of
 from ppcls_lite.arch.pretrained import MODEL_URLS, pretrained_url
@@ -19,7 +19,7 @@ from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
 from ppcls_lite.config import get_config
 
-CONFIGS = FIXTURE_REFERENCE_DIR / "configs"
+CONFIGS = REPO_ROOT / "configs"  # PaddleClas's copies (configs/NOTICE)
 MV3_CONFIG = CONFIGS / "ImageNet" / "Distillation" / "mv3_large_x1_0_distill_mv3_small_x1_0.yaml"
 R50_CONFIG = CONFIGS / "quick_start" / "professional" / "R50_vd_distill_MV3_large_x1_0_CIFAR100.yaml"
 # PaddleClas's DistillationModel state dict for each config's Arch (make_reference.py)
