@@ -6,7 +6,8 @@ PaddleClas uses: weights `channel_wise_abs_max`, activations `moving_average_abs
     weights      symmetric, the abs-max of each output channel (`abs_max`: one scale per tensor)
     activations  symmetric, a moving average of the batch abs-max (updated in training, frozen in eval);
                  with `name: pact` (PaddleClas's choice) each input is first clipped to [-alpha, alpha], alpha a
-                 learned parameter (Choi et al. 2018, "PACT"), so outliers stop stretching the range
+                 learned parameter (Choi et al. 2018, "PACT"), so outliers stop stretching the range; the
+                 int8 range is then the smaller of the moving average and alpha
     rounding     straight-through: the forward pass sees the int8 grid, gradients pass through round()
 
 The quanters keep their state (scales, moving-average accumulators, PACT alpha) in the model's state dict, so a
@@ -103,17 +104,24 @@ class ActivationQuanter(BaseQuanter):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """`x` (PACT-clipped) on the int8 grid of the running scale; training updates the scale first."""
-        if self.alpha is not None:  # clip(x, -alpha, alpha), written so that alpha gets a gradient
-            x = x - nn.functional.relu(x - self.alpha) + nn.functional.relu(-self.alpha - x)
+        if self.alpha is not None:
+            # clip(x, -alpha, alpha) written so that alpha gets a gradient; the lower end is one int8 step further
+            # out (-128 steps, like the quantizer), so the clip never cuts what the int8 grid keeps
+            low = self.alpha * (2 ** (self._bits - 1)) / (2 ** (self._bits - 1) - 1)
+            x = x - nn.functional.relu(x - self.alpha) + nn.functional.relu(-low - x)
         if self.training:
             with paddle.no_grad():
                 paddle.assign(self._rate * self._state + 1.0, self._state)
                 paddle.assign(self._rate * self._accum + x.abs().max().reshape([1]), self._accum)
                 paddle.assign(self._accum / self._state, self._scale)
-        return fake_quant(x, self._scale, self._bits)
+        return fake_quant(x, self.scales(), self._bits)
 
     def scales(self) -> paddle.Tensor:
-        return self._scale
+        """The int8 range in use: the moving-average abs max, or PACT's alpha when that is smaller (then the grid
+        alone does the clipping, so the exported QuantizeLinear computes exactly what training did)."""
+        if self.alpha is None:
+            return self._scale
+        return paddle.minimum(self._scale, self.alpha.detach())
 
     def zero_points(self) -> paddle.Tensor:
         return paddle.zeros_like(self._scale)
@@ -153,8 +161,18 @@ def is_quantized(model: nn.Layer) -> bool:
     return any(isinstance(layer, BaseQuanter) for layer in model.sublayers())
 
 
+@paddle.no_grad()
+def refresh_weight_scales(model: nn.Layer) -> None:
+    """Recompute every weight scale from the current weights (a loaded checkpoint holds the scales of the step
+    before its last update)."""
+    for layer in model.sublayers():
+        if isinstance(getattr(layer, "weight_quanter", None), WeightQuanter):
+            layer.weight_quanter(layer.weight)
+
+
 def convert_for_export(model: nn.Layer) -> nn.Layer:
     """A copy of the QAT `model` with quantize/dequantize layers and integer weights, for paddle.jit.save."""
     model = copy.deepcopy(model)
     model.eval()
+    refresh_weight_scales(model)
     return QAT(QuantConfig(activation=None, weight=None)).convert(model, inplace=True)
