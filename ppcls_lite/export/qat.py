@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import tempfile
 from pathlib import Path
-from typing import List, Tuple, Union
+from typing import Any, List, Tuple, Union
 
 import numpy as np
 import paddle
@@ -65,7 +65,7 @@ def _weight_scales(quanter: WeightQuanter) -> np.ndarray:
     return np.maximum(quanter.scales().numpy().astype(np.float32) / INT8_MAX, 1e-12)
 
 
-def insert_qdq(onnx_model, layers: List[paddle.nn.Layer]):
+def insert_qdq(onnx_model: Any, layers: List[paddle.nn.Layer]) -> Any:
     """The float ONNX model with QuantizeLinear / DequantizeLinear pairs of each QAT layer's scales in front of the
     Conv / MatMul it became (the n-th such node for the n-th layer of `layers`)."""
     from onnx import helper, numpy_helper
