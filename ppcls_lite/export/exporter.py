@@ -143,9 +143,11 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
     postprocess = _exported_postprocess(infer.get("PostProcess"))
     model = build_model(arch)
     apply_slim(model, config.get("Slim"))  # a pruned / QAT checkpoint fits only the slimmed model
-    if is_quantized(model) and quantize:
-        raise ExportError(f"--quantize {','.join(quantize)}: this model was trained with Slim.quant, so the export "
-                          f"is already int8 (inference.pdmodel and model.onnx); drop --quantize")
+    if is_quantized(model) and (quantize or mnn or onnx_input != "float32"):
+        flag = f"--quantize {','.join(quantize)}" if quantize else "--mnn" if mnn else "--onnx_input uint8"
+        raise ExportError(f"{flag}: this model was trained with Slim.quant, so the export is already int8 "
+                          f"(inference.pdmodel and model.onnx with quantize/dequantize ops); MNN 3.6 cannot run that "
+                          f"ONNX graph and the uint8-input variant is not built for it. Drop {flag.split()[0]}")
     weights_loaded = bool(arch.get("pretrained"))
     if weights:
         weights_loaded = _load_weights(model, weights, allow_random)
