@@ -56,7 +56,8 @@ def test_pruning_removes_channels_and_keeps_what_the_kept_channels_compute(name,
     plan = plan_pruning(model, criterion, 0.3)
     for group, kept in plan:
         dropped = np.setdiff1d(np.arange(group.channels), kept)
-        assert len(dropped) == round(group.channels * 0.3)
+        assert len(kept) % 8 == 0 or len(kept) == group.channels <= 8  # whole SIMD widths
+        assert abs(len(kept) - 0.7 * group.channels) <= 4 or group.channels <= 8
         for layer in group.consumers:
             weight = layer.weight.numpy()
             axis = 0 if isinstance(layer, paddle.nn.Linear) else 1
