@@ -4,7 +4,7 @@
     export_model         a built model -> Paddle inference model + inference.yml (+ model.onnx)
 
 It puts together the modules below it, which never import it: folder (file names, inference.yml, checksums)
-<- inference_yml, paddle_model, onnx_tools, mnn, bundle, samples <- quantize <- variants <- verify <- exporter.
+<- inference_yml, paddle_model, onnx_tools, mnn, bundle, samples <- quantize, qat <- variants <- verify <- exporter.
 The exported folder is everything deploy/python/predict_cls.py needs; see docs/DEPLOY.md.
 """
 import os
