@@ -14,7 +14,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, paddleclas_data_overrides
 from loopback_server import LoopbackServer, Route
 from ppcls_lite.arch import build_model
 from ppcls_lite.arch.pretrained import pretrained_url
@@ -42,28 +42,11 @@ def test_the_copies_are_paddleclas_files_listed_in_the_notice():
         assert name in notice and (REPO_ROOT / "configs" / name).is_file()
 
 
-def _sizes(ops, prefix):
-    out = []
-    for i, item in enumerate(ops):
-        name, params = next(iter(item.items()))
-        for key in (params or {}):
-            if name in ("RandCropImage", "CropImage") and key == "size":
-                out.append(f"{prefix}.{i}.{name}.size=32")
-            elif name == "ResizeImage" and key == "resize_short":
-                out.append(f"{prefix}.{i}.{name}.resize_short=36")
-    return out
-
-
 def _overrides(name, root, output_dir):
     raw = load_yaml_with_bases(REPO_ROOT / "configs" / name)
     out = ["Global.device=cpu", "Global.epochs=2", f"Global.output_dir={output_dir}", "Global.print_batch_step=100",
            f"Infer.infer_imgs={root / 'infer_list.txt'}"]
-    for mode, split in (("Train", "train"), ("Eval", "val")):
-        where = f"DataLoader.{mode}"
-        out += [f"{where}.dataset.image_root={DATA}", f"{where}.dataset.cls_label_path={root / f'{split}_list.txt'}",
-                f"{where}.sampler.batch_size=8", f"{where}.loader.num_workers=0"]
-        out += _sizes(raw["DataLoader"][mode]["dataset"]["transform_ops"], f"{where}.dataset.transform_ops")
-    out += _sizes(raw["Infer"]["transforms"], "Infer.transforms")
+    out += paddleclas_data_overrides(raw, DATA, {split: root / f"{split}_list.txt" for split in ("train", "val")}, 8)
     if raw["Arch"]["name"] == "DistillationModel":
         out += [f"Arch.models.{i}.{next(iter(m))}.class_num=10" for i, m in enumerate(raw["Arch"]["models"])]
         if "class_num" in raw["Arch"]:
