@@ -202,3 +202,20 @@ def test_quant_and_prune_together_are_supported_prune_first():
     done = apply_slim(model, config["Slim"])
     assert set(done) == {"prune", "quant"} and is_quantized(model)
     assert count_parameters(model)[0] < count_parameters(plain)[0]  # pruned (the quanters add a few scalars)
+
+
+def test_quick_start_slim_configs_chain_from_the_quick_start_runs():
+    quick_dir = REPO_ROOT / "configs" / "quick_start"
+    quick = get_config(quick_dir / "MobileNetV3_small_fashion_mnist.yaml")
+    out = quick["Global"]["output_dir"].rstrip("/")
+    teacher = f"{out}/MobileNetV3_large_x1_0/best_model"  # the quick start run with -o Arch.name=MobileNetV3_large_x1_0
+    qat = get_config(quick_dir / "MobileNetV3_small_fashion_mnist_qat.yaml")
+    assert qat["Global"]["pretrained_model"] == f"{out}/{quick['Arch']['name']}/best_model"
+    assert qat["Slim"] == {"quant": {"name": "pact"}} and qat["Global"]["output_dir"] != quick["Global"]["output_dir"]
+    prune = get_config(quick_dir / "MobileNetV3_large_prune_fashion_mnist.yaml")
+    assert prune["Arch"]["pretrained"] == teacher and prune["Slim"]["prune"] == {"name": "fpgm", "pruned_ratio": 0.3}
+    distill = get_config(quick_dir / "MobileNetV3_small_distill_fashion_mnist.yaml")
+    teacher_cfg, student_cfg = (next(iter(m.values())) for m in distill["Arch"]["models"])
+    assert teacher_cfg == {"name": "MobileNetV3_large_x1_0", "pretrained": teacher}
+    assert student_cfg["name"] == quick["Arch"]["name"]  # the same student, the same schedule
+    assert distill["Optimizer"] == quick["Optimizer"] and distill["Global"]["epochs"] == quick["Global"]["epochs"]
