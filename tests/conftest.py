@@ -17,8 +17,8 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
-# Reference facts kept in the repository (ResNet_vd, distillation); tests/fixtures/reference/README.md says how
-# make_reference.py made them from PaddleClas.
+# Reference facts kept in the repository (MobileNetV4, ResNet_vd, distillation; same layout as REFERENCE_DIR);
+# tests/fixtures/reference/README.md says how make_reference.py made them from PaddleClas.
 FIXTURE_REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
 TOOLS_DIR = REPO_ROOT / "tools"
 PREDICTOR_DIR = REPO_ROOT / "deploy" / "python"
@@ -76,6 +76,26 @@ def parity_rule():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def parity_weights_prefix(reference_dir, name, tmp_path, model=None):
+    """The prefix of parity file `name`'s weights (.pdparams): the stored file of `reference_dir`, or, for the
+    models too large to store (tests/fixtures/reference), the weights of model `model` (default: `name`) drawn by
+    the seeded rule of tests/fixtures/reference/parity_rule.py and saved under tmp_path. The .npz beside holds the
+    input `x` (and maybe `x_odd`) and the `logits` (`logits_odd`) they must give."""
+    import paddle
+
+    npz = reference_file(reference_dir, f"parity/{name}.npz")
+    if npz.with_suffix(".pdparams").is_file():
+        return npz.with_suffix("")
+    rule = parity_rule()
+    class_num = np.load(npz)["logits"].shape[1]
+    layout = read_state_dict_txt(reference_file(reference_dir, f"state_dict/{model or name}.txt"))
+    shapes = {key: (shape[:-1] + [class_num] if key.startswith(("classifier.", "fc.")) else shape)
+              for key, shape, _ in layout}
+    prefix = Path(tmp_path) / name
+    paddle.save(rule.parity_weights(shapes), str(prefix) + ".pdparams")
+    return prefix
 
 
 def load_tool(name):
@@ -346,27 +366,49 @@ def run_train(config_path, *overrides, resume=False, check=True, timeout=300, en
     return proc
 
 
-def ctrl_c_train(config_path, ready, what):
-    """Start `python tools/train.py -c CONFIG` with SIGINT at its default (as a terminal's Ctrl-C finds it; the test
-    runner may ignore SIGINT, which children inherit), send SIGINT once `ready()` is true and return
-    (exit status, stderr). `what` names the awaited moment in the failure messages."""
+def start_train(config_path, *args, group=False):
+    """Start `python tools/train.py -c CONFIG ARGS` (stdout discarded, stderr piped) with SIGINT at its default, as a
+    terminal's Ctrl-C finds it (the test runner may ignore SIGINT, which children inherit); `group`: in a new
+    process group (a session), so that a signal can be sent to it and its data-loader workers at once."""
     import signal
+
+    return subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config_path), *map(str, args)], cwd=REPO_ROOT,
+                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=group)
+
+
+def wait_for(proc, ready, what, timeout=300):
+    """Poll until `ready()` while `proc` runs; fails naming `what` if it exits first or never gets there."""
     import time
 
-    proc = subprocess.Popen([sys.executable, str(TRAIN), "-c", str(config_path)], cwd=REPO_ROOT,
-                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"training exited before {what}: {proc.stderr.read()[-2000:]}"
+        assert time.time() < deadline, f"training never got to {what}"
+        time.sleep(0.005)
+
+
+def signal_train(config_path, ready, what, sig, group=False):
+    """Start training (`start_train`), send `sig` once `ready()` is true (to the whole process group with `group`)
+    and return (exit status, stderr)."""
+    proc = start_train(config_path, group=group)
     try:
-        deadline = time.time() + 300
-        while not ready():
-            assert proc.poll() is None, f"training exited before {what}"
-            assert time.time() < deadline, f"training never got to {what}"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
+        wait_for(proc, ready, what)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         stderr = proc.communicate(timeout=120)[1]
     finally:
         proc.kill()
     return proc.returncode, stderr
+
+
+def ctrl_c_train(config_path, ready, what):
+    """SIGINT (a terminal's Ctrl-C) to a training once `ready()`; returns (exit status, stderr)."""
+    import signal
+
+    return signal_train(config_path, ready, what, signal.SIGINT)
 
 
 def run_export(config_path, *args):
@@ -523,3 +565,56 @@ def make_awkward_files(root):
                              "misc/palette 调色板.png", "misc/rgba 透明.png", "misc/动画 anim.gif", "misc/web p.webp"]):
         files[rel] = i % 10
     return files
+
+
+# ------------------------------------------------------------------------------------ hostile files
+def write_huge_png(path, width, height):
+    """A valid 8-bit grey PNG of width x height black pixels, streamed to disk in a few MB of memory: one zlib
+    block of rows, compressed from a reset state (a full flush), is repeated, then the remaining rows; the
+    Adler-32 of the whole stream is computed block by block. 40000x40000 (1.6 gigapixels) takes 1.5 MB on disk
+    and about a second; any decoder reading it would need the full width x height bytes."""
+    import struct
+    import zlib
+
+    def chunk(f, kind, data):
+        f.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind))))
+
+    row = bytes(width + 1)  # filter byte 0 + a row of zeros
+    per_block = max(1, (1 << 22) // len(row))
+    blocks, rest = divmod(height, per_block)
+    block = row * per_block
+    first = zlib.compressobj(9, zlib.DEFLATED, -15)
+    repeated = first.compress(block) + first.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(9, zlib.DEFLATED, -15)
+    tail = last.compress(row * rest) + last.flush()
+    adler = 1
+    for _ in range(blocks):
+        adler = zlib.adler32(block, adler)
+    adler = zlib.adler32(row * rest, adler)
+    path = Path(path)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        chunk(f, b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        chunk(f, b"IDAT", b"\x78\x01")  # zlib header: deflate, 32 KB window
+        for _ in range(blocks):
+            chunk(f, b"IDAT", repeated)
+        chunk(f, b"IDAT", tail + struct.pack(">I", adler))
+        chunk(f, b"IEND", b"")
+    return path
+
+
+def make_special_files(root):
+    """Real entries that are not regular files, named like images: a FIFO, a UNIX socket, a folder, and a
+    symbolic link to /dev/zero. Returns ({name: path}, the bound socket, to close at the end)."""
+    import socket
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(root / "fifo.png")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(root / "socket.png"))
+    (root / "folder.png").mkdir()
+    (root / "zero.png").symlink_to("/dev/zero")
+    names = {"fifo.png": "a FIFO (named pipe)", "socket.png": "a socket", "folder.png": "a folder",
+             "zero.png": "a character device"}
+    return {name: (root / name, kind) for name, kind in names.items()}, sock

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Route:
     body: bytes = b""
     kind: str = "file"  # file | drop_once (half the bytes, then the connection closes) | status | fail_once
+    #                     | no_length (no Content-Length: the size is unknown until the connection closes)
     status: int = 200
     content_type: str = "application/octet-stream"
 
@@ -43,7 +44,8 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(range_header[len("bytes="):].split("-")[0])
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", route.content_type)
-        self.send_header("Content-Length", str(len(body) - start))
+        if route.kind != "no_length":
+            self.send_header("Content-Length", str(len(body) - start))
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.end_headers()

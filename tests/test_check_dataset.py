@@ -88,9 +88,11 @@ def test_class_folders_and_imbalance(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "imbalance ratio (largest / smallest non-empty class): 12.00" in proc.stdout
     assert "classes are imbalanced 12.0:1" in proc.stdout
-    assert "28 Train files are also in Eval" in proc.stdout  # the same folder twice
+    # The same folder twice: said once, and no Train file is dropped as a "leak" into Eval.
+    assert f"Train and Eval read the same data ({data})" in proc.stdout
+    assert "also in Eval" not in proc.stdout
     assert (data / "eval_list.clean.txt").read_text().count("\n") == 28
-    assert (data / "train_list.clean.txt").read_text() == ""  # every Train image is an Eval image
+    assert (data / "train_list.clean.txt").read_text() == (data / "eval_list.clean.txt").read_text()
 
 
 def test_relabel_is_applied_before_the_label_range_check(tmp_path):
@@ -158,3 +160,38 @@ def test_paddleclas_quick_start_config_unchanged_but_for_paths(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "image sizes: width 480..640, height 480..640" in proc.stdout  # the EXIF-6 photo is upright: 480x640
     assert "image sizes: width 640..640, height 480..480" in proc.stdout  # Eval
+
+
+def test_fix_with_train_and_eval_the_same_list_writes_one_clean_list(tmp_path):
+    """Train and Eval pointing at one list: said once; one clean list serves both (not two writes of one file, and
+    no Train line dropped as a "leak" into Eval, which would empty it)."""
+    data = make_image_folder(tmp_path / "d", per_class=4)
+    (data / "square" / "empty.png").write_bytes(b"")
+    with open(data / "train_list.txt", "a") as f:
+        f.write("square/empty.png 1\n")
+    config = tiny_config(data, tmp_path / "out")
+    config["DataLoader"]["Eval"]["dataset"]["cls_label_path"] = str(data / "train_list.txt")
+    proc = run_check(write_config(config, tmp_path / "c.yaml"), "--fix", "--no-progress")
+    clean = data / "train_list.clean.txt"
+    assert f"Train and Eval read the same data ({data / 'train_list.txt'})" in proc.stdout
+    assert (f"wrote {clean}: 6 of 7 lines kept; train with -o DataLoader.Train.dataset.cls_label_path={clean} "
+            f"-o DataLoader.Eval.dataset.cls_label_path={clean}") in proc.stdout
+    assert clean.read_text().splitlines() == (data / "train_list.txt").read_text().splitlines()[:-1]
+    assert proc.stdout.count("wrote ") == 1
+
+
+def test_fix_never_overwrites_a_different_clean_list(tmp_path):
+    """An earlier train_list.clean.txt with other content (an earlier fix, or the user's edits) is kept aside
+    under its timestamp before the new one is written; an identical one is left as it is."""
+    data = make_image_folder(tmp_path / "d", per_class=4)
+    config = write_config(tiny_config(data, tmp_path / "out"), tmp_path / "c.yaml")
+    clean = data / "train_list.clean.txt"
+    clean.write_text("circle/0.png 0\n# my own notes\n")
+    proc = run_check(config, "--fix", "--no-progress")
+    kept = [p for p in data.glob("train_list.clean.*.txt")]
+    assert len(kept) == 1 and kept[0].read_text() == "circle/0.png 0\n# my own notes\n"
+    assert f"kept the earlier train_list.clean.txt (other content) as {kept[0]}" in proc.stdout
+    assert clean.read_text() == (data / "train_list.txt").read_text()
+    proc = run_check(config, "--fix", "--no-progress")
+    assert f"wrote {clean} (unchanged)" in proc.stdout
+    assert len(list(data.glob("train_list.clean.*.txt"))) == 1

@@ -156,11 +156,10 @@ def make_bad_files(root):
     (root / "square/2.png").write_bytes(good_png[: len(good_png) // 2])      # truncated PNG
     (root / "bad.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])           # truncated JPEG
     (root / "empty.png").write_bytes(b"")                                    # empty file
-    (root / "dir.png").mkdir()                                               # unreadable: a directory
     lines = (root / "train_list.txt").read_text().splitlines()
-    lines += ["bad.jpg 0", "empty.png 1", "dir.png 2"]
+    lines += ["bad.jpg 0", "empty.png 1"]
     (root / "train_list.txt").write_text("\n".join(lines) + "\n")
-    return ["square/0.png", "square/2.png", "bad.jpg", "empty.png", "dir.png"]
+    return ["square/0.png", "square/2.png", "bad.jpg", "empty.png"]
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -172,7 +171,7 @@ def test_bad_image_error_names_file_and_line(tiny_dataset, num_workers):
             pass
     ds = loader.dataset
     for index, name in enumerate(p for p, _ in ds.samples):
-        if name.endswith(("bad.jpg", "empty.png", "dir.png", "square/2.png")):
+        if name.endswith(("bad.jpg", "empty.png", "square/2.png")):
             with pytest.raises(BadImageError, match=name.split("/")[-1]):
                 ds[index]
 
@@ -182,25 +181,28 @@ def test_skip_bad_images(tiny_dataset, caplog, num_workers):
     broken = make_bad_files(tiny_dataset)
     cfg = config(tiny_dataset, shuffle=False, batch_size=4, num_workers=num_workers, skip_bad_images=True)
     loader = build_dataloader(cfg, "Train")
-    assert len(loader.dataset) == 12
+    assert len(loader.dataset) == 11
     with caplog.at_level(logging.WARNING):
         batches = epoch_batches(loader, 0)
     sizes = [x.shape[0] for x, _ in batches]
-    assert sum(sizes) == 12 - len(broken)  # skipped, not replaced by other samples
+    assert sum(sizes) == 11 - len(broken)  # skipped, not replaced by other samples
     assert min(sizes) < 4
     assert sorted(s.split(" (")[0].split("/tiny/")[1] for s in loader.bad_images) == sorted(broken)
     # A second epoch reports again (once per epoch), and still never substitutes samples.
-    assert sum(x.shape[0] for x, _ in epoch_batches(loader, 1)) == 12 - len(broken)
+    assert sum(x.shape[0] for x, _ in epoch_batches(loader, 1)) == 11 - len(broken)
     assert len(loader.bad_images) == len(broken)
+    # The run's summary counts each skipped file once, by kind.
+    assert loader.skip_summary().startswith("DataLoader.Train left out 4 images in this run")
+    assert "4 while reading (4 unreadable)" in loader.skip_summary()
     if caplog.records:  # the project logger may not propagate to logging; bad_images is the contract
-        assert any("skipped 5 unreadable images" in r.getMessage() for r in caplog.records)
+        assert any("skipped 4 images (4 unreadable" in r.getMessage() for r in caplog.records)
 
 
 def test_skip_all_bad_batch(tiny_dataset):
     """A batch with only bad images disappears instead of yielding an empty tensor."""
     make_bad_files(tiny_dataset)
     lst = tiny_dataset / "bad_only.txt"
-    lst.write_text("empty.png 0\ndir.png 1\ncircle/0.png 0\n")
+    lst.write_text("empty.png 0\nbad.jpg 1\ncircle/0.png 0\n")
     cfg = config(tiny_dataset, "bad_only.txt", shuffle=False, batch_size=2, skip_bad_images=True)
     loader = build_dataloader(cfg, "Train")
     batches = epoch_batches(loader, 0)

@@ -3,7 +3,12 @@
 Each tool must exit non-zero with `error: <path>: <errno meaning> [ENAME]; <what to do>` on stderr, no
 traceback (unless --debug / PPCLS_LITE_DEBUG), and leave every file saved before byte-identical.
 
-Real faults, no stand-ins raised from Python:
+Also the tools that write lists (split_dataset --force, check_dataset --fix) and downloads: a full or read-only
+disk leaves every earlier file as it was, no temporary or partial file, and one line naming the folder and the
+space needed.
+
+Real faults, no stand-ins raised from Python (the last section injects ENOSPC at the write call too, so machines
+without mount rights still test the clean-up paths):
 * full disk: a small tmpfs (mount needs root with CAP_SYS_ADMIN, which the test machines and CI have). A
   symlink to /dev/full does not work here: every writer goes through a temp file and a rename, which replaces
   the symlink instead of writing through it;
@@ -13,16 +18,20 @@ Mounts are made under pytest's tmp folder and lazily unmounted at the end of eac
 import errno
 import hashlib
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import (
     INFER_OPS_32PX, REPO_ROOT, TINY_ARCH, load_states, make_image_folder, run_tool, run_train, subprocess_env,
-    tiny_train_config, write_config,
+    tiny_config, tiny_train_config, write_config,
 )
 
 from ppcls_lite.utils import cli
@@ -215,6 +224,7 @@ def test_train_disk_full_at_second_epoch_keeps_first_epoch(reference, mounts, tm
     run = out / TINY_ARCH
     line = assert_one_clear_line(proc, run, "No space left on device")
     assert "[ENOSPC]" in line and "-o Global.output_dir=DIR" in line
+    assert re.search(r"needs \d+\.\d (KB|MB), \d+(\.\d)? (bytes|KB|MB) free there", line), line  # the space it took
     assert "[Train][Epoch 1/2] done" in proc.stdout + proc.stderr  # the fault came mid-run, at epoch 2's save
     assert not (run / "epoch_2.pdstates").exists()
     assert not [n for n in os.listdir(run) if n.endswith(".tmp")], os.listdir(run)  # no temp file left behind
@@ -233,7 +243,8 @@ def test_train_on_a_disk_full_from_the_start(reference, mounts, tmp_path):
     proc = run_train(reference["config_at"](disk / "out", "full_from_start"), check=False, env=NO_DEBUG)
     run = disk / "out" / TINY_ARCH
     assert_one_clear_line(proc, run, "No space left on device")
-    assert not [n for n in os.listdir(run) if n.endswith(".tmp")], os.listdir(run)
+    # It stopped at the run's lock, beside the run folder: no file was left behind, not even the lock.
+    assert not [p for p in (disk / "out").rglob("*") if p.is_file()], list((disk / "out").rglob("*"))
 
 
 @pytest.mark.slow
@@ -264,6 +275,7 @@ def test_export_to_full_disk(reference, mounts, tmp_path):
     line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
     assert "-o Global.save_inference_dir=DIR" in line
     assert sha256_of([f"{weights}{s}" for s in TRIO]) == before
+    assert list(disk.iterdir()) == []  # no staging folder, no lock, no empty export folder
 
 
 @pytest.fixture(scope="module")
@@ -305,8 +317,58 @@ def test_export_to_full_disk_keeps_previous_export(reference, exported, mounts, 
                     f"Global.pretrained_model={reference['run'] / 'best_model'}", "-o",
                     f"Global.save_inference_dir={disk / 'inference'}", "--onnx")
     line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
-    assert "MB free" in line
+    assert re.search(r"the export needs about \d+\.\d MB, 0 bytes free there", line), line
     assert sha256_of(previous) == before
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "inference"]
+
+
+@pytest.mark.slow
+def test_export_that_fills_the_disk_midway_keeps_previous_export(reference, exported, mounts, tmp_path):
+    """The disk has room for the new export when it starts, and another writer fills it up after the Paddle model
+    was written: the export stops at its next write, the previous export stays, nothing is left."""
+    from ppcls_lite.export.staging import PAUSE_ENV
+
+    files = sorted(p for p in exported.rglob("*") if p.is_file())
+    disk = mounts["tmpfs"](tmp_path / "small disk", 2 * page_rounded_size(files) + (4 << 20))
+    shutil.copytree(exported, disk / "inference")
+    previous = sorted(p for p in (disk / "inference").rglob("*") if p.is_file())
+    before = sha256_of(previous)
+    log = tmp_path / "export.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "tools" / "export_model.py"), "-c",
+                                 str(reference["config"]), "-o",
+                                 f"Global.pretrained_model={reference['run'] / 'best_model'}", "-o",
+                                 f"Global.save_inference_dir={disk / 'inference'}", "--onnx"],
+                                cwd=REPO_ROOT, env=subprocess_env({PAUSE_ENV: "building", **NO_DEBUG}),
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        deadline = time.time() + 600
+        while "export paused at building" not in log.read_text():
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        fill_disk(disk)
+        proc.send_signal(signal.SIGUSR1)
+        proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, "", log.read_text())
+    line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
+    # The space an export takes, and what is free once the unfinished export was removed.
+    assert re.search(r"needs \d+\.\d MB, \d+(\.\d)? (bytes|KB|MB) free there", line), line
+    assert sha256_of(previous) == before
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "inference"]  # no staging folder, lock or .tmp
+
+
+def test_export_into_a_mount_point_is_refused(mounts, tmp_path):
+    """The switch renames the folder, which a mount point cannot be: said before anything is written."""
+    from ppcls_lite.export.folder import ExportError
+    from ppcls_lite.export.staging import StagedExport
+
+    disk = mounts["tmpfs"](tmp_path / "volume", 16 * PAGE)
+    with pytest.raises(ExportError, match="is a mount point.*export into a folder inside it"):
+        with StagedExport(disk):
+            pass
+    assert list(disk.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["volume"]
 
 
 # ------------------------------------------------------------------------------------------- tools/infer.py --output
@@ -370,3 +432,158 @@ def test_predictor_output_on_full_disk_and_read_only_dir(reference, exported, mo
         assert_one_clear_line(proc, output, meaning)
     assert old_full.read_text() == OLD_RESULTS and (source / "preds.csv").read_text() == OLD_RESULTS
 
+
+
+# ------------------------------------------------------------------------------------------- list files
+def _no_temp_files(folder):
+    left = [p.name for p in Path(folder).rglob("*") if p.name.endswith((".tmp", ".part"))]
+    assert not left, left
+
+
+@pytest.mark.slow
+def test_split_dataset_force_on_a_full_disk_keeps_both_old_lists(mounts, tmp_path):
+    disk = mounts["tmpfs"](tmp_path / "small disk", 256 * PAGE)
+    data = make_image_folder(disk / "photos", per_class=8)
+    (data / "train_list.txt").unlink()
+    (data / "val_list.txt").unlink()
+    (data / "label_list.txt").unlink()
+    proc = run_tool("split_dataset.py", "--image_root", data, "--val_ratio", "0.25", env=NO_DEBUG)
+    assert proc.returncode == 0, proc.stderr
+    lists = [data / "train_list.txt", data / "val_list.txt", data / "label_list.txt"]
+    before = sha256_of(lists)
+    fill_disk(disk)
+    proc = run_tool("split_dataset.py", "--image_root", data, "--val_ratio", "0.5", "--seed", "3", "--force",
+                    env=NO_DEBUG)
+    line = assert_one_clear_line(proc, data, "No space left on device")
+    assert re.search(r"needs \d+ bytes, 0 bytes free there\) \[ENOSPC\]", line), line
+    assert sha256_of(lists) == before  # train AND val: both old, never one new beside one old
+    _no_temp_files(data)
+
+
+@pytest.mark.slow
+def test_check_dataset_fix_on_a_full_disk_leaves_the_earlier_clean_list(mounts, tmp_path):
+    disk = mounts["tmpfs"](tmp_path / "small disk", 256 * PAGE)
+    data = make_image_folder(disk / "data", per_class=6)
+    config = write_config(tiny_config(data, tmp_path / "out"), tmp_path / "c.yaml")
+    assert run_tool("check_dataset.py", "-c", config, "--fix", "--no-progress").returncode == 0
+    clean = data / "train_list.clean.txt"
+    before = sha256_of([clean, data / "val_list.clean.txt", data / "train_list.txt"])
+    lines = (data / "train_list.txt").read_text().splitlines()
+    (data / "train_list.txt").write_text("\n".join(lines[:-1]) + "\n")  # one line fewer: the next clean list differs
+    before[str(data / "train_list.txt")] = sha256_of([data / "train_list.txt"])[str(data / "train_list.txt")]
+    fill_disk(disk)
+    proc = run_tool("check_dataset.py", "-c", config, "--fix", "--no-progress", env=NO_DEBUG)
+    assert_one_clear_line(proc, clean, "No space left on device")
+    assert sha256_of([clean, data / "val_list.clean.txt", data / "train_list.txt"]) == before
+    assert sorted(p.name for p in data.glob("*.txt")) == ["label_list.txt", "train_list.clean.txt", "train_list.txt",
+                                                          "val_list.clean.txt", "val_list.txt"]
+    _no_temp_files(data)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+def _download_in_a_subprocess(url, home, env=None):
+    script = ("import sys\nfrom ppcls_lite.utils import download as dl\nfrom ppcls_lite.utils.cli import run_cli\n"
+              "sys.exit(run_cli(lambda argv: print(dl.download_weights(sys.argv[1], progress=False))))")
+    return subprocess.run([sys.executable, "-c", script, url], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120, env=subprocess_env({"PPCLS_LITE_HOME": str(home), **NO_DEBUG, **(env or {})}))
+
+
+@pytest.mark.parametrize("kind", ["file", "no_length"])
+def test_download_to_a_full_disk_is_no_network_fault(mounts, tmp_path, kind):
+    """With the size announced, the download is refused before any byte is written; without it, the write that
+    finds the disk full stops it. Either way: one line naming the cache folder, not retried, no .part left."""
+    from loopback_server import LoopbackServer, Route
+
+    disk = mounts["tmpfs"](tmp_path / "small disk", 16 * PAGE)
+    body = np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    with LoopbackServer() as server:
+        server.routes["/w/model.pdparams"] = Route(body, kind)
+        proc = _download_in_a_subprocess(server.url + "/w/model.pdparams", disk / "home")
+        requests = len(server.requests)
+    line = assert_one_clear_line(proc, disk / "home" / "weights", "No space left on device [ENOSPC]")
+    assert "not a network fault: no retry" in line and "PPCLS_LITE_HOME" in line and "Nothing partial" in line
+    assert ("the file needs 195.3 KB" in line) == (kind == "file")
+    assert requests == 1
+    _no_temp_files(disk)
+
+
+def test_download_to_a_read_only_cache(mounts, tmp_path):
+    from loopback_server import LoopbackServer, Route
+
+    source = tmp_path / "home"
+    (source / "weights").mkdir(parents=True)
+    ro = mounts["read_only"](source, tmp_path / "ro home")
+    with LoopbackServer() as server:
+        server.routes["/w/model.pdparams"] = Route(b"x" * 1000)
+        proc = _download_in_a_subprocess(server.url + "/w/model.pdparams", ro)
+        assert len(server.requests) <= 1
+    line = assert_one_clear_line(proc, ro / "weights", "Read-only file system [EROFS]")
+    assert "make it writable" in line and "PPCLS_LITE_HOME" in line
+    assert list((source / "weights").iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------- injected ENOSPC
+class _FillingFile:
+    """A file on a disk that is full once `room` more bytes were written: the write after that raises ENOSPC, as
+    write() does on a full disk."""
+
+    def __init__(self, f, room):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def inject_full_disk(monkeypatch, module, matches, room=0):
+    """Files that `module` opens with a path for which `matches(path)` is true fill the disk after `room` bytes."""
+    real_open = open
+
+    def open_filling_up(path, *args, **kwargs):
+        f = real_open(path, *args, **kwargs)
+        return _FillingFile(f, room) if matches(str(path)) else f
+
+    monkeypatch.setattr(module, "open", open_filling_up, raising=False)
+
+
+def test_injected_enospc_in_a_group_write_keeps_every_old_file(tmp_path, monkeypatch):
+    """ENOSPC raised by the write call of the second of three files (what a full disk does), on any machine."""
+    from ppcls_lite.utils import files
+
+    targets = [tmp_path / name for name in ("train_list.txt", "val_list.txt", "label_list.txt")]
+    for target in targets:
+        target.write_text(f"old {target.name}\n")
+    before = sha256_of(targets)
+    inject_full_disk(monkeypatch, files, lambda path: "val_list" in path)
+    contents = {t: f"new {t.name}\n" for t in targets}
+    with pytest.raises(OSError) as info:
+        files.write_texts_atomic(contents)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(targets[1])
+    needed = sum(len(text) for text in contents.values())
+    assert f"needs {needed} bytes" in info.value.strerror and "free there" in info.value.strerror
+    assert sha256_of(targets) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t in targets)
+
+
+def test_injected_enospc_in_a_download_leaves_no_part(mirror_server, monkeypatch):
+    """The disk fills up after the first 64 KB block of a download of unknown size."""
+    from loopback_server import Route
+    from ppcls_lite.utils import download as dl
+
+    mirror_server.routes["/w/model.pdparams"] = Route(b"y" * 300_000, "no_length")
+    inject_full_disk(monkeypatch, dl, lambda path: path.endswith(".part"), room=1 << 16)
+    with pytest.raises(dl.DownloadError, match=r"No space left on device \[ENOSPC\].*not a network fault"):
+        dl.download_weights("http://example.invalid/w/model.pdparams", progress=False)
+    assert len(mirror_server.requests) == 1
+    assert not [p for p in Path(dl.weights_dir()).iterdir() if p.suffix in (".part", ".pdparams")]

@@ -135,6 +135,34 @@ def test_resume_with_two_processes_matches_uninterrupted(runs):
     assert [r["epoch"] for r in read_metrics(resumed)] == ["1", "2"]
 
 
+def test_one_lock_per_run_and_a_launch_into_a_locked_folder_stops_at_once(runs):
+    """The launched runs took one lock (rank 0's) and gave it up; a launch into a folder another process holds
+    stops at once in every rank, naming the holder, and changes nothing there."""
+    run = runs["dist"]
+    lock = run.parent / f".{TINY_ARCH}.lock"
+    assert not lock.exists()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom ppcls_lite.engine.run_lock import RunLock\n"
+         "RunLock.acquire(sys.argv[1]); print('held', flush=True); time.sleep(600)", str(run)],
+        cwd=REPO_ROOT, env=subprocess_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+        log_dir = runs["root"] / "log_locked"
+        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(log_dir),
+               str(TRAIN), "-c", str(runs["dist_config"]), "-o", "Global.epochs=3", "--resume", "auto"]
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=subprocess_env())
+    finally:
+        holder.kill()
+        holder.wait()
+    logs = "".join(p.read_text() for p in sorted(log_dir.glob("workerlog.*")))
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert f"{run} is in use by another training (pid {holder.pid} on " in logs + proc.stdout + proc.stderr
+    assert "[Train]" not in logs  # no rank trained
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    assert load_states(run / "latest")["epoch"] == 2
+
+
 def test_paddleclas_gpus_flag_is_the_launchers_devices_flag(monkeypatch):
     """PaddleClas's docs launch with --gpus="0,1,2,3"; Paddle 3's launcher keeps --gpus as an alias of --devices
     (no GPU here, so check how the launcher parses the line README shows)."""

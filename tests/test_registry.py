@@ -91,7 +91,7 @@ def test_named_lists_paddleclas_style():
 def test_post_process_is_registered():
     from ppcls_lite.pipeline.postprocess import POSTPROCESSES, DistillationPostProcess, Topk, build_postprocess
 
-    assert POSTPROCESSES.names() == ["Topk", "DistillationPostProcess"]
+    assert POSTPROCESSES.names() == ["Topk", "DistillationPostProcess", "Embedding"]  # Embedding: retrieval
     assert isinstance(build_postprocess({"name": "Topk", "topk": 3}), Topk)
     distill = build_postprocess({"name": "DistillationPostProcess", "model_name": "Teacher", "func": "Topk", "topk": 2})
     assert isinstance(distill.func, Topk) and distill.topk == 2

@@ -1,5 +1,7 @@
 """Run safety: a new run never overwrites an earlier run's checkpoints (`--overwrite` moves them aside), no metric
 is computed from an Eval loader that saw nothing, and Ctrl-C says truly what was saved and how to go on."""
+import csv
+
 import pytest
 import yaml
 
@@ -190,3 +192,50 @@ def test_ctrl_c_in_a_run_resumed_from_another_folder_names_that_checkpoint(tiny_
                         [f"Global.checkpoints={source}"])
     message = _interrupt_at_first_save(build_engine(other, "train"))
     assert message.endswith(f"-o Global.checkpoints={source}") and "--resume auto" not in message
+
+
+# ---------------------------------------------------------------------------------------------- issue 21, item 9
+@pytest.mark.slow
+def test_a_folder_holding_only_best_model_gets_one_piece_of_advice(tiny_dataset, tmp_path):
+    """Only best_model left (e.g. the others deleted to save space): a new run and --resume auto both say the same
+    thing to do - start from its weights in another folder, or --overwrite - and the advice works."""
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=1), tmp_path)
+    build_engine(config, "train").train()
+    run = tmp_path / "out" / ARCH
+    for path in run.iterdir():
+        if path.name.startswith(("latest.", "epoch_")):
+            path.unlink()
+    advice = (f"-o Global.pretrained_model={run / 'best_model'} -o Global.output_dir=NEW_DIR", "--overwrite")
+    with pytest.raises(RunDirError) as info:
+        build_engine(config, "train")
+    assert "but none to resume" in str(info.value) and all(a in str(info.value) for a in advice)
+    assert "--resume auto" not in str(info.value)  # it would only say "nothing to resume"
+    resume = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=1), tmp_path, ["Global.checkpoints=auto"])
+    with pytest.raises(FileNotFoundError) as info:
+        build_engine(resume, "train")
+    assert "only best_model" in str(info.value) and all(a in str(info.value) for a in advice)
+    assert "Start without --resume" not in str(info.value)  # which would be refused again: no back and forth
+    following = load_config(tiny_config(tiny_dataset, tmp_path / "new", epochs=1), tmp_path,
+                            [f"Global.pretrained_model={run / 'best_model'}"])
+    build_engine(following, "train").train()
+    assert (tmp_path / "new" / ARCH / "latest.pdstates").is_file()
+
+
+@pytest.mark.slow
+def test_nul_bytes_in_metrics_csv_do_not_stop_a_resume(tiny_dataset, tmp_path):
+    """metrics.csv is a log: NUL bytes (what a power cut leaves in a file being appended to) are warned about,
+    naming the file; the readable rows stay, the damaged file is kept beside it, and the run goes on."""
+    config = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=1), tmp_path)
+    build_engine(config, "train").train()
+    run = tmp_path / "out" / ARCH
+    metrics = run / "metrics.csv"
+    damaged = metrics.read_bytes() + b"\0" * 512 + b"2,0.01\0\0,1."
+    metrics.write_bytes(damaged)
+    resume = load_config(tiny_config(tiny_dataset, tmp_path / "out", epochs=2), tmp_path, ["Global.checkpoints=auto"])
+    build_engine(resume, "train").train()
+    assert f"{metrics} is damaged (NUL bytes or broken lines" in (run / "train.log").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(metrics.open(newline="")))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and "\0" not in metrics.read_text()
+    kept = [p for p in run.glob("metrics.*.csv")]
+    assert len(kept) == 1 and kept[0].read_bytes() == damaged
+    assert (run / "training_curves.png").stat().st_size > 0

@@ -4,7 +4,9 @@ duplicates within and across splits, image sizes.
     python tools/check_dataset.py -c CONFIG [-o KEY=VALUE ...] [--fix]
 
 Every image of DataLoader.Train and DataLoader.Eval is decoded through the same pipeline as training.
---fix writes a cleaned list beside each list file (train_list.clean.txt beside train_list.txt), never over it.
+--fix writes a cleaned list beside each list file (train_list.clean.txt beside train_list.txt), never over it;
+an earlier cleaned list with other content is kept as train_list.clean.<timestamp>.txt, and when Train and Eval
+read one list, one cleaned list serves both.
 Exit status 1 when errors were found (or the config is wrong), 0 otherwise.
 """
 import argparse

@@ -5,6 +5,11 @@
 DIR/<class name>/<images> -> DIR/train_list.txt, DIR/val_list.txt (DIR/test_list.txt when --test_ratio > 0) with
 `relative/path label` lines, and DIR/label_list.txt (`id name`). Use them with ImageNetDataset:
 image_root: DIR, cls_label_path: DIR/train_list.txt.
+
+What other systems leave in folders (`__MACOSX`, `.ipynb_checkpoints`, hidden and AppleDouble `._*` files,
+`@eaDir`) is neither a class nor an image; one line says what was ignored. The lists are written together through
+temporary files: a full or read-only disk leaves the earlier lists as they were (all old, never some new), and
+existing lists are only replaced with --force.
 """
 import argparse
 import os
@@ -16,7 +21,9 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from ppcls_lite.data.dataset.common import (IMAGE_EXTENSIONS, format_file_list, log_warning,  # noqa: E402
                                             read_label_names)
+from ppcls_lite.data.dataset.image_folder_dataset import scan_class_folders  # noqa: E402
 from ppcls_lite.utils.cli import run_cli  # noqa: E402
+from ppcls_lite.utils.files import write_texts_atomic  # noqa: E402
 
 LIST_NAMES = ("train_list.txt", "val_list.txt", "test_list.txt")
 
@@ -25,18 +32,18 @@ class ListFilesExistError(ValueError):
     """The list files are already there and --force was not given."""
 
 
-def find_class_images(image_root: str) -> Tuple[Dict[str, List[str]], List[str]]:
-    """{class folder: [relative image paths]} (sorted), plus the non-image files that were skipped."""
-    classes = sorted(d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d)))
-    images, skipped = {}, []
-    for name in classes:
-        files = []
-        for dirpath, dirnames, filenames in os.walk(os.path.join(image_root, name)):
-            dirnames.sort()
-            for fname in sorted(filenames):
-                rel = os.path.relpath(os.path.join(dirpath, fname), image_root).replace(os.sep, "/")
-                (files if fname.lower().endswith(IMAGE_EXTENSIONS) else skipped).append(rel)
-        images[name] = files
+def find_class_images(image_root: str, echo: Callable[[str], None] = print) -> Tuple[Dict[str, List[str]], List[str]]:
+    """{class folder: [relative image paths]} (sorted), plus the non-image files that were skipped; what other
+    systems leave in folders is left out and named in one line."""
+    scan = scan_class_folders(image_root)
+    if scan.foreign:
+        echo(scan.foreign_summary())
+
+    def relative(path):
+        return os.path.relpath(path, image_root).replace(os.sep, "/")
+
+    images = {name: [relative(p) for p in found.images] for name, found in scan.classes.items()}
+    skipped = [relative(p) for found in scan.classes.values() for p in found.others]
     return images, skipped
 
 
@@ -69,7 +76,7 @@ def split_image_folder(image_root: str, val_ratio: float = 0.2, test_ratio: floa
     if existing and not force:
         raise ListFilesExistError(f"{image_root} already has {', '.join(existing)}; pass --force to overwrite")
 
-    images, skipped = find_class_images(image_root)
+    images, skipped = find_class_images(image_root, echo)
     if not images:
         raise ValueError(f"{image_root} has no class folders (expected {image_root}/<class name>/<images>)")
     if skipped:
@@ -99,15 +106,13 @@ def split_image_folder(image_root: str, val_ratio: float = 0.2, test_ratio: floa
         for out in outputs:
             lines[out].extend(f"{rel} {label}" for rel in sorted(parts[out]))
 
+    contents = {os.path.join(image_root, out): "".join(line + "\n" for line in lines[out]) for out in outputs}
+    if not os.path.isfile(label_list):
+        contents[label_list] = "".join(f"{i} {name}\n" for i, name in enumerate(names))
+    write_texts_atomic(contents)  # all complete, then renamed: never a new train list beside an old val list
     for name in LIST_NAMES:  # a stale test list from an earlier split with --test_ratio must not survive
         if name not in outputs and force and os.path.exists(os.path.join(image_root, name)):
             os.remove(os.path.join(image_root, name))
-    for out in outputs:
-        with open(os.path.join(image_root, out), "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines[out]))
-    if not os.path.isfile(label_list):
-        with open(label_list, "w", encoding="utf-8") as f:
-            f.write("".join(f"{i} {name}\n" for i, name in enumerate(names)))
 
     width = max(len(n) for n in names)
     echo(f"{'id':>3}  {'class':<{width}}  {'train':>6}  {'val':>6}" + ("  test" if test_ratio > 0 else ""))

@@ -7,6 +7,8 @@ Outputs go to <Global.output_dir>/<Arch.name>/ (checkpoints, metrics.csv, train.
 `--resume auto` continues from <output_dir>/<Arch.name>/latest (same as -o Global.checkpoints=auto); a resume
 with more epochs or other Optimizer values re-plans the LR schedule from the saved step. A new run refuses a
 folder that holds checkpoints; `--overwrite` moves the earlier run aside to <run>.old-<timestamp>/ first.
+Only one training writes into a run folder (a lock file beside it names the holder to a second one). Ctrl-C,
+SIGTERM and SIGHUP stop at a safe point and print the command that continues the run (exit 130 / 143 / 129).
 """
 import argparse
 import os

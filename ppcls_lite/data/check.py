@@ -8,7 +8,13 @@ imbalance ratio (largest / smallest class) and the range of image sizes.
 
 `fix=True` writes a cleaned list beside the original list file (`train_list.clean.txt` beside `train_list.txt`;
 for ImageFolderDataset `<image_root>/<mode>_list.clean.txt`), never over it: the lines with errors are left out,
-as are repeated files within a split and Train files that are also in Eval.
+as are repeated files within a split and Train files that are also in Eval. When Train and Eval read the same
+list, one cleaned list serves both (and no file counts as a leak). The lists are written together through
+temporary files (a full disk leaves every earlier file as it was); an earlier cleaned list with other content
+is kept as `<name>.<its timestamp>.txt` first.
+
+Images are read only when they are regular files, and decoded only within the pixel limit (Global.max_image_pixels);
+list files are read with `DataLoader.<mode>.dataset.encoding`.
 """
 import hashlib
 import os
@@ -17,11 +23,15 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AbstractSet, List, Optional, TextIO, Tuple
+from typing import Callable, Dict, List, Optional, TextIO, Tuple
 
-from ppcls_lite.pipeline import READ_ERRORS, DecodeImage, read_label_names, read_text_lines, split_list_line
+from ppcls_lite.pipeline import (READ_ERRORS, DecodeImage, NotAFileError, missing_paths_hint, read_image_file,
+                                 read_label_names, read_text_lines, set_max_image_pixels, split_list_line)
+from ppcls_lite.utils.files import keep_aside, write_texts_atomic
 
 from .dataset import DATASETS
+from .dataset.image_folder_dataset import ImageFolderDataset
+from .dataset.imagenet_dataset import ENCODING_KEY
 from .preprocess import create_operators
 
 MODES = ("Train", "Eval")
@@ -50,6 +60,10 @@ class SplitReport:
     label_names: Optional[list] = None
     list_file: Optional[str] = None
     image_root: str = "."
+    encoding: Optional[str] = None
+    delimiter: Optional[str] = None
+    line_numbers: list = field(default_factory=list)  # the list line of each sample (list files)
+    missing: list = field(default_factory=list)  # indices of samples whose file does not exist
 
 
 class Progress:
@@ -86,14 +100,23 @@ class Progress:
             self.stream.flush()
 
 
+class _FolderListing(ImageFolderDataset):
+    """The samples of class folders without the dataset's up-front file checks: check_images reports each file."""
+
+    def check_files_exist(self, what: str) -> None:
+        pass
+
+
 def _read_list(report, dataset_cfg, delimiter):
     list_file = dataset_cfg.get("cls_label_path")
-    if not list_file or not os.path.isfile(list_file):
+    if not list_file or not os.path.exists(list_file):
         raise FileNotFoundError(f"DataLoader.{report.mode}.dataset.cls_label_path: list file {list_file!r} not found")
     report.list_file = list_file
+    report.encoding, report.delimiter = dataset_cfg.get("encoding"), delimiter
+    key = ENCODING_KEY.replace("<Train|Eval>", report.mode)
     beside = Path(list_file).absolute().parent / "label_list.txt"
-    report.label_names = read_label_names(beside) if beside.is_file() else None
-    for lineno, line in read_text_lines(list_file):
+    report.label_names = read_label_names(beside, report.encoding, key) if beside.is_file() else None
+    for lineno, line in read_text_lines(list_file, report.encoding, key):
         where = f"{list_file}:{lineno}"
         rel, label_text = split_list_line(line, delimiter)
         try:
@@ -102,13 +125,14 @@ def _read_list(report, dataset_cfg, delimiter):
             label = None
         sample = Sample(os.path.join(report.image_root, rel), label, where, line)
         report.samples.append(sample)
+        report.line_numbers.append(lineno)
         if label is None:
             _error(report, len(report.samples) - 1, f"{where}: expected `relative/path.jpg label` with an integer "
                                                     f"label last, got {line!r}")
 
 
 def _read_folders(report, dataset_cfg):
-    dataset = DATASETS.get("ImageFolderDataset")(dataset_cfg["image_root"], transform_ops=None)
+    dataset = _FolderListing(dataset_cfg["image_root"], transform_ops=None)
     report.label_names = dataset.label_names
     for path, label in dataset.samples:
         report.samples.append(Sample(path, label, path, f"{os.path.relpath(path, report.image_root)} {label}"))
@@ -155,11 +179,16 @@ def check_images(report: SplitReport, transform_ops: List[dict], progress: bool 
         if i in report.bad:  # a malformed line or a bad label: already reported, and --fix drops it
             continue
         try:
-            with open(sample.path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            reason = "file not found" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
+            data = read_image_file(sample.path)  # a regular file within the pixel limit
+        except (OSError, NotAFileError) as exc:
+            reason = ("file not found" if isinstance(exc, FileNotFoundError) else getattr(exc, "reason", None)
+                      or exc.strerror or str(exc))
             _error(report, i, f"{sample.source}: cannot read {sample.path}: {reason}")
+            if isinstance(exc, FileNotFoundError):
+                report.missing.append(i)
+            continue
+        except READ_ERRORS as exc:  # over the pixel limit, from the header
+            _error(report, i, f"{sample.source}: {sample.path}: {exc}")
             continue
         report.digests[i] = hashlib.sha256(data).hexdigest()
         try:
@@ -225,16 +254,85 @@ def _fix_path(report):
     return Path(report.image_root) / f"{report.mode.lower()}_list.clean.txt"
 
 
-def write_clean_list(report: SplitReport, drop: AbstractSet[int]) -> Tuple[Path, int]:
-    """Write the kept lines beside the original; returns (path, lines kept). The original list is never touched."""
-    target = _fix_path(report)
-    if report.list_file and target.resolve() == Path(report.list_file).resolve():
-        raise ValueError(f"refusing to overwrite {report.list_file}")
-    kept = [s.line for i, s in enumerate(report.samples) if i not in report.bad and i not in drop]
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, target)
-    return target, len(kept)
+def _same_source(reports) -> bool:
+    """Whether Train and Eval read the same list file (or the same class folders)."""
+    if len(reports) != 2:
+        return False
+    train, evaluation = reports["Train"], reports["Eval"]
+    if train.list_file or evaluation.list_file:
+        return bool(train.list_file and evaluation.list_file
+                    and os.path.realpath(train.list_file) == os.path.realpath(evaluation.list_file))
+    return os.path.realpath(train.image_root) == os.path.realpath(evaluation.image_root)
+
+
+def _encoding_hint(report: SplitReport) -> str:
+    """Advice to set the list's encoding when a GB18030 reading names the files that are missing."""
+    if not report.list_file or not report.missing:
+        return ""
+    def to_file(line):
+        return os.path.join(report.image_root, split_list_line(line, report.delimiter)[0])
+
+    return missing_paths_hint(report.list_file, [report.line_numbers[i] for i in report.missing], to_file,
+                              report.encoding, ENCODING_KEY.replace("<Train|Eval>", report.mode))
+
+
+@dataclass
+class CleanList:
+    """A cleaned list to write: its lines, the splits it serves, and the sample indices left out."""
+
+    lines: List[str]
+    modes: List[str]
+    total: int
+    drop: set
+    from_folders: bool
+
+    @property
+    def text(self) -> str:
+        return "".join(f"{line}\n" for line in self.lines)
+
+
+def clean_lists(reports: dict, leaks: list, same_source: bool) -> Dict[Path, CleanList]:
+    """{target path: CleanList}: each split's lines without errors, repeated files and (Train) files also in
+    Eval; one list for both splits when they read the same list file (a line bad for either is left out)."""
+    plans: Dict[Path, CleanList] = {}
+    for mode, report in reports.items():
+        target = _fix_path(report)
+        if report.list_file and target.resolve() == Path(report.list_file).resolve():
+            raise ValueError(f"refusing to overwrite {report.list_file}")
+        drop = {i for g in _groups(report.digests) for i in g[1:]} | report.bad
+        if mode == "Train" and not same_source:
+            drop |= {i for i, _ in leaks}
+        earlier = plans.get(target)
+        if earlier is not None:
+            drop |= earlier.drop
+        lines = [s.line for i, s in enumerate(report.samples) if i not in drop]
+        plans[target] = CleanList(lines, (earlier.modes if earlier else []) + [mode], len(report.samples), drop,
+                                  not report.list_file)
+    return plans
+
+
+def write_clean_lists(plans: Dict[Path, CleanList], say: Callable[[str], None]) -> None:
+    """Write the cleaned lists together; an existing one with other content is kept aside first (never lost)."""
+    changed, kept_aside = {}, []
+    for target, plan in plans.items():
+        if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == plan.text:
+            continue  # already what it would be
+        if target.exists():
+            kept_aside.append((target, keep_aside(target)))
+        changed[target] = plan.text
+    try:
+        write_texts_atomic(changed)
+    except OSError:
+        for _target, aside in kept_aside:  # nothing was replaced: the extra names are not needed
+            os.remove(aside)
+        raise
+    for target, aside in kept_aside:
+        say(f"kept the earlier {target.name} (other content) as {aside}")
+    for target, plan in plans.items():
+        key = "cls_label_path (with name: ImageNetDataset)" if plan.from_folders else "cls_label_path"
+        use = " ".join(f"-o DataLoader.{mode}.dataset.{key}={target}" for mode in plan.modes)
+        say(f"wrote {target}{'' if target in changed else ' (unchanged)'}: {len(plan.lines)} of {plan.total} lines "
+            f"kept; train with {use}")
 
 
 def check_dataset(config: dict, fix: bool = False, progress: bool = True, out: Optional[TextIO] = None) -> int:
@@ -247,6 +345,7 @@ def check_dataset(config: dict, fix: bool = False, progress: bool = True, out: O
     modes = [m for m in MODES if loaders.get(m)]
     if not modes:
         raise KeyError("the config has no DataLoader.Train or DataLoader.Eval section to check")
+    set_max_image_pixels((config.get("Global") or {}).get("max_image_pixels"))
     reports = {}
     for mode in modes:
         report, ops = read_split(mode, loaders[mode], class_num)
@@ -256,6 +355,9 @@ def check_dataset(config: dict, fix: bool = False, progress: bool = True, out: O
         say(f"  readable with valid labels: {readable}, with errors: {len(report.bad)}")
         for line in _listed(report.errors):
             say(line)
+        hint = _encoding_hint(report)
+        if hint:
+            say(f"  {report.list_file}: {hint}")
         labels = [s.label for s in report.samples if s.label is not None]
         if labels:
             say(f"  labels: {min(labels)}..{max(labels)} (Arch.class_num: {class_num if class_num else 'not set'})")
@@ -271,7 +373,12 @@ def check_dataset(config: dict, fix: bool = False, progress: bool = True, out: O
                 report.warnings.append(line)
         reports[mode] = report
     leaks = []
-    if len(reports) == 2:
+    same_source = _same_source(reports)
+    if same_source:
+        source = reports["Train"].list_file or reports["Train"].image_root
+        reports["Train"].warnings.append(f"Train and Eval read the same data ({source}): the eval top-1 measures "
+                                         f"training images; make a val split with tools/split_dataset.py")
+    elif len(reports) == 2:
         eval_digests = {d: i for i, d in reports["Eval"].digests.items()}
         leaks = [(i, eval_digests[d]) for i, d in reports["Train"].digests.items() if d in eval_digests]
         if leaks:
@@ -286,14 +393,7 @@ def check_dataset(config: dict, fix: bool = False, progress: bool = True, out: O
         for line in warnings:
             say(line if line.startswith("  ") else f"  {line}")
     if fix:
-        for mode, report in reports.items():
-            drop = {i for g in _groups(report.digests) for i in g[1:]}
-            if mode == "Train":
-                drop |= {i for i, _ in leaks}
-            target, kept = write_clean_list(report, drop)
-            key = "cls_label_path" if report.list_file else "cls_label_path (with name: ImageNetDataset)"
-            say(f"wrote {target}: {kept} of {len(report.samples)} lines kept; train with "
-                f"-o DataLoader.{mode}.dataset.{key}={target}")
+        write_clean_lists(clean_lists(reports, leaks, same_source), say)
     say(f"summary: {errors} errors, {len([w for w in warnings if not w.startswith('  ')])} warnings"
         + ("" if errors else " — the dataset is ready"))
     return 1 if errors else 0

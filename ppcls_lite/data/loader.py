@@ -6,6 +6,7 @@ seeded from (seed, epoch, rank, worker id), and with num_workers 0 the main proc
 resumed at epoch k sees the same data as an uninterrupted one.
 """
 import random
+import signal
 from typing import Optional
 
 import cv2
@@ -13,11 +14,12 @@ import numpy as np
 import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler, Sampler
 
+from ppcls_lite.utils.cli import stop_signals
 from ppcls_lite.utils.config_rules import COUNT, NON_NEGATIVE_COUNT, check_keys_of
 from ppcls_lite.utils.registry import Registry, check_keys
 
 from .dataset import DATASETS, BadSample
-from .dataset.common import format_file_list, log_warning
+from .dataset.common import MISSING, NOT_A_FILE, TOO_LARGE, UNREADABLE, count_kinds, format_file_list, log_warning
 from .preprocess import create_batch_operators
 
 # Batch samplers a `DataLoader.<mode>.sampler.name` may name; each takes the keys PaddleClas passes to paddle's
@@ -25,7 +27,12 @@ from .preprocess import create_batch_operators
 SAMPLERS = Registry("sampler")
 LOADER_KEYS = ("num_workers", "use_shared_memory")
 MODES = ("Train", "Eval", "Test")
+# Retrieval eval (Global.eval_mode: retrieval) may split DataLoader.Eval into a query and a gallery loader.
+RETRIEVAL_PARTS = ("Query", "Gallery")
 NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
+# A skipped sample crosses from the workers as index * len(SKIP_KINDS) + the position of its kind.
+SKIP_KINDS = (UNREADABLE, TOO_LARGE, NOT_A_FILE, MISSING)
+RAISE_LIMIT = "; genuine large images: raise the pixel limit with Global.max_image_pixels"
 
 
 def derive_seed(*parts: "int | str") -> int:
@@ -49,7 +56,9 @@ class WorkerSeeder:
     """worker_init_fn: seeds `random` and numpy in a worker from (base seed of this epoch and rank, worker id).
 
     Paddle creates the workers when an epoch's iteration starts, after set_epoch updated `base_seed`, and runs
-    this after its own seeding, so ours wins."""
+    this after its own seeding, so ours wins. A terminal's Ctrl-C or a closed terminal reach the whole process
+    group: workers ignore SIGINT and SIGHUP (the main process stops training at a safe point and then ends them).
+    SIGTERM keeps Paddle's worker handler, which ends the worker quietly (also what ends workers at exit)."""
 
     def __init__(self):
         self.base_seed = 0
@@ -57,6 +66,9 @@ class WorkerSeeder:
     def __call__(self, worker_id):
         seed_python_and_numpy(derive_seed(self.base_seed, worker_id, "worker"))
         cv2.setNumThreads(1)  # parallelism comes from the workers; OpenCV's own threads would oversubscribe
+        for sig in stop_signals():
+            if sig != signal.SIGTERM:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 class SeededRandomSampler(Sampler):
@@ -75,25 +87,31 @@ class SeededRandomSampler(Sampler):
 
 
 class MarkerView(Dataset):
-    """What the paddle DataLoader reads: the dataset, returning BadSample markers for unreadable files."""
+    """What the paddle DataLoader reads: the dataset, returning BadSample markers for unreadable files; with
+    `index_labels` each image comes with its sample index instead of its label (retrieval eval looks the label,
+    camera and file up by index, so skipped images and padding are recognised)."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, index_labels=False):
         super().__init__()
         self.dataset = dataset
+        self.index_labels = index_labels
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, index):
-        return self.dataset.load(index, return_bad_sample=True)
+        sample = self.dataset.load(index, return_bad_sample=True)
+        if self.index_labels and not isinstance(sample, BadSample):
+            return sample[0], np.int64(index)
+        return sample
 
 
 class Collate:
     """Stack (image, label) samples, drop BadSample markers, apply batch ops.
 
-    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num], bad indices int64).
-    The bad-index array starts with a sentinel so it is never empty: NOT_EMPTY, or EMPTY when every sample
-    of the batch was bad (images/labels are then placeholders the loader wrapper drops).
+    Returns (images float32 [N, C, H, W], labels int64 [N] or float32 [N, class_num], bad samples int64: each
+    index * len(SKIP_KINDS) + its kind). The bad array starts with a sentinel so it is never empty: NOT_EMPTY, or
+    EMPTY when every sample of the batch was bad (images/labels are then placeholders the loader wrapper drops).
     """
 
     def __init__(self, batch_ops=None):
@@ -101,7 +119,7 @@ class Collate:
 
     def __call__(self, batch):
         good = [s for s in batch if not isinstance(s, BadSample)]
-        bad_indices = [s.index for s in batch if isinstance(s, BadSample)]
+        bad_indices = [s.index * len(SKIP_KINDS) + SKIP_KINDS.index(s.kind) for s in batch if isinstance(s, BadSample)]
         if not good:  # placeholders: zero-size arrays cannot cross paddle's shared memory
             return np.zeros((1,), np.float32), np.zeros((1,), np.int64), np.array([EMPTY] + bad_indices, np.int64)
         bad = np.array([NOT_EMPTY] + bad_indices, dtype=np.int64)
@@ -121,7 +139,8 @@ class ClassificationDataLoader:
     """What build_dataloader returns: iterate for (images, labels) paddle tensors; call set_epoch(e) first.
 
     Attributes: `dataset`, `batch_sampler`, `num_workers`, `bad_images` (descriptions of the images skipped in
-    the last completed epoch when `skip_bad_images` is on).
+    the last completed epoch when `skip_bad_images` is on), `skipped` ({index: kind} of every image skipped while
+    reading in this run; `skip_summary()` words them with those dropped when the dataset was built).
     """
 
     def __init__(self, dataset, batch_sampler, loader, seed, rank, num_workers, worker_seeder, mode):
@@ -137,6 +156,7 @@ class ClassificationDataLoader:
         self._epoch_pending = False  # set_epoch called and not consumed by an iteration yet
         self._iterated = False
         self.bad_images = []
+        self.skipped = {}
 
     def __len__(self):
         return len(self.batch_sampler)
@@ -150,7 +170,7 @@ class ClassificationDataLoader:
         """Applied when the epoch's iteration starts, so nothing in between can consume the seeded RNG."""
         shuffle_seed = derive_seed(self.seed, self.epoch, "shuffle")  # same on every rank: consistent shards
         sampler = self.batch_sampler
-        if isinstance(sampler, DistributedBatchSampler):
+        if hasattr(sampler, "set_epoch"):  # DistributedBatchSampler, RandomIdentityBatchSampler
             sampler.set_epoch(shuffle_seed)  # paddle shuffles with RandomState(epoch); feed it our mixed seed
         elif isinstance(getattr(sampler, "sampler", None), SeededRandomSampler):
             sampler.sampler.seed = shuffle_seed
@@ -171,10 +191,10 @@ class ClassificationDataLoader:
             for images, labels, bad in self._reraise_worker_errors(batches):
                 bad = bad.numpy() if isinstance(bad, paddle.Tensor) else bad
                 if len(bad) > 1 and not self.dataset.skip_bad_images:
-                    index = int(bad[1])
+                    index = int(bad[1]) // len(SKIP_KINDS)
                     self.dataset.load(index, return_bad_sample=False)  # raises the precise error (file, line)
                     raise self.dataset.bad_image_error(index, "could not be read in a worker")
-                skipped.extend(int(i) for i in bad[1:])
+                skipped.extend(divmod(int(code), len(SKIP_KINDS)) for code in bad[1:])
                 if int(bad[0]) == EMPTY:
                     continue
                 yield images, labels
@@ -202,16 +222,37 @@ class ClassificationDataLoader:
     def _main_process_batches(self):
         """num_workers 0: load in this thread. (paddle's single-process iterator prefetches in a helper thread,
         which hangs the training loop when a sample raises, and would make the RNG use order timing-dependent.)"""
-        collate = self.loader.collate_fn
+        collate, view = self.loader.collate_fn, self.loader.dataset
         for indices in self.batch_sampler:
-            images, labels, bad = collate([self.dataset.load(i, return_bad_sample=True) for i in indices])
+            images, labels, bad = collate([view[i] for i in indices])
             yield paddle.to_tensor(images), paddle.to_tensor(labels), bad
 
-    def _report_skipped(self, indices):
-        self.bad_images = [self.dataset.describe(i) for i in indices]
-        if self.bad_images:
-            log_warning(f"{self.mode} epoch {self.epoch}: skipped {len(self.bad_images)} unreadable images "
-                        f"(skip_bad_images is on):\n" + format_file_list(self.bad_images))
+    def _report_skipped(self, skipped):
+        self.bad_images = [self.dataset.describe(i) for i, _ in skipped]
+        if not self.bad_images:
+            return
+        self.skipped.update((i, SKIP_KINDS[kind]) for i, kind in skipped)
+        kinds = [SKIP_KINDS[kind] for _, kind in skipped]
+        listed = [f"{self.dataset.describe(i)}: {SKIP_KINDS[kind]}" for i, kind in skipped]
+        log_warning(f"{self.mode} epoch {self.epoch}: skipped {len(listed)} images ({count_kinds(kinds)}; "
+                    f"skip_bad_images is on){RAISE_LIMIT if TOO_LARGE in kinds else ''}:\n"
+                    + format_file_list(listed))
+
+    def skip_summary(self) -> str:
+        """One line counting the images this loader left out in the run ('' for none): dropped when the dataset
+        was built (missing, not regular files) and skipped while reading (unreadable, over the pixel limit)."""
+        parts = []
+        dropped = list(getattr(self.dataset, "dropped", []))
+        if dropped:
+            parts.append(f"{len(dropped)} when the dataset was built ({count_kinds(dropped)})")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} while reading ({count_kinds(list(self.skipped.values()))})")
+        if not parts:
+            return ""
+        limit = RAISE_LIMIT if TOO_LARGE in dropped + list(self.skipped.values()) else ""
+        total = len(dropped) + len(self.skipped)
+        return (f"DataLoader.{self.mode} left out {total} images in this run (skip_bad_images is on): "
+                f"{' and '.join(parts)}{limit}")
 
 
 def _section(config, key, where):
@@ -276,19 +317,25 @@ def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where
 def check_data_values(config: dict, problems: list) -> None:
     """Append a message for each DataLoader batch size and worker count out of range (the op lists are checked
     item by item with their name check, data/__init__.py)."""
+    sections = []
     for mode, section in (config.get("DataLoader") or {}).items():
-        if not isinstance(section, dict):
-            continue
-        where = f"DataLoader.{mode}"
+        if isinstance(section, dict):
+            sections.append((f"DataLoader.{mode}", section))
+            sections += [(f"DataLoader.{mode}.{part}", section[part]) for part in RETRIEVAL_PARTS
+                         if isinstance(section.get(part), dict)]
+    for where, section in sections:
         check_keys_of(problems, section.get("sampler"), {"batch_size": COUNT}, f"{where}.sampler")
         check_keys_of(problems, section.get("loader"), {"num_workers": NON_NEGATIVE_COUNT}, f"{where}.loader")
 
 
 def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", seed: int = 0,
-                     class_num: Optional[int] = None) -> "ClassificationDataLoader":
+                     class_num: Optional[int] = None, part: Optional[str] = None,
+                     index_labels: bool = False) -> "ClassificationDataLoader":
     """Build the loader for `mode` ("Train" | "Eval" | "Test") from the YAML `DataLoader` section.
 
     `class_num` (normally Arch.class_num) validates labels and sizes the soft targets of Mixup/Cutmix.
+    `part` ("Query" | "Gallery") builds `DataLoader.<mode>.<part>` instead (retrieval eval); `index_labels`
+    makes the loader yield each image's sample index in place of its label.
     `device` is accepted for interface stability; batches are produced on CPU and paddle moves them on use.
     """
     if mode not in MODES:
@@ -296,8 +343,9 @@ def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", se
     if not dataloader_config or mode not in dataloader_config or dataloader_config[mode] is None:
         have = sorted(dataloader_config or {})
         raise KeyError(f"DataLoader.{mode} is missing from the config (present: {have})")
-    section = dataloader_config[mode]
-    where = f"DataLoader.{mode}"
+    section, where = dataloader_config[mode], f"DataLoader.{mode}"
+    if part is not None:
+        section, where = _section(section, part, where), f"{where}.{part}"
     dataset, batch_ops = build_dataset(_section(section, "dataset", where), class_num, f"{where}.dataset")
     batch_sampler = build_batch_sampler(section.get("sampler") or {}, dataset, mode, f"{where}.sampler")
 
@@ -308,7 +356,7 @@ def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", se
         raise ValueError(f"{where}.loader.num_workers must be >= 0, got {num_workers}")
     worker_seeder = WorkerSeeder()
     loader = DataLoader(
-        MarkerView(dataset),
+        MarkerView(dataset, index_labels),
         batch_sampler=batch_sampler,
         num_workers=num_workers,
         use_shared_memory=bool(loader_config.get("use_shared_memory", True)),

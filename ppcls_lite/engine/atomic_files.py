@@ -1,18 +1,34 @@
 """Crash-safe file writes: a temp file in the same folder, fsync, `os.replace`, fsync the folder.
 
-A write that fails (disk full, read-only, no permission) raises OSError naming the file the caller asked for,
-and leaves any earlier file of that name untouched.
+A write that fails (disk full, read-only, no permission) raises OSError naming the file the caller asked for
+(for a full disk with the space it needed and the space free), removes its temp file and leaves any earlier
+file of that name untouched.
 """
 import os
 import tempfile
 
+import numpy as np
 import paddle
 
+from ppcls_lite.utils import portable_save  # called as portable_save.portable_save: tests patch it
 from ppcls_lite.utils.cli import os_error_naming
+from ppcls_lite.utils.files import fsync_dir, space_error  # noqa: F401 (fsync_dir: part of this module's API)
+
+
+def payload_bytes(obj: object) -> int:
+    """The bytes of the tensors and arrays in `obj` (nested dicts/lists): about what paddle.save writes."""
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    if isinstance(obj, paddle.Tensor):
+        return int(np.prod(obj.shape)) * obj.element_size()
+    return int(obj.nbytes) if isinstance(obj, np.ndarray) else 0
 
 
 def write_temp(obj: object, path: str) -> str:
-    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
+    """Save `obj` (paddle.save's format, readable under numpy 1.x and 2.x: utils/portable_save.py) to a fsync'ed
+    temp file next to `path`; returns the temp path.
 
     A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
     asked for (a write() that hits a full disk names no file, mkstemp names a random temp name).
@@ -26,13 +42,13 @@ def write_temp(obj: object, path: str) -> str:
     os.close(fd)
     try:
         os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
-        paddle.save(obj, tmp_path)
+        portable_save.portable_save(obj, tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
     except BaseException as exc:
         remove_quietly(tmp_path)
         if isinstance(exc, OSError):
-            raise os_error_naming(exc, path) from exc
+            raise space_error(exc, path, payload_bytes(obj)) from exc
         raise
     return tmp_path
 
@@ -46,7 +62,7 @@ def remove_quietly(path: str) -> None:
 
 
 def atomic_save(obj: object, path: str) -> None:
-    """paddle.save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
+    """Save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
     path = os.path.abspath(path)
     tmp_path = write_temp(obj, path)
     try:
@@ -63,17 +79,3 @@ def _current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def fsync_dir(directory: str) -> None:
-    """fsync a folder so a rename in it survives a power cut (skipped where folders cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # e.g. Windows cannot open directories; the rename is still atomic there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

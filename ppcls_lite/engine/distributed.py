@@ -3,7 +3,7 @@
 With one process every helper is the identity, so the single-process path runs no collective.
 """
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import paddle
@@ -25,11 +25,16 @@ def all_reduce_sum(values: Dict[str, Any], world_size: int) -> Dict[str, np.ndar
 
 def any_rank(flag: bool, world_size: int) -> bool:
     """True when `flag` is true on any rank (e.g. a non-finite loss: all ranks must stop together)."""
+    return any_rank_each([flag], world_size)[0]
+
+
+def any_rank_each(flags: List[bool], world_size: int) -> List[bool]:
+    """For each flag, whether it is true on any rank (one all-reduce for all of them)."""
     if world_size <= 1:
-        return bool(flag)
-    tensor = paddle.to_tensor([1 if flag else 0], dtype="int64")
+        return [bool(f) for f in flags]
+    tensor = paddle.to_tensor([1 if f else 0 for f in flags], dtype="int64")
     paddle.distributed.all_reduce(tensor)
-    return int(tensor.numpy()[0]) > 0
+    return [int(v) > 0 for v in tensor.numpy()]
 
 
 def global_metrics(metric_set: Optional[Any], loss_sum: float, count: int, world_size: int) -> Dict[str, float]:

@@ -19,8 +19,11 @@ Behaviours worth knowing:
 - Resume vs extend: a changed Global.epochs / Optimizer section re-plans the LR schedule (`resume_plan.py`).
 - Empty loaders: a Train or Eval loader with no batches is an error (`require_batches`) before any metric is
   computed, written or saved as best_model.
-- Ctrl-C: the message names the last complete checkpoint and `--resume auto`, or says nothing was saved and to
-  start again with the same command.
+- Ctrl-C, SIGTERM, SIGHUP (`stopping.py`): training stops at the next safe point (a second signal: at once); one
+  line names the last complete checkpoint and the command with `--resume auto`, or says nothing was saved; exit
+  status 130 / 143 / 129.
+- One writer per run folder: `build_engine` takes the run's lock (`run_lock.py`); `train()` gives it up at its end.
+- Images left out by `skip_bad_images` are counted in one line per loader at the end of training.
 - Non-finite loss: training stops before the update with `NonFiniteLossError` naming epoch, iteration and
   the last good checkpoint. In data-parallel runs the finiteness flag is all-reduced so all ranks stop.
 - Data parallel (`python -m paddle.distributed.launch --nproc_per_node N tools/train.py ...`): the model is
@@ -35,22 +38,29 @@ Behaviours worth knowing:
 - AMP: see `amp.py` (GPU/XPU only; switched off with a warning on CPU).
 """
 import os
+import signal
 import time
-from typing import Any, Dict, List, Optional
+import weakref
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import paddle
 
+from ppcls_lite.arch import is_retrieval_model
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.engine.amp import AmpContext
+from ppcls_lite.engine.distributed import any_rank
 from ppcls_lite.engine.inference import predict_images
 from ppcls_lite.engine.loop import NonFiniteLossError, evaluate, require_batches, train_one_epoch
 from ppcls_lite.engine.reports import class_names, write_eval_report
 from ppcls_lite.engine.resume_plan import continue_lr_plan
+from ppcls_lite.engine.retrieval import RetrievalEvalData, evaluate_retrieval
 from ppcls_lite.engine.run_log import RunLog
 from ppcls_lite.engine.settings import EngineSettings
+from ppcls_lite.engine.stopping import StopRequest, interrupt_message
 from ppcls_lite.metric import ConfusionMatrix
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.cli import Interrupted
 from ppcls_lite.utils.ema import ModelEMA
 from ppcls_lite.utils.save_load import load_pretrained
 
@@ -76,6 +86,7 @@ class Engine:
         self.weights_loaded = settings.arch_pretrained
         self.confusion: Optional[ConfusionMatrix] = None
         self.infer_failures: list = []
+        self._release_lock: Callable[[], Any] = lambda: None
 
         a = settings.AMP
         self.amp = AmpContext(a.use_amp, a.level, settings.Global.device, a.use_fp16_test, a.use_promote)
@@ -105,6 +116,8 @@ class Engine:
         shape = list(self.settings.Global.image_shape)
         # H and W are left open: the same config is used at 32 px (quick start) and 224 px (recipes).
         spec = [paddle.static.InputSpec(shape=[None, shape[0], None, None], dtype="float32", name="x")]
+        if getattr(model, "takes_labels", False):  # a RecModel's margin head reads the labels
+            spec.append(paddle.static.InputSpec(shape=[None], dtype="int64", name="label"))
         logger.info("Global.to_static: training with a static graph (paddle.jit.to_static, full_graph=True)")
         return paddle.jit.to_static(model, input_spec=spec, full_graph=True)
 
@@ -113,7 +126,8 @@ class Engine:
         s, g = self.settings, self.settings.Global
         if g.checkpoints:
             states = self.state.restore(g.checkpoints, s.config_digest,
-                                        f"Arch.name={s.arch_name} (class_num={s.class_num})")
+                                        f"Arch.name={s.arch_name} (class_num={s.class_num})",
+                                        steps_per_epoch=len(self.train_loader) if self.train_loader else None)
             if self.optimizer is not None:
                 continue_lr_plan(self.lr_scheduler, states, checkpoint=g.checkpoints, epochs=g.epochs,
                                  steps_per_epoch=len(self.train_loader), optimizer_config=s.optimizer_config,
@@ -132,6 +146,10 @@ class Engine:
                            if reinit else ""))
             if self.ema is not None:
                 self.state.ema = ModelEMA(self.model, s.EMA.decay)  # start the average at the loaded weights
+
+    def hold_run_lock(self, lock: Any) -> None:
+        """Keep the run folder's lock (run_lock.RunLock) until train() ends or this engine is collected."""
+        self._release_lock = weakref.finalize(self, lock.release)
 
     def _run_dir(self) -> str:
         os.makedirs(self.settings.run_dir, exist_ok=True)
@@ -162,44 +180,70 @@ class Engine:
         run_log.open_metrics_csv(start_epoch, _metric_keys(self.train_metrics),
                                  _metric_keys(self.eval_metrics) if evaluating else None)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
-        last_eval = None
-        epoch = start_epoch
+        last_eval, epoch, finished, stop = None, start_epoch, False, StopRequest()
         try:
-            for epoch in range(start_epoch, g.epochs + 1):
-                epoch_start = time.time()
-                train_result = train_one_epoch(state, self.train_model, self.train_loader, self.train_loss,
-                                               self.train_metrics, self.amp, run_log, epoch,
-                                               world_size=self.world_size, by_epoch=by_epoch,
-                                               last_checkpoint=self.last_checkpoint)
-                if by_epoch and self.lr_scheduler is not None:
-                    self.lr_scheduler.step()
-                eval_result, improved = None, False
-                if evaluating and (epoch % max(int(g.eval_interval), 1) == 0 or epoch == g.epochs):
-                    eval_result = last_eval = self.evaluate(epoch=epoch)
-                    improved = self._is_better(eval_result)
-                    if improved:
-                        state.best_metric, state.best_epoch = float(eval_result[self.best_key]), epoch
-                state.epoch = epoch
-                # The metrics row goes first: a crash during the saves below resumes from the previous
-                # checkpoint, and the resumed run drops and rewrites the rows of the epochs it repeats.
-                epoch_time = time.time() - epoch_start
-                run_log.end_epoch(epoch, train_result, eval_result, epoch_time)
-                if eval_result is not None:
-                    if improved:
-                        self._save("best_model", epoch, best=True)
-                        logger.info(f"[Eval][Epoch {epoch}] new best {self.best_key} {state.best_metric:.5f}, saved "
-                                    f"{os.path.join(s.run_dir, 'best_model')}")
-                    else:
-                        logger.info(f"[Eval][Epoch {epoch}] best {self.best_key} so far {state.best_metric:.5f} "
-                                    f"(epoch {state.best_epoch})")
-                if g.save_interval and epoch % int(g.save_interval) == 0:
-                    self._save(f"epoch_{epoch}", epoch)
-                self._save("latest", epoch)
-                run_log.epoch_line(epoch, train_result, eval_result, epoch_time)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(self._interrupt_message(epoch)) from None
-        run_log.close()
+            with stop.installed():
+                for epoch in range(start_epoch, g.epochs + 1):
+                    finished = False
+                    last_eval = self._train_epoch(epoch, run_log, evaluating, by_epoch, stop) or last_eval
+                    finished = True
+                    if any_rank(stop.requested(), self.world_size):  # the saves are complete: a safe point
+                        raise KeyboardInterrupt
+            run_log.close()
+        except (KeyboardInterrupt, SystemError, RuntimeError) as exc:
+            # A data-loader worker ended by the same signal (`kill -- -PGID`) reaches here as paddle's SystemError
+            # (or the loader's RuntimeError about it): part of the stop, not a fault of its own.
+            if not isinstance(exc, KeyboardInterrupt) and not stop.requested():
+                raise
+            signum = stop.signum or getattr(exc, "signum", signal.SIGINT)
+            raise Interrupted(interrupt_message(self.last_checkpoint, s.run_dir, epoch, finished, self.is_main),
+                              signum) from None
+        finally:
+            self._release_lock()  # the run folder is free for the next writer
+        self._log_skipped()
         return {"best_metric": state.best_metric, "best_epoch": state.best_epoch, "last_eval": last_eval}
+
+    def _train_epoch(self, epoch: int, run_log: RunLog, evaluating: bool, by_epoch: bool,
+                     stop: StopRequest) -> Optional[Dict[str, float]]:
+        """Train one epoch, evaluate when due, write its metrics row and checkpoints; returns the eval result."""
+        s, g, state = self.settings, self.settings.Global, self.state
+        epoch_start = time.time()
+        train_result = train_one_epoch(state, self.train_model, self.train_loader, self.train_loss,
+                                       self.train_metrics, self.amp, run_log, epoch, world_size=self.world_size,
+                                       by_epoch=by_epoch, last_checkpoint=self.last_checkpoint, stop=stop)
+        if by_epoch and self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        eval_result, improved = None, False
+        if evaluating and (epoch % max(int(g.eval_interval), 1) == 0 or epoch == g.epochs):
+            eval_result = self.evaluate(epoch=epoch, stop=stop)
+            improved = self._is_better(eval_result)
+            if improved:
+                state.best_metric, state.best_epoch = float(eval_result[self.best_key]), epoch
+        state.epoch = epoch
+        # The metrics row goes first: a crash during the saves below resumes from the previous
+        # checkpoint, and the resumed run drops and rewrites the rows of the epochs it repeats.
+        epoch_time = time.time() - epoch_start
+        run_log.end_epoch(epoch, train_result, eval_result, epoch_time)
+        if eval_result is not None:
+            if improved:
+                self._save("best_model", epoch, best=True)
+                logger.info(f"[Eval][Epoch {epoch}] new best {self.best_key} {state.best_metric:.5f}, saved "
+                            f"{os.path.join(s.run_dir, 'best_model')}")
+            else:
+                logger.info(f"[Eval][Epoch {epoch}] best {self.best_key} so far {state.best_metric:.5f} "
+                            f"(epoch {state.best_epoch})")
+        if g.save_interval and epoch % int(g.save_interval) == 0:
+            self._save(f"epoch_{epoch}", epoch)
+        self._save("latest", epoch)
+        run_log.epoch_line(epoch, train_result, eval_result, epoch_time)
+        return eval_result
+
+    def _log_skipped(self) -> None:
+        """The run's summary of images left out by skip_bad_images, one line per loader."""
+        for loader in (self.train_loader, self.eval_loader):
+            line = loader.skip_summary() if hasattr(loader, "skip_summary") else ""
+            if line:
+                logger.warning(line)
 
     @property
     def best_key(self) -> str:
@@ -242,25 +286,9 @@ class Engine:
         if name == "latest" or name.startswith("epoch_"):
             self.last_checkpoint = prefix
 
-    def _interrupt_message(self, epoch: int) -> str:
-        """What Ctrl-C leaves behind and the command that goes on from there (checkpoints are written
-        atomically, so whatever is on disk is complete)."""
-        if self.last_checkpoint:
-            folder = os.path.dirname(os.path.abspath(self.last_checkpoint))
-            in_run_dir = folder == os.path.abspath(self.settings.run_dir)
-            how = "--resume auto" if in_run_dir else f"-o Global.checkpoints={self.last_checkpoint}"
-            return (f"training stopped during epoch {epoch}. Last complete checkpoint: {self.last_checkpoint}. "
-                    f"Continue with: python tools/train.py -c <config> {how}")
-        left = ckpt.checkpoint_names(self.settings.run_dir) if self.is_main else []
-        if left:  # e.g. best_model written, stopped before latest: not resumable, but a new run would be refused
-            return (f"training stopped during epoch {epoch}, before the first resumable checkpoint (only "
-                    f"{', '.join(left)} in {self.settings.run_dir}). Start again with the same command plus "
-                    f"--overwrite (moves these aside)")
-        return (f"training stopped during epoch {epoch}, before the first checkpoint: nothing was saved. Start "
-                f"again with the same command (without --resume)")
-
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, epoch: Optional[int] = None, report: bool = False) -> Dict[str, float]:
+    def evaluate(self, epoch: Optional[int] = None, report: bool = False,
+                 stop: Optional[StopRequest] = None) -> Dict[str, float]:
         """Evaluate on the Eval loader; returns {"loss", "top1", ...} over the whole eval set (all ranks).
 
         With EMA (during training) the EMA weights are evaluated. `report=True` also fills
@@ -269,12 +297,21 @@ class Engine:
         if self.eval_loader is None:
             raise ValueError("no DataLoader.Eval section in the config: add one to evaluate")
         s = self.settings
+        retrieval = isinstance(self.eval_loader, RetrievalEvalData)
+        if report and retrieval:
+            raise ValueError("--report (per-class precision/recall, confusion matrix) is for classification; "
+                             "retrieval eval prints its metrics (Recallk, mAP, ...) only")
         self.confusion = ConfusionMatrix(s.class_num) if report else None
 
         def run() -> Dict[str, float]:
+            if retrieval:  # Global.eval_mode: retrieval (retrieval.py)
+                return evaluate_retrieval(self.model, self.eval_loader, self.eval_metrics, self.amp, s.Global,
+                                          epoch=epoch, world_size=self.world_size, rank=self.rank,
+                                          print_batch_step=s.Global.print_batch_step)
             return evaluate(self.model, self.eval_loader, self.eval_loss, self.eval_metrics, self.amp, epoch=epoch,
                             print_batch_step=s.Global.print_batch_step, world_size=self.world_size, rank=self.rank,
-                            eval_batch_size=s.eval_batch_size, eval_shuffle=s.eval_shuffle, confusion=self.confusion)
+                            eval_batch_size=s.eval_batch_size, eval_shuffle=s.eval_shuffle, confusion=self.confusion,
+                            stop=stop)
 
         if self.ema is not None and self.optimizer is not None:
             with self.ema.applied_to(self.model):
@@ -291,6 +328,7 @@ class Engine:
                              f"{os.path.join(self.settings.run_dir, 'best_model')}) or Global.checkpoints; pass "
                              "--allow-random to score the randomly initialised model anyway")
         result = self.evaluate(report=report)
+        self._log_skipped()
         if report and self.is_main:
             s = self.settings
             names = list(label_names) if label_names else class_names(
@@ -303,14 +341,16 @@ class Engine:
     def infer(self, output: Optional[str] = None) -> List[dict]:
         """Classify Infer.infer_imgs (an image, a folder searched recursively, or a `path [label]` list file).
 
-        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"}; prints one
+        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"} ({"file_name",
+        "features"} for a retrieval model: its embedding, finished as Global.feature_* say); prints one
         JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
         reported with its path and reason and listed in `self.infer_failures`; the others are still predicted.
         """
         infer = self.settings.Infer
         results, self.infer_failures = predict_images(
             self.model, self.infer_ops, self.postprocess, infer.infer_imgs, infer.batch_size,
-            lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded)
+            lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded,
+            encoding=infer.encoding, features=is_retrieval_model(self.model))
         return results
 
 

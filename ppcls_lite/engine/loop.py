@@ -12,8 +12,9 @@ import paddle
 from ppcls_lite.arch.outputs import logits_of
 from ppcls_lite.engine.amp import AmpContext
 from ppcls_lite.engine.checkpoint import TrainState
-from ppcls_lite.engine.distributed import all_reduce_sum, any_rank, global_metrics, real_samples_on_rank
+from ppcls_lite.engine.distributed import all_reduce_sum, any_rank_each, global_metrics, real_samples_on_rank
 from ppcls_lite.engine.run_log import RunLog, StepRecord, format_metrics
+from ppcls_lite.engine.stopping import StopRequest
 from ppcls_lite.utils import logger
 
 
@@ -49,9 +50,14 @@ def require_batches(loader: Any, section: str) -> int:
 
 
 def check_finite(loss_value: float, epoch: int, iter_id: int, global_step: int, world_size: int,
-                 last_checkpoint: Optional[str]) -> None:
-    """Stop before the update when the loss is NaN/Inf on any rank (the others would hang in the all-reduce)."""
-    if not any_rank(not math.isfinite(loss_value), world_size):
+                 last_checkpoint: Optional[str], stop: Optional[StopRequest] = None) -> None:
+    """Stop before the update when the loss is NaN/Inf on any rank (the others would hang in the all-reduce), or
+    a stop signal arrived on any rank (KeyboardInterrupt: all ranks leave at this same step)."""
+    nonfinite, stopping = any_rank_each([not math.isfinite(loss_value), stop is not None and stop.requested()],
+                                        world_size)
+    if stopping and not nonfinite:
+        raise KeyboardInterrupt  # the engine says what was saved and how to go on
+    if not nonfinite:
         return
     last = (f"{last_checkpoint} (resume with -o Global.checkpoints={last_checkpoint})"
             if last_checkpoint else "none (no checkpoint was saved yet)")
@@ -63,15 +69,17 @@ def check_finite(loss_value: float, epoch: int, iter_id: int, global_step: int, 
 
 def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any, loss_fn: Any,
                     metrics: Optional[Any], amp: AmpContext, run_log: RunLog, epoch: int, *, world_size: int = 1,
-                    by_epoch: bool = False, last_checkpoint: Optional[str] = None) -> Dict[str, float]:
+                    by_epoch: bool = False, last_checkpoint: Optional[str] = None,
+                    stop: Optional[StopRequest] = None) -> Dict[str, float]:
     """One pass over the Train loader: forward, loss, backward, optimizer and per-step LR step, EMA update.
-    Returns {"loss", <metric>...} of the epoch over all ranks."""
+    Returns {"loss", <metric>...} of the epoch over all ranks. A `stop` request ends it before a step's update."""
     loader.set_epoch(epoch)  # data order and augmentation depend on (seed, epoch) only
     train_model.train()
     if metrics is not None:
         metrics.reset()
     run_log.start_epoch()
     loss_sum, seen = 0.0, 0
+    takes_labels = getattr(state.model, "takes_labels", False)  # a RecModel's margin head needs them
     tic = time.time()
     for iter_id, (images, labels) in enumerate(loader, 1):
         reader_cost = time.time() - tic
@@ -79,10 +87,10 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
         with amp.autocast(training=True):
             # The whole output goes to the losses and metrics: each picks what it reads (logits, a sub-model's
             # output of a DistillationModel, features).
-            outputs = train_model(images)
+            outputs = train_model(images, labels) if takes_labels else train_model(images)
             loss = loss_fn(outputs, labels)["loss"]
         loss_value = float(loss)
-        check_finite(loss_value, epoch, iter_id, state.global_step, world_size, last_checkpoint)
+        check_finite(loss_value, epoch, iter_id, state.global_step, world_size, last_checkpoint, stop)
         amp.backward_and_step(loss, state.optimizer)
         state.optimizer.clear_grad()
         if not by_epoch and state.lr_scheduler is not None:
@@ -107,9 +115,10 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
 def evaluate(model: paddle.nn.Layer, loader: Any, loss_fn: Optional[Any], metrics: Optional[Any], amp: AmpContext,
              *, epoch: Optional[int] = None, print_batch_step: int = 10, world_size: int = 1, rank: int = 0,
              eval_batch_size: Optional[int] = None, eval_shuffle: bool = False,
-             confusion: Optional[Any] = None) -> Dict[str, float]:
+             confusion: Optional[Any] = None, stop: Optional[StopRequest] = None) -> Dict[str, float]:
     """Loss and metrics of `model` over the whole Eval set (all ranks; DistributedBatchSampler padding dropped);
-    `confusion` (a ConfusionMatrix), when given, is filled too."""
+    `confusion` (a ConfusionMatrix), when given, is filled too. A `stop` request ends it after a batch (one
+    process; with several, the training loop stops them all at its next step)."""
     was_training = model.training
     model.eval()
     if metrics is not None:
@@ -128,6 +137,8 @@ def evaluate(model: paddle.nn.Layer, loader: Any, loss_fn: Optional[Any], metric
     start = time.time()
     total_iters = require_batches(loader, "Eval")
     for iter_id, (images, labels) in enumerate(loader, 1):
+        if stop is not None and world_size == 1 and stop.requested():
+            raise KeyboardInterrupt
         with amp.autocast(training=False):
             outputs = map_tensors(model(images), lambda t: t.astype("float32"))
         batch = int(images.shape[0])

@@ -6,32 +6,19 @@ Each run's final config is `config.yaml`; an earlier, different one is kept as `
 (`keep_config`). `check_dataset_present` names a missing list file or image folder with what to do.
 """
 import os
-import time
 from typing import Optional
 
 from ppcls_lite.config import config_to_text, save_config
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.engine.settings import EngineSettings
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.files import free_name, timestamp
 
 QUICK_START_CONFIG = "configs/quick_start/MobileNetV3_small_fashion_mnist.yaml"
 
 
 class RunDirError(ValueError):
     """A new training run would mix with (and overwrite) an earlier run's checkpoints."""
-
-
-def _timestamp(seconds: Optional[float] = None) -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime(seconds))
-
-
-def _free_name(path_without_suffix: str, suffix: str = "") -> str:
-    """`path_without_suffix + suffix`, or with -2, -3, ... inserted when that exists (two runs in one second)."""
-    candidate, n = path_without_suffix + suffix, 1
-    while os.path.exists(candidate):
-        n += 1
-        candidate = f"{path_without_suffix}-{n}{suffix}"
-    return candidate
 
 
 def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: bool = True) -> Optional[str]:
@@ -46,6 +33,9 @@ def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: 
         return None
     if not overwrite:
         names = ckpt.checkpoint_names(run_dir)
+        if names and ckpt.newest_valid_checkpoint(run_dir)[0] is None:
+            raise RunDirError(f"{run_dir} holds checkpoints of an earlier run ({', '.join(names)}) but none to resume "
+                              f"(no complete latest or epoch_N). {ckpt.weights_only_advice(run_dir, names)}")
         if names:
             raise RunDirError(
                 f"{run_dir} already holds the checkpoints of an earlier run ({', '.join(names)}); a new run there "
@@ -61,7 +51,7 @@ def protect_run_dir(settings: EngineSettings, overwrite: bool = False, is_main: 
                           f"away: copy those weights elsewhere first, or train into another Global.output_dir")
     if not is_main:
         return None
-    target = _free_name(f"{run_dir}.old-{_timestamp()}")
+    target = free_name(f"{run_dir}.old-{timestamp()}")
     os.replace(run_dir, target)
     return target
 
@@ -76,7 +66,7 @@ def keep_config(config: dict, run_dir: str) -> str:
         with open(path, encoding="utf-8") as f:
             unchanged = f.read() == config_to_text(config)
         if not unchanged:
-            archived = _free_name(os.path.join(run_dir, f"config.{_timestamp(os.path.getmtime(path))}"), ".yaml")
+            archived = free_name(os.path.join(run_dir, f"config.{timestamp(os.path.getmtime(path))}"), ".yaml")
             os.replace(path, archived)
             logger.info(f"config.yaml now holds this run's config; the earlier one is kept as {archived}")
     save_config(config, path)

@@ -12,19 +12,48 @@ metrics.csv has one row per finished epoch; columns:
     `eval_<metric>`   one column per Metric.Eval value, e.g. `eval_top1`, `eval_top5` (empty without eval)
     `epoch_time_s`    wall time of the epoch in seconds (training + evaluation)
 With EMA enabled the eval columns are measured with the EMA weights. On resume the rows after the resumed
-epoch are dropped and new rows appended.
+epoch are dropped and new rows appended. metrics.csv is a log, not state: damage to it (NUL bytes a power cut
+left, a line cut short) never stops a resume or a plot; the readable rows are kept, the damaged file is kept
+beside it as `metrics.<timestamp>.csv`, and one warning names it.
 """
 import csv
+import io
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ppcls_lite.utils import logger
+from ppcls_lite.utils.files import keep_aside
 from ppcls_lite.utils.plot import plt, save_figure
+
+
+def read_csv_rows(path: str) -> Tuple[List[str], List[Dict[str, str]], bool]:
+    """(header, rows, damaged) of a CSV file: NUL bytes are dropped, undecodable bytes replaced, and reading stops
+    at the first line the csv module cannot parse; `damaged` says whether any of that happened."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    damaged = b"\0" in raw
+    text = raw.replace(b"\0", b"").decode("utf-8", errors="replace")
+    damaged = damaged or "\ufffd" in text
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error:
+        damaged = True
+    return list(reader.fieldnames or []), rows, damaged
+
+
+def _epoch_of(row: Dict[str, str]) -> Optional[int]:
+    try:
+        return int(str(row.get("epoch") or "").strip())
+    except ValueError:
+        return None
 
 
 def format_metrics(values: Dict[str, float]) -> str:
@@ -166,8 +195,14 @@ class MetricsCSV:
         self.columns = list(columns)
         rows = []
         if os.path.exists(path) and start_epoch > 1:  # resumed: keep the rows of the epochs already done
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("epoch") and int(r["epoch"]) < start_epoch]
+            _, read, damaged = read_csv_rows(path)
+            epochs = [_epoch_of(r) for r in read]
+            rows = [r for r, e in zip(read, epochs) if e is not None and e < start_epoch]
+            if damaged or None in epochs:
+                kept = keep_aside(path)
+                logger.warning(f"{path} is damaged (NUL bytes or broken lines, e.g. after a power cut); it is a log, "
+                               f"not part of the checkpoint: kept its {len(rows)} readable rows of the finished "
+                               f"epochs and the damaged file as {kept}")
         self._rewrite(rows)
 
     def _rewrite(self, rows):
@@ -200,13 +235,11 @@ def read_metrics_csv(metrics_csv: str) -> Dict[str, np.ndarray]:
             f"metrics file not found: {path} (the engine writes <Global.output_dir>/<Arch.name>/metrics.csv "
             "during `python tools/train.py`)"
         )
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames:
-            raise ValueError(f"{path} is empty: it has no header line; re-run training to regenerate it")
-        rows = list(reader)
+    fieldnames, rows, _damaged = read_csv_rows(str(path))
+    if not fieldnames:
+        raise ValueError(f"{path} is empty: it has no header line; re-run training to regenerate it")
     columns = {}
-    for name in reader.fieldnames:
+    for name in fieldnames:
         values = []
         for row in rows:
             cell = (row.get(name) or "").strip()
@@ -249,7 +282,8 @@ def plot_training_curves(metrics_csv: str, png_path: str, title: Optional[str] =
 
     panels = [
         ("Loss", "loss", [("train_loss", "train"), ("eval_loss", "eval")]),
-        ("Top-1 accuracy", "top-1", [("train_top1", "train"), ("eval_top1", "eval"), ("eval_top5", "eval top-5")]),
+        ("Top-1 accuracy", "top-1", [("train_top1", "train"), ("eval_top1", "eval"), ("eval_top5", "eval top-5"),
+                                     ("eval_recall1", "eval Recall@1"), ("eval_mAP", "eval mAP")]),  # retrieval
         ("Learning rate", "lr", [("lr", "lr")]),
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2))

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ppcls_lite.arch import arch_class_num
+from ppcls_lite.arch import arch_class_num, rec_class_num
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.config_rules import normalize_numbers
@@ -43,8 +43,15 @@ class GlobalSettings:
     seed: int = GLOBAL_DEFAULTS["seed"]
     to_static: bool = GLOBAL_DEFAULTS["to_static"]
     image_shape: list = field(default_factory=lambda: list(GLOBAL_DEFAULTS["image_shape"]))
+    max_image_pixels: Optional[int] = None  # the pixel limit (None: environment or default; 0: none)
     checkpoints: Optional[str] = None       # resume prefix (already resolved from "auto")
     pretrained_model: Optional[str] = None  # weights-only prefix
+    # Retrieval (engine/retrieval.py): eval by query/gallery ranking, and how features are compared.
+    eval_mode: str = GLOBAL_DEFAULTS["eval_mode"]
+    retrieval_feature_from: str = GLOBAL_DEFAULTS["retrieval_feature_from"]
+    feature_normalize: bool = GLOBAL_DEFAULTS["feature_normalize"]
+    feature_binarize: Optional[str] = GLOBAL_DEFAULTS["feature_binarize"]
+    sim_block_size: int = GLOBAL_DEFAULTS["sim_block_size"]
 
 
 @dataclass
@@ -72,6 +79,7 @@ class InferSettings:
 
     infer_imgs: Optional[str] = INFER_DEFAULTS["infer_imgs"]
     batch_size: int = INFER_DEFAULTS["batch_size"]
+    encoding: str = INFER_DEFAULTS["encoding"]  # of an infer_imgs list file
     label_map_file: Optional[str] = None  # Infer.PostProcess.class_id_map_file: class names for reports
 
 
@@ -80,7 +88,7 @@ class EngineSettings:
     """Everything the engine needs from the config, already resolved, grouped by section."""
 
     arch_name: str
-    class_num: int
+    class_num: Optional[int]                 # None: a RecModel without a head (labels are identities, unbounded)
     Global: GlobalSettings = field(default_factory=GlobalSettings)
     AMP: AMPSettings = field(default_factory=AMPSettings)
     EMA: EMASettings = field(default_factory=EMASettings)
@@ -107,6 +115,11 @@ def resolve_checkpoints(checkpoints: Optional[str], run_dir: str) -> Optional[st
         for reason in skipped:
             logger.warning(f"--resume auto: skipping {reason}")
         if prefix is None:
+            names = ckpt.checkpoint_names(run_dir)
+            if names:  # e.g. only best_model: weights, not a resumable run
+                raise FileNotFoundError(f"--resume auto: {run_dir} has no checkpoint to resume (no complete "
+                                        f"latest or epoch_N), only {', '.join(names)}. "
+                                        + ckpt.weights_only_advice(run_dir, names) + " (either without --resume)")
             raise FileNotFoundError(f"--resume auto: no checkpoint to resume in {run_dir} (looked for complete "
                                     f"latest/epoch_N .pdparams + .pdopt + .pdstates). Start without --resume "
                                     f"(or check Global.output_dir and Arch.name).")
@@ -125,7 +138,10 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
     arch = config.get("Arch") or {}
     if "name" not in arch:
         raise KeyError("Arch.name is missing from the config (e.g. Arch: {name: MobileNetV3_small_x1_0})")
-    class_num = arch_class_num(arch)  # a DistillationModel's from its sub-models (the R50 CIFAR100 config)
+    if arch.get("class_num") is None and arch["name"] == "RecModel":
+        class_num = rec_class_num(arch)  # its Head's classes
+    else:
+        class_num = arch_class_num(arch)  # a DistillationModel's from its sub-models (the R50 CIFAR100 config)
     ema = config.get("EMA")
     eval_sampler = (((config.get("DataLoader") or {}).get("Eval") or {}).get("sampler") or {})
     settings = EngineSettings(
@@ -144,6 +160,12 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             to_static=_as_bool(g["to_static"]),
             image_shape=list(g["image_shape"]),
             pretrained_model=g["pretrained_model"] or None,
+            max_image_pixels=g["max_image_pixels"],
+            eval_mode=str(g["eval_mode"]),
+            retrieval_feature_from=str(g["retrieval_feature_from"]),
+            feature_normalize=_as_bool(g["feature_normalize"]),
+            feature_binarize=g["feature_binarize"],
+            sim_block_size=int(g["sim_block_size"]),
         ),
         AMP=AMPSettings(
             use_amp=_as_bool(amp["use_amp"]),
@@ -158,6 +180,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
         Infer=InferSettings(
             infer_imgs=infer["infer_imgs"],
             batch_size=int(infer["batch_size"] or INFER_DEFAULTS["batch_size"]),
+            encoding=str(infer["encoding"]),
             label_map_file=(infer["PostProcess"] or {}).get("class_id_map_file"),
         ),
         arch_pretrained=bool(arch.get("pretrained")),

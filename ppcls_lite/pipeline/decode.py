@@ -7,16 +7,24 @@
 - 16-bit images keep their full depth until one conversion to 8 bits, v8 = round(v16 / 257), so 65535 -> 255.
 - GIF: the first frame. WEBP, BMP, TIFF, PPM/PGM are read like PNG/JPEG.
 - Empty, truncated and non-image data raise ImageDecodeError with the reason.
+- Pixel limit: the size is read from the header first (image_header.py); an image of more than
+  `max_image_pixels()` pixels (default 90 megapixels, e.g. 9487x9487 or 12000x7500) raises ImageTooLargeError
+  before anything is decoded, so a decompression bomb (a few KB of PNG that would decode to gigabytes) never
+  allocates. Raise it with Global.max_image_pixels (training, eval, infer, check_dataset) or the environment
+  variable PPCLS_LITE_MAX_IMAGE_PIXELS (everywhere, the deployed predictor too); 0 turns the check off.
 
 `backend="cv2"` decodes with OpenCV (IMREAD_ANYCOLOR | IMREAD_ANYDEPTH, which applies EXIF orientation and
 keeps 16-bit data); `backend="pil"` decodes with Pillow (first frame, ImageOps.exif_transpose). Pillow reduces
 16-bit colour PNGs to their high byte, so those are decoded by OpenCV in both backends.
 """
 import io
-from typing import Any
+import os
+from typing import Any, BinaryIO, Optional
 
 import cv2
 import numpy as np
+
+from .image_header import PILLOW_BOMB, image_size
 
 # Suffixes that folder scans and ImageFolderDataset treat as images.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
@@ -24,8 +32,71 @@ DECODE_BACKENDS = ("cv2", "pil")
 _CV2_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 
 
+# The pixel limit: default, and the environment variable that sets it in every process (the predictor too).
+DEFAULT_MAX_IMAGE_PIXELS = 90_000_000
+MAX_PIXELS_ENV = "PPCLS_LITE_MAX_IMAGE_PIXELS"
+MAX_PIXELS_KEY = "Global.max_image_pixels"
+_max_pixels_setting: Optional[int] = None  # set_max_image_pixels(): wins over the environment
+
+
 class ImageDecodeError(ValueError):
     """The bytes of an image could not be decoded (corrupt, truncated, empty or not an image)."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """The image has more pixels than the limit (checked from its header, before decoding)."""
+
+
+def _pixel_count(text: Any, where: str) -> int:
+    try:
+        value = int(float(str(text).replace("_", "")))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{where}={text!r}: give a whole number of pixels, e.g. 200000000 (0 turns the check off)")
+    return value
+
+
+def set_max_image_pixels(value: Optional[Any]) -> None:
+    """Set the pixel limit of this process (and the data-loader workers it starts); None: back to
+    $PPCLS_LITE_MAX_IMAGE_PIXELS or the default."""
+    global _max_pixels_setting
+    _max_pixels_setting = None if value is None else _pixel_count(value, MAX_PIXELS_KEY)
+
+
+def max_image_pixels() -> int:
+    """The pixel limit in force: set_max_image_pixels(), else $PPCLS_LITE_MAX_IMAGE_PIXELS, else 90 megapixels;
+    0 means no limit."""
+    if _max_pixels_setting is not None:
+        return _max_pixels_setting
+    env = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    return _pixel_count(env, MAX_PIXELS_ENV) if env else DEFAULT_MAX_IMAGE_PIXELS
+
+
+def _megapixels(n: int) -> str:
+    return f"{n / 1e6:.1f}".rstrip("0").rstrip(".") + " megapixels"
+
+
+def check_pixel_limit(f: BinaryIO) -> None:
+    """Raise ImageTooLargeError when the header of the image file `f` (binary, seekable; left where it was)
+    gives more pixels than the limit; images whose size cannot be read from the header pass."""
+    limit = max_image_pixels()
+    if not limit:
+        return
+    size = image_size(f)
+    if size is None:
+        return
+    how_to = (f"if the image is genuine, raise the limit with {MAX_PIXELS_KEY}=N or the environment variable "
+              f"{MAX_PIXELS_ENV}=N (0: no limit), or resize the image")
+    if size == PILLOW_BOMB:
+        raise ImageTooLargeError(f"cannot decode image: Pillow reads its header as a decompression bomb, far over the "
+                                 f"pixel limit of {_megapixels(limit)}; {how_to}")
+    width, height = size
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"cannot decode image: its header gives {width}x{height} pixels ({_megapixels(width * height)}), over the "
+            f"pixel limit of {_megapixels(limit)} (decoding would take about {width * height * 3 / 2 ** 30:.1f} GiB "
+            f"of memory); {how_to}")
 
 
 def import_pil() -> Any:
@@ -133,6 +204,7 @@ def decode_image(data: bytes, backend: str = "cv2", to_rgb: bool = True) -> np.n
         raise ImageDecodeError("cannot decode image (the file is empty)")
     if backend not in DECODE_BACKENDS:
         raise ValueError(f"DecodeImage: backend={backend!r} is not valid; use one of {list(DECODE_BACKENDS)}")
+    check_pixel_limit(io.BytesIO(data))
     if backend == "pil" and not _is_16bit_png(data):
         arr = _decode_pil(data)
         return arr if to_rgb else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)

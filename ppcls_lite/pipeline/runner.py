@@ -6,16 +6,18 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import cv2
 import numpy as np
 
+from .inputs import read_image_file
 from .results import split_finite
 
-# What an unreadable input may raise: missing file, undecodable data, cv2 rejecting a degenerate image.
-READ_ERRORS = (OSError, ValueError, cv2.error)
+# What an unreadable input may raise: missing file, not a regular file, undecodable data or over the pixel limit
+# (ValueErrors), cv2 rejecting a degenerate image, memory running out for one image.
+READ_ERRORS = (OSError, ValueError, cv2.error, MemoryError)
 
 
 def load_file(path: str, ops: Sequence[Callable[[Any], Any]], finish: Optional[Callable[[Any], Any]] = None) -> Any:
-    """Read one file and run `ops` on its bytes (and `finish` on the result, e.g. to CHW float32)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    """Read one file (a regular file within the pixel limit, see inputs.read_image_file) and run `ops` on its
+    bytes (and `finish` on the result, e.g. to CHW float32)."""
+    data = read_image_file(path)
     for op in ops:
         data = op(data)
     return finish(data) if finish else data
@@ -34,6 +36,10 @@ def failure_reason(exc: BaseException) -> str:
     """Why an input could not be predicted, in words (a missing file, an OS error, a decode error's message)."""
     if isinstance(exc, FileNotFoundError):
         return "file not found"
+    if getattr(exc, "reason", None) and isinstance(exc, ValueError):  # NotAFileError: the path is named already
+        return exc.reason
+    if isinstance(exc, MemoryError):
+        return "not enough memory to read and preprocess it"
     if isinstance(exc, OSError) and exc.strerror:
         return f"cannot read the file ({exc.strerror})"
     return str(exc) or type(exc).__name__

@@ -1,8 +1,13 @@
-"""Shared plumbing of the tools/ scripts: user errors and disk faults become one clear line, not a traceback."""
+"""Shared plumbing of the tools/ scripts: user errors and disk faults become one clear line, not a traceback;
+SIGTERM and SIGHUP stop a tool like Ctrl-C does (one line, exit status 143 / 129), not with Paddle's C++ stack
+dump."""
 import errno
 import logging
 import os
+import shlex
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional, Sequence
 
@@ -29,6 +34,51 @@ _ADVICE = {
     errno.EISDIR: "it is a folder: give a file name",
 }
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+# Signals that end a tool as an interruption: SIGINT (Ctrl-C), SIGTERM (kill, systemd, Docker, Kubernetes, job
+# schedulers), SIGHUP (the terminal closed).
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal ended the work; the message says what was left and how to go on. `exit_status` is the shell's
+    128 + signal number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_status = 128 + int(signum)
+
+
+def stop_signals() -> List[int]:
+    """The stop signals this platform has."""
+    return [getattr(signal, name) for name in STOP_SIGNAL_NAMES if hasattr(signal, name)]
+
+
+@contextmanager
+def handling_signals(handler: Callable[[int, object], None], signals: Sequence[int]) -> Iterator[None]:
+    """Install `handler` for `signals` for the duration of the block (main thread only; a signal the process
+    ignores, e.g. SIGHUP under nohup, stays ignored); the earlier handlers are put back afterwards. Installed
+    after paddle is imported, the handler also replaces Paddle's C++ one, which prints a stack dump."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in signals:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before if handler_before is not None else signal.SIG_DFL)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted("", signum)
+
+
+def command_line() -> str:
+    """This process's command line as a user would type it (`python tools/train.py -c ...`)."""
+    return shlex.join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "python"
 
 
 def debug_requested(argv: Sequence[str] = ()) -> bool:
@@ -112,7 +162,7 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional
 
     A user error prints `error: <message>` to stderr and gives 1; an OSError naming a file, or a full or
     read-only disk, prints `error: <path>: <errno meaning> [ENAME]; <what to do>` and gives 1; Ctrl-C prints
-    `interrupted: ...` and gives 130. `--debug` (removed from argv before `main` sees it), PPCLS_LITE_DEBUG=1 or
+    `interrupted: ...` and gives 130, SIGTERM / SIGHUP `interrupted by SIGTERM: ...` and 143 / 129. `--debug` (removed from argv before `main` sees it), PPCLS_LITE_DEBUG=1 or
     PPCLS_DEBUG=1 give the full traceback instead. Tools call `sys.exit(run_cli(main))`.
     """
     args = list(sys.argv[1:] if argv is None else argv)
@@ -122,13 +172,16 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional
     # checkpoint or metrics write reports the fault as one line.
     logging.raiseExceptions = debug
     try:
-        return main(args) or 0
+        with handling_signals(_raise_interrupted, [s for s in stop_signals() if s != signal.SIGINT]):
+            return main(args) or 0
     except (OSError, *USER_ERRORS) as exc:
         message = None if debug else user_message(exc, output_option)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as exc:  # Ctrl-C: no traceback; the engine's message says how to resume
-        print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: no traceback; the engine's message says how to resume
+        name = getattr(exc, "signal_name", "SIGINT")
+        label = "" if name == "SIGINT" else f" by {name}"
+        print(f"interrupted{label}{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return getattr(exc, "exit_status", 130)

@@ -5,14 +5,19 @@
   matches and it passes the caller's check; a file placed there by hand is checked, then its hash recorded.
 - `PPCLS_LITE_WEIGHTS_MIRROR=http://host:port` replaces the scheme and host of every URL, keeping the path.
 - The download goes to `<file>.part` and is renamed only when complete and checked, so an interrupted
-  download never looks complete; the next attempt resumes the `.part` with an HTTP Range request. Transient
-  errors (connection drops, timeouts, HTTP 5xx/429) are retried a few times, resuming where they stopped.
+  download never looks complete. Transient errors (connection drops, timeouts, HTTP 5xx/429) are retried a few
+  times, each retry resuming the `.part` with an HTTP Range request. A download that fails for good (or is
+  interrupted) removes its `.part`; only a killed process leaves one, which the next download resumes.
+- The cache's own disk faults (full, quota, read-only, no permission) are not network faults: they stop at once
+  with one line naming the cache folder, the space the file needs and the space free there (the size is checked
+  against the free space before the transfer when the server sends it), and no partial file is left.
 - Check before use: an HTML page instead of the file, or a file that fails the caller's `validate(path)`,
   is deleted and reported.
 - Progress on stderr: size, speed and ETA on a terminal; one line per 10 % otherwise.
 """
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import socket
@@ -24,7 +29,7 @@ import urllib.request
 from typing import Any, Callable, Optional
 
 from ppcls_lite.pipeline.checksums import sha256_file
-from ppcls_lite.utils.files import write_text_atomic
+from ppcls_lite.utils.files import SPACE_ERRNOS, format_bytes, free_bytes, write_text_atomic
 
 MIRROR_ENV = "PPCLS_LITE_WEIGHTS_MIRROR"
 HOME_ENV = "PPCLS_LITE_HOME"
@@ -37,6 +42,19 @@ _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 class DownloadError(ValueError):
     """A download that failed for good; the message names the URL, the cache path and what to do (a ValueError,
     so that the tools print it as one line)."""
+
+
+class CacheWriteError(OSError):
+    """Writing into the download cache failed (full disk, quota, read-only, no permission): not retried.
+    `needed` is the number of bytes the file still needed, when known."""
+
+    needed: Optional[int] = None
+
+
+def _cache_write_error(exc: OSError, path: str, needed: Optional[int] = None) -> CacheWriteError:
+    error = CacheWriteError(exc.errno, exc.strerror or str(exc), path)
+    error.needed = needed
+    return error
 
 
 def cache_home() -> str:
@@ -155,14 +173,18 @@ def _fetch(url: str, part: str, progress: bool) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
+        needed = total - have if total is not None else None
+        free = free_bytes(part)
+        if needed is not None and free is not None and free < needed:  # refuse before transferring anything
+            raise _cache_write_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), part, needed)
         bar = _Progress(os.path.basename(part)[: -len(".part")], total, have) if progress else None
         try:
-            with open(part, "ab" if have else "wb") as out:
+            with _open_part(part, "ab" if have else "wb", needed) as out:  # unbuffered: no write left for close()
                 while True:
                     block = response.read(_CHUNK)
                     if not block:
                         break
-                    out.write(block)
+                    _write_all(out, block, part, needed)
                     if bar:
                         bar.update(len(block))
         finally:
@@ -171,6 +193,23 @@ def _fetch(url: str, part: str, progress: bool) -> None:
     size = os.path.getsize(part)
     if total is not None and size < total:
         raise http.client.IncompleteRead(b"", total - size)  # the connection dropped: retried with a Range
+
+
+def _open_part(part: str, mode: str, needed: Optional[int]):
+    try:
+        return open(part, mode, buffering=0)
+    except OSError as exc:
+        raise _cache_write_error(exc, part, needed) from exc
+
+
+def _write_all(out: Any, block: bytes, part: str, needed: Optional[int]) -> None:
+    """Write all of `block` to the unbuffered file `out`; a disk fault becomes a CacheWriteError."""
+    view = memoryview(block)
+    try:
+        while view:
+            view = view[out.write(view):]
+    except OSError as exc:
+        raise _cache_write_error(exc, part, needed) from exc
 
 
 def _is_transient(err: BaseException) -> bool:
@@ -191,16 +230,23 @@ def download(url: str, cache_dir: str, validate: Optional[Callable[[str], None]]
     """
     source = apply_mirror(url)
     target = _cache_path(url, cache_dir)
-    os.makedirs(cache_dir, exist_ok=True)
-    with _Lock(os.path.join(cache_dir, "." + os.path.basename(target) + ".lock")):
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        lock = _Lock(os.path.join(cache_dir, "." + os.path.basename(target) + ".lock"))
+        lock.__enter__()
+    except OSError as exc:
+        raise _disk_fault(_cache_write_error(exc, cache_dir), source, cache_dir) from exc
+    part = target + ".part"
+    try:
         cached = _reuse_cached(target, validate)
         if cached:
             return cached
-        part = target + ".part"
         for attempt in range(retries + 1):
             try:
                 _fetch(source, part, progress)
                 break
+            except CacheWriteError as err:
+                raise _disk_fault(err, source, cache_dir) from err
             except Exception as err:  # noqa: BLE001 - classified below
                 if not _is_transient(err) or attempt == retries:
                     raise DownloadError(f"cannot download {source}: {_describe(err)}. Cache path: {target}. "
@@ -209,8 +255,31 @@ def download(url: str, cache_dir: str, validate: Optional[Callable[[str], None]]
         _check_or_delete(part, source, validate, target)
         digest = file_sha256(part)
         os.replace(part, target)
-        write_text_atomic(target + ".sha256", f"{digest}  {os.path.basename(target)}\n")
+        try:
+            write_text_atomic(target + ".sha256", f"{digest}  {os.path.basename(target)}\n")
+        except OSError as exc:  # the file is complete; its recorded hash is written on the next use
+            print(f"note: could not record the sha256 of {target} ({exc.strerror or exc})", file=sys.stderr)
         return target
+    except BaseException:
+        _remove(part)  # whatever stopped the download (a fault, Ctrl-C), no partial file is left
+        raise
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _disk_fault(err: CacheWriteError, source: str, cache_dir: str) -> DownloadError:
+    """One line for a download the cache's disk could not take: the folder, the errno, the space, what to do."""
+    code = err.errno
+    meaning = f"{err.strerror or os.strerror(code)} [{errno.errorcode.get(code, code)}]"
+    if code in SPACE_ERRNOS:
+        need = f"the file needs {format_bytes(err.needed)}, " if err.needed else ""
+        meaning += f" ({need}{format_bytes(free_bytes(cache_dir))} free there)"
+        advice = "free space there"
+    else:
+        advice = "make it writable"
+    return DownloadError(f"cannot save the download of {source} in {cache_dir}: {meaning}; {advice}, or set "
+                         f"{HOME_ENV} to a folder on another disk. Nothing partial was kept (not a network fault: "
+                         f"no retry)")
 
 
 def _describe(err: BaseException) -> str:

@@ -22,6 +22,14 @@ GLOBAL_DEFAULTS: dict = {
     "save_inference_dir": "./inference",
     "to_static": False,
     "seed": 42,
+    "max_image_pixels": None,        # images above this many pixels are refused from their header before decoding;
+                                     # None: $PPCLS_LITE_MAX_IMAGE_PIXELS or 90 megapixels; 0: no limit
+    # Retrieval (RecModel): how eval and the exported model's post-process turn the embedding into features.
+    "eval_mode": "classification",   # or "retrieval": Recallk / mAP / mINP over query and gallery features
+    "retrieval_feature_from": "features",  # the RecModel output compared: "features" (neck) or "backbone"
+    "feature_normalize": True,       # L2-normalise the features (cosine similarity)
+    "feature_binarize": None,        # None, "round" (round(x) * 2 - 1) or "sign": binary codes
+    "sim_block_size": 64,            # queries per block of the query x gallery similarity matrix
 }
 
 # AMP keys -> default (mixed precision is off unless use_amp is true).
@@ -40,6 +48,7 @@ EMA_DEFAULTS: dict = {"decay": 0.9999}
 # Infer keys -> default (tools/infer.py and the engine's predict).
 INFER_DEFAULTS: dict = {
     "infer_imgs": None,     # an image, a folder (searched recursively) or a `path [label]` list file
+    "encoding": "utf-8",    # how an infer_imgs list file is read (e.g. gb18030 for lists from Chinese Windows)
     "batch_size": 1,        # images per forward pass
     "transforms": None,     # the op list (DecodeImage ... ToCHWImage); required for inference and export
     "PostProcess": None,    # {name: Topk, topk, class_id_map_file}; absent -> top-1 class ids

@@ -1,7 +1,43 @@
-"""ImageFolderDataset: `image_root/<class name>/<image>` with sorted class names as ids."""
+"""ImageFolderDataset: `image_root/<class name>/<image>` with sorted class names as ids.
+
+Entries other systems leave in folders (`pipeline.is_foreign`: hidden names such as `.ipynb_checkpoints` and
+AppleDouble `._x.jpg`, `__MACOSX`, `@eaDir`) are neither classes nor images; one line names what was ignored.
+"""
 import os
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+from ppcls_lite.pipeline import FolderScan, is_foreign, scan_folder
+from ppcls_lite.utils.files import write_text_atomic
 
 from .common import DATASETS, IMAGE_EXTENSIONS, CommonDataset, log_warning, read_label_names
+
+
+@dataclass
+class ClassFolders:
+    """The class folders of an image root: {class name: its FolderScan}, and the foreign entries ignored."""
+
+    root: str
+    classes: Dict[str, FolderScan] = field(default_factory=dict)
+    foreign: List[str] = field(default_factory=list)
+
+    def foreign_summary(self) -> str:
+        """One line naming every ignored entry ('' when there are none)."""
+        scan = FolderScan(self.root, foreign=sorted(self.foreign))
+        return scan.foreign_summary()
+
+
+def scan_class_folders(image_root: str) -> ClassFolders:
+    """Sorted class folders of `image_root` (foreign ones left out), each scanned recursively."""
+    found = ClassFolders(image_root)
+    for name in sorted(os.listdir(image_root)):
+        path = os.path.join(image_root, name)
+        if is_foreign(name):
+            found.foreign.append(path)
+        elif os.path.isdir(path):
+            found.classes[name] = scan_folder(path)
+            found.foreign.extend(found.classes[name].foreign)
+    return found
 
 
 @DATASETS.register()
@@ -15,7 +51,10 @@ class ImageFolderDataset(CommonDataset):
         self.image_root = image_root
         if not os.path.isdir(image_root):
             raise FileNotFoundError(f"ImageFolderDataset: image_root {image_root!r} is not a directory")
-        folders = sorted(d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d)))
+        scan = scan_class_folders(image_root)
+        if scan.foreign:
+            log_warning(f"ImageFolderDataset: {scan.foreign_summary()}")
+        folders = list(scan.classes)
         if not folders:
             raise ValueError(f"ImageFolderDataset: {image_root!r} has no class sub-folders (expected "
                              "image_root/<class name>/<image files>)")
@@ -29,8 +68,7 @@ class ImageFolderDataset(CommonDataset):
         else:
             self.label_names = folders
             try:
-                with open(label_list, "w", encoding="utf-8") as f:
-                    f.writelines(f"{i} {name}\n" for i, name in enumerate(folders))
+                write_text_atomic(label_list, "".join(f"{i} {name}\n" for i, name in enumerate(folders)))
             except OSError as exc:
                 log_warning(f"ImageFolderDataset: could not write {label_list} ({exc}); ids follow sorted folders")
         if class_num is not None and class_num != len(self.label_names):
@@ -38,13 +76,8 @@ class ImageFolderDataset(CommonDataset):
                              f"class_num is {class_num}; set Arch.class_num to {len(self.label_names)}")
         self.class_num = len(self.label_names)
         for label, name in enumerate(self.label_names):
-            class_dir = os.path.join(image_root, name)
-            if not os.path.isdir(class_dir):
-                continue
-            for dirpath, dirnames, filenames in os.walk(class_dir):
-                dirnames.sort()
-                for fname in sorted(filenames):
-                    if fname.lower().endswith(IMAGE_EXTENSIONS):
-                        self.samples.append((os.path.join(dirpath, fname), label))
+            if name in scan.classes:
+                self.samples.extend((path, label) for path in scan.classes[name].images)
         if not self.samples:
             raise ValueError(f"ImageFolderDataset: no images ({', '.join(IMAGE_EXTENSIONS)}) under {image_root!r}")
+        self.check_files_exist(f"ImageFolderDataset({image_root})")
