@@ -9,6 +9,7 @@ import paddle
 import pytest
 
 from ppcls_lite.arch import build_model
+from ppcls_lite.arch.param_names import paddleclas_parameter_names
 from ppcls_lite.arch.summary import count_parameters
 from ppcls_lite.config import ConfigError, get_config
 from ppcls_lite.slim import apply_slim, convert_for_export, is_quantized
@@ -82,11 +83,14 @@ def test_pruning_removes_channels_and_keeps_what_the_kept_channels_compute(name,
     assert model.fc.weight.grad is not None and model.fc.weight.shape[0] == model.last_conv.weight.shape[0]
 
 
-def test_pruned_checkpoint_keys_stay_paddleclas_names():
+def test_pruned_checkpoint_keys_and_parameter_names_stay_paddleclas_names():
     model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 10})
+    assert isinstance(model.conv.bn, paddle.nn.BatchNorm)  # PaddleClas's layer type (pruned like BatchNorm2D)
     keys = list(model.state_dict())
+    names = paddleclas_parameter_names(model)  # what .pdopt keys optimizer state by
     apply_slim(model, {"prune": {"name": "fpgm", "pruned_ratio": 0.5}})
     assert list(model.state_dict()) == keys
+    assert paddleclas_parameter_names(model) == names and names["conv.bn._mean"] == "batch_norm_0.w_1"
 
 
 # ------------------------------------------------------------------------------------------------ QAT

@@ -108,13 +108,15 @@ def _kept_channels(group: ChannelGroup, criterion: str, ratio: float) -> np.ndar
 
 
 def _replace_parameter(layer: nn.Layer, name: str, value: np.ndarray) -> None:
-    """Give `layer.<name>` the smaller `value`, keeping its regularizer, learning rate and gradient setting."""
+    """Give `layer.<name>` the smaller `value`, keeping its name (PaddleClas's, which .pdopt keys state by),
+    regularizer, learning rate and gradient setting."""
     old = getattr(layer, name)
     attr = paddle.ParamAttr(regularizer=getattr(old, "regularizer", None), trainable=old.trainable,
                             learning_rate=(getattr(old, "optimize_attr", None) or {}).get("learning_rate", 1.0),
                             need_clip=getattr(old, "need_clip", True))
     new = paddle.create_parameter(list(value.shape), str(old.dtype).replace("paddle.", ""), attr=attr)
     new.set_value(value)
+    new.name = old.name  # (a new parameter may not be created under a name in use)
     new.stop_gradient = old.stop_gradient
     setattr(layer, name, new)
 
