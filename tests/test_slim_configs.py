@@ -107,7 +107,7 @@ def run(request, tmp_path_factory):
         from ppcls_lite.export import export_from_config
 
         export_dir = root / "inference"
-        export_from_config(eval_config, str(export_dir), onnx=True, verify_report=True)
+        export_from_config(eval_config, str(export_dir), onnx=True, verify_report=True, mnn=name == QUANT)
         requests = list(server.requests)
     yield {"name": name, "root": root, "config": config, "engine": engine, "served": served, "requests": requests,
            "run_dir": root / "out" / config["Arch"]["name"], "resumed_dir": root / "resumed" / config["Arch"]["name"],
@@ -179,11 +179,14 @@ def test_export_holds_what_deploys(run):
         full_weights = sum(int(np.prod(p.shape)) for p in full.parameters() if len(p.shape) >= 2)
         assert onnx_weights < 0.6 * full_weights  # physically smaller: 30% fewer channels on both sides of each conv
     files = sorted(str(p) for p in (DATA / "val").rglob("*.png"))[:4]
-    for backend in ("paddle", "onnxruntime"):
-        results = Predictor(export_dir, backend=backend).predict_files(files)
+    for backend in ("paddle", "onnxruntime") + (("mnn",) if run["name"] == QUANT else ()):
+        results = Predictor(export_dir, backend=backend, precision="int8" if backend == "mnn" else "fp32"
+                            ).predict_files(files)
         assert [r["file_name"] for r in results] == files
     by_backend = {e["backend"]: e for e in report["variants"]}
     if run["name"] == QUANT:  # int8 files: within one int8 rounding step of the QAT model (QAT_TOLERANCE)
         assert by_backend["paddle"]["precision"] == by_backend["onnxruntime"]["precision"] == "int8-qat"
+        assert by_backend["mnn"]["file"] == "model_int8.mnn" and by_backend["mnn"]["precision"] == "int8"
+        assert "model_int8.mnn" in info["quantization"]["qat"]["files"]
     else:
         assert by_backend["onnxruntime"]["top1_agreement"] == 1.0 and by_backend["paddle"]["top1_agreement"] == 1.0

@@ -27,7 +27,7 @@ from .inference_yml import (build_inference_config, input_size_from_transforms, 
                             read_label_list)
 from .onnx_tools import export_onnx
 from .paddle_model import check_room_for_export, save_paddle_model
-from .qat import save_qat_model
+from .qat import save_qat_model, write_qat_mnn
 from .staging import ExportRejected, StagedExport, pause_point
 from .variants import write_variants
 from .verify import verify_from_config, verify_onnx
@@ -188,12 +188,12 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
     with StagedExport(save_dir, force=force, needed=needed) as staging:  # the folder's lock and checks stop at once
         model = build_model(arch)
         apply_slim(model, config.get("Slim"))  # a pruned / QAT checkpoint fits only the slimmed model
-        if is_quantized(model) and (quantize or mnn or onnx_input != "float32"):
-            flag = f"--quantize {','.join(quantize)}" if quantize else "--mnn" if mnn else "--onnx_input uint8"
+        quantized = is_quantized(model)
+        if quantized and (quantize or onnx_input != "float32"):
+            flag = f"--quantize {','.join(quantize)}" if quantize else "--onnx_input uint8"
             raise ExportError(f"{flag}: this model was trained with Slim.quant, so the export is already int8 "
-                              f"(inference.pdmodel and model.onnx with quantize/dequantize ops); MNN 3.6 cannot run "
-                              f"that ONNX graph and the uint8-input variant is not built for it. Drop "
-                              f"{flag.split()[0]}")
+                              f"(inference.pdmodel and model.onnx with quantize/dequantize ops; --mnn adds "
+                              f"model_int8.mnn); the uint8-input variant is not built for it. Drop {flag.split()[0]}")
         weights_loaded = bool(arch.get("pretrained"))
         if weights:
             weights_loaded = _load_weights(model, weights, allow_random)
@@ -224,7 +224,11 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
             if diff > 1e-3:
                 raise ExportRejected(f"the ONNX model disagrees with the Paddle model (max difference {diff:.2e}); "
                                      f"do not deploy it — report the paddle2onnx version and model name")
-        if quantize or mnn or onnx_input != "float32":
+        if quantized and mnn:
+            write_qat_mnn(staging)
+            write_checksums(staging)
+            result = read_inference_config(staging)
+        elif quantize or mnn or onnx_input != "float32":
             write_variants(staging, config, quantize=quantize, mnn=mnn, onnx_input=onnx_input,
                            calib_images=calib_images)
             write_checksums(staging)  # the variant files too

@@ -8,6 +8,9 @@ learned, in place of the float32 ones.
     model.onnx                       ONNX QuantizeLinear / DequantizeLinear in front of every Conv / MatMul: int8
                                      weights (per output channel or per tensor, as trained) and int8 activations
                                      (the moving-average scales QAT learned, zero point 0)
+    model_int8.mnn (--mnn)           MNN's int8-weight file of the same graph without the activation Q/DQ pairs:
+                                     QAT's int8 weights, float activations (MNN 3.6 mis-shapes the tensors after
+                                     an activation QuantizeLinear: batch and channels swap)
 
 paddle2onnx 2.1 converts quantize_linear only for float8, so the ONNX file is built here: the float graph of the
 trained model (the fake-quant layers left out) through the usual paddle2onnx route, then the Q/DQ pairs inserted
@@ -27,7 +30,8 @@ import paddle
 from ppcls_lite.slim import convert_for_export
 from ppcls_lite.slim.quant import ActivationQuanter, WeightQuanter
 
-from .folder import ExportError
+from .folder import MNN_FILES, ONNX_FILE, ExportError, read_inference_config, write_inference_config
+from .mnn import convert_onnx_to_mnn
 from .onnx_tools import clean_onnx_model, export_onnx, import_onnx, save_onnx
 from .paddle_model import save_paddle_model
 
@@ -130,3 +134,34 @@ def save_qat_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_siz
         float_onnx = export_onnx(tmp, model_file=float_file, opset=opset)
         target = save_onnx(insert_qdq(import_onnx().load(str(float_onnx)), layers), save_dir / float_onnx.name)
     return model_file, target.name
+
+
+def weights_only_qdq(onnx_model: Any) -> Any:
+    """The Q/DQ model without its activation QuantizeLinear / DequantizeLinear pairs: each Conv / MatMul reads the
+    float activation and the dequantized int8 weight."""
+    graph = onnx_model.graph
+    quantized_from = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    float_of = {n.output[0]: quantized_from[n.input[0]] for n in graph.node
+                if n.op_type == "DequantizeLinear" and n.input[0] in quantized_from}
+    kept = [n for n in graph.node if n.op_type != "QuantizeLinear" and n.output[0] not in float_of]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            node.input[i] = float_of.get(name, name)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return clean_onnx_model(onnx_model)
+
+
+def write_qat_mnn(save_dir: Union[str, Path]) -> str:
+    """model_int8.mnn of a QAT export (see the module docstring), listed in inference.yml as the `mnn` `int8`
+    variant; returns its file name."""
+    save_dir = Path(save_dir)
+    with tempfile.TemporaryDirectory(prefix="ppcls_qat_mnn_") as tmp:
+        source = save_onnx(weights_only_qdq(import_onnx().load(str(save_dir / ONNX_FILE))), Path(tmp) / ONNX_FILE)
+        name = convert_onnx_to_mnn(source, save_dir / MNN_FILES["int8"], "int8").name
+    inference = read_inference_config(save_dir)
+    info = inference["Global"]
+    info["variants"] = {"onnxruntime": {"fp32": ONNX_FILE}, "mnn": {"int8": name}}
+    info["quantization"]["qat"]["files"].append(name)
+    write_inference_config(save_dir, inference)
+    return name
