@@ -168,7 +168,8 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
         failures.append("no trained weights were loaded (random weights): set -o Global.pretrained_model=PREFIX")
     report = {"model_name": info.get("model_name"), "weights": info.get("weights"),
               "weights_loaded": bool(weights_loaded), "images": len(samples), "threads": threads,
-              "parity_tolerance": {backend: QAT_TOLERANCE for backend in PARITY_TOLERANCE} if qat else PARITY_TOLERANCE, "passed": not failures, "failures": failures,
+              "parity_tolerance": {backend: QAT_TOLERANCE for backend in PARITY_TOLERANCE} if qat else PARITY_TOLERANCE,
+              "passed": not failures, "failures": failures,
               "variants": entries}
     write_text_atomic(save_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     record_in_manifest(save_dir, [REPORT_FILE])  # ours, when checking a finished export
