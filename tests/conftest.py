@@ -308,6 +308,30 @@ def tiny_export_config(tmp_path, reference_dir, weights=True, per_class=8):
     return path, root
 
 
+def paddleclas_data_overrides(raw_config, image_root, lists, batch_size):
+    """-o overrides that point a PaddleClas config's Train/Eval datasets at `image_root` with list files
+    `lists` {"train": path, "val": path}, set the batch size, no workers, and shrink every op size to 32 px
+    (resize_short 36), wherever the ops sit (Train, Eval and Infer.transforms)."""
+    def sizes(ops, prefix):
+        out = []
+        for i, item in enumerate(ops):
+            name, params = next(iter(item.items()))
+            for key in params or {}:
+                if name in ("RandCropImage", "CropImage") and key == "size":
+                    out.append(f"{prefix}.{i}.{name}.size=32")
+                elif name == "ResizeImage" and key in ("resize_short", "size"):
+                    out.append(f"{prefix}.{i}.{name}.{key}={36 if key == 'resize_short' else 32}")
+        return out
+
+    overrides = []
+    for mode, split in (("Train", "train"), ("Eval", "val")):
+        where = f"DataLoader.{mode}"
+        overrides += [f"{where}.dataset.image_root={image_root}", f"{where}.dataset.cls_label_path={lists[split]}",
+                      f"{where}.sampler.batch_size={batch_size}", f"{where}.loader.num_workers=0"]
+        overrides += sizes(raw_config["DataLoader"][mode]["dataset"]["transform_ops"], f"{where}.dataset.transform_ops")
+    return overrides + sizes(raw_config["Infer"]["transforms"], "Infer.transforms")
+
+
 @pytest.fixture
 def mirror_server(tmp_path, monkeypatch):
     """A LoopbackServer on 127.0.0.1 standing in for every download host ($PPCLS_LITE_WEIGHTS_MIRROR), with an

@@ -10,7 +10,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import FIXTURE_REFERENCE_DIR, read_state_dict_txt, state_dict_entries
+from conftest import FIXTURE_REFERENCE_DIR, REPO_ROOT, read_state_dict_txt, state_dict_entries
 from loopback_server import Route
 from ppcls_lite.arch import DistillationModel, build_model, logits_of
 from ppcls_lite.arch.pretrained import MODEL_URLS, pretrained_url
@@ -19,7 +19,7 @@ from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
 from ppcls_lite.config import get_config
 
-CONFIGS = FIXTURE_REFERENCE_DIR / "configs"
+CONFIGS = REPO_ROOT / "configs"  # PaddleClas's copies (configs/NOTICE)
 MV3_CONFIG = CONFIGS / "ImageNet" / "Distillation" / "mv3_large_x1_0_distill_mv3_small_x1_0.yaml"
 R50_CONFIG = CONFIGS / "quick_start" / "professional" / "R50_vd_distill_MV3_large_x1_0_CIFAR100.yaml"
 # PaddleClas's DistillationModel state dict for each config's Arch (make_reference.py)
@@ -356,3 +356,35 @@ def test_distillation_topk_acc_scores_the_named_sub_model():
         wrong.update(out, labels)
     with pytest.raises(ValueError, match="model_key"):
         build_metrics([{"DistillationTopkAcc": {"topk": [1, 5]}}], 4)
+
+
+# ------------------------------------------------------------------------------------- engine-side pieces
+def test_class_num_comes_from_the_sub_models_when_arch_has_none():
+    from ppcls_lite.arch import arch_class_num
+
+    r50 = yaml.safe_load(R50_CONFIG.read_text())["Arch"]
+    assert "class_num" not in r50 and arch_class_num(r50) == 100  # not the 1000 default
+    assert arch_class_num(tiny_arch()) == 4
+    assert arch_class_num({"name": "MobileNetV3_small_x0_35"}) == 1000
+
+
+def test_ema_leaves_the_frozen_teacher_out():
+    from ppcls_lite.utils.ema import ModelEMA
+
+    model = build_model(tiny_arch())
+    shadow = ModelEMA(model, 0.9).shadow
+    assert shadow and not [k for k in shadow if k.startswith("Teacher.")]
+    assert {k for k in model.state_dict() if k.startswith("Student.")} <= set(shadow)
+
+
+def test_a_distillation_checkpoint_loads_into_the_plain_student(tmp_path):
+    from ppcls_lite.utils.save_load import load_pretrained
+
+    paddle.seed(7)
+    distilled = build_model(tiny_arch())
+    paddle.save(distilled.state_dict(), str(tmp_path / "best_model.pdparams"))
+    student = build_model({"name": STUDENT, "class_num": 4})
+    report = load_pretrained(student, tmp_path / "best_model")
+    assert not report["missing"] and not report["unexpected"]  # PaddleClas's _extract_student_weights
+    for key, value in student.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), distilled.state_dict()[f"Student.{key}"].numpy())

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import REPO_ROOT, record_lr
+from conftest import REPO_ROOT, paddleclas_data_overrides, record_lr
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
@@ -91,19 +91,6 @@ def test_quick_start_keys_keep_their_paddleclas_meaning(logged_warnings):
 
 # --------------------------------------------------------------------------------------------- training
 
-def _op_paths(ops, prefix):
-    """-o overrides that shrink every size of an op list to 32 px (resize 36), wherever the ops sit."""
-    out = []
-    for i, item in enumerate(ops):
-        name, params = next(iter(item.items()))
-        for key, value in (params or {}).items():
-            if name in ("RandCropImage", "CropImage") and key == "size":
-                out.append(f"{prefix}.{i}.{name}.size=32")
-            elif name == "ResizeImage" and key in ("resize_short", "size"):
-                out.append(f"{prefix}.{i}.{name}.{key}={36 if key == 'resize_short' else 32}")
-    return out
-
-
 def _smoke_overrides(path, tmp_path, batch_size=8):
     """Only data paths, class count, batch size, workers, epochs, image sizes and device change."""
     if not (DATA / "train_list.txt").is_file():
@@ -117,13 +104,7 @@ def _smoke_overrides(path, tmp_path, batch_size=8):
     raw = cfgmod.load_yaml_with_bases(path)  # only to find the ops; get_config runs once, in _train
     overrides = ["Global.device=cpu", "Global.epochs=2", f"Global.output_dir={tmp_path / 'output'}",
                  "Arch.class_num=10"]
-    for mode, split in (("Train", "train"), ("Eval", "val")):
-        where = f"DataLoader.{mode}"
-        overrides += [f"{where}.dataset.image_root={DATA}", f"{where}.dataset.cls_label_path={lists[split]}",
-                      f"{where}.sampler.batch_size={batch_size}", f"{where}.loader.num_workers=0"]
-        overrides += _op_paths(raw["DataLoader"][mode]["dataset"]["transform_ops"], f"{where}.dataset.transform_ops")
-    overrides += _op_paths(raw["Infer"]["transforms"], "Infer.transforms")
-    return overrides
+    return overrides + paddleclas_data_overrides(raw, DATA, lists, batch_size)
 
 
 def _train(path, tmp_path, log_lines):

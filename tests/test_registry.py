@@ -89,11 +89,18 @@ def test_named_lists_paddleclas_style():
 
 
 def test_post_process_is_registered():
-    from ppcls_lite.pipeline.postprocess import POSTPROCESSES, Topk, build_postprocess
+    from ppcls_lite.pipeline.postprocess import POSTPROCESSES, DistillationPostProcess, Topk, build_postprocess
 
     assert POSTPROCESSES.names() == ["Topk", "ThreshOutput", "MultiLabelThreshOutput", "PersonAttribute",
-                                     "VehicleAttribute", "Embedding"]  # Embedding: a retrieval model's features
+                                     "VehicleAttribute", "DistillationPostProcess", "Embedding"]
     assert isinstance(build_postprocess({"name": "Topk", "topk": 3}), Topk)
+    distill = build_postprocess({"name": "DistillationPostProcess", "model_name": "Teacher", "func": "Topk", "topk": 2})
+    assert isinstance(distill.func, Topk) and distill.topk == 2
+    assert distill.select({"Student": 1, "Teacher": 2}) == 2  # PaddleClas's model_name picks the sub-model
+    with pytest.raises(KeyError, match="model_name='Teacher' is not an output of the model"):
+        distill.select({"Student": 1})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['top_k'\] in Infer.PostProcess \(Topk\)"):
+        build_postprocess({"name": "DistillationPostProcess", "func": "Topk", "top_k": 3})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['top_k'\] in Infer.PostProcess \(Topk\).*"
                                          r"Did you mean 'topk'"):
         build_postprocess({"name": "Topk", "top_k": 3})

@@ -7,16 +7,16 @@ from ppcls_lite.utils.config_rules import ANY, NameCheck, SectionRules
 
 from . import backbone  # noqa: F401  (registers the models)
 from .builder import BUILD_KEYS, build_model
-from .distillation import DistillationModel
+from .distillation import DistillationModel, arch_class_num
 from .gears import GEARS
 from .recmodel import RecModel, is_retrieval_model, rec_class_num
 from .outputs import DistillationOutput, logits_of
 from .registry import MODELS, UnknownModelError, registered_names
 from .theseus_layer import TheseusLayer
 
-__all__ = ["build_model", "list_models", "BUILD_KEYS", "DistillationModel", "DistillationOutput", "logits_of",
-           "MODELS", "TheseusLayer", "UnknownModelError", "CONFIG_RULES", "GEARS", "RecModel", "is_retrieval_model",
-           "rec_class_num"]
+__all__ = ["build_model", "list_models", "BUILD_KEYS", "DistillationModel", "arch_class_num", "DistillationOutput",
+           "logits_of", "MODELS", "TheseusLayer", "UnknownModelError", "CONFIG_RULES", "GEARS", "RecModel",
+           "is_retrieval_model", "rec_class_num"]
 
 # The Arch section's rules for ppcls_lite.config: free-form keys (the model's constructor kwargs, checked by
 # build_model), and a name every config must give. Arch.class_num is checked with the plain sections.

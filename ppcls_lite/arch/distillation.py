@@ -77,6 +77,23 @@ def _sub_model_configs(models: Any, class_num: Optional[int]) -> list:
     return configs
 
 
+def arch_class_num(arch_config: dict) -> int:
+    """The class count an Arch section builds: `Arch.class_num`, else (a DistillationModel) its first sub-model's
+    `class_num`, else the model's default (1000 for every model here)."""
+    if arch_config.get("class_num") is not None:
+        return int(arch_config["class_num"])
+    name = arch_config.get("name")
+    if name == "DistillationModel":
+        models = arch_config.get("models")
+        first = next(iter(models[0].values()), None) if isinstance(models, list) and models and \
+            isinstance(models[0], dict) else None
+        if isinstance(first, dict) and first.get("class_num") is not None:
+            return int(first["class_num"])
+        name = first.get("name") if isinstance(first, dict) else None
+    default = _default_class_num(name) if name in MODELS else None
+    return int(default) if default is not None else 1000
+
+
 class DistillationModel(nn.Layer):
     """Named sub-models run on the same input; see the module docstring for the config keys."""
 

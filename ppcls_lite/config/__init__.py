@@ -31,7 +31,7 @@ __all__ = ["ConfigError", "get_config", "parse_args", "print_config", "save_conf
 
 # Sections whose string values that look like numbers are converted ('1e-5' -> 1e-05): YAML 1.1 reads `1e-5`
 # (no dot) as a string. DataLoader/Infer are left alone: `NormalizeImage.scale: 1.0/255.0` is parsed by the op.
-NUMERIC_SECTIONS = ("AMP", "EMA", "Loss", "Optimizer", "Metric")
+NUMERIC_SECTIONS = ("AMP", "EMA", "Slim", "Loss", "Optimizer", "Metric")
 
 
 def get_config(path: Union[str, Path], overrides: Optional[List[str]] = None, show: bool = False) -> dict:

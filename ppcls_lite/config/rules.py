@@ -1,5 +1,6 @@
 """Where the config checks come from: the plain sections' rules (Global, AMP, EMA, Infer), written here, and the
-builder packages' `CONFIG_RULES` declarations (arch, data, loss, metric, optimizer), read here.
+builder packages' `CONFIG_RULES` declarations (arch, data, loss, metric, optimizer) and the slim package's, read
+here.
 
 This module imports the builder packages itself, so the schema and every name check are complete the moment
 `ppcls_lite.config` is used, whatever the caller imported before. The declarations are read at check time, so a
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ppcls_lite import arch, data, loss, metric, optimizer
+from ppcls_lite import arch, data, loss, metric, optimizer, slim
 from ppcls_lite.pipeline import POSTPROCESSES
 from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, NON_NEGATIVE_COUNT, POSITIVE,
                                            PROBABILITY, NameCheck, SectionRules, check_keys_of)
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
 
 # The sections in their canonical order (get_config returns them so).
-SECTIONS = ("Global", "AMP", "EMA", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric")
+SECTIONS = ("Global", "AMP", "EMA", "Slim", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric")
 
 # PaddleClas keys that are accepted but change nothing here: key -> why (printed once as a warning).
 IGNORED_GLOBAL_KEYS = {
@@ -113,7 +114,8 @@ PLAIN_RULES = SectionRules(
 def all_rules() -> Tuple[Tuple[str, SectionRules], ...]:
     """(owner, rules) of every section: the plain ones, then each builder package's declaration."""
     return (("config", PLAIN_RULES), ("arch", arch.CONFIG_RULES), ("loss", loss.CONFIG_RULES),
-            ("optimizer", optimizer.CONFIG_RULES), ("data", data.CONFIG_RULES), ("metric", metric.CONFIG_RULES))
+            ("optimizer", optimizer.CONFIG_RULES), ("data", data.CONFIG_RULES), ("metric", metric.CONFIG_RULES),
+            ("slim", slim.CONFIG_RULES))
 
 
 def build_schema() -> Dict[str, Any]:

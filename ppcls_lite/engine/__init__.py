@@ -33,6 +33,7 @@ from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
 from ppcls_lite.pipeline import Embedding, Topk, build_postprocess, set_max_image_pixels
+from ppcls_lite.slim import apply_slim
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
@@ -165,6 +166,7 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
         check_dataset_present(dataloader_config, "Eval")
 
     model = build_model(arch_to_build(config["Arch"], mode, g))
+    apply_slim(model, config.get("Slim"))  # before weights are loaded and before the optimizer sees the model
     class_num = settings.class_num
     objects = {}
     if mode == "train":

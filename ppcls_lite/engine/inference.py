@@ -44,9 +44,12 @@ def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callabl
     files = collect_infer_inputs(infer_imgs, encoding)
     model.eval()
 
+    # DistillationPostProcess names the sub-model it scores; otherwise the deployed sub-model's logits.
+    select = getattr(postprocess, "select", lambda output: output)
+
     def probabilities(tensors) -> np.ndarray:
         with autocast():
-            out = model(paddle.to_tensor(pipeline.stack_batch(tensors)))
+            out = select(model(paddle.to_tensor(pipeline.stack_batch(tensors))))
         if features:
             return out["features"].astype("float32").numpy()
         logits = logits_of(out).astype("float32")

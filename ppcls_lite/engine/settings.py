@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ppcls_lite.arch import rec_class_num
+from ppcls_lite.arch import arch_class_num, rec_class_num
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.engine.task import is_multilabel, output_activation
 from ppcls_lite.utils import logger
@@ -156,7 +156,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
     if arch.get("class_num") is None and arch["name"] == "RecModel":
         class_num = rec_class_num(arch)  # its Head's classes
     else:
-        class_num = int(arch.get("class_num", 1000))
+        class_num = arch_class_num(arch)  # a DistillationModel's from its sub-models (the R50 CIFAR100 config)
     ema = config.get("EMA")
     eval_sampler = (((config.get("DataLoader") or {}).get("Eval") or {}).get("sampler") or {})
     settings = EngineSettings(
@@ -203,7 +203,8 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
         ),
         arch_pretrained=bool(arch.get("pretrained")),
         multilabel=is_multilabel(config),
-        config_digest=ckpt.config_digest(arch, class_num),
+        # Slim changes the model (pruned widths, fake-quant layers): its weights fit only the same Slim section.
+        config_digest=ckpt.config_digest({**arch, "Slim": config["Slim"]} if config.get("Slim") else arch, class_num),
         eval_batch_size=int(eval_sampler.get("batch_size") or 1),
         eval_shuffle=_as_bool(eval_sampler.get("shuffle", False)),
         optimizer_config=normalize_numbers(copy.deepcopy(config.get("Optimizer"))),

@@ -4,7 +4,7 @@
     export_model         a built model -> Paddle inference model + inference.yml (+ model.onnx)
 
 It puts together the modules below it, which never import it: folder (file names, inference.yml, checksums)
-<- inference_yml, paddle_model, onnx_tools, mnn, bundle, samples <- quantize <- variants <- verify <- exporter.
+<- inference_yml, paddle_model, onnx_tools, mnn, bundle, samples <- quantize, qat <- variants <- verify <- exporter.
 The exported folder is everything deploy/python/predict_cls.py needs; see docs/DEPLOY.md.
 """
 import os
@@ -13,9 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import paddle
 
-from ppcls_lite.arch import build_model, is_retrieval_model, rec_class_num
+from ppcls_lite.arch import arch_class_num, build_model, is_retrieval_model, rec_class_num
 from ppcls_lite.engine.task import inference_transforms, infer_section, output_activation
 from ppcls_lite.pipeline import build_postprocess
+from ppcls_lite.slim import apply_slim, is_quantized
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.save_load import load_pretrained, read_state_dict, resolve_weights_path, save_safetensors
 from ppcls_lite.utils.schema import GLOBAL_DEFAULTS
@@ -26,6 +27,7 @@ from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_PARAMS_FILE, SAFETENSORS_F
 from .inference_yml import build_inference_config, fit_label_list, input_size_from_transforms, normalize_transform_ops
 from .onnx_tools import export_onnx
 from .paddle_model import check_room_for_export, save_paddle_model
+from .qat import save_qat_model, write_qat_mnn
 from .staging import ExportRejected, StagedExport, pause_point
 from .variants import write_variants
 from .verify import verify_from_config, verify_onnx
@@ -57,17 +59,23 @@ def _write_export(model, folder, input_size, transform_ops, class_num, topk=1, l
                   postprocess=None, activation="softmax"):
     """export_model's files, written into the new (staging) folder `folder`."""
     check_room_for_export(folder, model, onnx)
-    model_file = save_paddle_model(model, folder, input_size, output, activation)
-    pause_point("building")
-    onnx_file = None
-    if onnx:
-        onnx_file = export_onnx(folder, model_file=model_file, opset=opset).name
+    quantized = is_quantized(model)
+    if quantized:  # Slim.quant: the int8 files replace the float32 ones
+        model_file, onnx_file = save_qat_model(model, folder, input_size, output, onnx=onnx, opset=opset)
+        pause_point("building")
+    else:
+        model_file = save_paddle_model(model, folder, input_size, output, activation)
+        pause_point("building")
+        onnx_file = export_onnx(folder, model_file=model_file, opset=opset).name if onnx else None
     height, width = input_size
     config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
                                     onnx_file=onnx_file, weights=weights, postprocess=postprocess,
                                     activation=activation)
+    if quantized:
+        config["Global"]["quantization"] = {"qat": {"weights": "int8", "activations": "int8", "files": [
+            name for name in (model_file, onnx_file) if name]}}
     write_predictor_bundle(folder, predictor_script)
     config["Global"]["sha256"] = model_checksums(folder)
     write_inference_config(folder, config)
@@ -96,6 +104,14 @@ def _global(global_cfg: Dict[str, Any], key: str) -> Any:
     return GLOBAL_DEFAULTS[key] if value is None else value
 
 
+def _sub_model_name(arch: Dict[str, Any], sub_model: str) -> str:
+    """The Arch name of the DistillationModel's sub-model `sub_model` (e.g. MobileNetV3_small_x1_0)."""
+    for item in arch.get("models") or []:
+        if sub_model in item:
+            return str(item[sub_model].get("name"))
+    return sub_model
+
+
 def _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors):
     """About the bytes an export takes, from the size of its weights file (None without one)."""
     try:
@@ -120,6 +136,8 @@ def _output_head(config: Dict[str, Any], model: paddle.nn.Layer, class_num: Opti
                                           "binarize": _global(global_cfg, "feature_binarize")}}, None, "softmax"
     infer = infer_section(config, announce=False)
     postprocess = build_postprocess(infer["PostProcess"])
+    # PaddleClas's DistillationPostProcess: the export holds only the deployed sub-model, so its `func` is written
+    postprocess = getattr(postprocess, "func", postprocess)
     params = postprocess.inference_params()
     if "topk" in params:
         params["topk"] = min(int(params["topk"]), class_num or 1)
@@ -174,18 +192,30 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
     onnx = onnx or bool(quantize) or mnn or onnx_input == "uint8"
     if weights:  # the trained weights replace Arch.pretrained's ImageNet ones: no download
         arch["pretrained"] = False
-    class_num = rec_class_num(arch) if arch.get("name") == "RecModel" else arch.get("class_num", 1000)
+    class_num = rec_class_num(arch) if arch.get("name") == "RecModel" else arch_class_num(arch)
     needed = _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors)
     with StagedExport(save_dir, force=force, needed=needed) as staging:  # the folder's lock and checks stop at once
         model = build_model(arch)
+        apply_slim(model, config.get("Slim"))  # a pruned / QAT checkpoint fits only the slimmed model
+        quantized = is_quantized(model)
+        if quantized and (quantize or onnx_input != "float32"):
+            flag = f"--quantize {','.join(quantize)}" if quantize else "--onnx_input uint8"
+            raise ExportError(f"{flag}: this model was trained with Slim.quant, so the export is already int8 "
+                              f"(inference.pdmodel and model.onnx with quantize/dequantize ops; --mnn adds "
+                              f"model_int8.mnn); the uint8-input variant is not built for it. Drop {flag.split()[0]}")
         weights_loaded = bool(arch.get("pretrained"))
         if weights:
             weights_loaded = _load_weights(model, weights, allow_random)
         elif not arch.get("pretrained"):
             logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
+        model_name = arch.get("name")
+        if hasattr(model, "infer_model"):  # a DistillationModel: only the deployed sub-model (the student) is exported
+            sub_model = model.infer_model_name
+            model_name, model = _sub_model_name(arch, sub_model), model.infer_model()
+            logger.info(f"exporting sub-model {sub_model} ({model_name}) of the DistillationModel; the others stay out")
         output, postprocess, labels, activation = _output_head(config, model, class_num)
         result = _write_export(model, staging, size, ops, class_num, topk=1, label_list=labels,
-                               model_name=arch.get("name"), onnx=onnx, opset=opset, output=output,
+                               model_name=model_name, onnx=onnx, opset=opset, output=output,
                                weights=str(weights) if weights else None, predictor_script=predictor_script,
                                postprocess=postprocess, activation=activation)
         if onnx and verify:
@@ -194,7 +224,11 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
             if diff > 1e-3:
                 raise ExportRejected(f"the ONNX model disagrees with the Paddle model (max difference {diff:.2e}); "
                                      f"do not deploy it — report the paddle2onnx version and model name")
-        if quantize or mnn or onnx_input != "float32":
+        if quantized and mnn:
+            write_qat_mnn(staging)
+            write_checksums(staging)
+            result = read_inference_config(staging)
+        elif quantize or mnn or onnx_input != "float32":
             write_variants(staging, config, quantize=quantize, mnn=mnn, onnx_input=onnx_input,
                            calib_images=calib_images)
             write_checksums(staging)  # the variant files too
@@ -207,7 +241,7 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
             except ExportError as exc:
                 raise ExportRejected(str(exc)) from exc
     shape = result["Global"]["input_shape"]  # what the saved model takes, as inference.yml records it
-    logger.info(f"exported {arch.get('name')} for input {shape} (C, H, W: the images Infer.transforms produces) to "
+    logger.info(f"exported {model_name} for input {shape} (C, H, W: the images Infer.transforms produces) to "
                 f"{save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
                 + (f", {ONNX_FILE}" if onnx else "") + (f", {SAFETENSORS_FILE} (the weights of {weights}, no "

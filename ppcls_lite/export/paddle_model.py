@@ -89,16 +89,22 @@ def _check_paddle_files_complete(save_dir, model_file, net):
 
 
 def save_paddle_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size: Tuple[int, int],
-                      output: str = "probabilities", activation: str = "softmax") -> str:
+                      output: str = "probabilities", activation: str = "softmax",
+                      program_format: bool = False) -> str:
     """Write `model` (eval mode is set here) + softmax (or sigmoid) as save_dir/inference.json (or .pdmodel) +
-    .pdiparams for [N, 3, H, W] float32 input named `x` (`input_size` = (H, W)); returns the model file's name."""
+    .pdiparams for [N, 3, H, W] float32 input named `x` (`input_size` = (H, W)); returns the model file's name.
+    `program_format` saves Paddle's older program format (inference.pdmodel), which quantized models need."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     height, width = input_size
     net = InferenceNet(model, output, activation)
     net.eval()
     spec = paddle.static.InputSpec([None, 3, int(height), int(width)], "float32", INPUT_NAME)
-    paddle.jit.save(net, str(Path(save_dir) / Path(PADDLE_PARAMS_FILE).stem), input_spec=[spec])
+    if program_format:
+        with paddle.pir_utils.OldIrGuard():
+            paddle.jit.save(net, str(Path(save_dir) / Path(PADDLE_PARAMS_FILE).stem), input_spec=[spec])
+    else:
+        paddle.jit.save(net, str(Path(save_dir) / Path(PADDLE_PARAMS_FILE).stem), input_spec=[spec])
     model_file = _paddle_model_file(save_dir)
     _check_paddle_files_complete(save_dir, model_file, net)
     return model_file

@@ -106,10 +106,12 @@ class _BatchReader:
 
 
 def quantize_int8(source: Union[str, Path], target: Union[str, Path], calibration_images: np.ndarray,
-                  input_name: str = "x", float_first: bool = True, float_last: bool = False) -> dict:
+                  input_name: str = "x", float_first: bool = True, float_last: bool = False,
+                  per_channel: bool = True) -> dict:
     """Write the INT8 (QDQ) model of the float32 ONNX model `source` to `target`.
 
-    `calibration_images`: float32 [N, C, H, W], already preprocessed like the predictor's input.
+    `calibration_images`: float32 [N, C, H, W], already preprocessed like the predictor's input. `per_channel`
+    False gives one weight scale per tensor (docs/SLIM.md compares it with QAT).
     Returns a summary (calibration image count, layers kept float32).
     """
     onnx = import_onnx()
@@ -136,7 +138,7 @@ def quantize_int8(source: Union[str, Path], target: Union[str, Path], calibratio
         # input range below ~1e-4, where alpha * x is negligible anyway.
         overrides = {name: [{"symmetric": True}] for name in as_conv}
         quantize_static(str(prepared), str(quantized), _BatchReader(calibration_images, input_name),
-                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,

@@ -1,4 +1,5 @@
-"""Post-processes (`Infer.PostProcess`): class scores -> result dicts. `Topk` lives here; the task post-processes
+"""Post-processes (`Infer.PostProcess`): class scores -> result dicts. `Topk` and PaddleClas's
+`DistillationPostProcess` (one sub-model of a DistillationModel through `Topk`) live here; the task post-processes
 (thresholds, multi-label, attributes) in `task_postprocess.py`, registered in the same `POSTPROCESSES`.
 
 Part of the pipeline, so tools/infer.py and the standalone predictor use the same post-processes. Every
@@ -108,6 +109,57 @@ class Topk(PostProcess):
 
     def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
         return topk_results(probs, files, self.topk, self.label_list)
+
+
+@POSTPROCESSES.register()
+class DistillationPostProcess(PostProcess):
+    """PaddleClas's post-process of a DistillationModel: the `model_name` sub-model's output (its `key` entry when
+    that is a dict) through the post-process `func` (Topk) built from the remaining keys (topk, class_id_map_file).
+
+    `select(output)` picks that output from the model's {sub-model name: output}; the call scores probabilities
+    like `func`. An export holds only the deployed sub-model, so its inference.yml names `func` itself."""
+
+    def __init__(self, model_name: str = "Student", key: Optional[str] = None, func: str = "Topk",
+                 label_list: Optional[List[str]] = None, **func_params: Any):
+        self.model_name, self.key = model_name, key
+        name = POSTPROCESSES.canonical(func, "Infer.PostProcess.func")
+        if name == "DistillationPostProcess":
+            raise ValueError("Infer.PostProcess.func cannot be DistillationPostProcess itself; use Topk")
+        self.func_name, self.func_params = name, dict(func_params)
+        self.func = POSTPROCESSES.build(name, func_params, f"Infer.PostProcess ({name})", label_list=label_list)
+        self.activation = self.func.activation
+
+    @property
+    def topk(self) -> int:
+        """Classes per result (the wrapped post-process's)."""
+        return self.func.topk
+
+    @property
+    def label_list(self) -> Optional[List[str]]:
+        """Class names by id (the wrapped post-process's)."""
+        return self.func.label_list
+
+    def select(self, output: Any) -> Any:
+        """The `model_name` sub-model's output (its `key` entry) of a DistillationModel's output mapping."""
+        if not isinstance(output, dict) or self.model_name not in output:
+            have = sorted(output) if isinstance(output, dict) else type(output).__name__
+            raise KeyError(f"Infer.PostProcess.model_name={self.model_name!r} is not an output of the model (it "
+                           f"returns {have}); DistillationPostProcess needs Arch.name: DistillationModel and one "
+                           f"of its sub-model names")
+        output = output[self.model_name]
+        if self.key is not None:
+            if not isinstance(output, dict) or self.key not in output:
+                raise KeyError(f"Infer.PostProcess.key={self.key!r} is not an output of sub-model "
+                               f"{self.model_name!r}")
+            output = output[self.key]
+        return output
+
+    def inference_params(self) -> Dict[str, Any]:
+        """The wrapped post-process's (an export holds the deployed sub-model only)."""
+        return self.func.inference_params()
+
+    def __call__(self, probs: Any, files: Sequence[str]) -> List[Dict[str, Any]]:
+        return self.func(probs, files)
 
 
 def build_postprocess(postprocess_config: Optional[dict], label_list: Optional[List[str]] = None) -> Any:

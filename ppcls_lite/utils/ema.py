@@ -1,7 +1,8 @@
 """Exponential moving average of model weights (the `EMA: {decay: ...}` config section).
 
 `ema = decay * ema + (1 - decay) * current` after every optimizer step, for every floating-point entry of
-the state dict (parameters and BN running statistics), as PaddleClas does. The EMA weights are saved in the
+the state dict (parameters and BN running statistics), as PaddleClas does; a DistillationModel's frozen
+sub-models (`frozen_names`, the teacher) are left out. The EMA weights are saved in the
 checkpoint's `.pdstates` (key "ema"), restored on resume, used for evaluation during training and written
 to `best_model.pdparams` when EMA is enabled.
 """
@@ -21,7 +22,10 @@ class ModelEMA:
         if not 0.0 < float(decay) < 1.0:
             raise ValueError(f"EMA.decay must be in (0, 1), got {decay!r}")
         self.decay = float(decay)
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if paddle.is_floating_point(v)}
+        # A DistillationModel's frozen sub-models (the teacher) never change: averaging them would only copy them.
+        frozen = tuple(f"{name}." for name in getattr(model, "frozen_names", ()))
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()
+                       if paddle.is_floating_point(v) and not (frozen and k.startswith(frozen))}
 
     @paddle.no_grad()
     def update(self, model: paddle.nn.Layer) -> None:

@@ -85,6 +85,14 @@ def match_state_dict(model_state: dict, state: dict) -> dict:
     return {"loadable": loadable, **report}
 
 
+def student_weights(state: dict, model_state: dict, prefix: str = "Student.") -> dict:
+    """A DistillationModel's weights for its student alone: `state` with `prefix` stripped when none of the model's
+    keys is in `state` but the prefixed ones are (PaddleClas's `_extract_student_weights`); else `state`."""
+    if any(key in state for key in model_state) or not any(key.startswith(prefix) for key in state):
+        return state
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+
+
 def check_weights_fit(model: Any, path: str | os.PathLike) -> None:
     """Raise WeightsFileError unless `path` holds weights for `model`: every parameter present with the model's
     shape, except the classifier, whose class count may differ (it is then skipped, as PaddleClas does)."""
@@ -111,9 +119,12 @@ def load_pretrained(model: Any, path: str | os.PathLike) -> dict:
     if is_url(path):
         path = download_weights(str(path).strip(), validate=lambda file: check_weights_fit(model, file))
     path = resolve_weights_path(path)
-    state = read_state_dict(path)
     model_state = model.state_dict()
-    report = match_state_dict(model_state, state)
+    state = read_state_dict(path)
+    student = student_weights(state, model_state)
+    if student is not state:
+        logger.info(f"pretrained {path}: a DistillationModel checkpoint; loading its Student.* weights")
+    report = match_state_dict(model_state, student)
     loadable = report.pop("loadable")
     with warnings.catch_warnings():
         # Paddle warns once per key it does not find; the report below names each skipped key and why.
