@@ -91,8 +91,8 @@ def test_named_lists_paddleclas_style():
 def test_post_process_is_registered():
     from ppcls_lite.pipeline.postprocess import POSTPROCESSES, DistillationPostProcess, Topk, build_postprocess
 
-    assert POSTPROCESSES.names() == ["Topk", "ThreshOutput", "MultiLabelThreshOutput", "PersonAttribute",
-                                     "VehicleAttribute", "DistillationPostProcess", "Embedding"]
+    assert POSTPROCESSES.names() == ["Topk", "DistillationPostProcess", "ThreshOutput",
+                                     "MultiLabelThreshOutput", "PersonAttribute", "VehicleAttribute", "Embedding"]
     assert isinstance(build_postprocess({"name": "Topk", "topk": 3}), Topk)
     distill = build_postprocess({"name": "DistillationPostProcess", "model_name": "Teacher", "func": "Topk", "topk": 2})
     assert isinstance(distill.func, Topk) and distill.topk == 2
