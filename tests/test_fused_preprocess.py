@@ -72,7 +72,7 @@ def test_chains_that_cannot_be_fused_are_left_as_they_are(ops, expected):
                          ids=["imagenet", "32px", "bicubic", "bgr_model", "pil_decode"])
 def test_fused_tensors_are_bit_identical_on_awkward_files(awkward_files, ops):
     listed = pipeline.create_operators(ops)
-    fused = predict.build_preprocess(ops)
+    fused = predict.build_preprocess(pipeline.describe_operators(listed))  # as inference.yml spells them
     for path in awkward_files:
         data = path.read_bytes()
         expected = pipeline.transform(data, listed)

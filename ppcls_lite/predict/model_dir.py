@@ -58,11 +58,22 @@ def verify_model_files(model_dir: Union[str, Path], paths: Iterable[Union[str, P
     pipeline.verify_checksums(model_dir, [Path(p).name for p in paths], recorded or {})
 
 
+def _full_decode_unless_said(transform_ops: List[Any]) -> List[Any]:
+    """An export whose DecodeImage does not say `reduced_decode` was made by code that always decoded at full
+    size (PaddleClas, earlier ppcls_lite): keep doing so, as its training and infer did."""
+    ops = list(transform_ops or [])
+    if ops and isinstance(ops[0], dict) and list(ops[0]) == ["DecodeImage"]:
+        params = dict(ops[0]["DecodeImage"] or {})
+        params.setdefault("reduced_decode", False)
+        ops[0] = {"DecodeImage": params}
+    return ops
+
+
 def build_preprocess(transform_ops: List[Any]) -> List[Any]:
     """`PreProcess.transform_ops` of inference.yml -> list of op objects (the shared pipeline's ops; NormalizeImage
-    + ToCHWImage run as one bit-identical pass)."""
+    + ToCHWImage run as one bit-identical pass; a DecodeImage without `reduced_decode` decodes at full size)."""
     try:
-        return pipeline.fuse_operators(
-            pipeline.create_operators(transform_ops, what="inference.yml PreProcess.transform_ops"))
+        return pipeline.fuse_operators(pipeline.create_operators(
+            _full_decode_unless_said(transform_ops), what="inference.yml PreProcess.transform_ops"))
     except ValueError as exc:
         raise ValueError(f"{exc}; re-export the model with tools/export_model.py") from None
