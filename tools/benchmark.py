@@ -6,6 +6,8 @@
     python tools/benchmark.py data  -c CONFIG [-o KEY=VALUE ...] --batches 20 --num_workers 0 1 2
     python tools/benchmark.py all --threads 2 --csv docs/benchmark.csv     # the docs/BENCHMARK.md figures
     python tools/benchmark.py variants --csv variants.csv      # phone files (docs/BENCHMARK.md 'Phone files')
+    python tools/benchmark.py compare --paddleclas /work/paddleclas --paddleclas_python PY --timm_python PY
+                                                               # side by side (docs/BENCHMARK.md 'Side by side')
 
 What each sub-command measures, and its rows, are described in ppcls_lite/benchmark/ (infer.py, train.py,
 data.py, variants.py, figures.py). Results: a table on stdout, and a CSV (--csv FILE) with the columns of
@@ -22,16 +24,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
 # Plain modules only at import time: paddle must load after main() has set OMP_NUM_THREADS.
-from ppcls_lite.benchmark import (DataOptions, FigureOptions, InferOptions, QuickStart, TrainOptions,  # noqa: E402
-                                  VariantOptions, bench_all, bench_data, bench_infer, bench_train, bench_variants,
-                                  set_thread_count)
+from ppcls_lite.benchmark import (CompareOptions, DataOptions, FigureOptions, InferOptions, QuickStart,  # noqa: E402
+                                  TrainOptions, VariantOptions, bench_all, bench_compare, bench_data, bench_infer,
+                                  bench_train, bench_variants, set_thread_count)
 from ppcls_lite.utils.cli import run_cli  # noqa: E402
 
 QUICK_START_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
+COMPARE_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_large_x1_0.yaml"  # PaddleClas's YAML
 TRAIN_SCRIPT = REPO_ROOT / "tools" / "train.py"
 COMMANDS = {"infer": (InferOptions, bench_infer), "train": (TrainOptions, bench_train),
             "data": (DataOptions, bench_data), "all": (FigureOptions, bench_all),
-            "variants": (VariantOptions, bench_variants)}
+            "variants": (VariantOptions, bench_variants), "compare": (CompareOptions, bench_compare)}
 
 
 def _option(parser: Any, options: type, flag: str, **kwargs: Any) -> None:
@@ -105,6 +108,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         _option(variants, VariantOptions, flag, type=int)
     _option(variants, VariantOptions, "--csv", help="also write the results to this CSV file")
 
+    compare = sub.add_parser("compare", help="training img/s side by side with PaddleClas and timm on photos, the "
+                                             "predictor against decode + onnxruntime (docs/BENCHMARK.md 'Side by side')")
+    compare.add_argument("-c", "--config", default=str(COMPARE_CONFIG))
+    _option(compare, CompareOptions, "--engines", nargs="+",
+            help="ppcls_lite, ppcls_lite@KEY=VALUE@... (with -o overrides), paddleclas, timm")
+    _option(compare, CompareOptions, "--photos", nargs="+", help="photo sizes (400x300, 12mp, WxH) or 'shipped' "
+                                                                 "(the config's own dataset)")
+    for flag in ("--rounds", "--steps", "--batch_size", "--predictor_runs", "--predictor_threads"):
+        _option(compare, CompareOptions, flag, type=int)
+    for flag in ("--paddleclas", "--paddleclas_config", "--paddleclas_python", "--timm_python", "--work_dir",
+                 "--csv"):
+        _option(compare, CompareOptions, flag)
+    compare.add_argument("--no_predictor", dest="predictor", action="store_false", help="skip the predictor rows")
+
     for p, options in ((infer, InferOptions), (train, TrainOptions), (everything, FigureOptions)):
         _option(p, options, "--threads", type=int, help="CPU threads (default: all)")
         _option(p, options, "--csv", help="also write the results to this CSV file")
@@ -117,6 +134,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def options_of(args: argparse.Namespace) -> Any:
     """The options dataclass of the chosen sub-command, from its flags."""
     options = COMMANDS[args.command][0]
+    if args.command == "compare":  # how to run this checkout's training
+        args.train_command, args.repo_root = [sys.executable, str(REPO_ROOT / "tools" / "train.py")], str(REPO_ROOT)
     return options(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options)})
 
 

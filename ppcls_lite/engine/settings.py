@@ -43,6 +43,7 @@ class GlobalSettings:
     to_static: bool = GLOBAL_DEFAULTS["to_static"]
     image_shape: list = field(default_factory=lambda: list(GLOBAL_DEFAULTS["image_shape"]))
     max_image_pixels: Optional[int] = None  # the pixel limit (None: environment or default; 0: none)
+    cpu_threads: Any = GLOBAL_DEFAULTS["cpu_threads"]  # "auto" or a count (utils/threads.py)
     checkpoints: Optional[str] = None       # resume prefix (already resolved from "auto")
     pretrained_model: Optional[str] = None  # weights-only prefix
 
@@ -151,6 +152,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             image_shape=list(g["image_shape"]),
             pretrained_model=g["pretrained_model"] or None,
             max_image_pixels=g["max_image_pixels"],
+            cpu_threads=g["cpu_threads"],
         ),
         AMP=AMPSettings(
             use_amp=_as_bool(amp["use_amp"]),
