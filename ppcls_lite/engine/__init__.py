@@ -32,7 +32,7 @@ from ppcls_lite.pipeline import Topk, build_postprocess, set_max_image_pixels
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
-from ppcls_lite.utils.threads import set_cpu_threads
+from ppcls_lite.utils.threads import busy_machine_note, set_cpu_threads
 
 __all__ = ["build_engine", "build_settings", "resolve_checkpoints", "Engine", "EngineSettings", "NonFiniteLossError",
            "RunDirError", "RunLockedError", "Topk", "build_postprocess", "protect_run_dir", "keep_config"]
@@ -97,6 +97,9 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
         print_config(config)
     if rank == 0:
         logger.info(f"CPU threads of Paddle's kernels: {threads[0]} per process ({threads[1]})")
+        note = busy_machine_note(threads[0]) if g.device == "cpu" else ""
+        if note:
+            logger.warning(note)
 
     dataloader_config = config.get("DataLoader") or {}
     if mode == "train":  # fail before building anything when the data is not there
