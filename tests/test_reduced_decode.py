@@ -15,6 +15,7 @@ from ppcls_lite import pipeline, predict
 from ppcls_lite.data.dataset import ImageNetDataset
 from ppcls_lite.data.preprocess import create_operators as training_ops
 from ppcls_lite.pipeline.decode import JPEG_SCALES, jpeg_scale, reduced_size
+from ppcls_lite.pipeline.gpu_decode import ORIENT, gpu_unavailable_reason
 
 WIDTH, HEIGHT = 4032, 3024  # a 12-megapixel phone photo as stored (landscape sensor)
 IMAGENET_OPS = [
@@ -153,3 +154,30 @@ def test_training_crops_come_from_the_reduced_decode(photos, tmp_path):
     decode, crop = dataset.ops[:2]
     assert decode.next_op is crop and jpeg_scale((photos / "exif6.jpg").read_bytes(), decode.size_check) == 8
     assert dataset[0][0].shape == dataset[1][0].shape == (3, 64, 64)
+
+
+def test_gpu_decoding_falls_back_to_the_cpu_with_one_note_here(photos, caplog):
+    from ppcls_lite.export import normalize_transform_ops
+
+    ops = with_params(IMAGENET_OPS, "DecodeImage", device="gpu")
+    assert normalize_transform_ops(ops)[0]["DecodeImage"]["device"] == "gpu"  # inference.yml says what was asked
+    gpu_ops, cpu_ops = pipeline.create_operators(ops), pipeline.create_operators(IMAGENET_OPS)
+    data = (photos / "exif6.jpg").read_bytes()
+    with caplog.at_level("WARNING", logger="ppcls_lite.pipeline"):
+        for _ in range(2):
+            np.testing.assert_array_equal(pipeline.transform(data, gpu_ops), pipeline.transform(data, cpu_ops))
+    notes = [r.getMessage() for r in caplog.records if "device=gpu" in r.getMessage()]
+    assert len(notes) <= 1 and all("decoding on the CPU" in n for n in notes)  # at most once per process
+    assert gpu_unavailable_reason()  # this machine has no CUDA: the reason is the note's
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_gpu_path_turns_images_upright_as_pillow_does(orientation):
+    from PIL import ImageOps
+
+    stored = np.arange(3 * 4 * 3, dtype=np.uint8).reshape(3, 4, 3)
+    img = Image.fromarray(stored)
+    img.getexif()[0x0112] = orientation
+    expected = np.asarray(ImageOps.exif_transpose(img))
+    orient = ORIENT.get(orientation)
+    np.testing.assert_array_equal(orient(stored) if orient else stored, expected)

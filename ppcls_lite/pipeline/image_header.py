@@ -60,8 +60,8 @@ def _webp(head: bytes, f: BinaryIO) -> Optional[Size]:
     return None
 
 
-def _jpeg_frame(f: BinaryIO) -> Optional[Tuple[int, int, int, int]]:
-    """(SOF marker, sample precision, width, height) of the JPEG file `f`, read from its frame header."""
+def _jpeg_frame(f: BinaryIO) -> Optional[Tuple[int, int, int, int, int]]:
+    """(SOF marker, sample precision, width, height, components) of the JPEG file `f`, from its frame header."""
     f.seek(2)
     while True:
         byte = _read(f, 1)
@@ -74,8 +74,8 @@ def _jpeg_frame(f: BinaryIO) -> Optional[Tuple[int, int, int, int]]:
             continue
         (length,) = struct.unpack(">H", _read(f, 2))
         if marker in _JPEG_SOF:
-            precision, height, width = struct.unpack(">BHH", _read(f, 5))
-            return (marker, precision, width, height) if height else None  # height 0: set later by a DNL marker
+            precision, height, width, components = struct.unpack(">BHHB", _read(f, 6))
+            return (marker, precision, width, height, components) if height else None  # 0: set later by DNL
         if marker == 0xDA or length < 2:  # start of scan before any frame header
             return None
         f.seek(length - 2, io.SEEK_CUR)
@@ -83,7 +83,7 @@ def _jpeg_frame(f: BinaryIO) -> Optional[Tuple[int, int, int, int]]:
 
 def _jpeg(head: bytes, f: BinaryIO) -> Optional[Size]:
     frame = _jpeg_frame(f)
-    return None if frame is None else frame[2:]
+    return None if frame is None else frame[2:4]
 
 
 def _tiff(head: bytes, f: BinaryIO) -> Optional[Size]:
@@ -166,16 +166,17 @@ def image_size(f: BinaryIO) -> Optional[Size]:
     return header_size(f) or pillow_size(f)
 
 
-def scalable_jpeg_size(data: bytes) -> Optional[Size]:
+def scalable_jpeg_size(data: bytes, components: Tuple[int, ...] = (1, 3, 4)) -> Optional[Size]:
     """(width, height) of a JPEG that its decoder can decode at 1/2, 1/4 or 1/8 scale in the DCT domain (8-bit
-    baseline, extended or progressive Huffman frames, the JPEGs cameras and phones write); None for any other
-    data (other formats, 12-bit, lossless, arithmetic-coded or damaged JPEGs)."""
+    baseline, extended or progressive Huffman frames, the JPEGs cameras and phones write) and that has one of
+    `components` colour components (1 grey, 3 YCbCr/RGB, 4 CMYK); None for any other data (other formats, 12-bit,
+    lossless, arithmetic-coded or damaged JPEGs)."""
     if not data.startswith(b"\xff\xd8"):
         return None
     try:
         frame = _jpeg_frame(io.BytesIO(data))
     except (EOFError, struct.error):
         return None
-    if frame is None or frame[0] not in _JPEG_DCT_SCALABLE or frame[1] != 8:
+    if frame is None or frame[0] not in _JPEG_DCT_SCALABLE or frame[1] != 8 or frame[4] not in components:
         return None
     return frame[2], frame[3]

@@ -9,6 +9,7 @@ convention stays the same so ops can be mixed freely.
 Each op describes itself for inference.yml with `inference_params()`: every parameter spelled out, so an
 exported directory does not depend on the defaults of the code that reads it.
 """
+import io
 import logging
 import numbers
 import random
@@ -17,7 +18,8 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Uni
 import cv2
 import numpy as np
 
-from .decode import DECODE_BACKENDS, decode_image, import_pil, to_rgb3, to_uint8
+from .decode import DECODE_BACKENDS, check_pixel_limit, decode_image, import_pil, to_rgb3, to_uint8
+from .gpu_decode import DEVICES, decode_jpeg_gpu
 from .registry import Registry
 
 # Interpolation names accepted by ResizeImage / RandCropImage ('random' picks one of the real ones each call).
@@ -133,24 +135,35 @@ class DecodeImage(Operator):
     configs (the result is always numpy). A decoded HWC RGB array passes through (only channels are fixed).
     `reduced_decode` (default on): when the next op is a resize or a random resized crop, decode JPEGs at the
     largest 1/2, 1/4 or 1/8 scale that op still finds large enough (decode.py); `create_operators` links the op
-    to the one after it (`next_op`).
+    to the one after it (`next_op`). `device: gpu` decodes JPEGs with nvJPEG where the process can (gpu_decode.py;
+    elsewhere, as on every CPU run, on the CPU after one note).
     """
 
     def __init__(self, to_rgb: bool = True, to_np: bool = True, channel_first: bool = False,
-                 backend: str = "cv2", reduced_decode: bool = True) -> None:
+                 backend: str = "cv2", reduced_decode: bool = True, device: str = "cpu") -> None:
         check_choice("DecodeImage", "backend", backend, DECODE_BACKENDS)
+        check_choice("DecodeImage", "device", device, DEVICES)
         if not to_np:
             no_effect_warning("DecodeImage", "to_np", to_np)
         self.to_rgb = bool(to_rgb)
         self.channel_first = bool(channel_first)
         self.backend = backend
         self.reduced_decode = bool(reduced_decode)
+        self.device = device
         self.next_op: Optional[Operator] = None  # the op that decides the reduced size (link_reduced_decode)
 
     def inference_params(self) -> dict:
         """This op's parameters for inference.yml (see Operator.inference_params)."""
         return {"to_rgb": self.to_rgb, "channel_first": self.channel_first, "backend": self.backend,
-                "reduced_decode": self.reduced_decode}
+                "reduced_decode": self.reduced_decode, "device": self.device}
+
+    def _decode_on_gpu(self, data: bytes) -> Optional[np.ndarray]:
+        data = bytes(data)
+        check_pixel_limit(io.BytesIO(data))
+        rgb = decode_jpeg_gpu(data)
+        if rgb is None or self.to_rgb:
+            return rgb
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
     @property
     def size_check(self) -> Optional[Callable[[int, int], bool]]:
@@ -163,7 +176,9 @@ class DecodeImage(Operator):
             if not self.to_rgb:
                 arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)
         else:
-            arr = decode_image(img, self.backend, to_rgb=self.to_rgb, large_enough=self.size_check)
+            arr = self._decode_on_gpu(img) if self.device == "gpu" else None
+            if arr is None:
+                arr = decode_image(img, self.backend, to_rgb=self.to_rgb, large_enough=self.size_check)
         if self.channel_first:
             arr = arr.transpose((2, 0, 1))
         return np.ascontiguousarray(arr)
@@ -349,7 +364,8 @@ def fuse_operators(ops: Sequence[Any]) -> list:
             fused.append(op)
             i += 1
     first = fused[0] if fused else None
-    if type(first) is DecodeImage and first.to_rgb and not first.channel_first and first.backend == "cv2":
+    if (type(first) is DecodeImage and first.to_rgb and not first.channel_first and first.backend == "cv2"
+            and first.device == "cpu"):
         rest = fused[1:]
         n = next((k for k, op in enumerate(rest) if type(op) not in CHANNEL_WISE_OPERATORS), len(rest))
         if n < len(rest) and type(rest[n]) is NormalizeToCHW:
