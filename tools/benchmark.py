@@ -131,6 +131,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     quick.add_argument("-o", "--override", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="added to the training command")
     _option(quick, QuickStartOptions, "--work_dir", help="where the test split is written (once)")
+    _option(quick, QuickStartOptions, "--phone_photos", type=int,
+            help="also score N test images as 12 MP JPEGs with reduced-size decoding on and off")
     _option(quick, QuickStartOptions, "--csv", help="also write the result to this CSV file")
 
     for p, options in ((infer, InferOptions), (train, TrainOptions), (everything, FigureOptions)):
