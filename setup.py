@@ -21,5 +21,6 @@ setup(
         # onnx + ml_dtypes: onnxruntime.quantization (--quantize int8/fp16) imports both
         "deploy": ["paddle2onnx>=1.2", "onnxruntime>=1.16", "onnx", "ml_dtypes"],
         "mobile": ["MNN>=2.8"],  # --mnn export and the predictor's mnn backend
+        "search": ["faiss-cpu"],  # tools/search.py --engine faiss (numpy is used without it)
     },
 )

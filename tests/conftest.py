@@ -18,8 +18,8 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
-# Reference facts kept in the repository (ResNet_vd, distillation); tests/fixtures/reference/README.md says how
-# make_reference.py made them from PaddleClas.
+# Reference facts kept in the repository (MobileNetV4, ResNet_vd, distillation; same layout as REFERENCE_DIR);
+# tests/fixtures/reference/README.md says how make_reference.py made them from PaddleClas.
 FIXTURE_REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
 TOOLS_DIR = REPO_ROOT / "tools"
 PREDICTOR_DIR = REPO_ROOT / "deploy" / "python"
@@ -77,6 +77,26 @@ def parity_rule():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def parity_weights_prefix(reference_dir, name, tmp_path, model=None):
+    """The prefix of parity file `name`'s weights (.pdparams): the stored file of `reference_dir`, or, for the
+    models too large to store (tests/fixtures/reference), the weights of model `model` (default: `name`) drawn by
+    the seeded rule of tests/fixtures/reference/parity_rule.py and saved under tmp_path. The .npz beside holds the
+    input `x` (and maybe `x_odd`) and the `logits` (`logits_odd`) they must give."""
+    import paddle
+
+    npz = reference_file(reference_dir, f"parity/{name}.npz")
+    if npz.with_suffix(".pdparams").is_file():
+        return npz.with_suffix("")
+    rule = parity_rule()
+    class_num = np.load(npz)["logits"].shape[1]
+    layout = read_state_dict_txt(reference_file(reference_dir, f"state_dict/{model or name}.txt"))
+    shapes = {key: (shape[:-1] + [class_num] if key.startswith(("classifier.", "fc.")) else shape)
+              for key, shape, _ in layout}
+    prefix = Path(tmp_path) / name
+    paddle.save(rule.parity_weights(shapes), str(prefix) + ".pdparams")
+    return prefix
 
 
 def load_tool(name):

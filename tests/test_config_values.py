@@ -33,6 +33,7 @@ BAD_VALUES = [
     ("Optimizer.weight_decay=-0.01", "Optimizer.weight_decay", ">= 0"),
     ("Optimizer.regularizer.coeff=-1e-4", "Optimizer.regularizer.coeff", ">= 0"),
     ("Optimizer.clip_norm=0", "Optimizer.clip_norm", "> 0"),
+    ("Optimizer.clip_grad=-5", "Optimizer.clip_grad", "> 0"),
     ("Global.epochs=0", "Global.epochs", "a whole number >= 1"),
     ("Global.epochs=2.5", "Global.epochs", "a whole number >= 1"),
     ("Global.save_interval=0", "Global.save_interval", "a whole number >= 1"),
@@ -70,6 +71,10 @@ BAD_VALUES = [
      "DataLoader.Train.dataset.batch_transform_ops.0.OpSampler.MixupOperator.prob", "in [0, 1]"),
     ("DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {CutmixOperator: {alpha: -1}}}]",
      "DataLoader.Train.dataset.batch_transform_ops.0.OpSampler.CutmixOperator.alpha", "> 0"),
+    ("DataLoader.Train.dataset.transform_ops=[{TimmAutoAugment: {prob: 1.5}}]",
+     "DataLoader.Train.dataset.transform_ops.0.TimmAutoAugment.prob", "in [0, 1]"),
+    ("DataLoader.Train.dataset.transform_ops=[{TimmAutoAugment: {img_size: [224, 0]}}]",
+     "DataLoader.Train.dataset.transform_ops.0.TimmAutoAugment.img_size.1", "a whole number from 1 to 16384"),
     ("Metric.Eval.0.TopkAcc.topk=[0, 5]", "Metric.Eval.0.TopkAcc.topk.0", "a whole number >= 1"),
     ("Infer.PostProcess.topk=0", "Infer.PostProcess.topk", "a whole number >= 1"),
 ]
@@ -87,6 +92,8 @@ SHOWN = {
     "DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -0.2}}]": "-0.2",
     "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 0}}]": "0",
     "Metric.Eval.0.TopkAcc.topk=[0, 5]": "0",
+    "DataLoader.Train.dataset.transform_ops=[{TimmAutoAugment: {prob: 1.5}}]": "1.5",
+    "DataLoader.Train.dataset.transform_ops=[{TimmAutoAugment: {img_size: [224, 0]}}]": "0",
     "DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {MixupOperator: {alpha: 0.8, prob: 1.5}}}]": "1.5",
     "DataLoader.Train.dataset.batch_transform_ops=[{OpSampler: {CutmixOperator: {alpha: -1}}}]": "-1",
 }

@@ -2,7 +2,7 @@
 
 Kill points:
 - an external SIGKILL from the test once epoch 1's checkpoints exist (lands somewhere in a later epoch);
-- deterministic kills from inside the process, through a wrapper that patches `paddle.save` and
+- deterministic kills from inside the process, through a wrapper that patches `portable_save` and
   `os.replace` (what the engine's atomic_save calls) before running tools/train.py: SIGKILL just before the
   first byte of a given checkpoint file is written, after writing only half of it (a torn write), or just
   after it was renamed into place. No engine hook is needed.
@@ -34,11 +34,15 @@ latest.pdstates, after half of its temp file is written; "replaced" = right afte
 (renamed into place).
 """
 import os, runpy, signal, sys
-import paddle
+
+train = sys.argv[1]
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(train))))
+from ppcls_lite.utils import portable_save  # the writer of every checkpoint file
 
 name, nth, how = os.environ["CRASH_AT"].split(":")
 nth, seen = int(nth), [0]
-real_save, real_replace = paddle.save, os.replace
+real_save, real_replace = portable_save.portable_save, os.replace
 
 
 def save(obj, path, *args, **kwargs):
@@ -63,10 +67,7 @@ def replace(src, dst, *args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-paddle.save, os.replace = save, replace
-train = sys.argv[1]
-sys.argv = sys.argv[1:]
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(train))))
+portable_save.portable_save, os.replace = save, replace
 runpy.run_path(train, run_name="__main__")
 '''
 

@@ -196,6 +196,17 @@ def test_random_erasing(mode):
     assert np.array_equal(RandomErasing(EPSILON=0.0)(img), img)
 
 
+def test_random_erasing_reads_fractions_written_as_text():
+    # PaddleClas's MobileNetV4 configs: `sh: 1.0/3.0`, `use_log_aspect: True`
+    op = RandomErasing(EPSILON=0.25, sl=0.02, sh="1.0/3.0", r1=0.3, use_log_aspect=True, mode="pixel")
+    assert op.sh == pytest.approx(1 / 3) and op.EPSILON == 0.25
+    with pytest.raises(ValueError, match="RandomErasing: sh must be a number or a fraction like '1.0/3.0', "
+                                         "got 'a third'"):
+        RandomErasing(sh="a third")
+    with pytest.raises(ValueError, match="sl <= sh"):
+        RandomErasing(sl=0.5, sh="1/3")
+
+
 def test_create_operators_and_transform():
     ops = create_operators([
         {"DecodeImage": {"to_rgb": True, "channel_first": False}},

@@ -20,8 +20,10 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +275,7 @@ def test_export_to_full_disk(reference, mounts, tmp_path):
     line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
     assert "-o Global.save_inference_dir=DIR" in line
     assert sha256_of([f"{weights}{s}" for s in TRIO]) == before
+    assert list(disk.iterdir()) == []  # no staging folder, no lock, no empty export folder
 
 
 @pytest.fixture(scope="module")
@@ -314,8 +317,58 @@ def test_export_to_full_disk_keeps_previous_export(reference, exported, mounts, 
                     f"Global.pretrained_model={reference['run'] / 'best_model'}", "-o",
                     f"Global.save_inference_dir={disk / 'inference'}", "--onnx")
     line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
-    assert "MB free" in line
+    assert re.search(r"the export needs about \d+\.\d MB, 0 bytes free there", line), line
     assert sha256_of(previous) == before
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "inference"]
+
+
+@pytest.mark.slow
+def test_export_that_fills_the_disk_midway_keeps_previous_export(reference, exported, mounts, tmp_path):
+    """The disk has room for the new export when it starts, and another writer fills it up after the Paddle model
+    was written: the export stops at its next write, the previous export stays, nothing is left."""
+    from ppcls_lite.export.staging import PAUSE_ENV
+
+    files = sorted(p for p in exported.rglob("*") if p.is_file())
+    disk = mounts["tmpfs"](tmp_path / "small disk", 2 * page_rounded_size(files) + (4 << 20))
+    shutil.copytree(exported, disk / "inference")
+    previous = sorted(p for p in (disk / "inference").rglob("*") if p.is_file())
+    before = sha256_of(previous)
+    log = tmp_path / "export.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "tools" / "export_model.py"), "-c",
+                                 str(reference["config"]), "-o",
+                                 f"Global.pretrained_model={reference['run'] / 'best_model'}", "-o",
+                                 f"Global.save_inference_dir={disk / 'inference'}", "--onnx"],
+                                cwd=REPO_ROOT, env=subprocess_env({PAUSE_ENV: "building", **NO_DEBUG}),
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        deadline = time.time() + 600
+        while "export paused at building" not in log.read_text():
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        fill_disk(disk)
+        proc.send_signal(signal.SIGUSR1)
+        proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, "", log.read_text())
+    line = assert_one_clear_line(proc, disk / "inference", "No space left on device")
+    # The space an export takes, and what is free once the unfinished export was removed.
+    assert re.search(r"needs \d+\.\d MB, \d+(\.\d)? (bytes|KB|MB) free there", line), line
+    assert sha256_of(previous) == before
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "inference"]  # no staging folder, lock or .tmp
+
+
+def test_export_into_a_mount_point_is_refused(mounts, tmp_path):
+    """The switch renames the folder, which a mount point cannot be: said before anything is written."""
+    from ppcls_lite.export.folder import ExportError
+    from ppcls_lite.export.staging import StagedExport
+
+    disk = mounts["tmpfs"](tmp_path / "volume", 16 * PAGE)
+    with pytest.raises(ExportError, match="is a mount point.*export into a folder inside it"):
+        with StagedExport(disk):
+            pass
+    assert list(disk.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["volume"]
 
 
 # ------------------------------------------------------------------------------------------- tools/infer.py --output

@@ -22,10 +22,12 @@ def test_topk_values():
     assert metrics.keys == ["top1", "top2", "top3"]
 
 
-def test_topk_capped_at_class_num():
+def test_topk_above_class_num_keeps_its_name(logged_warnings):
+    """As in PaddleClas: top5 on 4 classes is still called top5 (always 1.0), with a warning."""
     metrics = build_metrics([{"TopkAcc": {"topk": [1, 5]}}], class_num=4)
-    assert metrics.keys == ["top1", "top4"]
-    assert metrics.update(LOGITS, LABELS) == pytest.approx({"top1": 0.4, "top4": 1.0})
+    assert metrics.keys == ["top1", "top5"]
+    assert metrics.update(LOGITS, LABELS) == pytest.approx({"top1": 0.4, "top5": 1.0})
+    assert any("4 classes" in m and "top5" in m for m in logged_warnings)
     assert build_metrics([{"TopkAcc": {"topk": [1, 5]}}], class_num=1000).keys == ["top1", "top5"]
 
 

@@ -5,22 +5,25 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import load_tool, parity_rule, read_models_tsv, read_state_dict_txt, reference_file, state_dict_entries
+from conftest import (load_tool, parity_weights_prefix, read_models_tsv, read_state_dict_txt, reference_file,
+                      state_dict_entries)
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.summary import count_macs, count_parameters
 from ppcls_lite.utils.save_load import load_pretrained
 
+MOBILENET_V4 = ["MobileNetV4_conv_small", "MobileNetV4_conv_medium", "MobileNetV4_conv_large",
+                "MobileNetV4_hybrid_medium", "MobileNetV4_hybrid_large"]
+# MobileNetV4's and ResNet_vd's parity weights are too large to store (ResNet50_vd: 94 MB): they come from the
+# seeded rule of tests/fixtures/reference/parity_rule.py (conftest.parity_weights_prefix).
 PARITY_NAMES = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNetV3_large_x0_35",
-                "MobileNeXt_x0_35"]
+                "MobileNeXt_x0_35"] + MOBILENET_V4 + ["ResNet18_vd", "ResNet50_vd"]
 ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35",
-                  "ResNet18_vd"]
-# Too large to store (ResNet50_vd: 94 MB): their parity weights come from the seeded rule of parity_rule.py.
-SEEDED_PARITY_NAMES = ["ResNet18_vd", "ResNet50_vd"]
+                  "MobileNetV4_hybrid_medium", "ResNet18_vd"]
 
 
 def test_list_models_names_all_paddleclas_models(reference_dir):
     assert list_models() == list(read_models_tsv(reference_dir))
-    assert len(list_models()) == 31  # 25 mobile models + the ResNet_vd family (distillation teachers)
+    assert len(list_models()) == 36  # 30 mobile models + the ResNet_vd family (distillation teachers)
     assert "DistillationModel" not in list_models()  # a wrapper of other models, not a model of its own
 
 
@@ -41,29 +44,20 @@ def test_state_dict_params_and_macs_match_reference(name, reference_dir):
 
 
 @pytest.mark.parametrize("name", PARITY_NAMES)
-def test_parity_weights_reproduce_reference_logits(name, reference_dir):
+def test_parity_weights_reproduce_reference_logits(name, reference_dir, tmp_path):
+    """PaddleClas's logits for each stored input: 128 px and, where the file has it, 100 px, where odd feature
+    maps reach the padded strided layers (ResNet_vd's 'SAME'-padded average-pool shortcuts)."""
     model = build_model({"name": name, "class_num": 10})
-    report = load_pretrained(model, reference_dir / "parity" / name)
+    report = load_pretrained(model, parity_weights_prefix(reference_dir, name, tmp_path))
     assert not (report["missing"] or report["unexpected"] or report["mismatched"])
     model.eval()
-    data = np.load(reference_dir / "parity" / f"{name}.npz")
-    with paddle.no_grad():
-        logits = model(paddle.to_tensor(data["x"])).numpy()
-    np.testing.assert_allclose(logits, data["logits"], atol=1e-4, rtol=0)
-
-
-@pytest.mark.parametrize("name", SEEDED_PARITY_NAMES)
-def test_seeded_parity_weights_reproduce_paddleclas_logits(name, reference_dir):
-    """Both inputs: 128 px, and 100 px, where odd feature maps reach the 'SAME'-padded average-pool shortcuts."""
-    model = build_model({"name": name, "class_num": 10})
-    weights = parity_rule().parity_weights({k: v.shape for k, v in model.state_dict().items()})
-    model.set_state_dict({k: paddle.to_tensor(v) for k, v in weights.items()})
-    model.eval()
     data = np.load(reference_file(reference_dir, f"parity/{name}.npz"))
+    inputs = [key for key in data.files if key.startswith("x")]
+    assert "x" in inputs
     with paddle.no_grad():
-        for suffix in ("", "_odd"):
-            logits = model(paddle.to_tensor(data[f"x{suffix}"])).numpy()
-            np.testing.assert_allclose(logits, data[f"logits{suffix}"], atol=1e-4, rtol=0, err_msg=suffix)
+        for key in inputs:
+            logits = model(paddle.to_tensor(data[key])).numpy()
+            np.testing.assert_allclose(logits, data[key.replace("x", "logits", 1)], atol=1e-4, rtol=0, err_msg=key)
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY + ["MobileNetV3_large_x0_35"])
@@ -183,6 +177,9 @@ def test_model_summary_tool_writes_model_zoo_markdown(repo_root, tmp_path):
         assert f"| {name} |" in text
     assert "| MobileNetV3_large_x1_0 | 5.480 | 5.505 | 219.8 | 75.3 | [1] |" in text
     assert "PaddleClas" in text and "rethinking_bottleneck_design" in text
+    # MobileNetV4 also at its evaluation size: MACs there, recorded latency, PaddleClas's reported top-1
+    macs_256 = count_macs(build_model({"name": "MobileNetV4_conv_small"}), 256) / 1e6
+    assert f"| MobileNetV4_conv_small | 256 | 3.774 | {macs_256:.1f} | 35.0 | 414.6 | 74.6 |" in text
     assert text == (repo_root / "docs" / "MODEL_ZOO.md").read_text()  # the committed table is up to date
 
 

@@ -249,6 +249,28 @@ def test_rmsprop_nesterov_and_grad_clip_options():
     assert isinstance(opt._grad_clip, paddle.nn.ClipGradByNorm)
 
 
+def test_clip_grad_clips_the_global_norm_like_timm():
+    # PaddleClas's MobileNetV4 configs: `AdamW ... clip_grad: 5.0` (timm's --clip-grad, global L2 norm)
+    paddle.seed(0)
+    model = Tiny()
+    sgd = {"name": "SGD", "lr": {"name": "Constant", "learning_rate": 1.0}, "clip_grad": 0.5}
+    opt, _ = build_optimizer(sgd, 1, 1, model)
+    assert isinstance(opt._grad_clip, paddle.nn.ClipGradByGlobalNorm) and opt._grad_clip.clip_norm == 0.5
+    before = {n: p.numpy().copy() for n, p in model.named_parameters() if not p.stop_gradient}
+    (model(paddle.randn([2, 3, 6, 6])).sum() * 1000).backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters() if not p.stop_gradient}
+    global_norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads.values()))
+    assert global_norm > 10 * 0.5
+    opt.step()
+    for name, param in model.named_parameters():  # every gradient scaled by the same factor 0.5 / global norm
+        if name in grads:
+            np.testing.assert_allclose(before[name] - param.numpy(), grads[name] * 0.5 / global_norm, rtol=1e-4,
+                                       atol=1e-7, err_msg=name)
+    with pytest.raises(ValueError, match="only one of Optimizer.clip_norm, grad_clip and clip_grad, not "
+                                         "clip_norm and clip_grad"):
+        build_optimizer({**MOMENTUM, "clip_norm": 1.0, "clip_grad": 5.0}, 1, 1, model)
+
+
 def test_key_of_another_optimizer_warns(logged_warnings):
     messages = logged_warnings
     opt, _ = build_optimizer({**MOMENTUM, "name": "SGD"}, 1, 1, Tiny())  # momentum left from a Momentum config

@@ -24,6 +24,7 @@ COPIES = REPO_ROOT / "tests" / "paddleclas_configs"
 DATA = REPO_ROOT / "dataset" / "fashion_mnist_mini"
 ALL_CONFIGS = sorted(COPIES.rglob("*.yaml"))
 QUICK_START = COPIES / "quick_start" / "MobileNetV3_large_x1_0.yaml"
+MOBILENET_V4 = sorted((COPIES / "ImageNet" / "MobileNetV4").glob("*.yaml"))
 
 
 def rel(path):
@@ -32,7 +33,7 @@ def rel(path):
 
 def test_every_family_and_the_fine_tunes_are_there():
     names = {rel(p) for p in ALL_CONFIGS}
-    families = {"MobileNetV1": 4, "MobileNetV2": 6, "MobileNetV3": 13, "MobileNeXt": 3}
+    families = {"MobileNetV1": 4, "MobileNetV2": 6, "MobileNetV3": 13, "MobileNeXt": 3, "MobileNetV4": 5}
     for family, count in families.items():
         assert sum(n.startswith(f"ImageNet/{family}/") for n in names) == count, family
     assert "quick_start/MobileNetV3_large_x1_0.yaml" in names
@@ -242,3 +243,57 @@ def test_older_mobilenext_100_config_trains(tmp_path, log_lines):
     # PaddleClas's older name for MobileNeXt_x1_0; the run folder keeps the config's own Arch.name
     config, lrs, _ = _train(COPIES / "ImageNet/MobileNeXt/MobileNeXt_100.yaml", tmp_path, log_lines)
     assert config["Arch"]["name"] == "MobileNeXt_100" and len(lrs) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", MOBILENET_V4, ids=lambda p: p.stem)
+def test_mobilenetv4_recipe_keys_reach_the_training_run(path, tmp_path, log_lines):
+    """Each MobileNetV4 config trains 1 epoch at 32 px; every recipe key is in the built objects."""
+    from ppcls_lite.arch.backbone.mobilenet_v4 import DropPath
+    from ppcls_lite.data.preprocess import RandCropImage, RandomErasing, ResizeImage, TimmAutoAugment
+    from ppcls_lite.engine import build_engine
+
+    raw = cfgmod.load_yaml_with_bases(path)
+    config = get_config(path, _smoke_overrides(path, tmp_path) + ["Global.epochs=1"])
+    engine = build_engine(config, "train")
+    model, optimizer = engine.model, engine.optimizer
+    arch, opt = raw["Arch"], raw["Optimizer"]
+    # Arch: dropout before the classifier; stochastic depth rising to drop_path_rate on the last residual block
+    assert model.dropout.p == arch["drop_rate"]
+    depth = len(model.blocks)
+    rates = [layer.rate for layer in model.sublayers() if isinstance(layer, DropPath)]
+    assert max(rates) == pytest.approx(arch["drop_path_rate"] * (depth - 2) / depth)
+    # AdamW: decoupled decay, none on 1-D parameters, gradients clipped to a global norm of clip_grad
+    assert isinstance(optimizer, paddle.optimizer.AdamW) and optimizer._weight_decay == opt["weight_decay"]
+    assert (optimizer._beta1, optimizer._beta2, optimizer._epsilon) == (0.9, 0.999, 1e-8)
+    assert not optimizer._apply_decay_param_fun(model.conv_stem.bn.weight.name)
+    assert optimizer._apply_decay_param_fun(model.conv_stem.conv.weight.name)
+    assert isinstance(optimizer._grad_clip, paddle.nn.ClipGradByGlobalNorm)
+    assert optimizer._grad_clip.clip_norm == opt["clip_grad"]
+    assert engine.ema is not None and engine.ema.decay == raw["EMA"]["decay"]
+    # data: bicubic PIL crops, RandAugment from the config string, log-aspect pixel erasing, mixup/cutmix
+    train_ops = {type(op): op for op in engine.train_loader.dataset.ops}
+    crop = train_ops[RandCropImage]
+    assert (crop.resize.interpolation, crop.resize.backend) == ("bicubic", "pil")
+    augment = train_ops[TimmAutoAugment]
+    magnitude = int(raw["DataLoader"]["Train"]["dataset"]["transform_ops"][3]["TimmAutoAugment"]["config_str"][6])
+    assert (augment.magnitude, augment.magnitude_std) == (magnitude, 1.0) and "ShearX" in augment.op_names
+    erasing = train_ops[RandomErasing]
+    assert (erasing.EPSILON, erasing.sh, erasing.use_log_aspect, erasing.mode) == (0.25, pytest.approx(1 / 3),
+                                                                                  True, "pixel")
+    resize = next(op for op in engine.eval_loader.dataset.ops if isinstance(op, ResizeImage))
+    assert (resize.resize.interpolation, resize.resize.backend) == ("bicubic", "pil")
+    engine.train_loader.set_epoch(1)
+    _, labels = next(iter(engine.train_loader))
+    assert list(labels.shape) == [8, 10] and str(labels.dtype).endswith("float32")  # mixed soft targets
+
+    lr_steps = record_lr(engine)
+    engine.train()
+    run = tmp_path / "output" / config["Arch"]["name"]
+    rows = list(csv.DictReader(open(run / "metrics.csv", encoding="utf-8")))
+    assert [int(r["epoch"]) for r in rows] == [1] and math.isfinite(float(rows[0]["train_loss"]))
+    assert (run / "best_model.pdparams").is_file() and (run / "latest.pdstates").is_file()
+    lrs = np.array([lr for _, lr in lr_steps])  # the warm-up (5 or 20 epochs) is clamped to the 1-epoch run
+    np.testing.assert_allclose(lrs, opt["lr"]["learning_rate"] * np.arange(len(lrs)) / len(lrs), rtol=1e-6,
+                               atol=1e-12)
+    assert "AMP.use_amp is on but" in "\n".join(log_lines)  # AMP keys read; autocast is off on a CPU

@@ -42,7 +42,7 @@ def _recalibrated_weights(files, root, out):
     model = build_model({"name": ARCH, "class_num": 10})
     load_pretrained(model, str(REPO_ROOT.parent / "shared" / "reference" / "parity" / ARCH))
     for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
+        if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer._momentum = 0.0
     model.train()
     with paddle.no_grad():

@@ -268,7 +268,7 @@ def test_onnx_backend_needs_onnx_file(tmp_path, parity_model):
 
 
 def test_runtime_settings_file_and_flags(tmp_path):
-    shipped_file = REPO_ROOT / "deploy" / "configs" / "inference_cls.yaml"
+    shipped_file = REPO_ROOT / "deploy" / "configs" / "predictor_runtime.yaml"
     shipped = predict.parse_args(["--model_dir", "m", "--input", "i", "--config", str(shipped_file)])
     settings = predict.runtime_settings(shipped)
     assert isinstance(settings, predict.PredictorSettings) and settings.batch_size == 8

@@ -238,4 +238,4 @@ def test_int8_without_a_train_list_says_which_section_is_missing(tmp_path, refer
     proc = run_export(config_path, "--quantize", "int8")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "--quantize int8 (calibration)" in proc.stderr and "DataLoader.Train.dataset" in proc.stderr
-    assert (tmp_path / "inference" / "model.onnx").is_file()  # the float32 export is kept
+    assert not (tmp_path / "inference").exists()  # the export as asked failed: nothing half-done is switched in

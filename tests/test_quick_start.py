@@ -12,10 +12,11 @@ from conftest import REPO_ROOT, run_tool
 
 QUICK_START = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
 FINETUNE = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist_finetune.yaml"
+MOBILENET_V4 = REPO_ROOT / "configs" / "quick_start" / "MobileNetV4_conv_small_fashion_mnist.yaml"
 DATA = REPO_ROOT / "dataset" / "fashion_mnist_mini"
 
 
-@pytest.mark.parametrize("path", [QUICK_START, FINETUNE], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [QUICK_START, FINETUNE, MOBILENET_V4], ids=lambda p: p.name)
 def test_quick_start_configs_are_self_contained_and_valid(path):
     raw = yaml.safe_load(path.read_text())
     assert "_BASE_" not in raw
@@ -71,3 +72,18 @@ def test_quick_start_and_finetune_train_on_a_subset(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"loaded" in proc.stdout and "frozen (not given to the optimizer)" in proc.stdout
     assert (tmp_path / "ft" / arch / "metrics.csv").is_file()
+
+
+@pytest.mark.slow
+def test_mobilenetv4_quick_start_trains_on_a_subset(tmp_path):
+    lists = _subset_lists(tmp_path, n_train=64, n_val=32)
+    out = tmp_path / "qs"
+    proc = run_tool("train.py", "-c", MOBILENET_V4, "-o", f"Global.output_dir={out}",
+                    "-o", f"DataLoader.Train.dataset.cls_label_path={lists['train']}",
+                    "-o", f"DataLoader.Eval.dataset.cls_label_path={lists['val']}", "-o", "Global.epochs=1",
+                    "-o", "DataLoader.Train.sampler.batch_size=16", "-o", "DataLoader.Train.loader.num_workers=0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = out / "MobileNetV4_conv_small"
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert len(rows) == 1 and 0.0 <= float(rows[0]["eval_top1"]) <= 1.0
+    assert (run / "best_model.pdparams").is_file()

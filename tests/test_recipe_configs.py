@@ -40,9 +40,25 @@ def recipes(reference_dir):
         return {row["config"]: row for row in csv.DictReader(f, delimiter="\t")}
 
 
+# Families whose recipe is PaddleClas's own config, copied unchanged to configs/ImageNet/<family>/.
+PADDLECLAS_RECIPES = {f"MobileNetV4_{v}": "MobileNetV4"
+                      for v in ("conv_small", "conv_medium", "conv_large", "hybrid_medium", "hybrid_large")}
+
+
 def test_every_registered_model_has_a_config():
     assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted(MODEL_NAMES)
-    assert sorted(list_models()) == sorted(MODEL_NAMES + TEACHER_NAMES)
+    assert sorted(list_models()) == sorted(MODEL_NAMES + TEACHER_NAMES + list(PADDLECLAS_RECIPES))
+
+
+@pytest.mark.parametrize("name", list(PADDLECLAS_RECIPES))
+def test_paddleclas_recipe_copies_are_unchanged_and_load(name):
+    path = CONFIG_DIR / "ImageNet" / PADDLECLAS_RECIPES[name] / f"{name}.yaml"
+    test_copy = REPO / "tests" / "paddleclas_configs" / "ImageNet" / PADDLECLAS_RECIPES[name] / f"{name}.yaml"
+    assert path.read_bytes() == test_copy.read_bytes()  # both are PaddleClas's file (see the NOTICE files)
+    assert name in (path.parent / "NOTICE").read_text()
+    config = get_config(path)
+    assert config["Arch"]["name"] == name and config["Optimizer"]["name"] == "AdamW"
+    assert config["DataLoader"]["Train"]["dataset"]["image_root"] == "./dataset/ILSVRC2012/"
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -91,7 +91,7 @@ def test_named_lists_paddleclas_style():
 def test_post_process_is_registered():
     from ppcls_lite.pipeline.postprocess import POSTPROCESSES, Topk, build_postprocess
 
-    assert POSTPROCESSES.names() == ["Topk"]
+    assert POSTPROCESSES.names() == ["Topk", "Embedding"]  # Embedding: a retrieval model's features
     assert isinstance(build_postprocess({"name": "Topk", "topk": 3}), Topk)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['top_k'\] in Infer.PostProcess \(Topk\).*"
                                          r"Did you mean 'topk'"):

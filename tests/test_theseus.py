@@ -14,6 +14,8 @@ CASES = {
     "MobileNetV3_small_x0_35": ("blocks.7", [2, 16, 4, 4]),
     "MobileNetV3_large_x0_35": ("blocks.5", [2, 16, 8, 8]),
     "MobileNeXt_x0_35": ("features.5", [2, 64, 8, 8]),
+    "MobileNetV4_conv_small": ("blocks.9", [2, 96, 4, 4]),
+    "MobileNetV4_hybrid_medium": ("blocks.7", [2, 160, 4, 4]),  # a Mobile MQA block
     "ResNet18_vd": ("blocks.3", [2, 128, 8, 8]),
 }
 # Stage outputs: one per output stride; MobileNetV3 small has no stride-2 stage, so one stage fewer than large.
@@ -23,6 +25,9 @@ STAGES = {
     "MobileNetV3_small_x0_35": ["blocks.0", "blocks.2", "blocks.7", "blocks.10"],
     "MobileNetV3_large_x0_35": ["blocks.0", "blocks.2", "blocks.5", "blocks.11", "blocks.14"],
     "MobileNeXt_x0_35": ["features.0", "features.2", "features.5", "features.12", "features.20"],
+    # PaddleClas's MobileNetV4 stages end with the 1x1 conv block that follows the stride-32 stage
+    "MobileNetV4_conv_small": ["blocks.1", "blocks.3", "blocks.9", "blocks.15", "blocks.16"],
+    "MobileNetV4_hybrid_medium": ["blocks.0", "blocks.2", "blocks.14", "blocks.30", "blocks.31"],
     "ResNet18_vd": ["blocks.1", "blocks.3", "blocks.5", "blocks.7"],  # PaddleClas's stages (strides 4 to 32)
 }
 # Activation layers to swap in the upgrade_sublayer test (glob patterns).
@@ -32,6 +37,8 @@ ACTIVATIONS = {
     "MobileNetV3_small_x0_35": "blocks.*.expand_conv.act",
     "MobileNetV3_large_x0_35": "blocks.*.expand_conv.act",
     "MobileNeXt_x0_35": "features.*.conv.7",  # the ReLU6 after the 1x1 expand in blocks with both dw convs
+    "MobileNetV4_conv_small": "blocks.*.pw_exp.act",
+    "MobileNetV4_hybrid_medium": "blocks.*.pw_exp.act",
     "ResNet18_vd": "blocks.*.conv0.relu",
 }
 
@@ -71,6 +78,9 @@ def test_return_stages_gives_one_output_per_stride(name, images):
     out = _eval_model(name, return_stages=True)(images)
     assert list(out) == STAGES[name] + ["logits"]
     sizes = [out[key].shape[-1] for key in STAGES[name]]
+    if name.startswith("MobileNetV4"):
+        assert sizes[-1] == sizes[-2]  # the last stage is the 1x1 conv after the stride-32 blocks
+        sizes = sizes[:-1]
     assert all(later * 2 == earlier for earlier, later in zip(sizes, sizes[1:]))  # each stage halves the size
     assert sizes[-1] == SIZE // 32
     subset = _eval_model(name, return_stages=[1, -1])(images)

@@ -44,7 +44,11 @@ def test_verify_fails_when_no_weights_were_loaded(tmp_path, reference_dir):
     proc = run_export(config_path, "--onnx", "--allow-random", "--verify", "--verify_images", "4")
     assert proc.returncode == 1
     assert "no trained weights were loaded" in proc.stderr and "Traceback" not in proc.stderr
-    report = json.loads((tmp_path / "inference" / "export_report.json").read_text(encoding="utf-8"))
+    # A rejected export does not go into the folder; it is kept apart, complete with its report.
+    rejected = tmp_path / "inference.rejected"
+    assert f"kept apart in {rejected}" in proc.stderr and "nothing was written to" in proc.stderr
+    assert not (tmp_path / "inference").exists()
+    report = json.loads((rejected / "export_report.json").read_text(encoding="utf-8"))
     assert report["passed"] is False and report["weights_loaded"] is False
 
 
@@ -53,6 +57,7 @@ def test_verify_fails_when_the_export_differs_from_the_trained_model(tmp_path, r
     """Another model's weights in the exported files (a stale export) are caught."""
     from ppcls_lite.arch import build_model
     from ppcls_lite.export import ExportError
+    from ppcls_lite.export.ownership import survey_folder
     from ppcls_lite.export.samples import dataset_samples
     from ppcls_lite.export.verify import verify_export
     from ppcls_lite.config import get_config
@@ -65,6 +70,7 @@ def test_verify_fails_when_the_export_differs_from_the_trained_model(tmp_path, r
         verify_export(tmp_path / "inference", other, dataset_samples(config, "Eval", 10, limit=4))
     report = json.loads((tmp_path / "inference" / "export_report.json").read_text(encoding="utf-8"))
     assert not report["passed"] and any("model.onnx" in f for f in report["failures"])
+    assert survey_folder(tmp_path / "inference").not_ours == []  # the report is the export's: a re-export may replace it
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@
 PREFIX is a checkpoint path without extension, e.g. output/MobileNetV3_small_x1_0/best_model.
 --report writes per-class precision/recall/F1 (report.csv, report.txt) and confusion_matrix.png to
 <output_dir>/<Arch.name>/eval_report/. Without weights the tool refuses to run unless --allow-random.
+With Global.eval_mode: retrieval it prints the retrieval metrics (recall1, recall5, mAP, ...; docs/RETRIEVAL.md).
 """
 import argparse
 import os

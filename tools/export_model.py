@@ -2,7 +2,11 @@
 
     python tools/export_model.py -c CONFIG -o Global.pretrained_model=PREFIX -o Global.save_inference_dir=DIR [--onnx]
         [--safetensors] [--quantize int8 fp16] [--calib_images 256] [--mnn] [--onnx_input uint8]
-        [--verify [--verify_images N]]
+        [--verify [--verify_images N]] [--force]
+
+The export is built beside DIR and switched in whole at the end: an export stopped at any moment (kill -9
+included) leaves DIR holding the previous export or the new one, complete. It stops when DIR holds files it did
+not write (--force keeps them), and when another export writes into DIR.
 
 Then predict with deploy/python/predict_cls.py --model_dir DIR (docs/DEPLOY.md).
 """
@@ -27,6 +31,9 @@ def _extra_args(parser):
     parser.add_argument("--safetensors", action="store_true",
                         help="also write DIR/model.safetensors: the Global.pretrained_model weights without pickle, "
                              "safe to share (loads with Arch.pretrained / Global.pretrained_model)")
+    parser.add_argument("--force", action="store_true",
+                        help="export into a folder holding files an export did not write (your own scripts, results, "
+                             "edited files): they are kept in the new export, never deleted")
     phone = parser.add_argument_group("phone / reduced precision (docs/DEPLOY.md; each implies --onnx)")
     phone.add_argument("--quantize", nargs="+", choices=("int8", "fp16"), default=[],
                        help="also write model_int8.onnx (static QDQ, calibrated) and/or model_fp16.onnx")
@@ -42,18 +49,6 @@ def _extra_args(parser):
     phone.add_argument("--verify_images", type=int, help="with --verify: use only N Eval images (spread evenly)")
 
 
-def _write_safetensors(config):
-    from ppcls_lite.utils import logger
-    from ppcls_lite.utils.save_load import read_state_dict, resolve_weights_path, save_safetensors
-
-    weights = config["Global"].get("pretrained_model")
-    if not weights:
-        raise ValueError("--safetensors copies the trained weights: set -o Global.pretrained_model=PREFIX")
-    target = os.path.join(config["Global"].get("save_inference_dir") or "./inference", "model.safetensors")
-    save_safetensors(read_state_dict(resolve_weights_path(weights)), target)
-    logger.info(f"wrote {target} (the weights of {weights}, no pickle inside)")
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     """Export the model of the config (see the module docstring)."""
     args = parse_args(description=__doc__.splitlines()[0], extra_args=_extra_args, argv=argv)
@@ -62,9 +57,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         export_from_config(config, onnx=args.onnx, allow_random=args.allow_random, opset=args.opset,
                            quantize=args.quantize, mnn=args.mnn, onnx_input=args.onnx_input,
                            calib_images=args.calib_images, verify_report=args.verify,
-                           verify_images=args.verify_images, predictor_script=PREDICT_SCRIPT)
-        if args.safetensors:
-            _write_safetensors(config)
+                           verify_images=args.verify_images, predictor_script=PREDICT_SCRIPT,
+                           safetensors=args.safetensors, force=args.force)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Infer.infer_imgs is one image, a folder (searched recursively for images) or a l
 lines, paths relative to the list file). Prints one JSON line per image: file_name, class_ids, scores
 (softmax probabilities of the top-k classes), label_names. --output writes the same as CSV (lists joined by
 spaces) or JSON lines. An input that cannot be read is reported with its path and reason, the others are
-still predicted and written, and the exit status is 3.
+still predicted and written, and the exit status is 3. A retrieval model (Arch.infer_output_key: features) prints
+file_name and features (its embedding) instead (docs/RETRIEVAL.md).
 """
 import argparse
 import os

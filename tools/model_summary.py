@@ -5,7 +5,8 @@
     python tools/model_summary.py --all --markdown docs/MODEL_ZOO.md # params, MACs@224, reported top-1
 
 Latency is the median of --runs eval-mode forward passes on the CPU after one warm-up pass; it uses as many
-threads as Paddle is allowed (set OMP_NUM_THREADS to pin it). It is printed only, never written to the markdown.
+threads as Paddle is allowed (set OMP_NUM_THREADS to pin it). Writing the markdown measures nothing: its latency
+columns (models evaluated at another size than 224 px only) are the numbers recorded in MEASURED_LATENCY_MS.
 """
 import argparse
 import os
@@ -24,6 +25,11 @@ TOP1_SOURCES = {
     "MobileNeXt authors": "Zhou et al. 2020 (ECCV), as reported in the authors' repository README, table \"Model "
                           "performance at different width multiplier\": https://github.com/zhoudaquan/"
                           "rethinking_bottleneck_design (no PaddleClas-measured top-1 for MobileNeXt was found)",
+    "PaddleClas MobileNetV4": "PaddleClas, docs/zh_CN/models/ImageNet1k/MobileNetV4.md, table 1.2, column Top1 "
+                              "(weights converted from the authors' release, evaluated at each config's Eval crop "
+                              "size, see the table below; its \"Reference top1\" column reads 73.8 / 79.9 / 82.9 / "
+                              "80.7 / 83.4): https://github.com/PaddlePaddle/PaddleClas/blob/"
+                              "d178931fca432204e6b7422bac4f92e09ff22fa4/docs/zh_CN/models/ImageNet1k/MobileNetV4.md",
     "PaddleClas ResNet": "PaddleClas model zoo, docs/en/models/ResNet_and_vd_en.md, table \"Accuracy, FLOPs and "
                          "Parameters\", column Top1 (PaddleClas-trained weights, 224 px): https://github.com/"
                          "PaddlePaddle/PaddleClas/blob/d178931fca432204e6b7422bac4f92e09ff22fa4/docs/en/models/"
@@ -44,9 +50,27 @@ REPORTED_TOP1 = {
     "MobileNeXt_x0_35": (64.7, "MobileNeXt authors"), "MobileNeXt_x0_5": (67.7, "MobileNeXt authors"),
     "MobileNeXt_x0_75": (72.0, "MobileNeXt authors"), "MobileNeXt_x1_0": (74.02, "MobileNeXt authors"),
     "MobileNeXt_x1_4": (76.1, "MobileNeXt authors"),
+    "MobileNetV4_conv_small": (74.6, "PaddleClas MobileNetV4"),
+    "MobileNetV4_conv_medium": (79.9, "PaddleClas MobileNetV4"),
+    "MobileNetV4_conv_large": (83.4, "PaddleClas MobileNetV4"),
+    "MobileNetV4_hybrid_medium": (80.5, "PaddleClas MobileNetV4"),
+    "MobileNetV4_hybrid_large": (83.8, "PaddleClas MobileNetV4"),
     "ResNet18_vd": (72.3, "PaddleClas ResNet"), "ResNet34_vd": (76.0, "PaddleClas ResNet"),
     "ResNet50_vd": (79.1, "PaddleClas ResNet"), "ResNet101_vd": (80.2, "PaddleClas ResNet"),
     "ResNet152_vd": (80.6, "PaddleClas ResNet"), "ResNet200_vd": (80.9, "PaddleClas ResNet"),
+}
+# Models evaluated at another size than 224 px: the Eval CropImage size of their PaddleClas config.
+EVAL_SIZE = {"MobileNetV4_conv_small": 256, "MobileNetV4_conv_medium": 320, "MobileNetV4_conv_large": 448,
+             "MobileNetV4_hybrid_medium": 256, "MobileNetV4_hybrid_large": 448}
+# CPU latency (ms, median of 5 eval-mode forward passes, batch 1 and 8) at EVAL_SIZE, measured with
+# `OMP_NUM_THREADS=1 python tools/model_summary.py NAME --size SIZE --runs 5` on LATENCY_MACHINE.
+LATENCY_MACHINE = ("median of 5 eval-mode forward passes of Paddle 3.3.1 dygraph on 1 thread of a 2-core AMD EPYC "
+                   "shared with other jobs (load average 1.8-3.1), `OMP_NUM_THREADS=1 python tools/model_summary.py "
+                   "NAME --size SIZE --runs 5`")
+MEASURED_LATENCY_MS = {
+    "MobileNetV4_conv_small": (35.0, 414.6), "MobileNetV4_conv_medium": (187.7, 1413.1),
+    "MobileNetV4_conv_large": (726.1, 6290.4), "MobileNetV4_hybrid_medium": (145.1, 1035.8),
+    "MobileNetV4_hybrid_large": (2019.1, 12216.9),
 }
 
 
@@ -64,8 +88,8 @@ def model_zoo_markdown(rows: List[Dict[str, Any]]) -> str:
         "  hooks (`ppcls_lite/arch/summary.py`); BN, activations, pooling and additions are not counted.",
         "- **Top-1**: ImageNet-1k validation accuracy as *reported* by the source in the last column; ppcls_lite ships",
         "  no trained weights and did not measure these. PaddleClas's `.pdparams` load into these models unchanged.",
-        "- CPU latency depends on the machine, so it is not recorded here: run",
-        "  `python tools/model_summary.py NAME --runs 10` to measure it on yours.",
+        "- CPU latency depends on the machine, so it is recorded only for the models of the last table (on this",
+        "  project's machine): run `python tools/model_summary.py NAME --runs 10` to measure it on yours.",
         "",
         "| Model | Params (M) | State dict (M) | MACs@224 (M) | Top-1 (%) | Source |",
         "|---|---:|---:|---:|---:|---|",
@@ -76,9 +100,36 @@ def model_zoo_markdown(rows: List[Dict[str, Any]]) -> str:
         source_text = f"[{notes[source]}]" if source else "not found"
         lines.append(f"| {row['name']} | {row['params'] / 1e6:.3f} | {row['state_dict_elements'] / 1e6:.3f} | "
                      f"{row['macs'] / 1e6:.1f} | {top1_text} | {source_text} |")
+    lines += eval_size_section(rows)
     lines += ["", "Sources:", ""]
     lines += [f"{i}. {TOP1_SOURCES[source]}" for source, i in notes.items()]
     return "\n".join(lines) + "\n"
+
+
+def eval_size_section(rows: List[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: the models of EVAL_SIZE at that size (MACs there, recorded CPU latency, reported top-1)."""
+    from ppcls_lite.arch import build_model
+    from ppcls_lite.arch.summary import count_macs
+
+    lines = ["", "## At their evaluation size", "",
+             "MobileNetV4 is trained and evaluated at larger images than 224 px (the Eval crop of its PaddleClas "
+             "config); MACs here are at that size. The hybrids' attention matrix products (query x key, weights x "
+             "value) are not Conv2D/Linear and so not counted: they add 42 M MACs to hybrid_medium at 256 px (3%) and "
+             "629 M to hybrid_large at 448 px (6%). "
+             f"Latency: {LATENCY_MACHINE}.", "",
+             "| Model | Input (px) | Params (M) | MACs (M) | CPU bs1 (ms) | CPU bs8 (ms) | Top-1 (%) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        size = EVAL_SIZE.get(row["name"])
+        if size is None:
+            continue
+        macs = count_macs(build_model({"name": row["name"]}), size)
+        bs1, bs8 = MEASURED_LATENCY_MS.get(row["name"], (None, None))
+        latency = " | ".join("—" if v is None else f"{v:.1f}" for v in (bs1, bs8))
+        top1, _ = REPORTED_TOP1.get(row["name"], (None, None))
+        lines.append(f"| {row['name']} | {size} | {row['params'] / 1e6:.3f} | {macs / 1e6:.1f} | {latency} | "
+                     f"{'—' if top1 is None else f'{top1:.1f}'} |")
+    return lines
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -3,6 +3,11 @@
     python deploy/python/predict_cls.py --model_dir DIR --input IMG|DIR|LIST \
         [--backend paddle|onnxruntime|mnn] [--batch_size N] [--topk K] [--threads N] [--output FILE.csv|FILE.jsonl]
 
+or PaddleClas's command line, as it is (from the repository root or from deploy/; docs/MIGRATING.md):
+
+    cd deploy && python python/predict_cls.py -c configs/inference_cls.yaml \
+        -o Global.inference_model_dir=DIR -o Global.infer_imgs=IMG -o Global.use_gpu=False
+
 Needs numpy, opencv-python, pyyaml and one backend (paddlepaddle's Paddle Inference, onnxruntime or MNN);
 Pillow only for models exported with `backend: pil` ops. The code is `ppcls_lite.predict` and the image pipeline
 it uses (`ppcls_lite.pipeline`), taken from `ppcls_lite/` beside this script (the copy tools/export_model.py puts

@@ -1,10 +1,10 @@
 """Where `Arch.pretrained` weights come from: PaddleClas's published ImageNet weights, a URL or a local file.
 
 `MODEL_URLS` is PaddleClas's table (the `MODEL_URLS` dicts of its `legendary_models/mobilenet_v1.py`,
-`legendary_models/mobilenet_v3.py`, `legendary_models/resnet.py`, `model_zoo/mobilenet_v2.py` and
-`model_zoo/mobilenext.py`); `None` marks a model PaddleClas lists without published weights. `use_ssld: True`
-follows PaddleClas's rule: the URL's "_pretrained" becomes "_ssld_pretrained"; PaddleClas publishes SSLD weights
-only for `SSLD_MODELS`.
+`legendary_models/mobilenet_v3.py`, `legendary_models/mobilenet_v4.py`, `legendary_models/resnet.py`,
+`model_zoo/mobilenet_v2.py` and `model_zoo/mobilenext.py`); `None` marks a model PaddleClas lists without published
+weights. `use_ssld: True` follows PaddleClas's rule: the URL's "_pretrained" becomes "_ssld_pretrained"; PaddleClas
+publishes SSLD weights only for `SSLD_MODELS`.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ MODEL_URLS: dict[str, str | None] = {
     "MobileNeXt_x0_75": None,
     "MobileNeXt_x1_0": f"{_BASE}MobileNeXt_x1_0_pretrained.pdparams",
     "MobileNeXt_x1_4": None,
+    **{f"MobileNetV4_{variant}": f"{_LEGENDARY}MobileNetV4_{variant}_pretrained.pdparams"
+       for variant in ("conv_small", "conv_medium", "conv_large", "hybrid_medium", "hybrid_large")},
     **{f"ResNet{depth}_vd": f"{_LEGENDARY}ResNet{depth}_vd_pretrained.pdparams"
        for depth in (18, 34, 50, 101, 152, 200)},
 }

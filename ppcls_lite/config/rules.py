@@ -25,14 +25,25 @@ IGNORED_GLOBAL_KEYS = {
     "use_multilabel": "multi-label training is not supported; single-label classification is used",
     "distributed": "data parallelism follows the launcher (python -m paddle.distributed.launch), not this key",
     "start_eval_epoch": "evaluation runs every Global.eval_interval epochs from the first one",
+    # Keys PaddleClas's TIPC lines and export add (issue 23).
+    "print_mem_info": "GPU memory is not logged per step",
+    "log_ranks": "rank 0 writes the log",
+    "export_for_fd": "tools/export_model.py always writes inference.yml (preprocessing, label list) beside the "
+                     "model, a superset of PaddleClas's export_for_fd file",
+    "uniform_output_enabled": "PaddleX's extra export files are not written",
+    "pdx_model_name": "PaddleX's extra export files are not written",
+    "hpi_config_path": "PaddleX's high-performance inference config is not written",
 }
-# PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num), `ema` (its older
-# place for the EMA section: {enable, decay}) and `eval_mode` (only "classification" exists here).
-GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema", "eval_mode"]
+# PaddleClas Global keys handled in get_config: `class_num` (its older place for Arch.class_num) and `ema` (its older
+# place for the EMA section: {enable, decay}).
+GLOBAL_KEYS = list(GLOBAL_DEFAULTS) + list(IGNORED_GLOBAL_KEYS) + ["class_num", "ema"]
 
 GLOBAL_VALUE_RULES = {"epochs": COUNT, "save_interval": COUNT, "eval_interval": COUNT,
-                      "print_batch_step": COUNT, "class_num": COUNT,
+                      "print_batch_step": COUNT, "class_num": COUNT, "sim_block_size": COUNT,
                       "max_image_pixels": NON_NEGATIVE_COUNT}  # 0: no limit
+# Global keys with a fixed set of values (null allowed where the default is null).
+GLOBAL_CHOICES = {"eval_mode": ("classification", "retrieval"), "retrieval_feature_from": ("features", "backbone"),
+                  "feature_binarize": (None, "round", "sign")}
 
 
 def _is_side(value: Any) -> bool:
@@ -43,6 +54,16 @@ def check_plain_values(config: dict, problems: List[str]) -> None:
     """Append a message for each value of Global, AMP, EMA, Infer and Arch.class_num out of its range."""
     g = config.get("Global") or {}
     check_keys_of(problems, g, GLOBAL_VALUE_RULES, "Global")
+    for key, choices in GLOBAL_CHOICES.items():
+        if g.get(key) is not None and g[key] not in choices:
+            problems.append(f"Global.{key} must be one of {', '.join(map(str, choices))}, got {g[key]!r}")
+    if g.get("feature_normalize") is not None and not isinstance(g["feature_normalize"], bool):
+        problems.append(f"Global.feature_normalize must be True or False, got {g['feature_normalize']!r}")
+    arch_name = (config.get("Arch") or {}).get("name")
+    if g.get("eval_mode") == "retrieval" and arch_name != "RecModel":
+        problems.append(f"Global.eval_mode is retrieval but Arch.name is {arch_name!r}: retrieval eval compares "
+                        f"the features of a RecModel (Arch: {{name: RecModel, Backbone: ..., Neck: ..., Head: ...}}); "
+                        f"set Global.eval_mode: classification for a classifier")
     if g.get("seed") is not None and (isinstance(g["seed"], bool) or not isinstance(g["seed"], int)):
         problems.append(f"Global.seed must be a whole number, got {g['seed']!r}")
     shape = g.get("image_shape")

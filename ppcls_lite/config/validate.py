@@ -95,10 +95,6 @@ def raise_problems(problems: List[str]) -> None:
 def check_config(config: dict) -> None:
     """Names, named-list shapes and value ranges of a config whose keys are already checked; warn about keys that
     have no effect. Raises ConfigError."""
-    eval_mode = (config.get("Global") or {}).get("eval_mode")
-    if eval_mode not in (None, "classification"):
-        raise ConfigError(f"Global.eval_mode={eval_mode!r} is not supported: ppcls_lite trains and evaluates "
-                          "classifiers only; set it to classification or remove it")
     problems: List[str] = []
     check_names(config, problems)  # raises at the first unknown name; collects the list items' bad values
     for check in value_checks():

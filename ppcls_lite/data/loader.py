@@ -27,6 +27,8 @@ from .preprocess import create_batch_operators
 SAMPLERS = Registry("sampler")
 LOADER_KEYS = ("num_workers", "use_shared_memory")
 MODES = ("Train", "Eval", "Test")
+# Retrieval eval (Global.eval_mode: retrieval) may split DataLoader.Eval into a query and a gallery loader.
+RETRIEVAL_PARTS = ("Query", "Gallery")
 NOT_EMPTY, EMPTY = -1, -2  # first entry of the bad-index array returned by Collate
 # A skipped sample crosses from the workers as index * len(SKIP_KINDS) + the position of its kind.
 SKIP_KINDS = (UNREADABLE, TOO_LARGE, NOT_A_FILE, MISSING)
@@ -85,17 +87,23 @@ class SeededRandomSampler(Sampler):
 
 
 class MarkerView(Dataset):
-    """What the paddle DataLoader reads: the dataset, returning BadSample markers for unreadable files."""
+    """What the paddle DataLoader reads: the dataset, returning BadSample markers for unreadable files; with
+    `index_labels` each image comes with its sample index instead of its label (retrieval eval looks the label,
+    camera and file up by index, so skipped images and padding are recognised)."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, index_labels=False):
         super().__init__()
         self.dataset = dataset
+        self.index_labels = index_labels
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, index):
-        return self.dataset.load(index, return_bad_sample=True)
+        sample = self.dataset.load(index, return_bad_sample=True)
+        if self.index_labels and not isinstance(sample, BadSample):
+            return sample[0], np.int64(index)
+        return sample
 
 
 class Collate:
@@ -162,7 +170,7 @@ class ClassificationDataLoader:
         """Applied when the epoch's iteration starts, so nothing in between can consume the seeded RNG."""
         shuffle_seed = derive_seed(self.seed, self.epoch, "shuffle")  # same on every rank: consistent shards
         sampler = self.batch_sampler
-        if isinstance(sampler, DistributedBatchSampler):
+        if hasattr(sampler, "set_epoch"):  # DistributedBatchSampler, RandomIdentityBatchSampler
             sampler.set_epoch(shuffle_seed)  # paddle shuffles with RandomState(epoch); feed it our mixed seed
         elif isinstance(getattr(sampler, "sampler", None), SeededRandomSampler):
             sampler.sampler.seed = shuffle_seed
@@ -214,9 +222,9 @@ class ClassificationDataLoader:
     def _main_process_batches(self):
         """num_workers 0: load in this thread. (paddle's single-process iterator prefetches in a helper thread,
         which hangs the training loop when a sample raises, and would make the RNG use order timing-dependent.)"""
-        collate = self.loader.collate_fn
+        collate, view = self.loader.collate_fn, self.loader.dataset
         for indices in self.batch_sampler:
-            images, labels, bad = collate([self.dataset.load(i, return_bad_sample=True) for i in indices])
+            images, labels, bad = collate([view[i] for i in indices])
             yield paddle.to_tensor(images), paddle.to_tensor(labels), bad
 
     def _report_skipped(self, skipped):
@@ -309,19 +317,25 @@ def build_batch_sampler(sampler_config: dict, dataset: Dataset, mode: str, where
 def check_data_values(config: dict, problems: list) -> None:
     """Append a message for each DataLoader batch size and worker count out of range (the op lists are checked
     item by item with their name check, data/__init__.py)."""
+    sections = []
     for mode, section in (config.get("DataLoader") or {}).items():
-        if not isinstance(section, dict):
-            continue
-        where = f"DataLoader.{mode}"
+        if isinstance(section, dict):
+            sections.append((f"DataLoader.{mode}", section))
+            sections += [(f"DataLoader.{mode}.{part}", section[part]) for part in RETRIEVAL_PARTS
+                         if isinstance(section.get(part), dict)]
+    for where, section in sections:
         check_keys_of(problems, section.get("sampler"), {"batch_size": COUNT}, f"{where}.sampler")
         check_keys_of(problems, section.get("loader"), {"num_workers": NON_NEGATIVE_COUNT}, f"{where}.loader")
 
 
 def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", seed: int = 0,
-                     class_num: Optional[int] = None) -> "ClassificationDataLoader":
+                     class_num: Optional[int] = None, part: Optional[str] = None,
+                     index_labels: bool = False) -> "ClassificationDataLoader":
     """Build the loader for `mode` ("Train" | "Eval" | "Test") from the YAML `DataLoader` section.
 
     `class_num` (normally Arch.class_num) validates labels and sizes the soft targets of Mixup/Cutmix.
+    `part` ("Query" | "Gallery") builds `DataLoader.<mode>.<part>` instead (retrieval eval); `index_labels`
+    makes the loader yield each image's sample index in place of its label.
     `device` is accepted for interface stability; batches are produced on CPU and paddle moves them on use.
     """
     if mode not in MODES:
@@ -329,8 +343,9 @@ def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", se
     if not dataloader_config or mode not in dataloader_config or dataloader_config[mode] is None:
         have = sorted(dataloader_config or {})
         raise KeyError(f"DataLoader.{mode} is missing from the config (present: {have})")
-    section = dataloader_config[mode]
-    where = f"DataLoader.{mode}"
+    section, where = dataloader_config[mode], f"DataLoader.{mode}"
+    if part is not None:
+        section, where = _section(section, part, where), f"{where}.{part}"
     dataset, batch_ops = build_dataset(_section(section, "dataset", where), class_num, f"{where}.dataset")
     batch_sampler = build_batch_sampler(section.get("sampler") or {}, dataset, mode, f"{where}.sampler")
 
@@ -341,7 +356,7 @@ def build_dataloader(dataloader_config: dict, mode: str, device: str = "cpu", se
         raise ValueError(f"{where}.loader.num_workers must be >= 0, got {num_workers}")
     worker_seeder = WorkerSeeder()
     loader = DataLoader(
-        MarkerView(dataset),
+        MarkerView(dataset, index_labels),
         batch_sampler=batch_sampler,
         num_workers=num_workers,
         use_shared_memory=bool(loader_config.get("use_shared_memory", True)),

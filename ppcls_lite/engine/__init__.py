@@ -11,24 +11,27 @@ CPU, NCCL on GPU), seeding (`Global.seed`), then the builders.
 
 Run folders are protected before anything is written: one writer per run folder (`run_lock.py`, taken by rank 0
 first), then `protect_run_dir` and `keep_config` (`run_dir.py`).
+With `Global.eval_mode: retrieval` the Eval objects are the query/gallery loaders and retrieval metrics
+(`retrieval.py`); a retrieval model (RecModel, `infer_output_key: features`) infers embeddings.
 """
 import os
 
 import paddle
 
-from ppcls_lite.arch import build_model
+from ppcls_lite.arch import build_model, is_retrieval_model
 from ppcls_lite.config import print_config
-from ppcls_lite.data import build_dataloader
+from ppcls_lite.data import build_dataloader, infer_transforms
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.engine.engine import Engine
 from ppcls_lite.engine.loop import NonFiniteLossError, require_batches
+from ppcls_lite.engine.retrieval import build_retrieval_data
 from ppcls_lite.engine.run_dir import RunDirError, check_dataset_present, keep_config, protect_run_dir
 from ppcls_lite.engine.run_lock import RunLockedError, acquire_for
 from ppcls_lite.engine.settings import EngineSettings, build_settings, resolve_checkpoints
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics
 from ppcls_lite.optimizer import build_optimizer
-from ppcls_lite.pipeline import Topk, build_postprocess, set_max_image_pixels
+from ppcls_lite.pipeline import Embedding, Topk, build_postprocess, set_max_image_pixels
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
@@ -47,6 +50,41 @@ def _init_distributed() -> int:
     return world_size
 
 
+def _eval_objects(config: dict, settings: EngineSettings, training: bool) -> dict:
+    """The Eval loader, loss and metrics: DataLoader.Eval (classification), or the query/gallery loaders and
+    no loss (Global.eval_mode: retrieval)."""
+    g, dataloader_config = settings.Global, config.get("DataLoader") or {}
+    metrics = build_metrics((config.get("Metric") or {}).get("Eval"), settings.class_num)
+    if g.eval_mode == "retrieval":
+        return {"eval_loader": build_retrieval_data(dataloader_config, g.device, g.seed), "eval_metrics": metrics}
+    objects = {"eval_loader": build_dataloader(dataloader_config, "Eval", g.device, g.seed, settings.class_num),
+               "eval_metrics": metrics}
+    require_batches(objects["eval_loader"], "Eval")
+    loss_config = config.get("Loss") or {}
+    if training or loss_config.get("Eval") or loss_config.get("Train"):
+        objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
+    return objects
+
+
+def _infer_objects(config: dict, settings: EngineSettings, model: paddle.nn.Layer) -> dict:
+    """The inference preprocessing and post-process (a retrieval model's: its embedding, finished as Global says)."""
+    ops, where = infer_transforms(config)
+    if not ops:
+        raise KeyError("the config has no Infer.transforms: add the preprocessing ops (DecodeImage, ResizeImage, "
+                       "CropImage, NormalizeImage, ToCHWImage) under Infer")
+    if where != "Infer.transforms":
+        logger.info(f"the config has no Infer.transforms: inference preprocesses images as {where}")
+    postprocess_config = (config.get("Infer") or {}).get("PostProcess")
+    if is_retrieval_model(model):
+        if postprocess_config and postprocess_config.get("name") != "Embedding":
+            logger.warning(f"Infer.PostProcess ({postprocess_config.get('name')}) is not used: the model outputs "
+                           f"features (Arch.infer_output_key), so inference gives the embedding")
+        postprocess = Embedding(settings.Global.feature_normalize, settings.Global.feature_binarize)
+    else:
+        postprocess = build_postprocess(postprocess_config)
+    return {"infer_ops": create_operators(ops), "postprocess": postprocess}
+
+
 def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> Engine:
     """Build every object `mode` ("train" | "eval" | "infer") needs and return the Engine.
 
@@ -56,7 +94,8 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
            prints the final config and, once everything is built, saves it as
            <output_dir>/<Arch.name>/config.yaml (rank 0, `keep_config`).
     eval:  model (+ Global.pretrained_model weights), Eval loader, Eval loss and metrics.
-    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (Topk).
+    infer: model (+ weights), Infer.transforms operators and the Infer.PostProcess (Topk; Embedding for a
+           retrieval model).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -104,7 +143,8 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
     dataloader_config = config.get("DataLoader") or {}
     if mode == "train":  # fail before building anything when the data is not there
         check_dataset_present(dataloader_config, "Train")
-    if mode == "eval" or (mode == "train" and g.eval_during_train and dataloader_config.get("Eval")):
+    evaluating = mode == "eval" or (mode == "train" and g.eval_during_train and dataloader_config.get("Eval"))
+    if evaluating and g.eval_mode != "retrieval":  # (retrieval: its Query/Gallery are checked when built)
         check_dataset_present(dataloader_config, "Eval")
 
     model = build_model(config["Arch"])
@@ -116,11 +156,7 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
         objects["train_loss"] = build_loss(config["Loss"]["Train"])
         objects["train_metrics"] = build_metrics((config.get("Metric") or {}).get("Train"), class_num)
         if g.eval_during_train and dataloader_config.get("Eval"):
-            objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", g.device, g.seed,
-                                                      class_num)
-            require_batches(objects["eval_loader"], "Eval")
-            objects["eval_loss"] = build_loss((config.get("Loss") or {}).get("Eval") or config["Loss"]["Train"])
-            objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
+            objects.update(_eval_objects(config, settings, training=True))
         elif g.eval_during_train:
             logger.warning("Global.eval_during_train is true but there is no DataLoader.Eval section: no evaluation, "
                            "and best_model is not saved")
@@ -130,19 +166,9 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
     elif mode == "eval":
         if not dataloader_config.get("Eval"):
             raise KeyError("the config has no DataLoader.Eval section: add one (dataset, sampler, loader) to evaluate")
-        objects["eval_loader"] = build_dataloader(dataloader_config, "Eval", g.device, g.seed, class_num)
-        require_batches(objects["eval_loader"], "Eval")
-        loss_config = config.get("Loss") or {}
-        if loss_config.get("Eval") or loss_config.get("Train"):
-            objects["eval_loss"] = build_loss(loss_config.get("Eval") or loss_config["Train"])
-        objects["eval_metrics"] = build_metrics((config.get("Metric") or {}).get("Eval"), class_num)
+        objects.update(_eval_objects(config, settings, training=False))
     else:
-        infer = config.get("Infer") or {}
-        if not infer.get("transforms"):
-            raise KeyError("the config has no Infer.transforms: add the preprocessing ops (DecodeImage, ResizeImage, "
-                           "CropImage, NormalizeImage, ToCHWImage) under Infer")
-        objects["infer_ops"] = create_operators(infer["transforms"])
-        objects["postprocess"] = build_postprocess(infer.get("PostProcess"))
+        objects.update(_infer_objects(config, settings, model))
     engine = Engine(settings, model, **objects)  # a resume that cannot go on (e.g. LR 0) stops here
     engine.world_size = world_size
     if mode == "train" and rank == 0:

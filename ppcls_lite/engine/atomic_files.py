@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 import paddle
 
+from ppcls_lite.utils import portable_save  # called as portable_save.portable_save: tests patch it
 from ppcls_lite.utils.cli import os_error_naming
 from ppcls_lite.utils.files import fsync_dir, space_error  # noqa: F401 (fsync_dir: part of this module's API)
 
@@ -26,7 +27,8 @@ def payload_bytes(obj: object) -> int:
 
 
 def write_temp(obj: object, path: str) -> str:
-    """paddle.save `obj` to a fsync'ed temp file next to `path`; returns the temp path.
+    """Save `obj` (paddle.save's format, readable under numpy 1.x and 2.x: utils/portable_save.py) to a fsync'ed
+    temp file next to `path`; returns the temp path.
 
     A failed write (disk full, read-only, no permission) raises OSError naming `path`, the file the user
     asked for (a write() that hits a full disk names no file, mkstemp names a random temp name).
@@ -40,7 +42,7 @@ def write_temp(obj: object, path: str) -> str:
     os.close(fd)
     try:
         os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
-        paddle.save(obj, tmp_path)
+        portable_save.portable_save(obj, tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
     except BaseException as exc:
@@ -60,7 +62,7 @@ def remove_quietly(path: str) -> None:
 
 
 def atomic_save(obj: object, path: str) -> None:
-    """paddle.save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
+    """Save `obj` to `path` atomically: temp file in the same dir, fsync, os.replace, fsync dir."""
     path = os.path.abspath(path)
     tmp_path = write_temp(obj, path)
     try:

@@ -2,11 +2,12 @@
 
 - `.pdparams`: the model state dict, PaddleClas parameter names (loads in PaddleClas and via
   `Global.pretrained_model`).
-- `.pdopt`: the optimizer state dict (accumulators and, as paddle stores it, "LR_Scheduler"), plus
-  "lr_scheduler" (the scheduler's own state dict), "param_names" ({structured name: paddle unique name},
-  to re-key the accumulators in a process that named the parameters differently) and "amp_scaler"
-  (GradScaler state) when AMP is on.
-- `.pdstates`: {"epoch", "global_step", "best_metric", "best_epoch", "rng" (python/numpy/paddle states),
+- `.pdopt`: the optimizer state dict (accumulators and, as paddle stores it, "LR_Scheduler"), its accumulators
+  keyed by the parameter names PaddleClas's own model has (so PaddleClas resumes it; see optimizer_state.py),
+  plus "lr_scheduler" (the scheduler's own state dict), "param_names" ({structured name: the name used},
+  to re-key the accumulators in this process) and "amp_scaler" (GradScaler state) when AMP is on.
+- `.pdstates`: {"epoch", "global_step", "best_metric", "best_epoch", "rng" (python/numpy/paddle states as plain
+  Python values),
   "ema" (EMA weights or None), "config_digest" (sha256 of the model-defining config: the Arch section and
   class_num), "format_version"} and the LR plan the run was following: "epochs" (Global.epochs),
   "steps_per_epoch" and "optimizer" (the Optimizer section, numbers normalised). A resume compares the plan
@@ -20,6 +21,10 @@ is fsync'ed. `.pdstates` also records the sha256 of the `.pdparams` and `.pdopt`
 consistent checkpoint, e.g. `epoch_N` when `latest` was being overwritten. A kill at any other moment leaves
 the previous files untouched (plus stray `.<name>.*.tmp` files, removed by `remove_stale_temp_files`).
 Callers make sure only rank 0 saves.
+
+Every file is written in paddle.save's format with arrays every numpy version reads (utils/portable_save.py), so
+PaddleClas's plain `paddle.load` reads all three under its numpy 1.x. PaddleClas's own checkpoints (a list in
+`.pdopt`, no global step or RNG in `.pdstates`: {"metric", "epoch"}) resume here too.
 """
 import hashlib
 import json
@@ -28,11 +33,15 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ppcls_lite.engine.atomic_files import atomic_save, fsync_dir, remove_quietly, write_temp  # noqa: F401 (atomic_save: part of this API)
+from ppcls_lite.engine.optimizer_state import (OptimizerStateError, restore_optimizer_state, saved_optimizer_state,
+                                               unwrap_optimizer_state)
+from ppcls_lite.utils import logger
 from ppcls_lite.utils.download import file_sha256
 from ppcls_lite.utils.seeding import get_rng_state, set_rng_state
 
 FORMAT_VERSION = 1
 SUFFIXES = (".pdparams", ".pdopt", ".pdstates")
+PADDLECLAS_EMA_SUFFIX = ".pdema"  # PaddleClas's fourth file of a checkpoint with EMA (the non-averaged weights)
 
 
 class CheckpointError(ValueError):
@@ -130,7 +139,10 @@ def load_checkpoint(prefix: str, expected_digest: Optional[str] = None) -> Tuple
                               f"load only matching weights with -o Global.pretrained_model={prefix}.")
     _check_hashes(prefix, states)
     model_state = _load(params_path, "weights")
-    optimizer_state = _load(opt_path, "optimizer")
+    try:
+        optimizer_state = unwrap_optimizer_state(_load(opt_path, "optimizer"), opt_path)
+    except OptimizerStateError as exc:
+        raise CheckpointError(str(exc)) from None
     return model_state, optimizer_state, states
 
 
@@ -166,35 +178,6 @@ def newest_valid_checkpoint(run_dir: str) -> Tuple[Optional[str], List[str]]:
     if not scored:
         return None, skipped
     return max(scored)[2], skipped
-
-
-def parameter_names(model: Any) -> Dict[str, str]:
-    """{structured name (e.g. 'conv.weight'): paddle unique name (e.g. 'conv2d_12.w_0')} of the model's params."""
-    return {name: p.name for name, p in model.named_parameters()}
-
-
-def rename_optimizer_state(opt_state: dict, saved_names: Dict[str, str], current_names: Dict[str, str]) -> dict:
-    """Re-key optimizer accumulators saved under other paddle unique parameter names.
-
-    Paddle keys accumulators by the parameter's unique name (`conv2d_12.w_0_velocity_0`), which depends on
-    how many layers the process created before the model; structured names are stable, so map through them.
-    """
-    old_to_new = {saved_names[k]: current_names[k] for k in saved_names if k in current_names}
-    if all(old == new for old, new in old_to_new.items()):
-        return opt_state
-    by_length = sorted(old_to_new, key=len, reverse=True)
-    renamed = {}
-    for key, value in opt_state.items():
-        if key == "master_weights" and isinstance(value, dict):
-            renamed[key] = {old_to_new.get(k, k): v for k, v in value.items()}
-            continue
-        new_key = key
-        for old in by_length:
-            if key.startswith(old + "_"):
-                new_key = old_to_new[old] + key[len(old):]
-                break
-        renamed[new_key] = value
-    return renamed
 
 
 def checkpoint_exists(prefix: str) -> bool:
@@ -240,10 +223,9 @@ class TrainState:
         epoch, the Optimizer section) and the model identity (config_digest, arch). With `best` and EMA the
         weights file holds the EMA weights."""
         model_state = self.ema.full_state_dict(self.model) if best and self.ema is not None else self.model.state_dict()
-        opt_state = dict(self.optimizer.state_dict())
+        opt_state = saved_optimizer_state(self.optimizer, self.model)
         if self.lr_scheduler is not None:
             opt_state["lr_scheduler"] = self.lr_scheduler.state_dict()
-        opt_state["param_names"] = parameter_names(self.model)
         if self.scaler is not None:
             opt_state["amp_scaler"] = self.scaler.state_dict()
         states = {"epoch": self.epoch, **plan, "global_step": self.global_step, "best_metric": self.best_metric,
@@ -251,10 +233,17 @@ class TrainState:
                   "ema": self.ema.state_dict() if self.ema is not None else None}
         save_checkpoint(prefix, model_state, opt_state, states)
 
-    def restore(self, prefix: str, expected_digest: Optional[str], model_name: str) -> dict:
+    def restore(self, prefix: str, expected_digest: Optional[str], model_name: str,
+                steps_per_epoch: Optional[int] = None) -> dict:
         """Load the trio into the objects and counters (optimizer accumulators re-keyed to this process's
-        parameter names); returns the `.pdstates` dict. `model_name` names the model in a mismatch error."""
+        parameter names); returns the `.pdstates` dict. `model_name` names the model in a mismatch error;
+        `steps_per_epoch` gives the global step of a checkpoint that does not record it (PaddleClas's)."""
         model_state, opt_state, states = load_checkpoint(prefix, expected_digest)
+        ema_state = states.get("ema")
+        if not ema_state and os.path.exists(prefix + PADDLECLAS_EMA_SUFFIX):
+            # PaddleClas with EMA: .pdparams holds the averaged weights, .pdema the trained ones.
+            ema_state = {key: value.numpy() for key, value in model_state.items()}
+            model_state = _load(prefix + PADDLECLAS_EMA_SUFFIX, "weights")
         own = self.model.state_dict()
         missing = [k for k in own if k not in model_state]
         mismatched = [k for k in own if k in model_state and list(model_state[k].shape) != list(own[k].shape)]
@@ -265,21 +254,25 @@ class TrainState:
                 f"Global.pretrained_model.")
         self.model.set_state_dict(model_state)
         if self.optimizer is not None:
-            opt_state = dict(opt_state)
-            sched_state = opt_state.pop("lr_scheduler", None)
-            scaler_state = opt_state.pop("amp_scaler", None)
-            saved_names = opt_state.pop("param_names", None)
-            if saved_names:
-                opt_state = rename_optimizer_state(opt_state, saved_names, parameter_names(self.model))
+            sched_state = opt_state.get("lr_scheduler")
+            scaler_state = opt_state.get("amp_scaler")
+            try:
+                opt_state = restore_optimizer_state(opt_state, self.optimizer, self.model, prefix + ".pdopt")
+            except OptimizerStateError as exc:
+                raise CheckpointError(str(exc)) from None
             self.optimizer.set_state_dict(opt_state)
             if sched_state is not None and self.lr_scheduler is not None:
                 self.lr_scheduler.set_state_dict(sched_state)
             if scaler_state is not None and self.scaler is not None:
                 self.scaler.load_state_dict(scaler_state)
-        if self.ema is not None and states.get("ema"):
-            self.ema.set_state_dict(states["ema"])
+        if self.ema is not None and ema_state:
+            self.ema.set_state_dict(ema_state)
+        elif self.ema is not None:  # a checkpoint of a run without EMA: the average starts at its weights
+            self.ema = type(self.ema)(self.model, self.ema.decay)
+            logger.info(f"{prefix} holds no EMA weights: the EMA starts from its weights")
         self.epoch = int(states["epoch"])
-        self.global_step = int(states.get("global_step", 0))
+        # PaddleClas's .pdstates has no step count: epochs done x steps per epoch.
+        self.global_step = int(states.get("global_step", self.epoch * (steps_per_epoch or 0)))
         # PaddleClas's own .pdstates hold {"epoch", "metric"}; ours also the step, RNG, EMA, digest.
         self.best_metric = float(states.get("best_metric", states.get("metric", -1.0)))
         self.best_epoch = int(states.get("best_epoch", states.get("epoch", 0) if "metric" in states else 0))

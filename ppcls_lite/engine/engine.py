@@ -46,6 +46,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import paddle
 
+from ppcls_lite.arch import is_retrieval_model
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.engine.amp import AmpContext
 from ppcls_lite.engine.distributed import any_rank
@@ -53,6 +54,7 @@ from ppcls_lite.engine.inference import predict_images
 from ppcls_lite.engine.loop import NonFiniteLossError, evaluate, require_batches, train_one_epoch
 from ppcls_lite.engine.reports import class_names, write_eval_report
 from ppcls_lite.engine.resume_plan import continue_lr_plan
+from ppcls_lite.engine.retrieval import RetrievalEvalData, evaluate_retrieval
 from ppcls_lite.engine.run_log import RunLog
 from ppcls_lite.engine.settings import EngineSettings
 from ppcls_lite.engine.stopping import StopRequest, interrupt_message
@@ -114,6 +116,8 @@ class Engine:
         shape = list(self.settings.Global.image_shape)
         # H and W are left open: the same config is used at 32 px (quick start) and 224 px (recipes).
         spec = [paddle.static.InputSpec(shape=[None, shape[0], None, None], dtype="float32", name="x")]
+        if getattr(model, "takes_labels", False):  # a RecModel's margin head reads the labels
+            spec.append(paddle.static.InputSpec(shape=[None], dtype="int64", name="label"))
         logger.info("Global.to_static: training with a static graph (paddle.jit.to_static, full_graph=True)")
         return paddle.jit.to_static(model, input_spec=spec, full_graph=True)
 
@@ -122,7 +126,8 @@ class Engine:
         s, g = self.settings, self.settings.Global
         if g.checkpoints:
             states = self.state.restore(g.checkpoints, s.config_digest,
-                                        f"Arch.name={s.arch_name} (class_num={s.class_num})")
+                                        f"Arch.name={s.arch_name} (class_num={s.class_num})",
+                                        steps_per_epoch=len(self.train_loader) if self.train_loader else None)
             if self.optimizer is not None:
                 continue_lr_plan(self.lr_scheduler, states, checkpoint=g.checkpoints, epochs=g.epochs,
                                  steps_per_epoch=len(self.train_loader), optimizer_config=s.optimizer_config,
@@ -292,9 +297,17 @@ class Engine:
         if self.eval_loader is None:
             raise ValueError("no DataLoader.Eval section in the config: add one to evaluate")
         s = self.settings
+        retrieval = isinstance(self.eval_loader, RetrievalEvalData)
+        if report and retrieval:
+            raise ValueError("--report (per-class precision/recall, confusion matrix) is for classification; "
+                             "retrieval eval prints its metrics (Recallk, mAP, ...) only")
         self.confusion = ConfusionMatrix(s.class_num) if report else None
 
         def run() -> Dict[str, float]:
+            if retrieval:  # Global.eval_mode: retrieval (retrieval.py)
+                return evaluate_retrieval(self.model, self.eval_loader, self.eval_metrics, self.amp, s.Global,
+                                          epoch=epoch, world_size=self.world_size, rank=self.rank,
+                                          print_batch_step=s.Global.print_batch_step)
             return evaluate(self.model, self.eval_loader, self.eval_loss, self.eval_metrics, self.amp, epoch=epoch,
                             print_batch_step=s.Global.print_batch_step, world_size=self.world_size, rank=self.rank,
                             eval_batch_size=s.eval_batch_size, eval_shuffle=s.eval_shuffle, confusion=self.confusion,
@@ -328,7 +341,8 @@ class Engine:
     def infer(self, output: Optional[str] = None) -> List[dict]:
         """Classify Infer.infer_imgs (an image, a folder searched recursively, or a `path [label]` list file).
 
-        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"}; prints one
+        Returns a list of {"file_name", "class_ids", "scores" (softmax probabilities), "label_names"} ({"file_name",
+        "features"} for a retrieval model: its embedding, finished as Global.feature_* say); prints one
         JSON line per image and writes `output` (.csv or .jsonl) when given. An input that cannot be read is
         reported with its path and reason and listed in `self.infer_failures`; the others are still predicted.
         """
@@ -336,7 +350,7 @@ class Engine:
         results, self.infer_failures = predict_images(
             self.model, self.infer_ops, self.postprocess, infer.infer_imgs, infer.batch_size,
             lambda: self.amp.autocast(training=False), output=output, weights_loaded=self.weights_loaded,
-            encoding=infer.encoding)
+            encoding=infer.encoding, features=is_retrieval_model(self.model))
         return results
 
 

@@ -30,11 +30,12 @@ def write_predictions(results: List[dict], output: str) -> None:
 
 @paddle.no_grad()
 def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callable, infer_imgs: Optional[str],
-                   batch_size: int, autocast: Callable[[], Any],
-                   output: Optional[str] = None, weights_loaded: bool = True,
-                   encoding: Optional[str] = None) -> Tuple[List[dict], list]:
+                   batch_size: int, autocast: Callable[[], Any], output: Optional[str] = None,
+                   weights_loaded: bool = True, encoding: Optional[str] = None,
+                   features: bool = False) -> Tuple[List[dict], list]:
     """Classify every input; returns (results, failures). Results are {"file_name", "class_ids", "scores"
-    (softmax probabilities), "label_names"}; `output` (.csv or .jsonl) gets them too."""
+    (softmax probabilities), "label_names"}; `output` (.csv or .jsonl) gets them too. With `features` (a
+    retrieval model) the post-process receives the model's raw `features` output instead of probabilities."""
     if output:
         pipeline.check_output_path(output)
     if not weights_loaded:
@@ -44,8 +45,10 @@ def predict_images(model: paddle.nn.Layer, infer_ops: list, postprocess: Callabl
 
     def probabilities(tensors) -> np.ndarray:
         with autocast():
-            logits = logits_of(model(paddle.to_tensor(pipeline.stack_batch(tensors)))).astype("float32")
-        return F.softmax(logits, axis=-1).numpy()
+            out = model(paddle.to_tensor(pipeline.stack_batch(tensors)))
+        if features:
+            return out["features"].astype("float32").numpy()
+        return F.softmax(logits_of(out).astype("float32"), axis=-1).numpy()
 
     loaded = pipeline.load_each(files, lambda p: pipeline.load_file(p, infer_ops, pipeline.to_chw_float32))
     results, failures = pipeline.predict_loaded(

@@ -79,6 +79,7 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
         metrics.reset()
     run_log.start_epoch()
     loss_sum, seen = 0.0, 0
+    takes_labels = getattr(state.model, "takes_labels", False)  # a RecModel's margin head needs them
     tic = time.time()
     for iter_id, (images, labels) in enumerate(loader, 1):
         reader_cost = time.time() - tic
@@ -86,7 +87,7 @@ def train_one_epoch(state: TrainState, train_model: paddle.nn.Layer, loader: Any
         with amp.autocast(training=True):
             # The whole output goes to the losses and metrics: each picks what it reads (logits, a sub-model's
             # output of a DistillationModel, features).
-            outputs = train_model(images)
+            outputs = train_model(images, labels) if takes_labels else train_model(images)
             loss = loss_fn(outputs, labels)["loss"]
         loss_value = float(loss)
         check_finite(loss_value, epoch, iter_id, state.global_step, world_size, last_checkpoint, stop)

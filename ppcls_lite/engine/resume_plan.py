@@ -64,6 +64,10 @@ def continue_lr_plan(sched: Any, states: dict, *, checkpoint: str, epochs: int, 
     old_lr = float(sched())  # the restored schedule's LR for the next step
     done = int(states["epoch"])
     by_epoch = bool(getattr(sched, "by_epoch", False))
+    if "global_step" not in states and not by_epoch and int(sched.last_epoch) != global_step:
+        logger.warning(f"{checkpoint}: its LR schedule stopped at step {sched.last_epoch}, but {done} epochs of "
+                       f"{steps_per_epoch} steps make {global_step}: it was trained with another batch size or "
+                       f"train list. The schedule continues from its own position (step {sched.last_epoch})")
     replan = any(key.startswith(("Global.epochs", "Train steps", "Optimizer.lr")) for key, _, _ in changes)
     if replan:
         sched.step(epoch=done if by_epoch else done * steps_per_epoch)

@@ -282,7 +282,8 @@ def plot_training_curves(metrics_csv: str, png_path: str, title: Optional[str] =
 
     panels = [
         ("Loss", "loss", [("train_loss", "train"), ("eval_loss", "eval")]),
-        ("Top-1 accuracy", "top-1", [("train_top1", "train"), ("eval_top1", "eval"), ("eval_top5", "eval top-5")]),
+        ("Top-1 accuracy", "top-1", [("train_top1", "train"), ("eval_top1", "eval"), ("eval_top5", "eval top-5"),
+                                     ("eval_recall1", "eval Recall@1"), ("eval_mAP", "eval mAP")]),  # retrieval
         ("Learning rate", "lr", [("lr", "lr")]),
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2))

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ppcls_lite.arch import rec_class_num
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.config_rules import normalize_numbers
@@ -46,6 +47,12 @@ class GlobalSettings:
     cpu_threads: Any = GLOBAL_DEFAULTS["cpu_threads"]  # "auto" or a count (utils/threads.py)
     checkpoints: Optional[str] = None       # resume prefix (already resolved from "auto")
     pretrained_model: Optional[str] = None  # weights-only prefix
+    # Retrieval (engine/retrieval.py): eval by query/gallery ranking, and how features are compared.
+    eval_mode: str = GLOBAL_DEFAULTS["eval_mode"]
+    retrieval_feature_from: str = GLOBAL_DEFAULTS["retrieval_feature_from"]
+    feature_normalize: bool = GLOBAL_DEFAULTS["feature_normalize"]
+    feature_binarize: Optional[str] = GLOBAL_DEFAULTS["feature_binarize"]
+    sim_block_size: int = GLOBAL_DEFAULTS["sim_block_size"]
 
 
 @dataclass
@@ -82,7 +89,7 @@ class EngineSettings:
     """Everything the engine needs from the config, already resolved, grouped by section."""
 
     arch_name: str
-    class_num: int
+    class_num: Optional[int]                 # None: a RecModel without a head (labels are identities, unbounded)
     Global: GlobalSettings = field(default_factory=GlobalSettings)
     AMP: AMPSettings = field(default_factory=AMPSettings)
     EMA: EMASettings = field(default_factory=EMASettings)
@@ -132,7 +139,10 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
     arch = config.get("Arch") or {}
     if "name" not in arch:
         raise KeyError("Arch.name is missing from the config (e.g. Arch: {name: MobileNetV3_small_x1_0})")
-    class_num = int(arch.get("class_num", 1000))
+    if arch.get("class_num") is None and arch["name"] == "RecModel":
+        class_num = rec_class_num(arch)  # its Head's classes
+    else:
+        class_num = int(arch.get("class_num", 1000))
     ema = config.get("EMA")
     eval_sampler = (((config.get("DataLoader") or {}).get("Eval") or {}).get("sampler") or {})
     settings = EngineSettings(
@@ -153,6 +163,11 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             pretrained_model=g["pretrained_model"] or None,
             max_image_pixels=g["max_image_pixels"],
             cpu_threads=g["cpu_threads"],
+            eval_mode=str(g["eval_mode"]),
+            retrieval_feature_from=str(g["retrieval_feature_from"]),
+            feature_normalize=_as_bool(g["feature_normalize"]),
+            feature_binarize=g["feature_binarize"],
+            sim_block_size=int(g["sim_block_size"]),
         ),
         AMP=AMPSettings(
             use_amp=_as_bool(amp["use_amp"]),

@@ -14,15 +14,13 @@ from .folder import BUNDLE_DIR, PREDICT_SCRIPT
 
 PACKAGE_ROOT = Path(ppcls_lite.__file__).resolve().parent
 BUNDLED_PACKAGES = ("pipeline", "predict")  # ppcls_lite.predict imports only ppcls_lite.pipeline
-_LEGACY_PIPELINE_DIR = "pipeline"  # where exports before the predict package kept the pipeline
 
 
 def write_predictor_bundle(save_dir: Union[str, Path], script: Optional[Union[str, Path]] = None) -> None:
-    """Copy the predictor's packages (and `script`, if given, as predict_cls.py) into the export folder `save_dir`,
-    replacing the copy of an earlier export."""
+    """Copy the predictor's packages (and `script`, if given, as predict_cls.py) into `save_dir`, a new export
+    being built (staging.py: the copy of an earlier export goes with the folder it is in)."""
     save_dir = Path(save_dir)
     target = save_dir / BUNDLE_DIR
-    shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     shutil.copy2(PACKAGE_ROOT / "__init__.py", target / "__init__.py")
     for package in BUNDLED_PACKAGES:
@@ -30,6 +28,3 @@ def write_predictor_bundle(save_dir: Union[str, Path], script: Optional[Union[st
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     if script is not None:
         shutil.copy2(script, save_dir / PREDICT_SCRIPT)
-        legacy = save_dir / _LEGACY_PIPELINE_DIR  # read only by the predict_cls.py just replaced
-        if (legacy / "runner.py").is_file() and (legacy / "registry.py").is_file():  # ours, not a user's folder
-            shutil.rmtree(legacy, ignore_errors=True)

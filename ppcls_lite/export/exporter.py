@@ -13,17 +13,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import paddle
 
-from ppcls_lite.arch import build_model
+from ppcls_lite.arch import build_model, is_retrieval_model, rec_class_num
+from ppcls_lite.data import infer_transforms
 from ppcls_lite.utils import logger
-from ppcls_lite.utils.save_load import load_pretrained
+from ppcls_lite.utils.save_load import load_pretrained, read_state_dict, resolve_weights_path, save_safetensors
+from ppcls_lite.utils.schema import GLOBAL_DEFAULTS
 
 from .bundle import write_predictor_bundle
-from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, VARIANT_FILES, ExportError,
-                     model_checksums, read_inference_config, write_checksums, write_inference_config)
+from .folder import (INFERENCE_YML, ONNX_FILE, PADDLE_PARAMS_FILE, SAFETENSORS_FILE, ExportError, model_checksums,
+                     read_inference_config, write_checksums, write_inference_config)
 from .inference_yml import (build_inference_config, input_size_from_transforms, normalize_transform_ops,
                             read_label_list)
 from .onnx_tools import export_onnx
 from .paddle_model import check_room_for_export, save_paddle_model
+from .staging import ExportRejected, StagedExport, pause_point
 from .variants import write_variants
 from .verify import verify_from_config, verify_onnx
 
@@ -32,31 +35,40 @@ def export_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_size:
                  transform_ops: List[Dict[str, Any]], class_num: Optional[int], topk: int = 1,
                  label_list: Optional[List[str]] = None, model_name: Optional[str] = None, onnx: bool = False,
                  opset: int = 13, output: str = "probabilities", weights: Optional[str] = None,
-                 predictor_script: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+                 predictor_script: Optional[Union[str, Path]] = None, force: bool = False,
+                 postprocess: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Save `model` (eval mode is set here) as a Paddle inference model + inference.yml (+ model.onnx), with the
     predictor's code (+ `predictor_script` as predict_cls.py) so the folder runs on its own.
 
-    `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops).
-    Returns the inference config dict that was written.
+    `input_size` is (H, W); `transform_ops` are already normalised (see normalize_transform_ops). `output`
+    "features" exports a RecModel's embedding, `postprocess` is then inference.yml's `{Embedding: {...}}`. The
+    export is built beside `save_dir` and switched in whole (staging.py); `force` keeps files in `save_dir` that an
+    export did not write instead of refusing. Returns the inference config dict that was written.
     """
-    save_dir = Path(save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    check_room_for_export(save_dir, model, onnx)
-    # Remove the files of a previous export (a model of the other format, variants) so the folder is unambiguous.
-    for stale in (*PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, ONNX_FILE, INFERENCE_YML, *VARIANT_FILES):
-        (save_dir / stale).unlink(missing_ok=True)
-    model_file = save_paddle_model(model, save_dir, input_size, output)
+    with StagedExport(save_dir, force=force) as staging:
+        return _write_export(model, staging, input_size, transform_ops, class_num, topk=topk, label_list=label_list,
+                             model_name=model_name, onnx=onnx, opset=opset, output=output, weights=weights,
+                             predictor_script=predictor_script, postprocess=postprocess)
+
+
+def _write_export(model, folder, input_size, transform_ops, class_num, topk=1, label_list=None, model_name=None,
+                  onnx=False, opset=13, output="probabilities", weights=None, predictor_script=None,
+                  postprocess=None):
+    """export_model's files, written into the new (staging) folder `folder`."""
+    check_room_for_export(folder, model, onnx)
+    model_file = save_paddle_model(model, folder, input_size, output)
+    pause_point("building")
     onnx_file = None
     if onnx:
-        onnx_file = export_onnx(save_dir, model_file=model_file, opset=opset).name
+        onnx_file = export_onnx(folder, model_file=model_file, opset=opset).name
     height, width = input_size
     config = build_inference_config(transform_ops, [3, height, width], class_num, topk=topk,
                                     label_list=label_list, model_name=model_name, output=output,
                                     model_file=model_file, params_file=PADDLE_PARAMS_FILE,
-                                    onnx_file=onnx_file, weights=weights)
-    write_predictor_bundle(save_dir, predictor_script)
-    config["Global"]["sha256"] = model_checksums(save_dir)
-    write_inference_config(save_dir, config)  # last: a directory with inference.yml is complete
+                                    onnx_file=onnx_file, weights=weights, postprocess=postprocess)
+    write_predictor_bundle(folder, predictor_script)
+    config["Global"]["sha256"] = model_checksums(folder)
+    write_inference_config(folder, config)
     return config
 
 
@@ -76,17 +88,41 @@ def _load_weights(model, prefix, allow_random):
     return not missing and not mismatched
 
 
+def _global(global_cfg: Dict[str, Any], key: str) -> Any:
+    """Global.<key>, its default when absent or null."""
+    value = global_cfg.get(key)
+    return GLOBAL_DEFAULTS[key] if value is None else value
+
+
+def _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors):
+    """About the bytes an export takes, from the size of its weights file (None without one)."""
+    try:
+        size = os.path.getsize(resolve_weights_path(weights)) if weights else None
+    except OSError:
+        return None
+    if size is None:
+        return None
+    onnx_files = size * (1 + 0.5 * ("fp16" in quantize) + 0.25 * ("int8" in quantize)) if onnx else 0
+    mnn_files = size * (1 + 0.5 + 0.25) if mnn else 0  # fp32, fp16 and int8 weights
+    uint8_files = onnx_files + mnn_files if onnx_input == "uint8" else 0
+    return int(size * (1 + bool(safetensors)) + onnx_files + mnn_files + uint8_files) + (256 << 10)
+
+
 def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, onnx: bool = False,
                        allow_random: bool = False, opset: int = 13, verify: bool = True,
                        quantize: Sequence[str] = (), mnn: bool = False, onnx_input: str = "float32",
                        calib_images: int = 256, verify_report: bool = False, verify_images: Optional[int] = None,
-                       predictor_script: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+                       predictor_script: Optional[Union[str, Path]] = None, safetensors: bool = False,
+                       force: bool = False) -> Dict[str, Any]:
     """Build the model of `config`, load `Global.pretrained_model`, export to `save_dir`
     (default `Global.save_inference_dir`). Refuses random weights unless `allow_random`.
 
     `quantize` (fp16/int8), `mnn` and `onnx_input='uint8'` add model variants (variants.py; they imply `onnx`);
     `verify` runs the quick ONNX check; `verify_report` runs --verify (verify.py) and raises ExportError
-    when the export does not match the dygraph model. `predictor_script` is copied in as predict_cls.py."""
+    when the export does not match the dygraph model. `predictor_script` is copied in as predict_cls.py;
+    `safetensors` adds model.safetensors (the weights without pickle). Everything is built beside `save_dir` and
+    switched in at the end (staging.py); a failed check keeps the export apart as `<save_dir>.rejected`. `force`
+    keeps files in `save_dir` that an export did not write instead of refusing."""
     global_cfg = config.get("Global") or {}
     save_dir = save_dir or global_cfg.get("save_inference_dir") or "./inference"
     arch = dict(config.get("Arch") or {})
@@ -96,8 +132,13 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
         raise ExportError(f"no trained weights to export: set -o Global.pretrained_model=PREFIX (a checkpoint "
                           f"path without .pdparams, e.g. {example}), or pass --allow-random to export random "
                           f"weights (for tests and speed measurements only)")
+    if safetensors and not weights:
+        raise ExportError("--safetensors copies the trained weights: set -o Global.pretrained_model=PREFIX")
     infer = config.get("Infer") or {}
-    ops = normalize_transform_ops(infer.get("transforms"))
+    op_list, ops_from = infer_transforms(config)
+    if ops_from != "Infer.transforms":
+        logger.info(f"the config has no Infer.transforms: exporting the preprocessing of {ops_from}")
+    ops = normalize_transform_ops(op_list)
     size = input_size_from_transforms(ops)
     image_shape = global_cfg.get("image_shape")
     if size is None:
@@ -110,36 +151,52 @@ def export_from_config(config: Dict[str, Any], save_dir: Optional[str] = None, o
                        f"Infer.transforms produces; exporting for {size[0]}x{size[1]} (what prediction feeds)")
 
     onnx = onnx or bool(quantize) or mnn or onnx_input == "uint8"
-    model = build_model(arch)
-    weights_loaded = bool(arch.get("pretrained"))
-    if weights:
-        weights_loaded = _load_weights(model, weights, allow_random)
-    elif not arch.get("pretrained"):
-        logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
-
     postprocess = dict(infer.get("PostProcess") or {})
-    if postprocess.get("name", "Topk") != "Topk":
-        raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
-    class_num = arch.get("class_num", 1000)
-    topk = min(int(postprocess.get("topk", 1)), class_num)
-    labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
-    result = export_model(model, save_dir, size, ops, class_num, topk=topk, label_list=labels,
-                          model_name=arch.get("name"), onnx=onnx, opset=opset,
-                          weights=str(weights) if weights else None, predictor_script=predictor_script)
-    logger.info(f"exported {arch.get('name')} ({size[0]}x{size[1]}) to {save_dir}: "
+    class_num = rec_class_num(arch) if arch.get("name") == "RecModel" else arch.get("class_num", 1000)
+    needed = _room_needed(weights, onnx, quantize, mnn, onnx_input, safetensors)
+    with StagedExport(save_dir, force=force, needed=needed) as staging:  # the folder's lock and checks stop at once
+        model = build_model(arch)
+        weights_loaded = bool(arch.get("pretrained"))
+        if weights:
+            weights_loaded = _load_weights(model, weights, allow_random)
+        elif not arch.get("pretrained"):
+            logger.warning("exporting RANDOM weights (--allow-random): predictions will be meaningless")
+        output, embedding = "probabilities", None
+        if is_retrieval_model(model):  # the embedding, finished by the predictor as Global.feature_* say
+            output = "features"
+            embedding = {"Embedding": {"normalize": bool(_global(global_cfg, "feature_normalize")),
+                                       "binarize": _global(global_cfg, "feature_binarize")}}
+            postprocess = {}
+        elif postprocess.get("name", "Topk") != "Topk":
+            raise ExportError(f"Infer.PostProcess.name={postprocess.get('name')!r}; only Topk can be exported")
+        topk = min(int(postprocess.get("topk", 1)), class_num or 1)
+        labels = read_label_list(postprocess.get("class_id_map_file"), class_num)
+        result = _write_export(model, staging, size, ops, class_num, topk=topk, label_list=labels,
+                               model_name=arch.get("name"), onnx=onnx, opset=opset, output=output,
+                               weights=str(weights) if weights else None, predictor_script=predictor_script,
+                               postprocess=embedding)
+        if onnx and verify:
+            diff = verify_onnx(staging)
+            logger.info(f"ONNX check: max |paddle - onnxruntime| = {diff:.2e} on a random batch")
+            if diff > 1e-3:
+                raise ExportRejected(f"the ONNX model disagrees with the Paddle model (max difference {diff:.2e}); "
+                                     f"do not deploy it — report the paddle2onnx version and model name")
+        if quantize or mnn or onnx_input != "float32":
+            write_variants(staging, config, quantize=quantize, mnn=mnn, onnx_input=onnx_input,
+                           calib_images=calib_images)
+            write_checksums(staging)  # the variant files too
+            result = read_inference_config(staging)
+        if safetensors:
+            save_safetensors(read_state_dict(resolve_weights_path(weights)), str(staging / SAFETENSORS_FILE))
+        if verify_report:
+            try:
+                verify_from_config(staging, config, model, weights_loaded, verify_images=verify_images)
+            except ExportError as exc:
+                raise ExportRejected(str(exc)) from exc
+    shape = result["Global"]["input_shape"]  # what the saved model takes, as inference.yml records it
+    logger.info(f"exported {arch.get('name')} for input {shape} (C, H, W: the images Infer.transforms produces) to "
+                f"{save_dir}: "
                 f"{result['Global']['model_file']}, inference.pdiparams, {INFERENCE_YML}"
-                + (f", {ONNX_FILE}" if onnx else ""))
-    if onnx and verify:
-        diff = verify_onnx(save_dir)
-        logger.info(f"ONNX check: max |paddle - onnxruntime| = {diff:.2e} on a random batch")
-        if diff > 1e-3:
-            raise ExportError(f"the ONNX model in {save_dir} disagrees with the Paddle model (max difference "
-                              f"{diff:.2e}); do not deploy it — report the paddle2onnx version and model name")
-    if quantize or mnn or onnx_input != "float32":
-        write_variants(save_dir, config, quantize=quantize, mnn=mnn, onnx_input=onnx_input,
-                       calib_images=calib_images)
-        write_checksums(save_dir)  # the variant files too
-        result = read_inference_config(save_dir)
-    if verify_report:
-        verify_from_config(save_dir, config, model, weights_loaded, verify_images=verify_images)
+                + (f", {ONNX_FILE}" if onnx else "") + (f", {SAFETENSORS_FILE} (the weights of {weights}, no "
+                                                        f"pickle inside)" if safetensors else ""))
     return result

@@ -10,12 +10,18 @@ The bottom of ppcls_lite/export: every other export module imports this one, it 
     model*_uint8_input.onnx / .mnn            --onnx_input uint8 (variants.py)
     export_report.json                        --verify (verify.py)
     predict_cls.py, ppcls_lite/               the standalone predictor and its code (bundle.py)
+    model.safetensors                         --safetensors: the weights without pickle
+    export_manifest.json                      every file above that this export wrote, with its sha256: what a
+                                              later export may replace (ownership.py); written last (staging.py)
 """
+import json
+import os
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Iterable, Optional, Union
 
 import yaml
 
+from ppcls_lite import __version__
 from ppcls_lite.pipeline import model_files, sha256_file
 from ppcls_lite.predict import INFERENCE_YML
 from ppcls_lite.utils.files import write_text_atomic
@@ -31,6 +37,9 @@ UINT8_INPUT_SUFFIX = "_uint8_input"
 REPORT_FILE = "export_report.json"
 PREDICT_SCRIPT = "predict_cls.py"
 BUNDLE_DIR = "ppcls_lite"  # the predictor's packages (pipeline, predict), beside PREDICT_SCRIPT
+SAFETENSORS_FILE = "model.safetensors"
+MANIFEST_FILE = "export_manifest.json"
+_MANIFEST_MARK = "tools/export_model.py"  # how a manifest of ours starts its `written_by`
 
 
 class ExportError(ValueError):
@@ -83,4 +92,52 @@ def write_checksums(save_dir: Union[str, Path]) -> Dict[str, str]:
     config = read_inference_config(save_dir)
     config["Global"]["sha256"] = model_checksums(save_dir)
     write_inference_config(save_dir, config)
+    record_in_manifest(save_dir, [INFERENCE_YML])  # the rewritten inference.yml stays ours; added model files do not
     return config["Global"]["sha256"]
+
+
+def _relative_files(folder: Path) -> Iterable[str]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]  # Python's byte code, not written by the export
+        for name in files:
+            yield Path(root, name).relative_to(folder).as_posix()
+
+
+def write_manifest(save_dir: Union[str, Path], leave_out: Iterable[str] = ()) -> Dict[str, str]:
+    """List every file in `save_dir` (but `leave_out`, relative POSIX paths) with its sha256 in
+    save_dir/export_manifest.json: the files a later export may replace. Returns {path: sha256}."""
+    save_dir = Path(save_dir)
+    skip = set(leave_out) | {MANIFEST_FILE}
+    files = {rel: sha256_file(save_dir / rel) for rel in sorted(_relative_files(save_dir)) if rel not in skip}
+    _save_manifest(save_dir, files)
+    return files
+
+
+def _save_manifest(save_dir: Path, files: Dict[str, str]) -> None:
+    manifest = {"written_by": f"{_MANIFEST_MARK} (ppcls_lite {__version__})",
+                "about": "the files this export wrote, with their sha256; a later export replaces these and "
+                         "stops at any other file in the folder (docs/DEPLOY.md)",
+                "files": files}
+    write_text_atomic(save_dir / MANIFEST_FILE, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+
+
+def read_manifest(save_dir: Union[str, Path]) -> Optional[Dict[str, str]]:
+    """{path: sha256} of save_dir/export_manifest.json; None when there is none (or it is not one of ours)."""
+    try:
+        manifest = json.loads((Path(save_dir) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(manifest, dict) and str(manifest.get("written_by", "")).startswith(_MANIFEST_MARK)
+            and isinstance(manifest.get("files"), dict)):
+        return None
+    return {str(k): str(v) for k, v in manifest["files"].items()}
+
+
+def record_in_manifest(save_dir: Union[str, Path], names: Iterable[str]) -> None:
+    """After the export tools rewrote or added `names` in a finished export: record their new sha256 in its
+    manifest (nothing to do while an export is being built: its manifest is written last)."""
+    files = read_manifest(save_dir)
+    if files is None:
+        return
+    files.update({name: sha256_file(Path(save_dir) / name) for name in names})
+    _save_manifest(Path(save_dir), dict(sorted(files.items())))

@@ -81,8 +81,10 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
                            topk: int = 1, label_list: Optional[List[str]] = None, model_name: Optional[str] = None,
                            output: str = "probabilities", model_file: str = "inference.json",
                            params_file: str = PADDLE_PARAMS_FILE, onnx_file: Optional[str] = None,
-                           weights: Optional[str] = None) -> Dict[str, Any]:
-    """The content of inference.yml (a plain dict)."""
+                           weights: Optional[str] = None,
+                           postprocess: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The content of inference.yml (a plain dict). `postprocess` ({name: params}) replaces the Topk one
+    (a retrieval model's `{Embedding: {normalize, binarize}}`)."""
     versions = {"paddle": paddle.__version__, "ppcls_lite": ppcls_lite_version}
     return {
         "Global": {
@@ -90,7 +92,7 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
             "class_num": int(class_num) if class_num else None,
             "input_shape": [int(v) for v in input_shape],  # C, H, W; the batch dimension is dynamic
             "input_name": INPUT_NAME,
-            "output": output,  # 'probabilities' (softmax in the graph) or 'logits'
+            "output": output,  # 'probabilities' (softmax in the graph), 'logits' or 'features' (an embedding)
             "model_file": model_file,
             "params_file": params_file,
             "onnx_file": onnx_file,
@@ -98,5 +100,5 @@ def build_inference_config(transform_ops: List[Dict[str, Any]], input_shape: Seq
             "exported_with": versions,
         },
         "PreProcess": {"transform_ops": copy.deepcopy(transform_ops)},
-        "PostProcess": {"Topk": {"topk": int(topk)}, "label_list": label_list},
+        "PostProcess": {**(postprocess or {"Topk": {"topk": int(topk)}}), "label_list": label_list},
     }

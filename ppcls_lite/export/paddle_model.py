@@ -1,7 +1,9 @@
 """The Paddle inference model of an export: inference.json (Paddle 3, PIR; older Paddle .pdmodel) + .pdiparams.
 
 The graph ends with a softmax (like PaddleClas's export), so every backend returns class probabilities, the
-same numbers tools/infer.py reports; inference.yml records this as `Global.output: probabilities`.
+same numbers tools/infer.py reports; inference.yml records this as `Global.output: probabilities`. A retrieval
+model (RecModel with `infer_output_key: features`) is exported without its head: the graph returns the raw
+embedding (`Global.output: features`; the predictor's Embedding post-process normalises it as the config says).
 """
 import errno
 import os
@@ -16,19 +18,26 @@ from ppcls_lite.arch.outputs import logits_of
 
 from .folder import INPUT_NAME, PADDLE_MODEL_FILES, PADDLE_PARAMS_FILE, ExportError, read_inference_config
 
-OUTPUTS = ("probabilities", "logits")
+OUTPUTS = ("probabilities", "logits", "features")
 
 
 class InferenceNet(paddle.nn.Layer):
-    """The trained model plus what inference needs: pick the logits from a dict output, then softmax."""
+    """The trained model plus what inference needs: pick the logits from a dict output, then softmax (or, for
+    `output="features"`, the embedding of a RecModel, computed without its head)."""
 
     def __init__(self, model: paddle.nn.Layer, output: str = "probabilities") -> None:
         super().__init__()
+        if output == "features":
+            if not hasattr(model, "embedding_layer"):
+                raise ExportError(f"output 'features' needs a retrieval model (RecModel), got {type(model).__name__}")
+            model = model.embedding_layer()  # only what the embedding needs: its weights are the params file
         self.model = model
         self.output = output
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        """Images [N, C, H, W] -> probabilities (or logits) [N, classes]."""
+        """Images [N, C, H, W] -> probabilities (or logits) [N, classes], or features [N, D]."""
+        if self.output == "features":
+            return self.model(x)
         out = logits_of(self.model(x))
         if self.output == "probabilities":
             out = paddle.nn.functional.softmax(out, axis=-1)
@@ -78,7 +87,7 @@ def save_paddle_model(model: paddle.nn.Layer, save_dir: Union[str, Path], input_
     """Write `model` (eval mode is set here) + softmax as save_dir/inference.json (or .pdmodel) + .pdiparams for
     [N, 3, H, W] float32 input named `x` (`input_size` = (H, W)); returns the model file's name."""
     if output not in OUTPUTS:
-        raise ValueError(f"output must be 'probabilities' or 'logits', got {output!r}")
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     height, width = input_size
     net = InferenceNet(model, output)
     net.eval()

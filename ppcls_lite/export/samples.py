@@ -13,12 +13,14 @@ from .folder import ExportError, read_inference_config
 
 def dataset_samples(config: Dict[str, Any], mode: str, class_num: Optional[int] = None, limit: Optional[int] = None,
                     purpose: str = "this step") -> List[Tuple[str, int]]:
-    """[(image path, label)] of `DataLoader.<mode>.dataset` (the config's own list/folder parsing), `limit`
+    """[(image path, label)] of `DataLoader.<mode>.dataset` (a retrieval config's `DataLoader.Eval.Query.dataset`;
+    the config's own list/folder parsing), `limit`
     of them spread evenly over the list (lists are often sorted by class). `purpose` names the option that
     needs them in the error for a config without that section."""
     from ppcls_lite.data.loader import build_dataset
 
-    section = (((config.get("DataLoader") or {}).get(mode) or {}).get("dataset"))
+    loader_config = (config.get("DataLoader") or {}).get(mode) or {}
+    section = loader_config.get("dataset") or (loader_config.get("Query") or {}).get("dataset")  # (retrieval)
     if not section:
         raise ExportError(f"{purpose} reads the images of DataLoader.{mode}.dataset, which the config does not "
                           f"have: add that section (the training config has it)")

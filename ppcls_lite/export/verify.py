@@ -6,7 +6,9 @@
 and through every exported file with every backend that can run it here (Paddle Inference; onnxruntime
 fp32/fp16/int8; MNN; the uint8-input model), all fed by the predictor's own preprocessing, and writes
 `export_report.json` beside the model: per variant top-1 accuracy, top-1 agreement with dygraph, max
-|probability difference|, file size and latency. Fails (ExportError: the tool exits 1) when no trained weights
+|probability difference|, file size and latency. An embedding model (`output: features`) has no top-1: its
+entries compare the L2-normalised features (max |difference|; top-1 fields null), whose scale does not depend on
+the model's raw feature magnitude. Fails (ExportError: the tool exits 1) when no trained weights
 were loaded, or when a float32 export differs from dygraph by more than the parity tolerance — the usual causes
 of "the exported model is worse than training" are weights that were never loaded and a wrong class_num.
 """
@@ -19,12 +21,12 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ppcls_lite.pipeline import softmax
+from ppcls_lite.pipeline import finish_features, softmax
 from ppcls_lite.predict import Predictor, PredictorSettings, open_backend
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.files import write_text_atomic
 
-from .folder import REPORT_FILE, ExportError, read_inference_config
+from .folder import REPORT_FILE, ExportError, read_inference_config, record_in_manifest
 from .paddle_model import InferenceNet, run_paddle_inference
 from .samples import dataset_samples, preprocess_files
 
@@ -58,9 +60,12 @@ def _dygraph_probabilities(model, images, output, batch_size):
         for start in range(0, len(images), batch_size):
             outs.append(net(paddle.to_tensor(images[start:start + batch_size])).numpy())
     probs = np.concatenate(outs)
-    if output != "probabilities":
-        probs = softmax(probs)
-    return probs
+    return softmax(probs) if output == "logits" else _comparable(probs, output)
+
+
+def _comparable(outputs, output):
+    """What --verify compares: the outputs, an embedding L2-normalised (its raw scale is arbitrary)."""
+    return finish_features(outputs, normalize=True) if output == "features" else outputs
 
 
 def _run_batches(run, images, batch_size):
@@ -104,7 +109,7 @@ def _variant_runs(save_dir, info, settings):
                 logger.warning(f"--verify: skipping {name}: {exc}")
                 continue
             run = engine.run
-            if info.get("output", "probabilities") != "probabilities":
+            if info.get("output", "probabilities") == "logits":
                 run = lambda batch, run=engine.run: softmax(run(batch))  # noqa: E731
             runs.append((backend, precision, name, "uint8", run))
     return runs
@@ -124,21 +129,25 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
     images_uint8 = (preprocess_files(save_dir, paths, stop_before="NormalizeImage")
                     if info.get("uint8_input") else None)
     reference = _dygraph_probabilities(model, images, info.get("output", "probabilities"), batch_size)
+    classes = info.get("output", "probabilities") != "features"  # an embedding has no top-1
     reference_top1 = reference.argmax(-1)
+
+    def top1(probs, against):
+        return float((probs.argmax(-1) == against).mean()) if classes else None
+
     entries = [{"backend": "paddle_dygraph", "precision": "fp32", "file": None, "input": "float32",
-                "size_bytes": None, "top1": float((reference_top1 == labels).mean()), "top1_agreement": 1.0,
+                "size_bytes": None, "top1": top1(reference, labels), "top1_agreement": 1.0 if classes else None,
                 "max_prob_diff": 0.0, "latency_ms_batch1": None}]
     failures = []
     settings = PredictorSettings(threads=threads, batch_size=batch_size)
     for backend, precision, name, kind, run in _variant_runs(save_dir, info, settings):
         inputs = images_uint8 if kind == "uint8" else images
-        probs = _run_batches(run, inputs, batch_size)
+        probs = _comparable(_run_batches(run, inputs, batch_size), info.get("output"))
         diff = float(np.abs(probs - reference).max())
         entry = {"backend": backend, "precision": precision, "file": name, "input": kind,
                  "size_bytes": os.path.getsize(save_dir / name) if backend != "paddle" else
                  sum(os.path.getsize(save_dir / f) for f in (info["model_file"], info["params_file"])),
-                 "top1": float((probs.argmax(-1) == labels).mean()),
-                 "top1_agreement": float((probs.argmax(-1) == reference_top1).mean()),
+                 "top1": top1(probs, labels), "top1_agreement": top1(probs, reference_top1),
                  "max_prob_diff": diff, "latency_ms_batch1": _latency_ms(run, np.ascontiguousarray(inputs[:1]))}
         entries.append(entry)
         tolerance = PARITY_TOLERANCE.get(backend)
@@ -152,6 +161,7 @@ def verify_export(save_dir: Union[str, Path], model: Any, samples: List[Tuple[st
               "parity_tolerance": PARITY_TOLERANCE, "passed": not failures, "failures": failures,
               "variants": entries}
     write_text_atomic(save_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    record_in_manifest(save_dir, [REPORT_FILE])  # ours, when checking a finished export
     print(format_report(report))
     if failures:
         raise ExportError(f"--verify failed ({save_dir / REPORT_FILE}): " + "; ".join(failures)
@@ -167,9 +177,9 @@ def format_report(report: Dict[str, Any]) -> str:
     for e in report["variants"]:
         size = f"{e['size_bytes'] / 1e6:.2f}" if e["size_bytes"] else "-"
         latency = f"{e['latency_ms_batch1']:.2f}" if e["latency_ms_batch1"] is not None else "-"
+        top1, agree = (f"{e[k]:.3f}" if e[k] is not None else "-" for k in ("top1", "top1_agreement"))
         lines.append(f"{e['backend']:<15} {e['precision']:<9} {e['input']:<7} {str(e['file'] or '-'):<24} "
-                     f"{size:>6} {e['top1']:>6.3f} {e['top1_agreement']:>6.3f} {e['max_prob_diff']:>9.2e} "
-                     f"{latency:>8}")
+                     f"{size:>6} {top1:>6} {agree:>6} {e['max_prob_diff']:>9.2e} {latency:>8}")
     lines.append("PASSED" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
     return "\n".join(lines)
 

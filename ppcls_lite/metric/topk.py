@@ -19,8 +19,9 @@ METRICS = Registry("metric")
 class TopkAcc:
     """Fraction of samples whose label is among the k highest logits, for each k in `topk`.
 
-    k larger than class_num is capped to class_num (e.g. topk [1, 5] on 3 classes -> top1, top3).
-    Keeps integer counts so the epoch value is exact whatever the batch sizes.
+    The results keep the names the config asked for: with topk [1, 5] on 4 classes they are top1 and top5 (always
+    1.0, with one warning), as in PaddleClas, so logs, metrics.csv columns and scripts that read them stay the
+    same whatever the class count. Keeps integer counts so the epoch value is exact whatever the batch sizes.
     """
 
     # What picks the best model when this metric comes first in Metric.Eval (see MetricSet.primary).
@@ -36,8 +37,10 @@ class TopkAcc:
         if not ks or any(int(k) < 1 for k in ks):
             raise ValueError(f"TopkAcc.topk must be positive integers, got {topk!r} (Metric.*.TopkAcc.topk)")
         ks = [int(k) for k in ks]
-        if class_num is not None:
-            ks = [min(k, int(class_num)) for k in ks]
+        too_large = [k for k in ks if class_num is not None and k > int(class_num)]
+        if too_large:
+            warn(f"TopkAcc: the model has {class_num} classes, fewer than k = {too_large}, so top{too_large[0]} "
+                 f"is always 1.0 (the name is kept, as in PaddleClas)")
         self.topk = sorted(set(ks))
         self.keys = [f"top{k}" for k in self.topk]
         self.reset()
@@ -141,6 +144,17 @@ class MetricSet:
         for m in self.metrics:
             out.update(m.update(logits, labels))
         return out
+
+    def update_ranked(self, ranked: Any) -> None:
+        """Add one block of gallery rankings (bool [queries, gallery], True = same identity) to every retrieval
+        metric (metric/retrieval.py)."""
+        for m in self.metrics:
+            m.update_ranked(ranked)
+
+    @property
+    def retrieval(self) -> bool:
+        """True when the metrics score gallery rankings (Global.eval_mode: retrieval)."""
+        return bool(self.metrics) and all(getattr(m, "retrieval", False) for m in self.metrics)
 
     def accumulate(self) -> Dict[str, float]:
         """Every metric's value since the last reset."""

@@ -2,6 +2,8 @@
 
 Keys and defaults follow PaddleClas's `ppcls/optimizer/optimizer.py`; `clip_norm` is PaddleClas's shorthand for
 `ClipGradByNorm` (each gradient clipped by its own L2 norm), `grad_clip` selects the clipping class explicitly.
+`clip_grad` (PaddleClas's MobileNetV4 configs, after timm's `--clip-grad`) clips all gradients together to that
+global L2 norm, as timm does; PaddleClas itself passes the key to its AdamW, which ignores it.
 """
 import copy
 from dataclasses import dataclass
@@ -24,10 +26,11 @@ GRAD_CLIPS.add("ClipGradByGlobalNorm", paddle.nn.ClipGradByGlobalNorm)
 GRAD_CLIPS.add("ClipGradByNorm", paddle.nn.ClipGradByNorm)
 # Keys every optimizer understands.
 COMMON_KEYS = ("name", "lr", "regularizer", "weight_decay", "no_weight_decay_name", "one_dim_param_no_weight_decay",
-               "clip_norm", "grad_clip")
+               "clip_norm", "grad_clip", "clip_grad")
 # Valid ranges of the Optimizer keys (checked when the config loads).
 OPTIMIZER_VALUE_RULES = {"momentum": FRACTION, "beta1": FRACTION, "beta2": FRACTION, "rho": FRACTION,
-                         "epsilon": POSITIVE, "weight_decay": NON_NEGATIVE, "clip_norm": POSITIVE}
+                         "epsilon": POSITIVE, "weight_decay": NON_NEGATIVE, "clip_norm": POSITIVE,
+                         "clip_grad": POSITIVE}
 REGULARIZER_KEYS = ("name", "coeff")
 GRAD_CLIP_KEYS = ("name", "clip_norm")
 
@@ -159,10 +162,13 @@ def _decay_coeff(cfg):
 
 
 def _grad_clip(cfg):
-    if cfg.get("clip_norm") is not None and cfg.get("grad_clip") is not None:
-        raise ValueError("set either Optimizer.clip_norm or Optimizer.grad_clip, not both")
+    given = [key for key in ("clip_norm", "grad_clip", "clip_grad") if cfg.get(key) is not None]
+    if len(given) > 1:
+        raise ValueError(f"set only one of Optimizer.clip_norm, grad_clip and clip_grad, not {' and '.join(given)}")
     if cfg.get("clip_norm") is not None:  # PaddleClas's meaning: per-gradient norm
         return paddle.nn.ClipGradByNorm(clip_norm=float(cfg["clip_norm"]))
+    if cfg.get("clip_grad") is not None:  # timm's meaning: the global norm of all gradients
+        return paddle.nn.ClipGradByGlobalNorm(clip_norm=float(cfg["clip_grad"]))
     clip = cfg.get("grad_clip")
     if clip is None:
         return None

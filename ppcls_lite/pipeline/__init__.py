@@ -1,5 +1,5 @@
 """The one image pipeline of ppcls_lite: decoding, the deterministic ops, input collection, list parsing,
-the post-processes (top-k), result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
+the post-processes (top-k, embeddings), result files, and the Registry every builder uses. Training, eval, infer, export and the deploy
 predictor all use it.
 
 It depends on numpy, opencv and (for `backend: pil`) Pillow only, and imports its own modules relatively, so
@@ -21,8 +21,9 @@ from .ops import (CV2_INTERPOLATIONS, INFERENCE_OPERATORS, INTERPOLATIONS, CropI
                   to_chw_float32, transform)
 from .postprocess import (POSTPROCESSES, SHIPPED_IMAGENET_LABELS, Topk, build_postprocess, read_class_id_map,
                           resolve_class_id_map_file)
-from .results import (EXIT_SOME_FAILED, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS, NonFiniteOutputError,
-                      ResultWriteError, check_output_path, format_line, format_row, softmax, split_finite,
-                      topk_results, write_results)
+from .features import Embedding, finish_features
+from .results import (EXIT_SOME_FAILED, FEATURE_RESULT_KEYS, OUTPUT_SUFFIXES, RESULT_KEYS, SCORE_DECIMALS,
+                      NonFiniteOutputError, ResultWriteError, check_output_path, format_line, format_row, result_keys,
+                      softmax, split_finite, topk_results, write_results)
 from .runner import (READ_ERRORS, failure_reason, format_failure, format_summary, load_each, load_file,
                      predict_loaded, stack_batch)

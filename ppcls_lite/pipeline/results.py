@@ -2,6 +2,7 @@
 
 A result is `{"file_name", "class_ids", "scores", "label_names"}` (PaddleClas's keys). CSV files have the
 header `file_name,class_ids,scores,label_names` with lists joined by spaces; JSON lines carry the same keys.
+A retrieval model's result is `{"file_name", "features"}` (pipeline/features.py): CSV `file_name,features`.
 """
 import csv
 import errno
@@ -13,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 RESULT_KEYS = ("file_name", "class_ids", "scores", "label_names")
+FEATURE_RESULT_KEYS = ("file_name", "features")
 SCORE_DECIMALS = 5
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".json")
 # Exit status of tools/infer.py and the predictor when some inputs could not be predicted.
@@ -37,12 +39,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def topk_results(probs: np.ndarray, files: Sequence[str], topk: int = 1,
                  label_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
-    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score (ties: lower id)."""
+    """Probabilities [N, C] and N file names -> result dicts, classes by decreasing score. Ties rank the higher
+    class id first, as PaddleClas's Topk does (it reverses an ascending argsort), so the two agree id for id."""
     probs = np.asarray(probs)
     k = min(int(topk), probs.shape[-1])
     results = []
     for file, row in zip(files, probs):
-        ids = np.argsort(-row, kind="stable")[:k]
+        ids = np.argsort(row, kind="stable")[::-1][:k]
         results.append({
             "file_name": str(file),
             "class_ids": [int(i) for i in ids],
@@ -82,19 +85,20 @@ def check_output_path(output: Union[str, Path]) -> str:
     return suffix
 
 
+def result_keys(result: Dict[str, Any]) -> Tuple[str, ...]:
+    """The keys (CSV columns) of a result: a classification's, or an embedding's (`features`)."""
+    return FEATURE_RESULT_KEYS if "features" in result else RESULT_KEYS
+
+
 def format_row(result: Dict[str, Any]) -> Dict[str, str]:
     """A result dict -> CSV cells (lists joined by spaces)."""
-    return {
-        "file_name": result["file_name"],
-        "class_ids": " ".join(str(i) for i in result["class_ids"]),
-        "scores": " ".join(str(s) for s in result["scores"]),
-        "label_names": " ".join(result["label_names"]),
-    }
+    return {key: " ".join(str(v) for v in result[key]) if isinstance(result[key], (list, tuple)) else result[key]
+            for key in result_keys(result)}
 
 
 def format_line(result: Dict[str, Any]) -> str:
     """One line for the terminal: the result as JSON."""
-    return json.dumps({key: result[key] for key in RESULT_KEYS}, ensure_ascii=False)
+    return json.dumps({key: result[key] for key in result_keys(result)}, ensure_ascii=False)
 
 
 def write_results(results: Sequence[Dict[str, Any]], output: Union[str, Path]) -> None:
@@ -108,7 +112,7 @@ def write_results(results: Sequence[Dict[str, Any]], output: Union[str, Path]) -
         output.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             if suffix == ".csv":
-                writer = csv.DictWriter(f, fieldnames=RESULT_KEYS)
+                writer = csv.DictWriter(f, fieldnames=result_keys(results[0]) if results else RESULT_KEYS)
                 writer.writeheader()
                 for result in results:
                     writer.writerow(format_row(result))

@@ -1,8 +1,12 @@
-"""`Predictor`: an exported model + its preprocessing + post-processing, everything read from inference.yml.
+"""`Predictor`: an exported model + its preprocessing + post-processing, everything read from inference.yml
+(or, for PaddleClas's export folders, from a PaddleClas deploy config given as `deploy`: see model_dir.py).
 
     predictor = Predictor("inference/", backend="onnxruntime", batch_size=8)   # or Predictor(dir, settings)
     results = predictor.predict_files(["a.jpg", "b.png"])  # [{"file_name", "class_ids", "scores", "label_names"}]
     predictor.failures                                      # [(file, reason)] of inputs that could not be predicted
+
+A retrieval model (inference.yml `Global.output: features`) gives `{"file_name", "features"}` per image instead:
+the embedding, finished as the training config said (pipeline/features.py).
 """
 import itertools
 import sys
@@ -15,7 +19,7 @@ import numpy as np
 
 from .. import pipeline
 from .backends import BACKENDS, open_backend
-from .model_dir import build_preprocess, load_inference_config, model_variant_file, verify_model_files
+from .model_dir import build_preprocess, model_config, model_variant_file, verify_model_files
 from .postprocess import build_postprocess
 from .settings import PredictorSettings
 
@@ -30,20 +34,25 @@ def collect_inputs(source: Union[str, Path]) -> List[str]:
 
 class Predictor:
     """Exported model + its preprocessing + post-processing. `settings` (PredictorSettings, default: the defaults)
-    with `options` (setting=value, e.g. backend="onnxruntime") applied on top say how to run it."""
+    with `options` (setting=value, e.g. backend="onnxruntime") applied on top say how to run it. `deploy`: a
+    PaddleClas deploy config (dict) whose PreProcess / PostProcess run instead of the export's, as in PaddleClas's
+    predictor (needed for PaddleClas's export folders, which have no inference.yml)."""
 
     def __init__(self, model_dir: Union[str, Path], settings: Optional[PredictorSettings] = None,
-                 **options: Any) -> None:
+                 deploy: Optional[Dict[str, Any]] = None, **options: Any) -> None:
         settings = (settings or PredictorSettings()).replace(where="Predictor options", **options)
         backend_class = BACKENDS.get(settings.backend)
         self.settings = settings
         self.model_dir = Path(model_dir)
-        self.config = load_inference_config(model_dir)
+        self.config = model_config(model_dir, deploy)
         info = self.config["Global"]
-        self.input_shape = tuple(int(v) for v in info["input_shape"])
-        self.outputs_probabilities = info.get("output", "probabilities") == "probabilities"
+        # None: not recorded (PaddleClas's folders): every image goes to the model as preprocessed.
+        self.input_shape = tuple(int(v) for v in info["input_shape"]) if info.get("input_shape") else None
+        self.output = info.get("output", "probabilities")  # probabilities | logits | features
+        self.outputs_probabilities = self.output == "probabilities"
         self.ops = build_preprocess(self.config["PreProcess"]["transform_ops"])
-        self.postprocessor = build_postprocess(self.config.get("PostProcess"), settings.topk)
+        where = "-c PostProcess" if (deploy or {}).get("PostProcess") else "inference.yml PostProcess"
+        self.postprocessor = build_postprocess(self.config.get("PostProcess"), settings.topk, where)
         self.batch_size = int(settings.batch_size)
         self.prefetch = bool(settings.prefetch)  # read/preprocess the next images in a thread while the model runs
         self.backend_name = settings.backend
@@ -67,9 +76,9 @@ class Predictor:
         return self.failures
 
     @property
-    def topk(self) -> int:
-        """Classes per result (Topk post-process)."""
-        return self.postprocessor.topk
+    def topk(self) -> Optional[int]:
+        """Classes per result (Topk post-process; None for an embedding model)."""
+        return getattr(self.postprocessor, "topk", None)
 
     @property
     def label_list(self) -> Optional[List[str]]:
@@ -80,15 +89,17 @@ class Predictor:
     def preprocess(self, image: Union[bytes, np.ndarray]) -> np.ndarray:
         """Encoded bytes (as read from a file) or a decoded HWC uint8 RGB array -> float32 array [C, H, W]."""
         image = pipeline.to_chw_float32(pipeline.transform(image, self.ops))
-        if tuple(image.shape) != self.input_shape:
+        if self.input_shape is not None and tuple(image.shape) != self.input_shape:
             raise ImageReadError(f"preprocessing gave shape {tuple(image.shape)} but the model expects "
-                                 f"{self.input_shape}; check PreProcess in {self.model_dir / 'inference.yml'}")
+                                 f"{self.input_shape}; check PreProcess in {self.model_dir / 'inference.yml'} or the -c "
+                                 f"deploy config")
         return image
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """float32 [N, C, H, W] -> class probabilities [N, num_classes]."""
+        """float32 [N, C, H, W] -> class probabilities [N, num_classes] (raw features [N, D] for an embedding
+        model)."""
         out = self.backend.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return out if self.outputs_probabilities else pipeline.softmax(out)
+        return pipeline.softmax(out) if self.output == "logits" else out
 
     def postprocess(self, probs: np.ndarray, files: Sequence[str]) -> List[Dict[str, Any]]:
         """Probabilities [N, classes] -> one result dict (top-k ids, scores, label names) per file."""

@@ -19,7 +19,7 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class PredictorSettings:
-    """Runtime settings of the predictor (deploy/configs/inference_cls.yaml `Runtime`, the command-line flags)."""
+    """Runtime settings of the predictor (deploy/configs/predictor_runtime.yaml `Runtime`, the command-line flags)."""
 
     backend: str = "paddle"  # paddle | onnxruntime | mnn (predict.BACKENDS)
     batch_size: int = 1

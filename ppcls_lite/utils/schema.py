@@ -26,6 +26,12 @@ GLOBAL_DEFAULTS: dict = {
                                      # shared by the launch ranks on it) or a number (utils/threads.py)
     "max_image_pixels": None,        # images above this many pixels are refused from their header before decoding;
                                      # None: $PPCLS_LITE_MAX_IMAGE_PIXELS or 90 megapixels; 0: no limit
+    # Retrieval (RecModel): how eval and the exported model's post-process turn the embedding into features.
+    "eval_mode": "classification",   # or "retrieval": Recallk / mAP / mINP over query and gallery features
+    "retrieval_feature_from": "features",  # the RecModel output compared: "features" (neck) or "backbone"
+    "feature_normalize": True,       # L2-normalise the features (cosine similarity)
+    "feature_binarize": None,        # None, "round" (round(x) * 2 - 1) or "sign": binary codes
+    "sim_block_size": 64,            # queries per block of the query x gallery similarity matrix
 }
 
 # AMP keys -> default (mixed precision is off unless use_amp is true).

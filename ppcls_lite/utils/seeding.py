@@ -1,9 +1,11 @@
 """Seeding and RNG-state capture so that a resumed run continues exactly like an uninterrupted one.
 
-The snapshot holds only plain values (ints, str, tuples, a numpy array), so a `.pdstates` file needs nothing
-but what the restricted loader (`ppcls_lite.utils.safe_load`) allows. Paddle's generator states are stored as
+The snapshot holds only plain Python values (ints, floats, str, tuples, lists), so a `.pdstates` file needs
+nothing but what the restricted loader (`ppcls_lite.utils.safe_load`) allows, and plain `paddle.load` reads it
+too (PaddleClas resuming our checkpoint): numpy's mt19937 key is a list of ints, not a uint32 array, which
+`paddle.load` would try to turn into a tensor and fail. Paddle's generator states are stored as
 {"device", "seed", "offset", "engine"} (the engine state is Paddle's own text form of the mt19937 state, kept
-as str rather than bytes because `paddle.load` refuses bytes values, and a `.pdstates` should stay readable by it).
+as str rather than bytes because `paddle.load` refuses bytes values).
 """
 from __future__ import annotations
 
@@ -54,7 +56,9 @@ def _generator_states(plain) -> list:
 
 def get_rng_state() -> dict:
     """A plain snapshot of the python, numpy and paddle (CPU, plus CUDA when present) RNG states."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+    kind, key, pos, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = (kind, [int(v) for v in key], int(pos), int(has_gauss), float(cached_gaussian))
+    state = {"python": random.getstate(), "numpy": numpy_state,
              "paddle": _plain_generator_states(paddle.get_rng_state())}
     if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
         state["paddle_cuda"] = _plain_generator_states(paddle.get_cuda_rng_state())
@@ -67,7 +71,8 @@ def set_rng_state(state: dict) -> None:
         version, internal, gauss = state["python"]
         random.setstate((version, tuple(internal), gauss))  # lists if the snapshot went through JSON/YAML
     if "numpy" in state:
-        np.random.set_state(tuple(state["numpy"]))
+        kind, key, *rest = state["numpy"]  # the key: a list of ints (an array in older checkpoints)
+        np.random.set_state((kind, np.asarray(key, dtype=np.uint32), *rest))
     if "paddle" in state:
         paddle.set_rng_state(_generator_states(state["paddle"]))
     if "paddle_cuda" in state and paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:

@@ -33,7 +33,7 @@ class ConvBNLayer(nn.Layer):
         super().__init__()
         self.conv = nn.Conv2D(in_c, out_c, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
                               groups=groups, weight_attr=ParamAttr(initializer=KaimingNormal()), bias_attr=False)
-        self.bn = nn.BatchNorm2D(out_c)
+        self.bn = nn.BatchNorm(out_c)  # PaddleClas's layer: its parameter names (see arch/param_names.py)
         self.relu = nn.ReLU()
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

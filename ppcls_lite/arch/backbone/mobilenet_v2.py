@@ -1,7 +1,10 @@
 """MobileNetV2 (Sandler et al. 2018, "Inverted Residuals and Linear Bottlenecks"), PaddleClas layer names.
 
 PaddleClas names the stages `conv2`..`conv8`, their blocks `_first_block`, `conv<i>_2`, `conv<i>_3`, ...,
-and the layers inside `_conv` / `_batch_norm`; the head is `conv9` + `out`.
+and the layers inside `_conv` / `_batch_norm`; the head is `conv9` + `out`. Its MobileNetV2 also gives every
+parameter an explicit name (`conv2_1_expand_weights`, `fc10_offset`, ...), which Paddle keys optimizer state by;
+`paddleclas_param_names()` reports them (arch/param_names.py) instead of making them this process's names, so two
+models in one process never share a name.
 """
 from __future__ import annotations
 
@@ -27,12 +30,18 @@ ARCH_TABLE = [
 STAGES_PATTERN = ["conv2", "conv3", "conv4", "conv6", "conv8"]
 
 
+# PaddleClas's parameter name suffixes of a ConvBNLayer (after its name, e.g. conv2_1_expand).
+PADDLECLAS_SUFFIXES = {"_conv.weight": "_weights", "_batch_norm.weight": "_bn_scale", "_batch_norm.bias": "_bn_offset",
+                       "_batch_norm._mean": "_bn_mean", "_batch_norm._variance": "_bn_variance"}
+PADDLECLAS_UNITS = {"_expand_conv": "expand", "_bottleneck_conv": "dwise", "_linear_conv": "linear"}
+
+
 class ConvBNLayer(nn.Layer):
     def __init__(self, in_c, out_c, kernel_size, stride=1, groups=1, act="relu6"):
         super().__init__()
         self._conv = nn.Conv2D(in_c, out_c, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
                                groups=groups, bias_attr=False)
-        self._batch_norm = nn.BatchNorm2D(out_c)
+        self._batch_norm = nn.BatchNorm(out_c)  # PaddleClas's layer (the same arithmetic as BatchNorm2D)
         self.act = nn.ReLU6() if act == "relu6" else nn.Identity()
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -81,6 +90,18 @@ class MobileNetV2Model(TheseusLayer):
         self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
         self.out = nn.Linear(last_c, class_num)
         self.init_theseus(STAGES_PATTERN, return_patterns, return_stages, stop_after, freeze_befor)
+
+    def paddleclas_param_names(self) -> dict:
+        """{structured key: the explicit name PaddleClas's MobileNetV2 gives that parameter}."""
+        layers = {"conv1": "conv1_1", "conv9": "conv9"}
+        for index in range(2, len(ARCH_TABLE) + 2):
+            for block_key, _ in getattr(self, f"conv{index}").named_children():
+                block = f"conv{index}_1" if block_key == "_first_block" else block_key
+                for unit_key, unit in PADDLECLAS_UNITS.items():
+                    layers[f"conv{index}.{block_key}.{unit_key}"] = f"{block}_{unit}"
+        names = {f"{layer}.{key}": name + suffix for layer, name in layers.items()
+                 for key, suffix in PADDLECLAS_SUFFIXES.items()}
+        return {**names, "out.weight": "fc10_weights", "out.bias": "fc10_offset"}
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """Class logits of an NCHW image batch."""

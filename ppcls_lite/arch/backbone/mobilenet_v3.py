@@ -59,8 +59,9 @@ class ConvBNLayer(nn.Layer):
         self.conv = nn.Conv2D(in_c, out_c, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
                               groups=groups, bias_attr=False)
         # As in PaddleClas, BN scale/shift are exempt from weight decay (a per-parameter regularizer wins).
-        self.bn = nn.BatchNorm2D(out_c, weight_attr=ParamAttr(regularizer=L2Decay(0.0)),
-                                 bias_attr=ParamAttr(regularizer=L2Decay(0.0)))
+        # nn.BatchNorm, as PaddleClas: the same arithmetic as BatchNorm2D, PaddleClas's parameter names.
+        self.bn = nn.BatchNorm(out_c, param_attr=ParamAttr(regularizer=L2Decay(0.0)),
+                               bias_attr=ParamAttr(regularizer=L2Decay(0.0)))
         self.act = make_activation(act)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

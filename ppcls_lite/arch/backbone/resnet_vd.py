@@ -41,8 +41,9 @@ class ConvBNLayer(nn.Layer):
         self.conv = nn.Conv2D(in_c, out_c, kernel_size, stride=1 if avg_down else stride,
                               padding=(kernel_size - 1) // 2, weight_attr=ParamAttr(learning_rate=lr_mult),
                               bias_attr=False)
-        self.bn = nn.BatchNorm2D(out_c, weight_attr=ParamAttr(learning_rate=lr_mult),
-                                 bias_attr=ParamAttr(learning_rate=lr_mult))
+        # nn.BatchNorm, as PaddleClas: the same arithmetic as BatchNorm2D, PaddleClas's parameter names.
+        self.bn = nn.BatchNorm(out_c, param_attr=ParamAttr(learning_rate=lr_mult),
+                               bias_attr=ParamAttr(learning_rate=lr_mult))
         self.relu = nn.ReLU() if act else nn.Identity()
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

@@ -61,12 +61,16 @@ class ImageNetDataset(CommonDataset):
         new_label = {old: new for new, old in enumerate(old_labels)}
         self.samples = [(path, new_label[label]) for path, label in self.samples]
 
+    def _parse_line(self, line, delimiter):
+        """(relative path, label text or None) of a list line (VeriWild also reads a camera column here)."""
+        # The label is split off at the last whitespace, so file names containing spaces still work.
+        return split_list_line(line, delimiter)
+
     def _read_list(self, delimiter, class_num):
         self.sources = []
         for lineno, line in read_text_lines(self.cls_label_path, self.encoding, ENCODING_KEY):
             where = f"{self.cls_label_path}:{lineno}"
-            # The label is split off at the last whitespace, so file names containing spaces still work.
-            rel, label_text = split_list_line(line, delimiter)
+            rel, label_text = self._parse_line(line, delimiter)
             if label_text is None:
                 raise ValueError(f"{where}: expected `relative/path.jpg label` with an integer label last, "
                                  f"got {line!r}")

@@ -11,9 +11,11 @@ from ppcls_lite.utils.config_rules import (POSITIVE, PROBABILITY, SIZE, check_ea
 
 from .autoaugment import AutoAugment
 from .batch_ops import CutmixOperator, MixupOperator, OpSampler, create_batch_operators
-# OPERATORS: the pipeline's inference ops plus the random training ops registered in ops.py / autoaugment.py.
+# OPERATORS: the pipeline's inference ops plus the random training ops registered in ops.py, autoaugment.py
+# and randaugment.py.
 from .ops import (OPERATORS, ColorJitter, CropImage, DecodeImage, ImageDecodeError, NormalizeImage, RandCropImage,
                   RandFlipImage, RandomErasing, RandomOperator, ResizeImage, ToCHWImage, parse_scale)
+from .randaugment import TimmAutoAugment
 
 
 def create_operators(op_list: Optional[list], what: str = "transform_ops") -> list:
@@ -30,6 +32,7 @@ OP_VALUE_RULES = {
     "MixupOperator": {"alpha": POSITIVE},
     "CutmixOperator": {"alpha": POSITIVE},
     "RandomErasing": {"EPSILON": PROBABILITY},
+    "TimmAutoAugment": {"img_size": SIZE, "prob": PROBABILITY},
 }
 
 

@@ -168,6 +168,14 @@ class ColorJitter(RandomOperator):
         return np.asarray(pil)
 
 
+def _number(op: str, key: str, value) -> float:
+    """A number or a fraction written as text ('1.0/3.0') -> float; anything else is an error naming op and key."""
+    try:
+        return parse_scale(value) if value is not None else float("nan")
+    except ValueError:
+        raise ValueError(f"{op}: {key} must be a number or a fraction like '1.0/3.0', got {value!r}") from None
+
+
 @OPERATORS.register()
 class RandomErasing(RandomOperator):
     """Random Erasing (Zhong et al. 2017) on a normalised float image, HWC or CHW (PaddleClas parameter names).
@@ -180,8 +188,13 @@ class RandomErasing(RandomOperator):
     def __init__(self, EPSILON=0.5, sl=0.02, sh=0.4, r1=0.3, mean=(0.0, 0.0, 0.0), attempt=100,
                  use_log_aspect=False, mode="const"):
         check_choice("RandomErasing", "mode", mode, ("const", "rand", "pixel"))
+        # PaddleClas configs write fractions as text (`sh: 1.0/3.0`), like NormalizeImage's scale
+        EPSILON, sl, sh, r1 = (_number("RandomErasing", key, value)
+                               for key, value in (("EPSILON", EPSILON), ("sl", sl), ("sh", sh), ("r1", r1)))
         if not 0 < r1 <= 1:
             raise ValueError(f"RandomErasing: r1 must be in (0, 1], got {r1}")
+        if not 0 <= sl <= sh <= 1:
+            raise ValueError(f"RandomErasing: the area fractions need 0 <= sl <= sh <= 1, got sl={sl}, sh={sh}")
         self.EPSILON = EPSILON
         self.sl, self.sh = sl, sh
         self.r1 = r1
