@@ -2,6 +2,8 @@
 a number is taken as it is; bad values are config errors naming the key; build_engine applies the count to
 Paddle's OpenMP runtime in its process and logs it once."""
 import ctypes
+import io
+import logging
 import os
 from pathlib import Path
 
@@ -58,15 +60,21 @@ def test_busy_machine_note(monkeypatch):
     assert busy_machine_note(2) == ""
 
 
-def test_build_engine_applies_and_logs_the_count(tiny_dataset, tmp_path, capsys):
+def test_build_engine_applies_and_logs_the_count(tiny_dataset, tmp_path):
+    # A handler of our own: the logger's stdout handler may hold an earlier test's captured stream.
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    logging.getLogger("ppcls_lite").addHandler(handler)
     try:
         for threads in (2, 1):
             config = tiny_config(tiny_dataset, tmp_path / f"out{threads}")
             config["Global"]["cpu_threads"] = threads
             build_engine(load_config(config, tmp_path), "eval")
             assert omp_max_threads() == threads
-            logged = capsys.readouterr()
             assert f"CPU threads of Paddle's kernels: {threads} per process (Global.cpu_threads={threads})" in (
-                logged.out + logged.err)
+                lines.getvalue())
+            lines.truncate(0)
+            lines.seek(0)
     finally:
+        logging.getLogger("ppcls_lite").removeHandler(handler)
         paddle.base.core.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))

@@ -17,7 +17,7 @@ import types
 from typing import List, Optional
 
 
-def import_timm():
+def import_timm() -> types.ModuleType:
     """timm, with torchvision's compiled-op registrations skipped (see the module docstring)."""
     sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
     import timm
