@@ -76,8 +76,9 @@ def _close(a: Any, b: Any) -> bool:
 
 
 def _described(transform_ops: List[Any]) -> List[Any]:
-    """The ops with every parameter spelled out (what they do, however they were written)."""
-    return pipeline.describe_operators(pipeline.create_operators(with_decode(transform_ops),
+    """The ops with every parameter spelled out (what they do, however they were written; as build_preprocess
+    reads them, so a deploy list without `reduced_decode` differs from an export that decodes reduced)."""
+    return pipeline.describe_operators(pipeline.create_operators(_full_decode_unless_said(with_decode(transform_ops)),
                                                                  what="PreProcess.transform_ops"))
 
 
