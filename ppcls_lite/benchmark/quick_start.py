@@ -24,7 +24,7 @@ from .variants import QUICK_START_OUTPUT, QuickStart
 
 QUICK_START_COLUMNS = ["benchmark", "engine", "seconds", "val_top1", "test_top1", "test_images", "load_1m"]
 PHONE_SIZE = (4032, 3024)
-_BEST = re.compile(r"best (\w+) ([\d.]+) at epoch (\d+)")
+_BEST = re.compile(r"best (\w+) (?:so far )?([\d.]+)")  # the engine's "new best top1 X" / "best top1 so far X"
 _EVAL_TOP1 = re.compile(r"^eval: .*?top1: ([\d.]+)", re.M)
 
 
