@@ -1,5 +1,6 @@
 """Shared pytest fixtures and helpers (test modules import these, never each other): where the reference facts
 live, a tiny on-disk image dataset, configs for it, and running the tools in subprocesses."""
+import copy
 import csv
 import io
 import importlib
@@ -114,6 +115,15 @@ INFER_OPS_32PX = [
                         "order": ""}},
     {"ToCHWImage": None},
 ]
+
+
+def with_params(ops, name, **params):
+    """A copy of the op list with `params` set on the op called `name`."""
+    ops = copy.deepcopy(ops)
+    for entry in ops:
+        if name in entry:
+            entry[name] = {**(entry[name] or {}), **params}
+    return ops
 
 
 def make_image_folder(root, class_names=("circle", "square", "stripes"), per_class=6, size=32, seed=0):

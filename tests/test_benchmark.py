@@ -64,7 +64,7 @@ def test_infer_benchmark_writes_csv(tmp_path):
     assert columns == bench.CSV_COLUMNS
     engines = {"paddle_dygraph", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime",
                "jpeg_decode", "jpeg_decode_then_onnxruntime", "predictor_decode", "predictor_preprocess", "predictor_onnxruntime", "predictor_onnxruntime_decoded",
-               "predictor_paddle"}
+               "predictor_onnxruntime_full_decode", "predictor_paddle"}
     folder = {("predictor_onnxruntime_folder", "1"), ("predictor_onnxruntime_folder_prefetch", "1")}
     assert {(r["engine"], r["batch_size"]) for r in rows} == {(e, b) for e in engines for b in ("1", "2")} | folder
     for row in rows:

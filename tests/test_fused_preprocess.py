@@ -8,22 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import INFER_OPS_32PX, make_awkward_files
+from conftest import INFER_OPS_32PX, make_awkward_files, with_params
 from ppcls_lite import pipeline, predict
 
 
 IMAGENET_OPS = copy.deepcopy(INFER_OPS_32PX)
 IMAGENET_OPS[1] = {"ResizeImage": {"resize_short": 256, "interpolation": "bilinear"}}
 IMAGENET_OPS[2] = {"CropImage": {"size": 224}}
-
-
-def with_params(ops, name, **params):
-    """A copy of the op list with `params` set on the op called `name`."""
-    ops = copy.deepcopy(ops)
-    for entry in ops:
-        if name in entry:
-            entry[name] = {**(entry[name] or {}), **params}
-    return ops
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +63,7 @@ def test_chains_that_cannot_be_fused_are_left_as_they_are(ops, expected):
                          ids=["imagenet", "32px", "bicubic", "bgr_model", "pil_decode"])
 def test_fused_tensors_are_bit_identical_on_awkward_files(awkward_files, ops):
     listed = pipeline.create_operators(ops)
-    fused = predict.build_preprocess(ops)
+    fused = predict.build_preprocess(pipeline.describe_operators(listed))  # as inference.yml spells them
     for path in awkward_files:
         data = path.read_bytes()
         expected = pipeline.transform(data, listed)

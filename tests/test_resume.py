@@ -40,7 +40,7 @@ def _train(config_dict, tmp_path, overrides=(), stop_at_epoch=None):
     return engine, result, lr_steps
 
 
-def check_resume(data_root, tmp_path, num_workers, use_ema):
+def check_resume(data_root, tmp_path, num_workers, use_ema, cpu_threads=None):
     """Run straight / interrupted / resumed trainings and assert they agree (also run in a subprocess)."""
     tmp_path = Path(tmp_path)
 
@@ -48,6 +48,8 @@ def check_resume(data_root, tmp_path, num_workers, use_ema):
         cfg = tiny_config(data_root, tmp_path / out, epochs=4, num_workers=num_workers)
         if use_ema:
             cfg["EMA"] = {"decay": 0.9}
+        if cpu_threads:
+            cfg["Global"]["cpu_threads"] = cpu_threads
         return cfg
 
     straight, straight_result, straight_lrs = _train(config("straight"), tmp_path)
@@ -84,10 +86,12 @@ def test_resume_matches_uninterrupted_run(tiny_dataset, tmp_path, use_ema):
 
 @pytest.mark.slow
 def test_resume_matches_uninterrupted_run_with_two_workers(tiny_dataset, tmp_path):
-    """Same with 2 loader worker processes. Run in a fresh interpreter: paddle's fork-based workers can hang
-    when the pytest process already holds threads from earlier tests (e.g. inference predictors)."""
+    """Same with 2 loader worker processes and 2 Paddle threads (Global.cpu_threads: exact at a fixed count). Run
+    in a fresh interpreter: paddle's fork-based workers can hang when the pytest process already holds threads
+    from earlier tests (e.g. inference predictors)."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_resume import check_resume; "
-            "check_resume(sys.argv[2], sys.argv[3], num_workers=2, use_ema=False); print('RESUME-OK')")
+            "check_resume(sys.argv[2], sys.argv[3], num_workers=2, use_ema=False, cpu_threads=2); "
+            "print('RESUME-OK')")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "tests"), str(tiny_dataset), str(tmp_path)],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -6,6 +6,9 @@
     python tools/benchmark.py data  -c CONFIG [-o KEY=VALUE ...] --batches 20 --num_workers 0 1 2
     python tools/benchmark.py all --threads 2 --csv docs/benchmark.csv     # the docs/BENCHMARK.md figures
     python tools/benchmark.py variants --csv variants.csv      # phone files (docs/BENCHMARK.md 'Phone files')
+    python tools/benchmark.py quick_start [--weights PREFIX]  # README quick start: time, test-split top-1
+    python tools/benchmark.py compare --paddleclas /work/paddleclas --paddleclas_python PY --timm_python PY
+                                                               # side by side (docs/BENCHMARK.md 'Side by side')
 
 What each sub-command measures, and its rows, are described in ppcls_lite/benchmark/ (infer.py, train.py,
 data.py, variants.py, figures.py). Results: a table on stdout, and a CSV (--csv FILE) with the columns of
@@ -22,16 +25,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
 # Plain modules only at import time: paddle must load after main() has set OMP_NUM_THREADS.
-from ppcls_lite.benchmark import (DataOptions, FigureOptions, InferOptions, QuickStart, TrainOptions,  # noqa: E402
-                                  VariantOptions, bench_all, bench_data, bench_infer, bench_train, bench_variants,
+from ppcls_lite.benchmark import (CompareOptions, DataOptions, FigureOptions, InferOptions, QuickStart,  # noqa: E402
+                                  QuickStartOptions, TrainOptions, VariantOptions, bench_all, bench_compare,
+                                  bench_data, bench_infer, bench_quick_start, bench_train, bench_variants,
                                   set_thread_count)
 from ppcls_lite.utils.cli import run_cli  # noqa: E402
 
 QUICK_START_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
+COMPARE_CONFIG = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_large_x1_0.yaml"  # PaddleClas's YAML
 TRAIN_SCRIPT = REPO_ROOT / "tools" / "train.py"
 COMMANDS = {"infer": (InferOptions, bench_infer), "train": (TrainOptions, bench_train),
             "data": (DataOptions, bench_data), "all": (FigureOptions, bench_all),
-            "variants": (VariantOptions, bench_variants)}
+            "variants": (VariantOptions, bench_variants), "compare": (CompareOptions, bench_compare),
+            "quick_start": (QuickStartOptions, bench_quick_start)}
 
 
 def _option(parser: Any, options: type, flag: str, **kwargs: Any) -> None:
@@ -105,6 +111,30 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         _option(variants, VariantOptions, flag, type=int)
     _option(variants, VariantOptions, "--csv", help="also write the results to this CSV file")
 
+    compare = sub.add_parser("compare", help="training img/s side by side with PaddleClas and timm on photos, the "
+                                             "predictor against decode + onnxruntime (docs/BENCHMARK.md 'Side by side')")
+    compare.add_argument("-c", "--config", default=str(COMPARE_CONFIG))
+    _option(compare, CompareOptions, "--engines", nargs="+",
+            help="ppcls_lite, ppcls_lite@KEY=VALUE@... (with -o overrides), paddleclas, timm")
+    _option(compare, CompareOptions, "--photos", nargs="+", help="photo sizes (400x300, 12mp, WxH) or 'shipped' "
+                                                                 "(the config's own dataset)")
+    for flag in ("--rounds", "--steps", "--batch_size", "--predictor_runs", "--predictor_threads"):
+        _option(compare, CompareOptions, flag, type=int)
+    for flag in ("--paddleclas", "--paddleclas_config", "--paddleclas_python", "--timm_python", "--work_dir",
+                 "--csv"):
+        _option(compare, CompareOptions, flag)
+    compare.add_argument("--no_predictor", dest="predictor", action="store_false", help="skip the predictor rows")
+
+    quick = sub.add_parser("quick_start", help="the README quick start, timed, scored on the official Fashion-MNIST "
+                                               "test split (docs/BENCHMARK.md 'Quick start')")
+    _option(quick, QuickStartOptions, "--weights", help="a trained quick-start PREFIX (default: train it now)")
+    quick.add_argument("-o", "--override", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="added to the training command")
+    _option(quick, QuickStartOptions, "--work_dir", help="where the test split is written (once)")
+    _option(quick, QuickStartOptions, "--phone_photos", type=int,
+            help="also score N test images as 12 MP JPEGs with reduced-size decoding on and off")
+    _option(quick, QuickStartOptions, "--csv", help="also write the result to this CSV file")
+
     for p, options in ((infer, InferOptions), (train, TrainOptions), (everything, FigureOptions)):
         _option(p, options, "--threads", type=int, help="CPU threads (default: all)")
         _option(p, options, "--csv", help="also write the results to this CSV file")
@@ -117,6 +147,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def options_of(args: argparse.Namespace) -> Any:
     """The options dataclass of the chosen sub-command, from its flags."""
     options = COMMANDS[args.command][0]
+    if args.command == "compare":  # how to run this checkout's training
+        args.train_command, args.repo_root = [sys.executable, str(REPO_ROOT / "tools" / "train.py")], str(REPO_ROOT)
     return options(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options)})
 
 
@@ -128,9 +160,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if threads:  # thread pools of the math libraries are sized when they load: before paddle is imported
         set_thread_count(max(threads) if isinstance(threads, list) else threads)
     options = options_of(args)
+    quick_start = QuickStart(config=str(QUICK_START_CONFIG), root=str(REPO_ROOT),
+                             train_command=[sys.executable, str(TRAIN_SCRIPT)], train_env=user_env)
     if args.command == "variants":
-        bench_variants(options, QuickStart(config=str(QUICK_START_CONFIG), root=str(REPO_ROOT),
-                                           train_command=[sys.executable, str(TRAIN_SCRIPT)], train_env=user_env))
+        bench_variants(options, quick_start)
+    elif args.command == "quick_start":
+        tool = [sys.executable, str(REPO_ROOT / "tools" / "prepare_fashion_mnist.py")]
+        bench_quick_start(options, quick_start, tool, [sys.executable, str(REPO_ROOT / "tools" / "eval.py")])
     else:
         COMMANDS[args.command][1](options)
     return 0

@@ -2,10 +2,13 @@
 
     sudo apt-get install dataset-fashion-mnist
     python tools/prepare_fashion_mnist.py [--out dataset/fashion_mnist_mini] [--train_per_class 500]
-        [--val_per_class 100] [--full] [--source /usr/share/datasets/fashion-mnist]
+        [--val_per_class 100] [--full] [--splits train val] [--source /usr/share/datasets/fashion-mnist]
+    python tools/prepare_fashion_mnist.py --splits test --out /tmp/fashion_mnist_test   # the official test split
 
-Deterministic (first N images of each class, in file order); val images come from the Fashion-MNIST test split.
---full writes all 60000 train + 10000 val images. See the README.md written into --out for the layout.
+Deterministic (in file order): val is the first M images of each class of the Fashion-MNIST train split (held
+out: never trained on), train the next N of each class of the same split, test the whole official test split
+(10,000 images: only for the final check, never for training or choosing a checkpoint; not shipped).
+--full writes every train-split image (val still held out). See the README.md written into --out for the layout.
 """
 import argparse
 import gzip
@@ -13,7 +16,7 @@ import os
 import shutil
 import struct
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -29,8 +32,9 @@ CLASS_NAMES = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", 
                "Ankle_boot"]
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "val": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+SPLITS = ("train", "val", "test")  # val: held out from the train split
 README = """# Fashion-MNIST mini (quick-start data)
 
 {summary}
@@ -61,15 +65,19 @@ DEALINGS IN THE SOFTWARE.
 ## Layout
 
 ```
-train/<class name>/<index>.png   28x28 8-bit grayscale PNG; <index> is the image's position in the source split
-val/<class name>/<index>.png     val images come from the Fashion-MNIST *test* split
+train/<class name>/<index>.png   28x28 8-bit grayscale PNG; <index> is the image's position in the source file
+val/<class name>/<index>.png     held out from the Fashion-MNIST *train* split (the first ones of each class)
 train_list.txt, val_list.txt     `train/Coat/00019.png 4` lines, paths relative to this folder
 label_list.txt                   `id name`, e.g. `0 T-shirt_top`
+
+The official *test* split (t10k, 10,000 images) is not part of this folder: it is kept for the final check of a
+trained model (README, "Quick start": `--splits test` writes it as test/ and test_list.txt).
 ```
 
 Use it with `ImageNetDataset` (`image_root: ./dataset/fashion_mnist_mini/`,
 `cls_label_path: ./dataset/fashion_mnist_mini/train_list.txt`); configs/quick_start/ does.
-Images are the first {train_per_class} (train) / {val_per_class} (val) of each class in file order.
+Images are the first {val_per_class} (val) and the next {train_per_class} (train) of each class of the train
+split, in file order.
 
 ## Rebuild
 
@@ -100,7 +108,7 @@ def read_idx(path: str) -> np.ndarray:
 
 
 def load_split(source: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of the "train" or "val" (Fashion-MNIST test) split in `source`."""
+    """(images, labels) of the "train" or "test" file pair in `source`."""
     images_name, labels_name = FILES[split]
     paths = [os.path.join(source, images_name), os.path.join(source, labels_name)]
     missing = [p for p in paths if not os.path.isfile(p)]
@@ -115,43 +123,59 @@ def load_split(source: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def select(labels: np.ndarray, per_class: Optional[int]) -> np.ndarray:
-    """Indices of the first `per_class` images of each class (all when per_class is None), in file order."""
-    if per_class is None:
-        return np.arange(len(labels))
+def select(labels: np.ndarray, per_class: Optional[int], skip: int = 0) -> np.ndarray:
+    """Indices of `per_class` images of each class after its first `skip` (all the rest when per_class is None),
+    in file order."""
     chosen = []
     for label in range(len(CLASS_NAMES)):
         idx = np.flatnonzero(labels == label)
-        if len(idx) < per_class:
-            raise ValueError(f"class {CLASS_NAMES[label]} has only {len(idx)} images, fewer than {per_class}")
-        chosen.append(idx[:per_class])
+        if per_class is not None and len(idx) < skip + per_class:
+            raise ValueError(f"class {CLASS_NAMES[label]} has only {len(idx)} images, fewer than {skip + per_class}")
+        chosen.append(idx[skip:] if per_class is None else idx[skip:skip + per_class])
     return np.sort(np.concatenate(chosen))
 
 
-def prepare_out_dir(out: str) -> None:
-    """Empty a previous build in `out`; refuse to touch a folder that is not one."""
+def split_indices(split: str, labels: np.ndarray, train_per_class: int, val_per_class: int,
+                  full: bool) -> np.ndarray:
+    """The source indices of a split: val is the first `val_per_class` images of each class of the train file
+    and train the `train_per_class` after them (all of them with `full`), so the two never share an image and
+    val stays the same whatever the train size; test is every image of the test file."""
+    if split == "test":
+        return np.arange(len(labels))
+    if split == "val":
+        return select(labels, val_per_class)
+    return select(labels, None if full else train_per_class, skip=val_per_class)
+
+
+def prepare_out_dir(out: str, splits: Sequence[str]) -> None:
+    """Empty the folders of `splits` of a previous build in `out`; refuse to touch a folder that is not one."""
     if os.path.isdir(out) and os.listdir(out):
-        if not os.path.isfile(os.path.join(out, "train_list.txt")):
+        if not any(os.path.isfile(os.path.join(out, f"{split}_list.txt")) for split in SPLITS):
             raise ValueError(f"{out} exists and is not a previous Fashion-MNIST build (no train_list.txt); "
                              "choose an empty or new --out folder")
-        for sub in ("train", "val"):
+        for sub in splits:
             shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
     os.makedirs(out, exist_ok=True)
 
 
 def build(out: str, source: str = DEFAULT_SOURCE, train_per_class: int = 500, val_per_class: int = 100,
-          full: bool = False, echo: Callable[[str], None] = print) -> Dict[str, int]:
-    """Write the image folders, list files, label_list.txt and README.md. Returns {split: image count}."""
-    splits = {split: load_split(source, split) for split in FILES}  # check the source before touching `out`
-    prepare_out_dir(out)
-    per_class = {"train": None if full else train_per_class, "val": None if full else val_per_class}
+          full: bool = False, echo: Callable[[str], None] = print,
+          splits: Sequence[str] = ("train", "val")) -> Dict[str, int]:
+    """Write the image folders and list files of `splits`, label_list.txt and README.md. Returns {split: count}."""
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}: choose from {list(SPLITS)}")
+    files = {split: ("test" if split == "test" else "train") for split in splits}
+    arrays = {name: load_split(source, name) for name in sorted(set(files.values()))}  # before touching `out`
+    prepare_out_dir(out, splits)
     width = 5
     counts = {}
-    for split, (images, labels) in splits.items():
+    for split in splits:
+        images, labels = arrays[files[split]]
         lines = []
         for name in CLASS_NAMES:
             os.makedirs(os.path.join(out, split, name), exist_ok=True)
-        for index in select(labels, per_class[split]):
+        for index in split_indices(split, labels, train_per_class, val_per_class, full):
             label = int(labels[index])
             rel = f"{split}/{CLASS_NAMES[label]}/{index:0{width}d}.png"
             Image.fromarray(images[index], mode="L").save(os.path.join(out, rel), optimize=True)
@@ -162,19 +186,17 @@ def build(out: str, source: str = DEFAULT_SOURCE, train_per_class: int = 500, va
         echo(f"{split}: {len(lines)} images")
     with open(os.path.join(out, "label_list.txt"), "w", encoding="utf-8") as f:
         f.write("".join(f"{i} {name}\n" for i, name in enumerate(CLASS_NAMES)))
+    summary = ", ".join(f"{counts[split]} {split}" for split in splits)
     if full:
-        summary = (f"The full Fashion-MNIST set as PNG image folders: {counts['train']} train and {counts['val']} "
-                   "val images in 10 classes.")
+        summary = f"The full Fashion-MNIST set as PNG image folders, 10 classes: {summary} images."
     else:
-        summary = (f"A small subset of Fashion-MNIST as PNG image folders for the quick start: "
-                   f"{train_per_class} train and {val_per_class} val images per class, 10 classes "
-                   f"({counts['train']} + {counts['val']} images).")
+        summary = (f"A small subset of Fashion-MNIST as PNG image folders for the quick start, 10 classes: "
+                   f"{summary} images.")
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as f:
-        f.write(README.format(summary=summary, train_per_class="all" if full else train_per_class,
-                              val_per_class="all" if full else val_per_class))
+        f.write(README.format(summary=summary, train_per_class="all other" if full else train_per_class,
+                              val_per_class=val_per_class))
     echo(f"wrote {out}")
     return counts
-
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -184,10 +206,12 @@ def main(argv: Optional[List[str]] = None) -> None:
                         help="output folder (default: dataset/fashion_mnist_mini in the repo)")
     parser.add_argument("--train_per_class", type=int, default=500, help="train images per class (500)")
     parser.add_argument("--val_per_class", type=int, default=100, help="val images per class (100)")
-    parser.add_argument("--full", action="store_true", help="all 60000 train and 10000 val images")
+    parser.add_argument("--full", action="store_true", help="every train-split image not held out for val")
+    parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS,
+                        help="which splits to write (default: train val; test: the official 10,000-image test split)")
     parser.add_argument("--source", default=DEFAULT_SOURCE, help=f"folder with the idx .gz files ({DEFAULT_SOURCE})")
     args = parser.parse_args(argv)
-    build(args.out, args.source, args.train_per_class, args.val_per_class, args.full)
+    build(args.out, args.source, args.train_per_class, args.val_per_class, args.full, splits=args.splits)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ or takes an existing export (`model_dir`), then times, at each batch size:
   predictor_decode        read the file + the predictor's DecodeImage only
   predictor_preprocess    what the predictor does before inference: read file + decode + resize/crop/normalise
   predictor_<backend>     ppcls_lite.predict.Predictor end to end: read + decode + preprocess + infer + top-k
+  predictor_onnxruntime_full_decode   the same with reduced-size JPEG decoding turned off
   predictor_onnxruntime_decoded   the same from an already decoded image (resize .. top-k): the predictor's
                           own overhead over the bare session, without the JPEG decode
   predictor_onnxruntime_folder[_prefetch]   (batch 1 only) predict_files over 16 images, time per image;
@@ -127,6 +128,10 @@ def infer_engines(model_dir: Path, info: Dict[str, Any], image: str, batch_size:
     engines["predictor_decode"] = lambda: [decode(open(f, "rb").read()) for f in files]
     engines["predictor_preprocess"] = lambda: [reference.preprocess(open(f, "rb").read()) for f in files]
     engines["predictor_onnxruntime"] = lambda: reference.predict_files(files)
+    full_decode = Predictor(model_dir, backend="onnxruntime", batch_size=batch_size, threads=threads)
+    full_decode.backend = reference.backend  # the same session (see the yardstick above)
+    full_decode.ops[0].reduced_decode = False
+    engines["predictor_onnxruntime_full_decode"] = lambda: full_decode.predict_files(files)
     decoded = [decode(data)] * batch_size
     engines["predictor_onnxruntime_decoded"] = lambda: reference.predict(decoded)
     with_paddle = Predictor(model_dir, backend="paddle", batch_size=batch_size, threads=threads)

@@ -15,6 +15,7 @@ from ppcls_lite.pipeline import POSTPROCESSES
 from ppcls_lite.utils.config_rules import (ANY, COUNT, FRACTION, MAX_IMAGE_SIDE, NON_NEGATIVE_COUNT, POSITIVE,
                                            PROBABILITY, NameCheck, SectionRules, check_keys_of)
 from ppcls_lite.utils.schema import AMP_DEFAULTS, EMA_DEFAULTS, GLOBAL_DEFAULTS, INFER_DEFAULTS
+from ppcls_lite.utils.threads import check_cpu_threads
 
 # The sections in their canonical order (get_config returns them so).
 SECTIONS = ("Global", "AMP", "EMA", "Slim", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric")
@@ -74,6 +75,8 @@ def check_plain_values(config: dict, problems: List[str]) -> None:
         problems.append(f"Global.image_shape must be a list [channels, height, width] of whole numbers from 1 to "
                         f"{MAX_IMAGE_SIDE}, got {shape!r}")
     check_keys_of(problems, g.get("ema"), {"decay": FRACTION}, "Global.ema")
+    if check_cpu_threads(g.get("cpu_threads")):
+        problems.append(check_cpu_threads(g.get("cpu_threads")))
     check_keys_of(problems, config.get("Arch"), {"class_num": COUNT}, "Arch")
     check_keys_of(problems, config.get("AMP"), {"scale_loss": POSITIVE}, "AMP")
     check_keys_of(problems, config.get("EMA"), {"decay": FRACTION}, "EMA")

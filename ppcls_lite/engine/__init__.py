@@ -4,7 +4,8 @@ This is the only place that reads the raw config for training/eval/infer: it cal
 (`build_model`, `build_dataloader`, `build_loss`, `build_metrics`, `build_optimizer`, `create_operators`,
 `build_postprocess`) and hands their results plus an `EngineSettings` to `Engine`.
 
-Process setup done here, in this order: device (`Global.device`), data-parallel init when launched with
+Process setup done here, in this order: device (`Global.device`), the pixel limit, Paddle's CPU threads
+(`Global.cpu_threads`, in every rank; logged once), data-parallel init when launched with
 `python -m paddle.distributed.launch` (world size > 1: `paddle.distributed.init_parallel_env()`, gloo on
 CPU, NCCL on GPU), seeding (`Global.seed`), then the builders.
 
@@ -37,6 +38,7 @@ from ppcls_lite.slim import apply_slim
 from ppcls_lite.utils import logger
 from ppcls_lite.utils.device import set_device
 from ppcls_lite.utils.seeding import seed_everything
+from ppcls_lite.utils.threads import busy_machine_note, set_cpu_threads
 
 __all__ = ["build_engine", "build_settings", "resolve_checkpoints", "Engine", "EngineSettings", "NonFiniteLossError",
            "RunDirError", "RunLockedError", "Topk", "build_postprocess", "protect_run_dir", "keep_config"]
@@ -128,11 +130,12 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     g = settings.Global
     set_device(g.device)
     set_max_image_pixels(g.max_image_pixels)  # before any loader worker is started: they inherit it
+    threads = set_cpu_threads(g.cpu_threads)  # every process, each launch rank too
     rank = paddle.distributed.get_rank()
     # One writer per run folder, before anything there is looked at, moved or written.
     lock = acquire_for(settings.run_dir, rank == 0) if mode == "train" else None
     try:
-        engine = _build(config, mode, overwrite, settings, rank)
+        engine = _build(config, mode, overwrite, settings, rank, threads)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -142,7 +145,8 @@ def build_engine(config: dict, mode: str = "train", overwrite: bool = False) -> 
     return engine
 
 
-def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, rank: int) -> Engine:
+def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, rank: int,
+           threads: tuple) -> Engine:
     g = settings.Global
     moved_to = None
     if mode == "train":  # before any rank joins the others, so no rank can have written a checkpoint yet
@@ -157,6 +161,11 @@ def _build(config: dict, mode: str, overwrite: bool, settings: EngineSettings, r
         if moved_to:
             logger.info(f"--overwrite: moved the earlier run {os.path.normpath(settings.run_dir)} aside to {moved_to}")
         print_config(config)
+    if rank == 0:
+        logger.info(f"CPU threads of Paddle's kernels: {threads[0]} per process ({threads[1]})")
+        note = busy_machine_note(threads[0]) if g.device == "cpu" else ""
+        if note:
+            logger.warning(note)
 
     dataloader_config = config.get("DataLoader") or {}
     if mode == "train":  # fail before building anything when the data is not there

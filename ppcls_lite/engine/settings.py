@@ -46,6 +46,7 @@ class GlobalSettings:
     to_static: bool = GLOBAL_DEFAULTS["to_static"]
     image_shape: list = field(default_factory=lambda: list(GLOBAL_DEFAULTS["image_shape"]))
     max_image_pixels: Optional[int] = None  # the pixel limit (None: environment or default; 0: none)
+    cpu_threads: Any = GLOBAL_DEFAULTS["cpu_threads"]  # "auto" or a count (utils/threads.py)
     checkpoints: Optional[str] = None       # resume prefix (already resolved from "auto")
     pretrained_model: Optional[str] = None  # weights-only prefix
     # Retrieval (engine/retrieval.py): eval by query/gallery ranking, and how features are compared.
@@ -177,6 +178,7 @@ def build_settings(config: dict, mode: str = "train") -> EngineSettings:
             image_shape=list(g["image_shape"]),
             pretrained_model=g["pretrained_model"] or None,
             max_image_pixels=g["max_image_pixels"],
+            cpu_threads=g["cpu_threads"],
             eval_mode=str(g["eval_mode"]),
             retrieval_feature_from=str(g["retrieval_feature_from"]),
             feature_normalize=_as_bool(g["feature_normalize"]),

@@ -12,6 +12,12 @@
   before anything is decoded, so a decompression bomb (a few KB of PNG that would decode to gigabytes) never
   allocates. Raise it with Global.max_image_pixels (training, eval, infer, check_dataset) or the environment
   variable PPCLS_LITE_MAX_IMAGE_PIXELS (everywhere, the deployed predictor too); 0 turns the check off.
+- Reduced-size decoding (`large_enough`, given by DecodeImage when the op after it makes the image smaller
+  anyway): an 8-bit JPEG is decoded at the largest of 1/8, 1/4, 1/2 scale (in the DCT domain, several times
+  cheaper than a full decode followed by a resize) whose size, in either orientation, the next op still finds
+  large enough; other images, and JPEGs no scale suits, are decoded at full size. The scale depends only on the
+  size in the file's header, so every caller decides alike; EXIF orientation and the colour rules above apply
+  to the reduced image as they do to the full one. The pixel limit is checked on the full size.
 
 `backend="cv2"` decodes with OpenCV (IMREAD_ANYCOLOR | IMREAD_ANYDEPTH, which applies EXIF orientation and
 keeps 16-bit data); `backend="pil"` decodes with Pillow (first frame, ImageOps.exif_transpose). Pillow reduces
@@ -19,17 +25,22 @@ keeps 16-bit data); `backend="pil"` decodes with Pillow (first frame, ImageOps.e
 """
 import io
 import os
-from typing import Any, BinaryIO, Optional
+from typing import Any, BinaryIO, Callable, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from .image_header import PILLOW_BOMB, image_size
+from .image_header import PILLOW_BOMB, image_size, scalable_jpeg_size
 
 # Suffixes that folder scans and ImageFolderDataset treat as images.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 DECODE_BACKENDS = ("cv2", "pil")
 _CV2_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+# The DCT-domain scales of the JPEG decoders (OpenCV's IMREAD_REDUCED_*, Pillow's draft), largest reduction first.
+JPEG_SCALES = (8, 4, 2)
+_CV2_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+# large_enough(width, height): whether the op after DecodeImage loses nothing on an image of that size.
+SizeCheck = Callable[[int, int], bool]
 
 
 # The pixel limit: default, and the environment variable that sets it in every process (the predictor too).
@@ -99,6 +110,24 @@ def check_pixel_limit(f: BinaryIO) -> None:
             f"of memory); {how_to}")
 
 
+def reduced_size(width: int, height: int, scale: int) -> Tuple[int, int]:
+    """The size of a width x height JPEG decoded at 1/scale (the decoders round up)."""
+    return -(-width // scale), -(-height // scale)
+
+
+def jpeg_scale(data: bytes, large_enough: Optional[SizeCheck]) -> int:
+    """The reduction (8, 4 or 2) to decode `data` at, or 1: the largest whose reduced size `large_enough` accepts
+    as (width, height) and as (height, width) (EXIF orientation may swap them), for 8-bit JPEGs only."""
+    size = scalable_jpeg_size(data) if large_enough is not None else None
+    if size is None:
+        return 1
+    for scale in JPEG_SCALES:
+        width, height = reduced_size(*size, scale)
+        if large_enough(width, height) and large_enough(height, width):
+            return scale
+    return 1
+
+
 def import_pil() -> Any:
     """Pillow, imported on first use so that cv2-only pipelines run without it."""
     try:
@@ -161,8 +190,9 @@ def _is_16bit_png(data: bytes) -> bool:
 TRUNCATED = "cannot decode image (the file is truncated: no end marker)"
 
 
-def _decode_cv2(data: bytes, to_rgb: bool = True) -> np.ndarray:
-    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _CV2_FLAGS)
+def _decode_cv2(data: bytes, to_rgb: bool = True, scale: int = 1) -> np.ndarray:
+    flags = _CV2_FLAGS if scale == 1 else _CV2_REDUCED_FLAGS[scale]  # reduced: 8-bit JPEGs only, as colour
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if arr is None:
         if looks_truncated(data):
             raise ImageDecodeError(TRUNCATED)
@@ -171,11 +201,13 @@ def _decode_cv2(data: bytes, to_rgb: bool = True) -> np.ndarray:
     return to_rgb3(arr, bgr=True) if to_rgb else to_bgr3(arr)
 
 
-def _decode_pil(data: bytes) -> np.ndarray:
+def _decode_pil(data: bytes, scale: int = 1) -> np.ndarray:
     Image, ImageOps = import_pil()
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.seek(0)  # GIF / animated WEBP: the first frame
+            if scale > 1:  # JPEG: Pillow picks the largest DCT scale that keeps at least this size, i.e. 1/scale
+                img.draft(img.mode, (img.width // scale, img.height // scale))
             img.load()  # full decode: truncated files fail here
             img = ImageOps.exif_transpose(img)
             if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
@@ -194,9 +226,11 @@ def _decode_pil(data: bytes) -> np.ndarray:
         raise ImageDecodeError(f"cannot decode image ({type(exc).__name__}: {exc})") from None
 
 
-def decode_image(data: bytes, backend: str = "cv2", to_rgb: bool = True) -> np.ndarray:
+def decode_image(data: bytes, backend: str = "cv2", to_rgb: bool = True,
+                 large_enough: Optional[SizeCheck] = None) -> np.ndarray:
     """Encoded bytes -> HWC uint8 RGB array following the decode policy above (BGR with `to_rgb=False`: the
-    same pixels with the channels reversed, which OpenCV decodes without a swap)."""
+    same pixels with the channels reversed, which OpenCV decodes without a swap). `large_enough(w, h)`: what
+    the next op needs; a JPEG is then decoded at the smallest 1/2^k scale that still satisfies it."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decode_image expects the raw bytes of an image file, got {type(data).__name__}")
     data = bytes(data)
@@ -205,10 +239,11 @@ def decode_image(data: bytes, backend: str = "cv2", to_rgb: bool = True) -> np.n
     if backend not in DECODE_BACKENDS:
         raise ValueError(f"DecodeImage: backend={backend!r} is not valid; use one of {list(DECODE_BACKENDS)}")
     check_pixel_limit(io.BytesIO(data))
+    scale = jpeg_scale(data, large_enough)
     if backend == "pil" and not _is_16bit_png(data):
-        arr = _decode_pil(data)
+        arr = _decode_pil(data, scale)
         return arr if to_rgb else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
-    arr = _decode_cv2(data, to_rgb)
+    arr = _decode_cv2(data, to_rgb, scale)
     if looks_truncated(data):
         try:
             _decode_pil(data)  # Pillow refuses truncated files that OpenCV pads with grey

@@ -18,6 +18,7 @@ PILLOW_BOMB: Size = (-1, -1)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG markers that start a frame (SOF0..SOF15 without DHT C4, JPG C8 and DAC CC) and carry the image size.
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_DCT_SCALABLE = frozenset((0xC0, 0xC1, 0xC2))  # SOF0-2: Huffman-coded DCT frames
 _JPEG_STANDALONE = frozenset(range(0xD0, 0xDA)) | {0x01}  # RSTn, SOI, EOI, TEM: no length field
 
 
@@ -59,7 +60,8 @@ def _webp(head: bytes, f: BinaryIO) -> Optional[Size]:
     return None
 
 
-def _jpeg(head: bytes, f: BinaryIO) -> Optional[Size]:
+def _jpeg_frame(f: BinaryIO) -> Optional[Tuple[int, int, int, int, int]]:
+    """(SOF marker, sample precision, width, height, components) of the JPEG file `f`, from its frame header."""
     f.seek(2)
     while True:
         byte = _read(f, 1)
@@ -72,11 +74,16 @@ def _jpeg(head: bytes, f: BinaryIO) -> Optional[Size]:
             continue
         (length,) = struct.unpack(">H", _read(f, 2))
         if marker in _JPEG_SOF:
-            height, width = struct.unpack(">xHH", _read(f, 5))
-            return (width, height) if height else None  # height 0: set later by a DNL marker
+            precision, height, width, components = struct.unpack(">BHHB", _read(f, 6))
+            return (marker, precision, width, height, components) if height else None  # 0: set later by DNL
         if marker == 0xDA or length < 2:  # start of scan before any frame header
             return None
         f.seek(length - 2, io.SEEK_CUR)
+
+
+def _jpeg(head: bytes, f: BinaryIO) -> Optional[Size]:
+    frame = _jpeg_frame(f)
+    return None if frame is None else frame[2:4]
 
 
 def _tiff(head: bytes, f: BinaryIO) -> Optional[Size]:
@@ -157,3 +164,19 @@ def pillow_size(f: BinaryIO) -> Optional[Size]:
 def image_size(f: BinaryIO) -> Optional[Size]:
     """(width, height) from the header of `f` without decoding (our readers, then Pillow's), or None."""
     return header_size(f) or pillow_size(f)
+
+
+def scalable_jpeg_size(data: bytes, components: Tuple[int, ...] = (1, 3, 4)) -> Optional[Size]:
+    """(width, height) of a JPEG that its decoder can decode at 1/2, 1/4 or 1/8 scale in the DCT domain (8-bit
+    baseline, extended or progressive Huffman frames, the JPEGs cameras and phones write) and that has one of
+    `components` colour components (1 grey, 3 YCbCr/RGB, 4 CMYK); None for any other data (other formats, 12-bit,
+    lossless, arithmetic-coded or damaged JPEGs)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    try:
+        frame = _jpeg_frame(io.BytesIO(data))
+    except (EOFError, struct.error):
+        return None
+    if frame is None or frame[0] not in _JPEG_DCT_SCALABLE or frame[1] != 8 or frame[4] not in components:
+        return None
+    return frame[2], frame[3]

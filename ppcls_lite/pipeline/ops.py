@@ -9,15 +9,17 @@ convention stays the same so ops can be mixed freely.
 Each op describes itself for inference.yml with `inference_params()`: every parameter spelled out, so an
 exported directory does not depend on the defaults of the code that reads it.
 """
+import io
 import logging
 import numbers
 import random
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-from .decode import DECODE_BACKENDS, decode_image, import_pil, to_rgb3, to_uint8
+from .decode import DECODE_BACKENDS, check_pixel_limit, decode_image, import_pil, to_rgb3, to_uint8
+from .gpu_decode import DEVICES, decode_jpeg_gpu
 from .registry import Registry
 
 # Interpolation names accepted by ResizeImage / RandCropImage ('random' picks one of the real ones each call).
@@ -94,6 +96,11 @@ class Operator:
         """`{OpName: inference_params()}`, one entry of inference.yml's transform_ops."""
         return {self.name: self.inference_params()}
 
+    # Ops whose result does not depend on the input's pixel scale (resizes, crops by area fraction) define
+    # `large_enough(width, height) -> bool`: whether an input of that size loses nothing they keep. Reduced-size
+    # decoding applies only just before such an op (not before a fixed-size crop or a colour op).
+    large_enough: Optional[Callable[[int, int], bool]] = None
+
     def __call__(self, img):
         raise NotImplementedError
 
@@ -126,20 +133,42 @@ class DecodeImage(Operator):
 
     `to_rgb` gives RGB order (else BGR), `channel_first` returns CHW. `to_np` is accepted for PaddleClas
     configs (the result is always numpy). A decoded HWC RGB array passes through (only channels are fixed).
+    `reduced_decode` (default on): when the next op is a resize or a random resized crop, decode JPEGs at the
+    largest 1/2, 1/4 or 1/8 scale that op still finds large enough (decode.py); `create_operators` links the op
+    to the one after it (`next_op`). `device: gpu` decodes JPEGs with nvJPEG where the process can (gpu_decode.py;
+    elsewhere, as on every CPU run, on the CPU after one note).
     """
 
     def __init__(self, to_rgb: bool = True, to_np: bool = True, channel_first: bool = False,
-                 backend: str = "cv2") -> None:
+                 backend: str = "cv2", reduced_decode: bool = True, device: str = "cpu") -> None:
         check_choice("DecodeImage", "backend", backend, DECODE_BACKENDS)
+        check_choice("DecodeImage", "device", device, DEVICES)
         if not to_np:
             no_effect_warning("DecodeImage", "to_np", to_np)
         self.to_rgb = bool(to_rgb)
         self.channel_first = bool(channel_first)
         self.backend = backend
+        self.reduced_decode = bool(reduced_decode)
+        self.device = device
+        self.next_op: Optional[Operator] = None  # the op that decides the reduced size (link_reduced_decode)
 
     def inference_params(self) -> dict:
         """This op's parameters for inference.yml (see Operator.inference_params)."""
-        return {"to_rgb": self.to_rgb, "channel_first": self.channel_first, "backend": self.backend}
+        return {"to_rgb": self.to_rgb, "channel_first": self.channel_first, "backend": self.backend,
+                "reduced_decode": self.reduced_decode, "device": self.device}
+
+    def _decode_on_gpu(self, data: bytes) -> Optional[np.ndarray]:
+        data = bytes(data)
+        check_pixel_limit(io.BytesIO(data))
+        rgb = decode_jpeg_gpu(data)
+        if rgb is None or self.to_rgb:
+            return rgb
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+    @property
+    def size_check(self) -> Optional[Callable[[int, int], bool]]:
+        """What the next op needs of the decoded size, when reduced decoding applies (else None: full size)."""
+        return getattr(self.next_op, "large_enough", None) if self.reduced_decode else None
 
     def __call__(self, img):
         if isinstance(img, np.ndarray):
@@ -147,7 +176,9 @@ class DecodeImage(Operator):
             if not self.to_rgb:
                 arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)
         else:
-            arr = decode_image(img, self.backend, to_rgb=self.to_rgb)
+            arr = self._decode_on_gpu(img) if self.device == "gpu" else None
+            if arr is None:
+                arr = decode_image(img, self.backend, to_rgb=self.to_rgb, large_enough=self.size_check)
         if self.channel_first:
             arr = arr.transpose((2, 0, 1))
         return np.ascontiguousarray(arr)
@@ -178,6 +209,12 @@ class ResizeImage(Operator):
         params = ({"resize_short": self.resize_short} if self.resize_short is not None
                   else {"size": list(self.size)})
         return {**params, "interpolation": self.resize.interpolation, "backend": self.resize.backend}
+
+    def large_enough(self, width: int, height: int) -> bool:
+        """The short side reaches `resize_short`, or both sides reach `size`: this resize never enlarges it."""
+        if self.resize_short is not None:
+            return min(width, height) >= self.resize_short
+        return width >= self.size[0] and height >= self.size[1]
 
     def __call__(self, img):
         img_h, img_w = img.shape[:2]
@@ -327,14 +364,24 @@ def fuse_operators(ops: Sequence[Any]) -> list:
             fused.append(op)
             i += 1
     first = fused[0] if fused else None
-    if type(first) is DecodeImage and first.to_rgb and not first.channel_first and first.backend == "cv2":
+    if (type(first) is DecodeImage and first.to_rgb and not first.channel_first and first.backend == "cv2"
+            and first.device == "cpu"):
         rest = fused[1:]
         n = next((k for k, op in enumerate(rest) if type(op) not in CHANNEL_WISE_OPERATORS), len(rest))
         if n < len(rest) and type(rest[n]) is NormalizeToCHW:
             normalize, to_chw = rest[n].ops
-            bgr_decode = DecodeImage(to_rgb=False, channel_first=False, backend="cv2")
+            bgr_decode = DecodeImage(to_rgb=False, channel_first=False, backend="cv2",
+                                     reduced_decode=first.reduced_decode)
             fused = [bgr_decode, *rest[:n], NormalizeToCHW(normalize, to_chw, from_bgr=True), *rest[n + 1:]]
-    return fused
+    return link_reduced_decode(fused)
+
+
+def link_reduced_decode(ops: Sequence[Any]) -> list:
+    """Tell a first DecodeImage which op follows it (what reduced-size decoding sizes the image for)."""
+    ops = list(ops)
+    if ops and isinstance(ops[0], DecodeImage):
+        ops[0].next_op = ops[1] if len(ops) > 1 else None
+    return ops
 
 
 INFERENCE_OPERATORS = Registry("transform op")
@@ -348,7 +395,7 @@ def create_operators(op_list: Optional[List[Any]], registry: Optional[Registry] 
     registry = INFERENCE_OPERATORS if registry is None else registry
     if op_list is None:
         return []
-    return registry.build_list(op_list, what, bare_names=True)
+    return link_reduced_decode(registry.build_list(op_list, what, bare_names=True))
 
 
 def describe_operators(ops: Iterable[Any]) -> list:

@@ -76,8 +76,9 @@ def _close(a: Any, b: Any) -> bool:
 
 
 def _described(transform_ops: List[Any]) -> List[Any]:
-    """The ops with every parameter spelled out (what they do, however they were written)."""
-    return pipeline.describe_operators(pipeline.create_operators(with_decode(transform_ops),
+    """The ops with every parameter spelled out (what they do, however they were written; as build_preprocess
+    reads them, so a deploy list without `reduced_decode` differs from an export that decodes reduced)."""
+    return pipeline.describe_operators(pipeline.create_operators(_full_decode_unless_said(with_decode(transform_ops)),
                                                                  what="PreProcess.transform_ops"))
 
 
@@ -156,6 +157,17 @@ def verify_model_files(model_dir: Union[str, Path], paths: Iterable[Union[str, P
     pipeline.verify_checksums(model_dir, [Path(p).name for p in paths], recorded or {})
 
 
+def _full_decode_unless_said(transform_ops: List[Any]) -> List[Any]:
+    """An export whose DecodeImage does not say `reduced_decode` was made by code that always decoded at full
+    size (PaddleClas, earlier ppcls_lite): keep doing so, as its training and infer did."""
+    ops = list(transform_ops or [])
+    if ops and isinstance(ops[0], dict) and list(ops[0]) == ["DecodeImage"]:
+        params = dict(ops[0]["DecodeImage"] or {})
+        params.setdefault("reduced_decode", False)
+        ops[0] = {"DecodeImage": params}
+    return ops
+
+
 def _missing(model_dir: Path, name: str) -> FileNotFoundError:
     return FileNotFoundError(f"{Path(model_dir) / name} is missing: inference.yml names it, but the export folder "
                              f"does not have it (copied or uploaded in part?). Copy the whole folder again, or "
@@ -165,10 +177,11 @@ def _missing(model_dir: Path, name: str) -> FileNotFoundError:
 
 def build_preprocess(transform_ops: List[Any]) -> List[Any]:
     """`PreProcess.transform_ops` of inference.yml -> list of op objects (the shared pipeline's ops; NormalizeImage
-    + ToCHWImage run as one bit-identical pass). A list without DecodeImage (PaddleClas's) decodes to RGB first."""
+    + ToCHWImage run as one bit-identical pass). A list without DecodeImage (PaddleClas's) decodes to RGB first; a
+    DecodeImage without `reduced_decode` decodes at full size, as the code that wrote it did."""
     try:
-        return pipeline.fuse_operators(
-            pipeline.create_operators(with_decode(transform_ops), what="PreProcess.transform_ops"))
+        return pipeline.fuse_operators(pipeline.create_operators(
+            _full_decode_unless_said(with_decode(transform_ops)), what="PreProcess.transform_ops"))
     except ValueError as exc:
         raise ValueError(f"{exc} (fix the -c deploy config's PreProcess, or re-export the model with "
                          f"tools/export_model.py)") from None

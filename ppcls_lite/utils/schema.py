@@ -24,6 +24,8 @@ GLOBAL_DEFAULTS: dict = {
     "save_inference_dir": "./inference",
     "to_static": False,
     "seed": 42,
+    "cpu_threads": "auto",           # threads of Paddle's CPU kernels in each process: auto (this machine's cores,
+                                     # shared by the launch ranks on it) or a number (utils/threads.py)
     "max_image_pixels": None,        # images above this many pixels are refused from their header before decoding;
                                      # None: $PPCLS_LITE_MAX_IMAGE_PIXELS or 90 megapixels; 0: no limit
     # Retrieval (RecModel): how eval and the exported model's post-process turn the embedding into features.

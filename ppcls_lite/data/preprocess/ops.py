@@ -86,6 +86,11 @@ class RandCropImage(RandomOperator):
             w, h = img_w, img_h
         return (img_w - w) // 2, (img_h - h) // 2, w, h
 
+    def large_enough(self, width: int, height: int) -> bool:
+        """The smallest crop `scale` allows (scale[0] of the area) still has the target's area, so reduced-size
+        decoding before this op never makes the crop smaller than `size`."""
+        return self.scale[0] * width * height >= self.w * self.h
+
     def __call__(self, img):
         x0, y0, w, h = self.crop_box(*img.shape[:2])
         return self.resize(np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w]), self.w, self.h)
