@@ -43,7 +43,6 @@ import time
 import weakref
 from typing import Any, Callable, Dict, List, Optional
 
-import numpy as np
 import paddle
 
 from ppcls_lite.arch import is_retrieval_model
@@ -56,7 +55,7 @@ from ppcls_lite.engine.reports import class_names
 from ppcls_lite.engine.task_reports import report_collector, write_reports
 from ppcls_lite.engine.resume_plan import continue_lr_plan
 from ppcls_lite.engine.retrieval import RetrievalEvalData, evaluate_retrieval
-from ppcls_lite.engine.run_log import RunLog
+from ppcls_lite.engine.run_log import RunLog, log_model_size, metric_keys
 from ppcls_lite.engine.settings import EngineSettings
 from ppcls_lite.engine.stopping import StopRequest, interrupt_message
 from ppcls_lite.metric import ConfusionMatrix
@@ -173,14 +172,14 @@ class Engine:
             for name in ckpt.remove_stale_temp_files(run_dir):
                 logger.warning(f"removed {name}, left by an interrupted checkpoint save")
         state.apply_rng()  # after all building, so nothing consumes the restored RNG before the loop
-        self._log_model_size()
+        log_model_size(self.model, self.settings.arch_name, self.world_size, self.settings.Global.device)
         start_epoch = self.start_epoch
         if start_epoch > g.epochs:
             logger.warning(f"nothing to train: the checkpoint already finished epoch {start_epoch - 1} "
                            f"and Global.epochs={g.epochs}")
         run_log = RunLog(run_dir, g.epochs, steps_per_epoch, g.print_batch_step, g.use_visualdl, self.is_main)
-        run_log.open_metrics_csv(start_epoch, _metric_keys(self.train_metrics),
-                                 _metric_keys(self.eval_metrics) if evaluating else None)
+        run_log.open_metrics_csv(start_epoch, metric_keys(self.train_metrics),
+                                 metric_keys(self.eval_metrics) if evaluating else None)
         by_epoch = bool(getattr(self.lr_scheduler, "by_epoch", False))
         last_eval, epoch, finished, stop = None, start_epoch, False, StopRequest()
         try:
@@ -256,23 +255,11 @@ class Engine:
     def _is_better(self, eval_result: Dict[str, float]) -> bool:
         """Whether `eval_result` beats the best so far (none yet: best_epoch 0)."""
         value = eval_result.get(self.best_key)
-        if value is None:
-            return False
-        if self.state.best_epoch == 0:
-            return True
+        if value is None or self.state.best_epoch == 0:
+            return value is not None
         primary = self.eval_metrics.primary if self.eval_metrics is not None else None
         higher_is_better = primary[1] if primary else True
         return value > self.state.best_metric if higher_is_better else value < self.state.best_metric
-
-    def _log_model_size(self) -> None:
-        s = self.settings
-        # BN running statistics are paddle parameters with stop_gradient too; they are not "frozen" weights.
-        weights = [p for n, p in self.model.named_parameters() if not n.endswith(("_mean", "_variance"))]
-        n_trainable = sum(int(np.prod(p.shape)) for p in weights if not p.stop_gradient)
-        n_frozen = sum(int(np.prod(p.shape)) for p in weights if p.stop_gradient)
-        logger.info(f"model {s.arch_name}: {n_trainable:,} trainable parameters"
-                    + (f", {n_frozen:,} frozen (not given to the optimizer)" if n_frozen else "")
-                    + f"; {self.world_size} process(es), device {s.Global.device}")
 
     def _save(self, name: str, epoch: int, best: bool = False) -> None:
         """Save the TrainState as `<run dir>/<name>` (rank 0); `best` writes the EMA weights when EMA is on."""
@@ -356,6 +343,3 @@ class Engine:
             activation=infer.activation, encoding=infer.encoding, features=is_retrieval_model(self.model))
         return results
 
-
-def _metric_keys(metric_set: Any) -> List[str]:
-    return list(getattr(metric_set, "keys", None) or []) if metric_set is not None else []

@@ -302,3 +302,17 @@ def plot_training_curves(metrics_csv: str, png_path: str, title: Optional[str] =
     return save_figure(fig, png_path)
 
 
+def metric_keys(metric_set: Any) -> List[str]:
+    """The result names of a MetricSet (none without one): the metrics.csv columns."""
+    return list(getattr(metric_set, "keys", None) or []) if metric_set is not None else []
+
+
+def log_model_size(model: Any, arch_name: str, world_size: int, device: str) -> None:
+    """One line at the start of training: trainable and frozen parameter counts, processes, device."""
+    # BN running statistics are paddle parameters with stop_gradient too; they are not "frozen" weights.
+    weights = [p for n, p in model.named_parameters() if not n.endswith(("_mean", "_variance"))]
+    n_trainable = sum(int(np.prod(p.shape)) for p in weights if not p.stop_gradient)
+    n_frozen = sum(int(np.prod(p.shape)) for p in weights if p.stop_gradient)
+    logger.info(f"model {arch_name}: {n_trainable:,} trainable parameters"
+                + (f", {n_frozen:,} frozen (not given to the optimizer)" if n_frozen else "")
+                + f"; {world_size} process(es), device {device}")
