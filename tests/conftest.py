@@ -16,10 +16,10 @@ import yaml
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
-# Reference facts kept in the repository (MobileNetV4, ResNet_vd, distillation; same layout as REFERENCE_DIR);
-# tests/fixtures/reference/README.md says how make_reference.py made them from PaddleClas.
+# Reference facts about PaddleClas's models, all kept in the repository (a bare clone needs nothing beside it);
+# tests/fixtures/reference/README.md says where each file came from.
 FIXTURE_REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
+REFERENCE_DIR = FIXTURE_REFERENCE_DIR
 TOOLS_DIR = REPO_ROOT / "tools"
 PREDICTOR_DIR = REPO_ROOT / "deploy" / "python"
 TRAIN = TOOLS_DIR / "train.py"
@@ -35,25 +35,20 @@ def repo_root():
 
 @pytest.fixture(scope="session")
 def reference_dir():
-    if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference facts not found at {REFERENCE_DIR} (clone the repo with ../shared beside it)")
+    """tests/fixtures/reference: the facts about PaddleClas's models the tests compare against."""
     return REFERENCE_DIR
 
 
 def reference_file(reference_dir, relative):
-    """tests/fixtures/reference/<relative> when the repository holds it, else <reference_dir>/<relative>."""
-    kept = FIXTURE_REFERENCE_DIR / relative
-    return kept if kept.exists() else Path(reference_dir) / relative
+    """<reference_dir>/<relative> (kept for tests written when the facts lived in two places)."""
+    return Path(reference_dir) / relative
 
 
 def read_models_tsv(reference_dir):
-    """{name: row} of models.tsv: the shared reference's models, then the ones kept in tests/fixtures/reference."""
-    rows = {}
-    for path in (Path(reference_dir) / "models.tsv", FIXTURE_REFERENCE_DIR / "models.tsv"):
-        lines = path.read_text().splitlines()
-        header = lines[0].split("\t")
-        rows.update({row[0]: dict(zip(header, row)) for row in (line.split("\t") for line in lines[1:] if line.strip())})
-    return rows
+    """{name: row} of <reference_dir>/models.tsv, in its order."""
+    lines = (Path(reference_dir) / "models.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    return {row[0]: dict(zip(header, row)) for row in (line.split("\t") for line in lines[1:] if line.strip())}
 
 
 def read_state_dict_txt(path):
