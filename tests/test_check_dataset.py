@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, make_image_folder, run_tool, tiny_config, write_config
+from helpers import REPO_ROOT, make_image_folder, run_tool, tiny_config, write_config
 from ppcls_lite.data.check import Progress
 
 

@@ -8,7 +8,7 @@ from ppcls_lite.arch import MODELS
 from ppcls_lite.loss import LOSSES
 from ppcls_lite.metric import METRICS
 from ppcls_lite.config import ConfigError, get_config
-from conftest import REPO_ROOT, run_tool
+from helpers import REPO_ROOT, run_tool
 
 # A PaddleClas recipe that sets most of the checked keys (eta_min, warm-up, nesterov, L2, ColorJitter, ...).
 RECIPE = REPO_ROOT / "tests" / "paddleclas_configs" / "ImageNet" / "MobileNeXt" / "MobileNeXt_x1_0.yaml"

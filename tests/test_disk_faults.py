@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import (
+from helpers import (
     INFER_OPS_32PX, REPO_ROOT, TINY_ARCH, load_states, make_image_folder, run_tool, run_train, subprocess_env,
     tiny_config, tiny_train_config, write_config,
 )
@@ -492,7 +492,7 @@ def _download_in_a_subprocess(url, home, env=None):
 def test_download_to_a_full_disk_is_no_network_fault(mounts, tmp_path, kind):
     """With the size announced, the download is refused before any byte is written; without it, the write that
     finds the disk full stops it. Either way: one line naming the cache folder, not retried, no .part left."""
-    from loopback_server import LoopbackServer, Route
+    from helpers import LoopbackServer, Route
 
     disk = mounts["tmpfs"](tmp_path / "small disk", 16 * PAGE)
     body = np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
@@ -508,7 +508,7 @@ def test_download_to_a_full_disk_is_no_network_fault(mounts, tmp_path, kind):
 
 
 def test_download_to_a_read_only_cache(mounts, tmp_path):
-    from loopback_server import LoopbackServer, Route
+    from helpers import LoopbackServer, Route
 
     source = tmp_path / "home"
     (source / "weights").mkdir(parents=True)
@@ -578,7 +578,7 @@ def test_injected_enospc_in_a_group_write_keeps_every_old_file(tmp_path, monkeyp
 
 def test_injected_enospc_in_a_download_leaves_no_part(mirror_server, monkeypatch):
     """The disk fills up after the first 64 KB block of a download of unknown size."""
-    from loopback_server import Route
+    from helpers import Route
     from ppcls_lite.utils import download as dl
 
     mirror_server.routes["/w/model.pdparams"] = Route(b"y" * 300_000, "no_length")

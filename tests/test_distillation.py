@@ -10,8 +10,8 @@ import paddle
 import pytest
 import yaml
 
-from conftest import FIXTURE_REFERENCE_DIR, read_state_dict_txt, state_dict_entries
-from loopback_server import Route
+from helpers import FIXTURE_REFERENCE_DIR, read_state_dict_txt, state_dict_entries
+from helpers import Route
 from ppcls_lite.arch import DistillationModel, build_model, logits_of
 from ppcls_lite.arch.pretrained import MODEL_URLS, pretrained_url
 from ppcls_lite.loss import LOSSES, build_loss

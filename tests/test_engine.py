@@ -10,7 +10,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import load_config, tiny_config
+from helpers import load_config, tiny_config
 from ppcls_lite.engine import build_engine, checkpoint as ckpt
 from ppcls_lite.engine.distributed import real_samples_on_rank
 from ppcls_lite.engine.inference import collect_infer_inputs, write_predictions

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TOOLS_DIR, subprocess_env, tiny_export_config
+from helpers import TOOLS_DIR, subprocess_env, tiny_export_config
 
 from ppcls_lite.export import folder as export_folder
 from ppcls_lite.export import staging

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ppcls_lite.engine import build_engine
-from conftest import load_config, record_lr, tiny_config
+from helpers import load_config, record_lr, tiny_config
 
 pytestmark = pytest.mark.slow
 ARCH = "MobileNetV3_small_x0_35"

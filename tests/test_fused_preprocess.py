@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import INFER_OPS_32PX, make_awkward_files
+from helpers import INFER_OPS_32PX, make_awkward_files
 from ppcls_lite import pipeline, predict
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (REPO_ROOT, export_tiny, make_image_folder, make_special_files, run_tool, run_train,
+from helpers import (REPO_ROOT, export_tiny, make_image_folder, make_special_files, run_tool, run_train,
                       subprocess_env, tiny_config, tiny_train_config, write_config, write_huge_png)
 from ppcls_lite import pipeline
 from ppcls_lite.data import build_dataloader

@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import (load_tool, parity_weights_prefix, read_models_tsv, read_state_dict_txt, reference_file,
+from helpers import (load_tool, parity_weights_prefix, read_models_tsv, read_state_dict_txt, reference_file,
                       state_dict_entries)
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.summary import count_macs, count_parameters

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import INFER_OPS_32PX, PREDICTOR_DIR, REFERENCE_DIR, REPO_ROOT, make_awkward_files, save_pil, tiny_config, write_config
+from helpers import INFER_OPS_32PX, PREDICTOR_DIR, REFERENCE_DIR, REPO_ROOT, make_awkward_files, save_pil, tiny_config, write_config
 from ppcls_lite import pipeline, predict
 
 PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"

@@ -166,7 +166,7 @@ def test_plot_log_tool(full_metrics, tmp_path, repo_root):
 @pytest.mark.slow
 def test_plot_log_on_a_real_engine_run(tiny_dataset, tmp_path, repo_root):
     """The engine's own metrics.csv (eval every 2nd epoch, so epoch 1 has empty eval cells) plots via the tool."""
-    from conftest import TINY_ARCH, run_train, tiny_train_config, write_config
+    from helpers import TINY_ARCH, run_train, tiny_train_config, write_config
 
     cfg = tiny_train_config(tiny_dataset, tmp_path / "out", epochs=2)
     cfg["Global"]["eval_interval"] = 2

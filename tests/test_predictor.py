@@ -13,7 +13,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT
+from helpers import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT
 from ppcls_lite import predict
 from ppcls_lite.data.preprocess import create_operators, transform
 from ppcls_lite.export import export_model, normalize_transform_ops

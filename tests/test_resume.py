@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ppcls_lite.engine import build_engine
-from conftest import REPO_ROOT, load_config, record_lr, tiny_config
+from helpers import REPO_ROOT, load_config, record_lr, tiny_config
 
 
 

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from conftest import (TINY_ARCH, load_states, make_image_folder, read_metrics, run_tool, run_train, signal_train,
+from helpers import (TINY_ARCH, load_states, make_image_folder, read_metrics, run_tool, run_train, signal_train,
                       start_train, tiny_train_config, wait_for, write_config)
 from ppcls_lite.engine.run_lock import RunLock, RunLockedError, lock_path
 

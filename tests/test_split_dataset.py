@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import TOOLS_DIR, load_tool, make_image_folder
+from helpers import TOOLS_DIR, load_tool, make_image_folder
 from ppcls_lite.data import ImageNetDataset
 from ppcls_lite.utils.cli import run_cli
 

@@ -6,7 +6,7 @@ import os
 import paddle
 import pytest
 
-from conftest import make_image_folder, run_tool, tiny_config, write_config
+from helpers import make_image_folder, run_tool, tiny_config, write_config
 
 ARCH = "MobileNetV3_small_x0_35"
 

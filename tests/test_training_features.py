@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY_ARCH, load_params, load_states, run_train, tiny_train_config, write_config
+from helpers import TINY_ARCH, load_params, load_states, run_train, tiny_train_config, write_config
 
 
 def train_losses(run_dir):
