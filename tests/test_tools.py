@@ -97,15 +97,6 @@ def test_infer_single_image_and_folder(trained):
 
 
 @pytest.mark.slow
-def test_resume_auto_via_tool_continues(trained, tmp_path):
-    config, _, run = trained
-    proc = run_tool("train.py", "-c", config, "-o", "Global.epochs=3", "--resume", "auto")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "resumed from" in proc.stdout
-    assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2", "3"]
-
-
-@pytest.mark.slow
 def test_tool_errors_are_one_clear_line(trained, tmp_path):
     config, _, _ = trained
     if not paddle.is_compiled_with_cuda():
