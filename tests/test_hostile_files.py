@@ -233,6 +233,7 @@ def _add_foreign_entries(data):
     (data / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
 
 
+@pytest.mark.slow
 def test_foreign_entries_are_ignored_by_folder_datasets_scans_and_split(tmp_path, caplog):
     data = make_image_folder(tmp_path / "photos", per_class=4)
     (data / "label_list.txt").unlink()

@@ -168,6 +168,7 @@ def test_model_summary_tool_prints_one_model(repo_root, capsys):
         tool.main(["MobileNetV3_large", "--runs", "0"])
 
 
+@pytest.mark.slow
 def test_model_summary_tool_writes_model_zoo_markdown(repo_root, tmp_path):
     tool = _load_summary_tool(repo_root)
     out_file = tmp_path / "MODEL_ZOO.md"

@@ -147,6 +147,7 @@ def test_classification_report_files(tmp_path):
         assert word in text
 
 
+@pytest.mark.slow
 def test_plot_log_tool(full_metrics, tmp_path, repo_root):
     # Given a directory holding a run directory, the tool finds metrics.csv and writes the PNG next to it.
     run = subprocess.run([sys.executable, str(repo_root / "tools" / "plot_log.py"), str(tmp_path)],

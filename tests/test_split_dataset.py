@@ -73,6 +73,7 @@ def test_bad_ratios(tmp_path):
         split_image_folder(str(root), val_ratio=0.6, test_ratio=0.5)
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, capsys):
     root = class_folder(tmp_path, per_class=5)
     cmd = [sys.executable, str(TOOLS_DIR / "split_dataset.py"), "--image_root", str(root), "--val_ratio", "0.4"]
