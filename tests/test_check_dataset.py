@@ -1,5 +1,6 @@
 """tools/check_dataset.py: a dataset doctor run as a user runs it, on a dataset with the usual problems."""
 import io
+import re
 
 import cv2
 import numpy as np
@@ -47,7 +48,7 @@ def test_reports_every_problem_with_its_list_line(messy):
     assert "readable with valid labels: 12, with errors: 5" in out  # 9 + 3 good lines (圆 形 7.png is fine)
     assert "image sizes: width 32..56, height 32..40" in out
     assert "class histogram (images per class): 0 circle: 5, 2 stripes: 4, 1 square: 3" in out
-    assert "imbalance ratio (largest / smallest non-empty class): 1.67" in out
+    assert re.search(r"imbalance ratio.*: 1\.67\b", out)
     assert f"{listing}:7 = {listing}:16" in out  # stripes/0.png and its copy
     assert "Train files are also in Eval" in out and f"{listing}:17 = {data / 'val_list.txt'}:" in out
     assert "summary: 5 errors" in out
@@ -86,7 +87,7 @@ def test_class_folders_and_imbalance(tmp_path):
                                                  "transform_ops": config["DataLoader"][mode]["dataset"]["transform_ops"]}
     proc = run_check(write_config(config, tmp_path / "c.yaml"), "--fix", "--no-progress")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "imbalance ratio (largest / smallest non-empty class): 12.00" in proc.stdout
+    assert re.search(r"imbalance ratio.*: 12\.00\b", proc.stdout)
     assert "classes are imbalanced 12.0:1" in proc.stdout
     # The same folder twice: said once, and no Train file is dropped as a "leak" into Eval.
     assert f"Train and Eval read the same data ({data})" in proc.stdout

@@ -200,8 +200,7 @@ def test_random_erasing_reads_fractions_written_as_text():
     # PaddleClas's MobileNetV4 configs: `sh: 1.0/3.0`, `use_log_aspect: True`
     op = RandomErasing(EPSILON=0.25, sl=0.02, sh="1.0/3.0", r1=0.3, use_log_aspect=True, mode="pixel")
     assert op.sh == pytest.approx(1 / 3) and op.EPSILON == 0.25
-    with pytest.raises(ValueError, match="RandomErasing: sh must be a number or a fraction like '1.0/3.0', "
-                                         "got 'a third'"):
+    with pytest.raises(ValueError, match=r"RandomErasing.*\bsh\b.*'a third'"):  # the op, the key, the value
         RandomErasing(sh="a third")
     with pytest.raises(ValueError, match="sl <= sh"):
         RandomErasing(sl=0.5, sh="1/3")

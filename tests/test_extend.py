@@ -153,7 +153,7 @@ def test_resume_that_would_train_at_lr_0_stops_before_training(tiny_dataset, tmp
         build_engine(config, "train")
     assert {p.name: p.read_bytes() for p in foreign.iterdir()} == before
     log = (tmp_path / "extended" / ARCH / "train.log").read_text(encoding="utf-8")
-    assert "does not record the Optimizer section it was trained with" in log
+    assert any("Optimizer" in line and "does not record" in line for line in log.splitlines())
     out = tmp_path / "extended" / ARCH
     assert not (out / "metrics.csv").exists() and not (out / "config.yaml").exists()
     assert not list(out.glob("*.pdparams"))

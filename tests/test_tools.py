@@ -102,7 +102,7 @@ def test_tool_errors_are_one_clear_line(trained, tmp_path):
     if not paddle.is_compiled_with_cuda():
         proc = run_tool("train.py", "-c", config, "-o", "Global.device=gpu")
         assert proc.returncode == 1
-        assert "no CUDA: install paddlepaddle-gpu, or use -o Global.device=cpu" in proc.stderr
+        assert "paddlepaddle-gpu" in proc.stderr and "Global.device=cpu" in proc.stderr
         assert "Traceback" not in proc.stderr
     proc = run_tool("train.py", "-c", config, "-o", f"Global.output_dir={tmp_path / 'empty'}", "--resume", "auto")
     assert proc.returncode == 1 and "without --resume" in proc.stderr and str(tmp_path / "empty") in proc.stderr
