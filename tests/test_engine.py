@@ -317,26 +317,6 @@ def test_finetune_with_other_class_num_and_frozen_backbone(tiny_dataset, tmp_pat
 
 
 @pytest.mark.slow
-def test_to_static_gives_the_dygraph_losses(tiny_dataset, tmp_path):
-    losses = {}
-    for to_static in (False, True):
-        config = load_config(tiny_config(tiny_dataset, tmp_path / f"out{to_static}", epochs=2), tmp_path,
-                             [f"Global.to_static={to_static}", "Global.eval_during_train=False"])
-        engine = build_engine(config, "train")
-        real_loss, seen = engine.train_loss, []
-
-        def recording_loss(logits, labels, real_loss=real_loss, seen=seen):
-            out = real_loss(logits, labels)
-            seen.append(float(out["loss"]))
-            return out
-
-        engine.train_loss = recording_loss
-        engine.train()
-        losses[to_static] = seen
-    np.testing.assert_allclose(losses[True][:3], losses[False][:3], rtol=1e-4)
-
-
-@pytest.mark.slow
 def test_paddleclas_recipe_config_runs_with_overrides(tiny_dataset, tmp_path):
     """configs/MobileNetV3_large_x1_0.yaml unchanged; only data paths, epochs, device and sizes come from -o."""
     root = str(tiny_dataset)
