@@ -43,13 +43,13 @@ def _no_dump(stderr):
     assert "Traceback" not in stderr and "C++ Traceback" not in stderr and "FatalError" not in stderr, stderr[-3000:]
 
 
-def test_second_training_stops_at_once_and_sigterm_gives_the_lock_up(long_run):
-    # 600 steps per epoch: the first training is still in epoch 1 while three others start and are refused.
-    # (SIGTERM after a checkpoint, its message and the resume: test_sigterm_to_the_process_group_with_loader_workers.)
+def test_second_training_stops_at_once_then_sigterm_saves(long_run):
+    # 600 steps per epoch: the first training is still in epoch 2 while three others start and are refused.
     config, run, lock = long_run["config"](repeat=200), long_run["run"], long_run["lock"]
     first = start_train(config)
     try:
-        wait_for(first, _log_has(run, "[Epoch 1/2][Iter 2/"), "epoch 1")
+        wait_for(first, lambda: (run / "latest.pdstates").exists() and _log_has(run, "[Epoch 2/2][Iter 2/")(),
+                 "epoch 2")
         record = json.loads(lock.read_text())
         assert record["pid"] == first.pid and record["host"] == socket.gethostname()
         assert record["command"].startswith("python ") and f"-c {config}" in record["command"]
@@ -58,8 +58,7 @@ def test_second_training_stops_at_once_and_sigterm_gives_the_lock_up(long_run):
             second = run_tool("train.py", "-c", config, *extra)
             errors = [line for line in second.stderr.splitlines() if line.startswith("error: ")]
             assert second.returncode == 1 and len(errors) == 1, second.stderr[-3000:]
-            # the key facts: the run folder, who holds it (pid, host), the lock file, the way out
-            assert str(run) in errors[0] and f"pid {first.pid}" in errors[0] and socket.gethostname() in errors[0]
+            assert f"{run} is in use by another training (pid {first.pid} on {socket.gethostname()}" in errors[0]
             assert "-o Global.output_dir=DIR" in errors[0] and str(lock) in errors[0]
             assert "[Train]" not in second.stdout + second.stderr  # it stopped before training
         assert first.poll() is None, "the first training ended before the second was refused"
@@ -71,8 +70,13 @@ def test_second_training_stops_at_once_and_sigterm_gives_the_lock_up(long_run):
         first.kill()
     assert first.returncode == 143, stderr[-3000:]
     _no_dump(stderr)
-    assert len([ln for ln in stderr.splitlines() if ln.startswith("interrupted by SIGTERM: ")]) == 1, stderr[-3000:]
+    line = [ln for ln in stderr.splitlines() if ln.startswith("interrupted by SIGTERM: ")]
+    assert len(line) == 1, stderr[-3000:]
+    assert re.search(r"training stopped (during|after) epoch 2\. Last complete checkpoint: .*latest\. Continue with: "
+                     r"python \S*train\.py -c \S+ --resume auto$", line[0]), line[0]
     assert not lock.exists(), "the lock outlived its training"
+    assert load_states(run / "latest")["epoch"] == 1
+    # Resuming after SIGTERM (600 more steps here) is test_sigterm_to_the_process_group_with_loader_workers's.
 
 
 def test_sighup_stops_like_ctrl_c_with_status_129(long_run):
