@@ -14,7 +14,7 @@ from ppcls_lite.utils.save_load import load_pretrained
 MOBILENET_V4 = ["MobileNetV4_conv_small", "MobileNetV4_conv_medium", "MobileNetV4_conv_large",
                 "MobileNetV4_hybrid_medium", "MobileNetV4_hybrid_large"]
 # MobileNetV4's and ResNet_vd's parity weights are too large to store (ResNet50_vd: 94 MB): they come from the
-# seeded rule of tests/fixtures/reference/parity_rule.py (conftest.parity_weights_prefix).
+# seeded rule of tests/fixtures/reference/parity_rule.py (helpers.parity_weights_prefix).
 PARITY_NAMES = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNetV3_large_x0_35",
                 "MobileNeXt_x0_35"] + MOBILENET_V4 + ["ResNet18_vd", "ResNet50_vd"]
 ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35",
