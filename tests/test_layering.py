@@ -1,5 +1,6 @@
 """Layers only point down and no module imports itself round a circle: read every import statement of ppcls_lite/
-(module level and inside functions) with ast. Test modules share helpers through the tests/helpers package, never through each other or conftest.py.
+(module level and inside functions) with ast. Test modules share helpers through the tests/helpers package,
+never through each other or conftest.py.
 
     pipeline (0) < utils, predict (1) < arch, data, loss, metric, optimizer (2) < config, engine, slim (3)
     < export (4) < benchmark (5) < tools (6)

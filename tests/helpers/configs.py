@@ -30,7 +30,7 @@ EXPORT_ARCH = "MobileNetV3_small_x0_35"  # has hard-swish and SE blocks
 
 def tiny_config(data_root, output_dir, arch="MobileNetV3_small_x0_35", class_num=3, epochs=2, num_workers=0,
                 lr=0.01):
-    """A complete config dict for the conftest tiny dataset (32 px, 3 classes): CPU, batch 4, fast."""
+    """A complete config dict for the tiny dataset of make_image_folder (32 px, 3 classes): CPU, batch 4, fast."""
     data_root = str(data_root)
 
     def loader(list_name, train):
