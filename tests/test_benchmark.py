@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import TOOLS_DIR
+from helpers import TOOLS_DIR
 
 BENCHMARK = TOOLS_DIR / "benchmark.py"
 

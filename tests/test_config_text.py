@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, run_tool, subprocess_env
+from helpers import REPO_ROOT, run_tool, subprocess_env
 from ppcls_lite.config import ConfigError, get_config
 from ppcls_lite.utils.config_rules import MAX_IMAGE_SIDE
 

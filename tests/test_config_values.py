@@ -8,7 +8,7 @@ from ppcls_lite.arch import MODELS
 from ppcls_lite.loss import LOSSES
 from ppcls_lite.metric import METRICS
 from ppcls_lite.config import ConfigError, get_config
-from conftest import REPO_ROOT, run_tool
+from helpers import REPO_ROOT, run_tool
 
 # A PaddleClas recipe that sets most of the checked keys (eta_min, warm-up, nesterov, L2, ColorJitter, ...).
 RECIPE = REPO_ROOT / "tests" / "paddleclas_configs" / "ImageNet" / "MobileNeXt" / "MobileNeXt_x1_0.yaml"
@@ -119,10 +119,9 @@ def test_every_bad_value_is_listed_at_once():
 def test_schedule_shape_is_checked_at_load_time(tmp_path):
     piecewise = ["Optimizer.lr.name=Piecewise", "Optimizer.lr.decay_epochs=[30, 60]",
                  "Optimizer.lr.values=[0.1, 0.01]", "Optimizer.lr.warmup_epoch=0"]
-    with pytest.raises(ConfigError, match=r"Optimizer.lr.values must have one more entry than decay_epochs "
-                                          r"\(2 boundaries\), got 2 values"):
+    with pytest.raises(ConfigError, match=r"Optimizer.lr.values.*decay_epochs.*\b2\b.*\b2\b"):  # keys, counts
         get_config(RECIPE, piecewise)
-    with pytest.raises(ConfigError, match=r"warmup_start_lr must be in \[0, values\[0\]\) = \[0, 0.1\)"):
+    with pytest.raises(ConfigError, match=r"warmup_start_lr.*\[0, 0\.1\)"):  # the key and its allowed range
         get_config(RECIPE, piecewise[:2] + ["Optimizer.lr.values=[0.1, 0.01, 0.001]",
                                             "Optimizer.lr.warmup_epoch=1", "Optimizer.lr.warmup_start_lr=0.5"])
     # no warm-up: warmup_start_lr is not used, so it is not compared

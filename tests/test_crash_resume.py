@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import (
+from helpers import (
     REPO_ROOT, TINY_ARCH, TRAIN, ctrl_c_train, load_params, read_metrics, run_train, subprocess_env,
     tiny_train_config, write_config,
 )
@@ -74,7 +74,7 @@ runpy.run_path(train, run_name="__main__")
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from conftest import make_image_folder
+    from helpers import make_image_folder
 
     root = tmp_path_factory.mktemp("crash")
     data = make_image_folder(root / "data")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import make_image_folder
+from helpers import make_image_folder
 from ppcls_lite.data import ImageFolderDataset, ImageNetDataset
 
 NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],

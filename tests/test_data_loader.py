@@ -79,7 +79,7 @@ def test_mixup_gives_soft_targets(tiny_dataset):
 def test_unknown_names_list_valid_ones(tiny_dataset):
     cfg = config(tiny_dataset)
     cfg["Train"]["dataset"]["name"] = "ImageNetDatset"
-    with pytest.raises(ValueError, match=r"unknown dataset .ImageNetDatset. in DataLoader.Train.dataset.name. Valid datasets: .*ImageNetDataset.*Did you mean .ImageNetDataset."):
+    with pytest.raises(ValueError, match=r"'ImageNetDatset'.*DataLoader.Train.dataset.name.*'ImageNetDataset'"):
         build_dataloader(cfg, "Train")
     cfg = config(tiny_dataset, sampler="RandomSampler")
     with pytest.raises(ValueError, match="unknown sampler .RandomSampler.*Valid samplers: .*DistributedBatchSampler"):
@@ -88,7 +88,7 @@ def test_unknown_names_list_valid_ones(tiny_dataset):
     with pytest.raises(ValueError, match="unknown transform op .Blur.*Valid transform ops: .*DecodeImage"):
         build_dataloader(cfg, "Train")
     cfg = config(tiny_dataset, image_rooot="x")
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \[.image_rooot.\].*Valid keys: .*cls_label_path.*Did you mean .image_root."):
+    with pytest.raises(ValueError, match=r"'image_rooot'.*cls_label_path.*'image_root'"):  # the key, valid ones
         build_dataloader(cfg, "Train")
     with pytest.raises(KeyError, match="DataLoader.Eval is missing"):
         build_dataloader(config(tiny_dataset), "Eval")

@@ -200,8 +200,7 @@ def test_random_erasing_reads_fractions_written_as_text():
     # PaddleClas's MobileNetV4 configs: `sh: 1.0/3.0`, `use_log_aspect: True`
     op = RandomErasing(EPSILON=0.25, sl=0.02, sh="1.0/3.0", r1=0.3, use_log_aspect=True, mode="pixel")
     assert op.sh == pytest.approx(1 / 3) and op.EPSILON == 0.25
-    with pytest.raises(ValueError, match="RandomErasing: sh must be a number or a fraction like '1.0/3.0', "
-                                         "got 'a third'"):
+    with pytest.raises(ValueError, match=r"RandomErasing.*\bsh\b.*'a third'"):  # the op, the key, the value
         RandomErasing(sh="a third")
     with pytest.raises(ValueError, match="sl <= sh"):
         RandomErasing(sl=0.5, sh="1/3")
@@ -221,7 +220,7 @@ def test_create_operators_and_transform():
     assert -2.2 < out.min() and out.max() < 2.7
     with pytest.raises(ValueError, match="Valid transform ops: .*RandCropImage.*Did you mean .RandCropImage."):
         create_operators([{"RandCropImg": {"size": 3}}])
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \[.sise.\] in transform_ops.0.CropImage. Valid keys: size. Did you mean .size."):
+    with pytest.raises(ValueError, match=r"'sise'.*transform_ops\.0\.CropImage.*'size'"):  # the key, where, the fix
         create_operators([{"CropImage": {"sise": 3}}])
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO_ROOT as REPO
+from helpers import REPO_ROOT as REPO
 from ppcls_lite.data.preprocess import create_operators, transform
 
 

@@ -10,8 +10,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import FIXTURE_REFERENCE_DIR, REPO_ROOT, read_state_dict_txt, state_dict_entries
-from loopback_server import Route
+from helpers import FIXTURE_REFERENCE_DIR, REPO_ROOT, Route, read_state_dict_txt, state_dict_entries
 from ppcls_lite.arch import DistillationModel, build_model, logits_of
 from ppcls_lite.arch.pretrained import MODEL_URLS, pretrained_url
 from ppcls_lite.loss import LOSSES, build_loss
@@ -213,7 +212,7 @@ def test_bad_distillation_arch_is_one_error_naming_the_key_before_any_download(o
 
 def test_unset_infer_model_name_means_student_or_is_an_error():
     assert build_model(tiny_arch(infer_model_name=None)).infer_model_name == "Student"
-    with pytest.raises(ValueError, match="Arch.infer_model_name must name the sub-model to deploy"):
+    with pytest.raises(ValueError, match="Arch.infer_model_name"):
         build_model(tiny_arch(infer_model_name=None, models=[{"A": {"name": TEACHER}}, {"B": {"name": STUDENT}}]))
 
 
@@ -303,9 +302,9 @@ def test_loss_errors_name_the_sub_model_key_or_parameter():
         LOSSES.build("DistillationKLDivLoss", {"model_name_pairs": [["Studnet", "Teacher"]]})(out, labels)
     with pytest.raises(ValueError, match="needs the .* dict of a DistillationModel"):
         LOSSES.build("DistillationCELoss", pair)(paddle.ones([2, 3]), labels)
-    with pytest.raises(KeyError, match="key 'blocks.2' is not an output of sub-model Student.*return_patterns"):
+    with pytest.raises(KeyError, match="'blocks.2'.*Student.*return_patterns"):
         LOSSES.build("DistillationDMLLoss", {**pair, "key": "blocks.2"})(out, labels)
-    with pytest.raises(ValueError, match=r"model_name_pairs must be a non-empty list of \[student, teacher\] pairs"):
+    with pytest.raises(ValueError, match="model_name_pairs"):
         LOSSES.build("DistillationCELoss", {"model_name_pairs": ["Student", "Teacher"]})
     with pytest.raises(ValueError, match="model_names must be a non-empty list"):
         LOSSES.build("DistillationGTCELoss", {"model_names": "Student"})

@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from loopback_server import Route
+from helpers import Route
 from ppcls_lite.arch import build_model
 from ppcls_lite.arch.pretrained import MODEL_URLS, SSLD_MODELS, pretrained_url
 from ppcls_lite.utils import download as dl

@@ -10,7 +10,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import load_config, tiny_config
+from helpers import load_config, tiny_config
 from ppcls_lite.engine import build_engine, checkpoint as ckpt
 from ppcls_lite.engine.distributed import real_samples_on_rank
 from ppcls_lite.engine.inference import collect_infer_inputs, write_predictions
@@ -208,7 +208,7 @@ def test_rng_state_roundtrip():
 @pytest.mark.skipif(paddle.is_compiled_with_cuda(), reason="this PaddlePaddle build has CUDA")
 def test_gpu_on_cpu_build_is_a_clear_error(tiny_dataset, tmp_path):
     config = load_config(tiny_config(tiny_dataset, tmp_path / "out"), tmp_path, ["Global.device=gpu"])
-    with pytest.raises(ValueError, match="no CUDA: install paddlepaddle-gpu, or use -o Global.device=cpu"):
+    with pytest.raises(ValueError, match=r"CUDA.*paddlepaddle-gpu.*Global\.device=cpu"):  # what is missing, the fix
         build_engine(config, "train")
 
 
@@ -314,26 +314,6 @@ def test_finetune_with_other_class_num_and_frozen_backbone(tiny_dataset, tmp_pat
     for name, value in engine.model.named_parameters():
         if name in before and not name.endswith(("_mean", "_variance")):
             np.testing.assert_array_equal(value.numpy(), before[name])
-
-
-@pytest.mark.slow
-def test_to_static_gives_the_dygraph_losses(tiny_dataset, tmp_path):
-    losses = {}
-    for to_static in (False, True):
-        config = load_config(tiny_config(tiny_dataset, tmp_path / f"out{to_static}", epochs=2), tmp_path,
-                             [f"Global.to_static={to_static}", "Global.eval_during_train=False"])
-        engine = build_engine(config, "train")
-        real_loss, seen = engine.train_loss, []
-
-        def recording_loss(logits, labels, real_loss=real_loss, seen=seen):
-            out = real_loss(logits, labels)
-            seen.append(float(out["loss"]))
-            return out
-
-        engine.train_loss = recording_loss
-        engine.train()
-        losses[to_static] = seen
-    np.testing.assert_allclose(losses[True][:3], losses[False][:3], rtol=1e-4)
 
 
 @pytest.mark.slow

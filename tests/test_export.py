@@ -7,7 +7,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import INFER_OPS_32PX as INFER_OPS, REPO_ROOT
+from helpers import INFER_OPS_32PX as INFER_OPS, REPO_ROOT
 from ppcls_lite.export import (ExportError, export_from_config, export_model, normalize_transform_ops,
                                run_paddle_inference)
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import INFER_OPS_32PX, make_awkward_files, with_params
+from helpers import INFER_OPS_32PX, make_awkward_files, with_params
 from ppcls_lite import pipeline, predict
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (REPO_ROOT, export_tiny, make_image_folder, make_special_files, run_tool, run_train,
+from helpers import (REPO_ROOT, export_tiny, make_image_folder, make_special_files, run_tool, run_train,
                       subprocess_env, tiny_config, tiny_train_config, write_config, write_huge_png)
 from ppcls_lite import pipeline
 from ppcls_lite.data import build_dataloader
@@ -233,6 +233,7 @@ def _add_foreign_entries(data):
     (data / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
 
 
+@pytest.mark.slow
 def test_foreign_entries_are_ignored_by_folder_datasets_scans_and_split(tmp_path, caplog):
     data = make_image_folder(tmp_path / "photos", per_class=4)
     (data / "label_list.txt").unlink()

@@ -1,5 +1,6 @@
 """Layers only point down and no module imports itself round a circle: read every import statement of ppcls_lite/
-(module level and inside functions) with ast. Test modules share helpers through conftest.py, never each other.
+(module level and inside functions) with ast. Test modules share helpers through the tests/helpers package,
+never through each other or conftest.py.
 
     pipeline (0) < utils, predict (1) < arch, data, loss, metric, optimizer (2) < config, engine, slim (3)
     < export (4) < benchmark (5) < tools (6)
@@ -16,7 +17,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 PACKAGE_ROOT = REPO_ROOT / "ppcls_lite"
 LAYERS = {"pipeline": 0,
@@ -325,13 +326,13 @@ def test_cycle_checker_finds_a_synthetic_cycle_through_function_level_and_relati
     assert import_cycles(import_graph(broken)) == []
 
 
-def test_test_modules_import_conftest_not_each_other():
+def test_test_modules_import_helpers_not_each_other_or_conftest():
     seen = [name for _, name in imported_modules("from test_engine import tiny_config", ("tests", "test_x"))]
     assert seen == ["test_engine.tiny_config"]  # what the check below looks for
     tests_dir = REPO_ROOT / "tests"
     problems = []
     for path in sorted(tests_dir.glob("test_*.py")):
         for line, name in imported_modules(path.read_text(encoding="utf-8"), ("tests", path.stem)):
-            if name.split(".")[0].startswith("test_"):
-                problems.append(f"{path.name} line {line}: imports {name} (move the helper into conftest.py)")
+            if name.split(".")[0].startswith("test_") or name.split(".")[0] == "conftest":
+                problems.append(f"{path.name} line {line}: imports {name} (move the helper into tests/helpers/)")
     assert not problems, "\n".join(problems)

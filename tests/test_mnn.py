@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, export_tiny, image_files, run_export, tiny_export_config, uint8_crops
+from helpers import REPO_ROOT, export_tiny, image_files, run_export, tiny_export_config, uint8_crops
 from ppcls_lite import predict
 
 
@@ -44,7 +44,7 @@ def test_mnn_backend_top1_matches_onnxruntime_on_parity_images(tmp_path, referen
     from ppcls_lite.export import export_model, normalize_transform_ops
     from ppcls_lite.export.mnn import convert_onnx_to_mnn
     from ppcls_lite.utils.save_load import load_pretrained
-    from conftest import INFER_OPS_32PX
+    from helpers import INFER_OPS_32PX
 
     parity = np.load(reference_dir / "parity" / "MobileNetV3_small_x0_35.npz")
     x = np.ascontiguousarray(parity["x"], dtype=np.float32)

@@ -10,8 +10,8 @@ import paddle
 import pytest
 from paddle import nn
 
-from conftest import parity_weights_prefix, reference_file
-from loopback_server import Route
+from helpers import parity_weights_prefix, reference_file
+from helpers import Route
 from ppcls_lite.arch import build_model
 from ppcls_lite.arch.backbone.mobilenet_v4 import (ARCH_TABLE, GELU, DropPath, MobileMQA, MobileNetV4,
                                                    UniversalInvertedBottleneck)

@@ -23,7 +23,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import parity_weights_prefix, run_export, run_tool, tiny_export_config
+from helpers import parity_weights_prefix, run_export, run_tool, tiny_export_config
 from ppcls_lite import predict
 from ppcls_lite.arch import build_model
 from ppcls_lite.pipeline import create_operators, transform

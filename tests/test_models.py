@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import (load_tool, parity_weights_prefix, read_models_tsv, read_state_dict_txt, reference_file,
+from helpers import (load_tool, parity_weights_prefix, read_models_tsv, read_state_dict_txt, reference_file,
                       state_dict_entries)
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.summary import count_macs, count_parameters
@@ -14,7 +14,7 @@ from ppcls_lite.utils.save_load import load_pretrained
 MOBILENET_V4 = ["MobileNetV4_conv_small", "MobileNetV4_conv_medium", "MobileNetV4_conv_large",
                 "MobileNetV4_hybrid_medium", "MobileNetV4_hybrid_large"]
 # MobileNetV4's and ResNet_vd's parity weights are too large to store (ResNet50_vd: 94 MB): they come from the
-# seeded rule of tests/fixtures/reference/parity_rule.py (conftest.parity_weights_prefix).
+# seeded rule of tests/fixtures/reference/parity_rule.py (helpers.parity_weights_prefix).
 PARITY_NAMES = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNetV3_large_x0_35",
                 "MobileNeXt_x0_35"] + MOBILENET_V4 + ["ResNet18_vd", "ResNet50_vd"]
 ONE_PER_FAMILY = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "MobileNeXt_x0_35",
@@ -168,6 +168,7 @@ def test_model_summary_tool_prints_one_model(repo_root, capsys):
         tool.main(["MobileNetV3_large", "--runs", "0"])
 
 
+@pytest.mark.slow
 def test_model_summary_tool_writes_model_zoo_markdown(repo_root, tmp_path):
     tool = _load_summary_tool(repo_root)
     out_file = tmp_path / "MODEL_ZOO.md"

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import (
+from helpers import (
     PER_RANK_BATCH as B, REPO_ROOT, TINY_ARCH, TRAIN, load_params, load_states, paired_setup, read_metrics,
     relative_update_difference, run_train, subprocess_env, trainable,
 )

@@ -8,7 +8,7 @@ import yaml
 
 from ppcls_lite import predict
 from ppcls_lite.export.onnx_tools import clean_onnx_model, uint8_input_model
-from conftest import REPO_ROOT, export_tiny, image_files, uint8_crops
+from helpers import REPO_ROOT, export_tiny, image_files, uint8_crops
 
 
 onnx = pytest.importorskip("onnx", reason="the [deploy] extra (onnx) is not installed")

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import REPO_ROOT, paddleclas_data_overrides, record_lr
+from helpers import REPO_ROOT, paddleclas_data_overrides, record_lr
 from ppcls_lite.data.preprocess import create_operators
 from ppcls_lite.loss import build_loss
 from ppcls_lite.metric import build_metrics

@@ -22,7 +22,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import PREDICTOR_DIR, REPO_ROOT, record_lr, subprocess_env
+from helpers import PREDICTOR_DIR, REPO_ROOT, record_lr, subprocess_env
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.arch.param_names import paddleclas_parameter_names
 from ppcls_lite.config import get_config

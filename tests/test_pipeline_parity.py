@@ -22,8 +22,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import (INFER_OPS_32PX, PREDICTOR_DIR, REPO_ROOT, make_awkward_files, save_pil, tiny_config, with_params,
-                      write_config)
+from helpers import (INFER_OPS_32PX, PREDICTOR_DIR, REFERENCE_DIR, REPO_ROOT, make_awkward_files, save_pil,
+                     tiny_config, with_params, write_config)
 from ppcls_lite import pipeline, predict
 
 PREDICT_SCRIPT = PREDICTOR_DIR / "predict_cls.py"
@@ -40,7 +40,7 @@ def _recalibrated_weights(files, root, out):
     ops = create_operators(INFER_OPS_32PX)
     batch = np.stack([load_file(root / rel, ops, to_chw_float32) for rel in files])
     model = build_model({"name": ARCH, "class_num": 10})
-    load_pretrained(model, str(REPO_ROOT.parent / "shared" / "reference" / "parity" / ARCH))
+    load_pretrained(model, str(REFERENCE_DIR / "parity" / ARCH))
     for layer in model.sublayers():
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer._momentum = 0.0

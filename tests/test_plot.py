@@ -147,6 +147,7 @@ def test_classification_report_files(tmp_path):
         assert word in text
 
 
+@pytest.mark.slow
 def test_plot_log_tool(full_metrics, tmp_path, repo_root):
     # Given a directory holding a run directory, the tool finds metrics.csv and writes the PNG next to it.
     run = subprocess.run([sys.executable, str(repo_root / "tools" / "plot_log.py"), str(tmp_path)],
@@ -166,7 +167,7 @@ def test_plot_log_tool(full_metrics, tmp_path, repo_root):
 @pytest.mark.slow
 def test_plot_log_on_a_real_engine_run(tiny_dataset, tmp_path, repo_root):
     """The engine's own metrics.csv (eval every 2nd epoch, so epoch 1 has empty eval cells) plots via the tool."""
-    from conftest import TINY_ARCH, run_train, tiny_train_config, write_config
+    from helpers import TINY_ARCH, run_train, tiny_train_config, write_config
 
     cfg = tiny_train_config(tiny_dataset, tmp_path / "out", epochs=2)
     cfg["Global"]["eval_interval"] = 2

@@ -13,7 +13,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT
+from helpers import INFER_OPS_32PX as INFER_OPS, PREDICTOR_DIR, REPO_ROOT
 from ppcls_lite import predict
 from ppcls_lite.data.preprocess import create_operators, transform
 from ppcls_lite.export import export_model, normalize_transform_ops
@@ -347,6 +347,7 @@ def test_prefetch_gives_the_same_results_and_skips(model_dir, images, tmp_path):
     assert [s[0] for s in ahead.failures] == [str(bad)]
 
 
+@pytest.mark.slow
 def test_cli_user_error_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(PREDICT_SCRIPT), "--model_dir", str(tmp_path / "none"),
                            "--input", str(tmp_path)], capture_output=True, text=True)

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT as REPO, load_tool
-from loopback_server import Route
+from helpers import REPO_ROOT as REPO, load_tool
+from helpers import Route
 
 ARCHIVE_PATH = "/data/flowers102.zip"  # PaddleClas's path on its host
 CLASSES = ("pink primrose", "hard-leaved pocket orchid", "canterbury bells")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO_ROOT, load_tool
+from helpers import REPO_ROOT, load_tool
 from ppcls_lite.data import ImageNetDataset
 from ppcls_lite.utils.cli import run_cli
 

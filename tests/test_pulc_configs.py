@@ -21,7 +21,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, read_metrics, subprocess_env
+from helpers import REPO_ROOT, read_metrics, subprocess_env
 from ppcls_lite.config import get_config
 from ppcls_lite.engine import build_engine
 from ppcls_lite.export import export_from_config
@@ -55,7 +55,7 @@ SIZES = {"RandCropImage": 32, "CropImage": 32, "RandomCropImage": [32, 40], "Pad
 @pytest.fixture(scope="module")
 def imagenet_mirror(tmp_path_factory):
     """PaddleClas's download host on 127.0.0.1: random 1000-class weights of the two models the configs name."""
-    from loopback_server import LoopbackServer, Route
+    from helpers import LoopbackServer, Route
 
     from ppcls_lite.arch import build_model
     from ppcls_lite.arch.pretrained import MODEL_URLS

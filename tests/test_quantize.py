@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, export_tiny, image_files, run_export, tiny_export_config
+from helpers import REPO_ROOT, export_tiny, image_files, run_export, tiny_export_config
 from ppcls_lite import predict
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from ppcls_lite.engine import build_settings
 from ppcls_lite.config import get_config
-from conftest import REPO_ROOT, run_tool
+from helpers import REPO_ROOT, run_tool
 
 QUICK_START = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist.yaml"
 FINETUNE = REPO_ROOT / "configs" / "quick_start" / "MobileNetV3_small_fashion_mnist_finetune.yaml"

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import REPO_ROOT as REPO
+from helpers import REPO_ROOT as REPO
 from ppcls_lite.arch import build_model, list_models
 from ppcls_lite.optimizer import build_lr_scheduler
 from ppcls_lite.config import get_config

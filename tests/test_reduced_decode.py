@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXIF_DISPLAY, orientation_jpeg, save_pil, with_params
+from helpers import EXIF_DISPLAY, orientation_jpeg, save_pil, with_params
 from ppcls_lite import pipeline, predict
 from ppcls_lite.data.dataset import ImageNetDataset
 from ppcls_lite.data.preprocess import create_operators as training_ops

@@ -10,7 +10,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import (FIXTURE_REFERENCE_DIR, REPO_ROOT, parity_rule, read_state_dict_txt, state_dict_entries,
+from helpers import (FIXTURE_REFERENCE_DIR, REPO_ROOT, parity_rule, read_state_dict_txt, state_dict_entries,
                       write_config)
 from ppcls_lite.arch import GEARS, build_model
 from ppcls_lite.config import ConfigError, get_config

@@ -20,7 +20,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import REPO_ROOT, TOOLS_DIR, make_image_folder, read_metrics, run_tool, run_train, subprocess_env
+from helpers import REPO_ROOT, TOOLS_DIR, make_image_folder, read_metrics, run_tool, run_train, subprocess_env
 from ppcls_lite.arch import build_model
 from ppcls_lite.arch.pretrained import pretrained_url
 from ppcls_lite.predict import Predictor
@@ -168,7 +168,7 @@ def test_retrieval_eval_over_two_processes_equals_one(mv1):
 @pytest.fixture(scope="module")
 def weights_host(tmp_path_factory):
     """A 127.0.0.1 server holding MobileNetV3_large_x1_0 ImageNet-shaped weights at PaddleClas's URL path."""
-    from loopback_server import LoopbackServer, Route
+    from helpers import LoopbackServer, Route
 
     paddle.seed(11)
     served = build_model({"name": "MobileNetV3_large_x1_0", "class_num": 1000})

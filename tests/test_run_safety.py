@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ppcls_lite.engine import RunDirError, build_engine
-from conftest import (
+from helpers import (
     TINY_ARCH, ctrl_c_train, load_config, record_lr, run_tool, tiny_config, tiny_train_config, write_config,
 )
 

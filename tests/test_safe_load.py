@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import load_tool
+from helpers import load_tool
 from ppcls_lite.arch import build_model
 from ppcls_lite.engine import checkpoint as ckpt
 from ppcls_lite.utils.safe_load import UnsafeWeightsFileError, WeightsFileError, restricted_load
@@ -172,7 +172,7 @@ def test_safetensors_copy_loads_as_pretrained_path_and_url(tmp_path, reference_d
     from_local = build_model({"name": name, "class_num": 10, "pretrained": target}).eval()(x).numpy()
     np.testing.assert_array_equal(from_local, expected)
 
-    from loopback_server import LoopbackServer, Route
+    from helpers import LoopbackServer, Route
 
     monkeypatch.setenv("PPCLS_LITE_HOME", str(tmp_path / "home"))
     with LoopbackServer() as server:

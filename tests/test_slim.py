@@ -16,7 +16,7 @@ from ppcls_lite.slim import apply_slim, convert_for_export, is_quantized
 from ppcls_lite.slim.prune import apply_pruning, filter_scores, plan_pruning
 from ppcls_lite.slim.quant import ActivationQuanter, WeightQuanter, quantize_model
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 PRUNE_CONFIG = REPO_ROOT / "configs" / "slim" / "MobileNetV3_large_x1_0_prune.yaml"
 QUANT_CONFIG = REPO_ROOT / "configs" / "slim" / "MobileNetV3_large_x1_0_quantization.yaml"

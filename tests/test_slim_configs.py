@@ -14,8 +14,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, paddleclas_data_overrides
-from loopback_server import LoopbackServer, Route
+from helpers import REPO_ROOT, LoopbackServer, Route, paddleclas_data_overrides
 from ppcls_lite.arch import build_model
 from ppcls_lite.arch.pretrained import pretrained_url
 from ppcls_lite.config import get_config, load_yaml_with_bases

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import TOOLS_DIR, load_tool, make_image_folder
+from helpers import TOOLS_DIR, load_tool, make_image_folder
 from ppcls_lite.data import ImageNetDataset
 from ppcls_lite.utils.cli import run_cli
 
@@ -73,6 +73,7 @@ def test_bad_ratios(tmp_path):
         split_image_folder(str(root), val_ratio=0.6, test_ratio=0.5)
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, capsys):
     root = class_folder(tmp_path, per_class=5)
     cmd = [sys.executable, str(TOOLS_DIR / "split_dataset.py"), "--image_root", str(root), "--val_ratio", "0.4"]

@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import REPO_ROOT, load_config, tiny_config
+from helpers import REPO_ROOT, load_config, tiny_config
 from ppcls_lite import pipeline
 from ppcls_lite.config import ConfigError, get_config
 from ppcls_lite.data import (ClassBalancedSampler, MultiLabelDataset, MultiScaleDataset, MultiScaleSampler,
@@ -376,7 +376,7 @@ def test_sync_bn_conversion_reaches_paddleclas_batch_norm_layers():
 
 @pytest.mark.slow
 def test_start_eval_epoch_and_a_logits_export(tiny_dataset, tmp_path):
-    from conftest import read_metrics
+    from helpers import read_metrics
     from ppcls_lite.engine import build_engine
     from ppcls_lite.export import export_from_config
     from ppcls_lite.predict import Predictor
@@ -399,7 +399,7 @@ def test_start_eval_epoch_and_a_logits_export(tiny_dataset, tmp_path):
 
 @pytest.mark.slow
 def test_a_bad_multilabel_line_stops_training_with_one_line(tmp_path):
-    from conftest import run_train
+    from helpers import run_train
 
     names = _images(tmp_path / "data", 2)
     (tmp_path / "data" / "list.txt").write_text(f"{names[0]}\t{','.join(['0'] * 26)}\n"
@@ -417,7 +417,7 @@ def test_a_bad_multilabel_line_stops_training_with_one_line(tmp_path):
 
 
 def test_make_task_data_writes_the_worked_example_lists(tmp_path):
-    from conftest import load_tool
+    from helpers import load_tool
 
     tool = load_tool("make_task_data")
     tool.main(["binary", "--positive", "Bag", "--out", str(tmp_path / "bag")])

@@ -10,7 +10,7 @@ from pathlib import Path
 import paddle
 import pytest
 
-from conftest import load_config, tiny_config
+from helpers import load_config, tiny_config
 from ppcls_lite.config import get_config
 from ppcls_lite.engine import build_engine
 from ppcls_lite.utils.config_rules import ConfigError

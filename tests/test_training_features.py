@@ -1,13 +1,12 @@
-"""Training features through the real engine: EMA resume, to_static, fine-tuning, freeze_befor, AMP on CPU.
-
-The tiny config, running tools/train.py and reading checkpoints are conftest helpers.
+"""Training features through the real engine: to_static, fine-tuning, freeze_befor, AMP on CPU (EMA resume:
+tests/test_resume.py). The tiny config, running tools/train.py and reading checkpoints are tests/helpers.
 """
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import TINY_ARCH, load_params, load_states, run_train, tiny_train_config, write_config
+from helpers import TINY_ARCH, load_params, run_train, tiny_train_config, write_config
 
 
 def train_losses(run_dir):
@@ -29,35 +28,6 @@ def init_weights(tmp_path):
     prefix = tmp_path / "init"
     paddle.save(build_model({"name": TINY_ARCH, "class_num": 3}).state_dict(), str(prefix) + ".pdparams")
     return prefix
-
-
-# ---------------------------------------------------------------------------------------------------- EMA
-@pytest.mark.slow
-def test_ema_resume_restores_ema_weights_exactly(tiny_dataset, tmp_path):
-    def config(name, epochs):
-        cfg = tiny_train_config(tiny_dataset, tmp_path / name, epochs=epochs, random_aug=True)
-        cfg["EMA"] = {"decay": 0.8}
-        return write_config(cfg, tmp_path / f"{name}.yaml")
-
-    run_train(config("straight", 3))
-    resumed = config("resumed", 1)
-    run_train(resumed)
-    run_train(resumed, "Global.epochs=3", resume=True)
-
-    straight_dir, resumed_dir = tmp_path / "straight" / TINY_ARCH, tmp_path / "resumed" / TINY_ARCH
-    ema_a, ema_b = load_states(straight_dir / "latest")["ema"], load_states(resumed_dir / "latest")["ema"]
-    assert ema_a and set(ema_a) == set(ema_b)
-    for key in ema_a:
-        np.testing.assert_allclose(ema_b[key], ema_a[key], rtol=0, atol=1e-6, err_msg=f"EMA {key}")
-    # The EMA really is an average (not a copy of the raw weights) ...
-    raw = load_params(straight_dir / "latest")
-    assert max(float(np.max(np.abs(ema_a[k] - raw[k]))) for k in ema_a if k in raw) > 1e-3
-    # ... and best_model holds EMA weights (the engine evaluates and saves the EMA model).
-    best_epoch = int(load_states(straight_dir / "best_model")["epoch"])
-    best = load_params(straight_dir / "best_model")
-    ema_at_best = load_states(straight_dir / f"epoch_{best_epoch}")["ema"]
-    for key in ema_at_best:
-        np.testing.assert_allclose(best[key], ema_at_best[key], rtol=0, atol=1e-6, err_msg=f"best_model {key}")
 
 
 # ---------------------------------------------------------------------------------------------------- to_static

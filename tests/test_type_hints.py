@@ -6,7 +6,7 @@ annotated; *args/**kwargs may stay bare.
 import ast
 from pathlib import Path
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def unannotated(source: str, where: str = "<source>") -> list:

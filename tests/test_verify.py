@@ -4,7 +4,7 @@ import json
 import pytest
 import yaml
 
-from conftest import EXPORT_ARCH, run_export, tiny_export_config
+from helpers import EXPORT_ARCH, run_export, tiny_export_config
 
 
 @pytest.mark.slow
