@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import EXIF_DISPLAY, orientation_jpeg, save_pil, with_params
+from helpers import EXIF_DISPLAY, INFER_OPS_32PX, orientation_jpeg, save_pil, with_params
 from ppcls_lite import pipeline, predict
 from ppcls_lite.data.dataset import ImageNetDataset
 from ppcls_lite.data.preprocess import create_operators as training_ops
@@ -18,14 +18,7 @@ from ppcls_lite.pipeline.decode import JPEG_SCALES, jpeg_scale, reduced_size
 from ppcls_lite.pipeline.gpu_decode import ORIENT, gpu_unavailable_reason
 
 WIDTH, HEIGHT = 4032, 3024  # a 12-megapixel phone photo as stored (landscape sensor)
-IMAGENET_OPS = [
-    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-    {"ResizeImage": {"resize_short": 256}},
-    {"CropImage": {"size": 224}},
-    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                        "order": ""}},
-    {"ToCHWImage": None},
-]
+IMAGENET_OPS = with_params(with_params(INFER_OPS_32PX, "ResizeImage", resize_short=256), "CropImage", size=224)
 
 
 def phone_photo():
