@@ -39,9 +39,9 @@ def test_rebuild_tiny_version(tmp_path):
         assert img.size == (28, 28) and img.mode == "L"
     val = ImageNetDataset(str(out), str(out / "val_list.txt"), class_num=10)
     assert len(val) == 10 and all(Path(p).parts[-3] == "val" for p, _ in val.samples)
-    # Same selection as the shipped set: its first images are the first ones of each class.
+    # Same selection as the shipped set: its val starts with the first image of each class.
     if SHIPPED.is_dir():
-        for rel in (out / "train_list.txt").read_text().split()[::2]:
+        for rel in (out / "val_list.txt").read_text().split()[::2]:
             shipped = SHIPPED / rel
             assert shipped.is_file(), rel
             np.testing.assert_array_equal(np.asarray(Image.open(shipped)), np.asarray(Image.open(out / rel)))
@@ -67,3 +67,20 @@ def test_shipped_quick_start_data():
     assert (SHIPPED / "README.md").is_file()
     total = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert total <= 5 * 1024 * 1024
+
+
+def test_shipped_data_holds_no_official_test_image():
+    """Issue 24: the quick start is scored on the official test split, so no shipped image may be one of it."""
+    if not SHIPPED.is_dir() or not (Path(DEFAULT_SOURCE) / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("shipped data or the Debian package dataset-fashion-mnist missing")
+    test_images, _ = prepare_fashion_mnist.load_split(DEFAULT_SOURCE, "test")
+    test_pixels = {image.tobytes() for image in test_images}
+    train_images, train_labels = prepare_fashion_mnist.load_split(DEFAULT_SOURCE, "train")
+    for split in ("train", "val"):
+        for line in (SHIPPED / f"{split}_list.txt").read_text().splitlines():
+            rel, label = line.split()
+            pixels = np.asarray(Image.open(SHIPPED / rel))
+            assert pixels.tobytes() not in test_pixels, rel
+            index = int(Path(rel).stem)  # the file name is its index in the train split
+            np.testing.assert_array_equal(pixels, train_images[index], err_msg=rel)
+            assert int(train_labels[index]) == int(label), rel

@@ -67,7 +67,7 @@ DEALINGS IN THE SOFTWARE.
 ```
 train/<class name>/<index>.png   28x28 8-bit grayscale PNG; <index> is the image's position in the source file
 val/<class name>/<index>.png     held out from the Fashion-MNIST *train* split (the first ones of each class)
-train_list.txt, val_list.txt     `train/Coat/00019.png 4` lines, paths relative to this folder
+train_list.txt, val_list.txt     `train/Coat/01090.png 4` lines, paths relative to this folder
 label_list.txt                   `id name`, e.g. `0 T-shirt_top`
 
 The official *test* split (t10k, 10,000 images) is not part of this folder: it is kept for the final check of a
@@ -84,7 +84,8 @@ split, in file order.
 ```
 sudo apt-get install dataset-fashion-mnist
 python tools/prepare_fashion_mnist.py --out dataset/fashion_mnist_mini --train_per_class 500 --val_per_class 100
-python tools/prepare_fashion_mnist.py --out dataset/fashion_mnist_full --full    # all 60000 + 10000 images
+python tools/prepare_fashion_mnist.py --out dataset/fashion_mnist_full --full    # all 60,000 train-split images
+python tools/prepare_fashion_mnist.py --out /tmp/fashion_mnist_test --splits test   # the 10,000 test images
 ```
 """
 
