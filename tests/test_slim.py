@@ -183,6 +183,19 @@ def test_qat_export_holds_int8_ops_and_matches_the_qat_model(tmp_path):
     assert Predictor(tmp_path, backend="mnn", precision="int8").model_file.name == "model_int8.mnn"
 
 
+def test_qat_export_of_a_multilabel_model_is_refused_naming_why(tmp_path):
+    from ppcls_lite.export.exporter import export_model
+    from ppcls_lite.export.folder import ExportError
+    from ppcls_lite.export.inference_yml import normalize_transform_ops
+
+    model = build_model({"name": "MobileNetV3_small_x0_35", "class_num": 6})
+    apply_slim(model, {"quant": {"name": "pact"}})
+    ops = normalize_transform_ops([{"DecodeImage": {}}, {"ResizeImage": {"size": 32}}])
+    with pytest.raises(ExportError, match=r"sigmoid.*Slim\.quant.*--quantize int8"):
+        export_model(model, tmp_path / "out", (32, 32), ops, 6, activation="sigmoid")
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
 # ------------------------------------------------------------------------------------------------ config
 @pytest.mark.parametrize("path,overrides,key", [
     (PRUNE_CONFIG, ["Slim.prune.pruned_ratio=1.0"], "Slim.prune.pruned_ratio"),

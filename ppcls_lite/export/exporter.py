@@ -61,6 +61,11 @@ def _write_export(model, folder, input_size, transform_ops, class_num, topk=1, l
     check_room_for_export(folder, model, onnx)
     quantized = is_quantized(model)
     if quantized:  # Slim.quant: the int8 files replace the float32 ones
+        if output == "probabilities" and activation != "softmax":
+            # the int8 model is saved in Paddle's older program format (qat.py), where Paddle 3.3 cannot trace sigmoid
+            raise ExportError("a multi-label (sigmoid) model trained with Slim.quant cannot be exported: Paddle "
+                              "3.3's older program format, which the int8 model needs, has no sigmoid; train it "
+                              "without Slim.quant and use --quantize int8 on the float export")
         model_file, onnx_file = save_qat_model(model, folder, input_size, output, onnx=onnx, opset=opset)
         pause_point("building")
     else:
