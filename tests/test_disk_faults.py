@@ -585,6 +585,6 @@ def test_injected_enospc_in_a_download_leaves_no_part(mirror_server, monkeypatch
     mirror_server.routes["/w/model.pdparams"] = Route(b"y" * 300_000, "no_length")
     inject_full_disk(monkeypatch, dl, lambda path: path.endswith(".part"), room=1 << 16)
     with pytest.raises(dl.DownloadError, match=r"No space left on device \[ENOSPC\].*not a network fault"):
-        dl.download_weights("http://example.invalid/w/model.pdparams", progress=False)
+        dl.download_weights(f"{mirror_server.url}/w/model.pdparams", progress=False)
     assert len(mirror_server.requests) == 1
     assert not [p for p in Path(dl.weights_dir()).iterdir() if p.suffix in (".part", ".pdparams")]
